@@ -1,0 +1,156 @@
+/* The tape: nodes recorded in forward order, replayed in reverse. */
+#include "bd/tape.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct bd_tape {
+    bd_arena  arena;
+    bd_node  *nodes;     /* heap array; grows while warming up, then reused */
+    size_t    n_nodes;
+    size_t    cap_nodes;
+    bool      grad_enabled;
+    bool      consumed;  /* backward ran since the last reset */
+};
+
+bd_tape *bd_tape_new(void)
+{
+    bd_tape *tp = calloc(1, sizeof *tp);
+    if (!tp)
+        return bd_fail(BD_E_NOMEM, "tape: out of memory"), NULL;
+    bd_arena_init(&tp->arena);
+    tp->grad_enabled = true;
+    return tp;
+}
+
+void bd_tape_free(bd_tape *tp)
+{
+    if (!tp)
+        return;
+    bd_arena_free(&tp->arena);
+    free(tp->nodes);
+    free(tp);
+}
+
+void bd_tape_reset(bd_tape *tp)
+{
+    bd_arena_reset(&tp->arena);
+    tp->n_nodes = 0;
+    tp->consumed = false;
+}
+
+bool bd_tape_set_grad(bd_tape *tp, bool enabled)
+{
+    bool was = tp->grad_enabled;
+    tp->grad_enabled = enabled;
+    return was;
+}
+
+bool bd_tape_grad_enabled(const bd_tape *tp) { return tp->grad_enabled; }
+
+size_t bd_tape_arena_used(const bd_tape *tp) { return tp->arena.used; }
+size_t bd_tape_arena_peak(const bd_tape *tp) { return tp->arena.peak; }
+
+void *bd_tape_alloc(bd_tape *tp, size_t bytes)
+{
+    return bd_arena_alloc(&tp->arena, bytes);
+}
+
+bd_tensor *bd_tape_tensor(bd_tape *tp, int ndim, const int64_t *shape)
+{
+    int64_t numel;
+    if (bd_shape_check("tensor", ndim, shape, &numel) != BD_OK)
+        return NULL;
+    bd_tensor *t = bd_arena_alloc(&tp->arena, sizeof *t);
+    float *data = t ? bd_arena_alloc(&tp->arena, (size_t)numel * sizeof(float))
+                    : NULL;
+    if (!data)
+        return NULL;
+    memset(t, 0, sizeof *t);
+    for (int i = 0; i < BD_MAX_DIMS; i++)
+        t->shape[i] = i < ndim ? shape[i] : 1;
+    t->ndim = ndim;
+    t->numel = numel;
+    t->data = data;
+    return t;
+}
+
+bd_tensor *bd_tape_tensor_like(bd_tape *tp, const bd_tensor *like)
+{
+    return bd_tape_tensor(tp, like->ndim, like->shape);
+}
+
+bool bd_tape_needs_node(const bd_tape *tp, bd_tensor *const *in, int n_in)
+{
+    if (!tp->grad_enabled)
+        return false;
+    for (int i = 0; i < n_in; i++)
+        if (in[i] && (in[i]->flags & BD_TENSOR_REQUIRES_GRAD))
+            return true;
+    return false;
+}
+
+static bd_status grow_nodes(bd_tape *tp)
+{
+    size_t cap = tp->cap_nodes ? tp->cap_nodes * 2 : 256;
+    bd_node *nodes = realloc(tp->nodes, cap * sizeof *nodes);
+    if (!nodes)
+        return bd_fail(BD_E_NOMEM, "tape: cannot grow to %zu nodes", cap);
+    tp->nodes = nodes;
+    tp->cap_nodes = cap;
+    return BD_OK;
+}
+
+bd_status bd_tape_record(bd_tape *tp, bd_backward_fn backward, bd_tensor *out,
+                         bd_tensor *const *in, int n_in, void *ctx)
+{
+    if (n_in > BD_NODE_MAX_INPUTS)
+        return bd_fail(BD_E_ARG, "tape: %d inputs, at most %d", n_in,
+                       BD_NODE_MAX_INPUTS);
+    if (tp->n_nodes == tp->cap_nodes)
+        BD_TRY(grow_nodes(tp));
+    bd_node *node = &tp->nodes[tp->n_nodes++];
+    memset(node, 0, sizeof *node);
+    node->backward = backward;
+    node->out = out;
+    node->n_in = n_in;
+    node->ctx = ctx;
+    for (int i = 0; i < n_in; i++)
+        node->in[i] = in[i];
+    out->flags |= BD_TENSOR_REQUIRES_GRAD;
+    return BD_OK;
+}
+
+/* Give a temporary that requires grad a zeroed grad buffer. */
+static bd_status ensure_grad(bd_tape *tp, bd_tensor *t)
+{
+    if (!t || !(t->flags & BD_TENSOR_REQUIRES_GRAD) || t->grad)
+        return BD_OK;
+    t->grad = bd_arena_calloc(&tp->arena, (size_t)t->numel, sizeof(float));
+    return t->grad ? BD_OK : BD_E_NOMEM;
+}
+
+bd_status bd_tape_backward(bd_tape *tp, bd_tensor *loss)
+{
+    if (tp->consumed)
+        return bd_fail(BD_E_STATE, "backward: already ran on this tape; reset"
+                       " it and run the forward pass again");
+    if (loss->numel != 1)
+        return bd_fail(BD_E_ARG, "backward: loss has %lld elements, expected 1",
+                       (long long)loss->numel);
+    if (!(loss->flags & BD_TENSOR_REQUIRES_GRAD))
+        return bd_fail(BD_E_STATE, "backward: loss does not depend on anything"
+                       " that requires grad (was grad mode off?)");
+    BD_TRY(ensure_grad(tp, loss));
+    loss->grad[0] += 1.0f;
+    for (size_t i = tp->n_nodes; i-- > 0;) {
+        const bd_node *node = &tp->nodes[i];
+        if (!node->out->grad)
+            continue; /* no gradient reached this node */
+        for (int k = 0; k < node->n_in; k++)
+            BD_TRY(ensure_grad(tp, node->in[k]));
+        node->backward(node);
+    }
+    tp->consumed = true;
+    return BD_OK;
+}

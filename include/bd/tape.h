@@ -1,0 +1,81 @@
+/* The tape: define-by-run reverse-mode autodiff plus the per-step arena.
+ *
+ * Every op takes a tape. The op allocates its output from the tape's arena
+ * and, when grad mode is on and an input requires grad, records a node that
+ * names its backward function. bd_tape_backward walks the nodes in reverse,
+ * and each backward *accumulates* into its inputs' grads. Parameters (heap
+ * tensors with grad) collect gradients across the step; temporaries get grad
+ * buffers from the arena when first needed.
+ *
+ * A step:   bd_tape_reset(tape); forward ops ...; bd_tape_backward(tape, loss);
+ * Sampling: bd_tape_set_grad(tape, false); ops record nothing.
+ */
+#ifndef BD_TAPE_H
+#define BD_TAPE_H
+
+#include "bd/arena.h"
+#include "bd/tensor.h"
+
+#define BD_NODE_MAX_INPUTS 6
+
+typedef struct bd_node bd_node;
+typedef void (*bd_backward_fn)(const bd_node *node);
+
+struct bd_node {
+    bd_backward_fn backward;
+    bd_tensor     *out;
+    bd_tensor     *in[BD_NODE_MAX_INPUTS];
+    int            n_in;
+    void          *ctx;   /* op-specific saved state, arena-allocated */
+};
+
+typedef struct bd_tape bd_tape;
+
+bd_tape *bd_tape_new(void);
+void     bd_tape_free(bd_tape *tape);
+
+/* Forget all nodes and temporaries (arena reset). Heap grads are kept. */
+void bd_tape_reset(bd_tape *tape);
+
+/* Turn recording on or off; returns the previous setting. */
+bool bd_tape_set_grad(bd_tape *tape, bool enabled);
+bool bd_tape_grad_enabled(const bd_tape *tape);
+
+/* Seed d(loss)/d(loss) = 1 for a 1-element loss and run the nodes in
+ * reverse. Fails if loss has more than one element or does not depend on
+ * anything that requires grad. */
+bd_status bd_tape_backward(bd_tape *tape, bd_tensor *loss);
+
+/* Bytes of arena in use now and at most since creation. */
+size_t bd_tape_arena_used(const bd_tape *tape);
+size_t bd_tape_arena_peak(const bd_tape *tape);
+
+/* ---- for op implementations ---------------------------------------------- */
+
+/* Arena tensor of the given shape, data uninitialised, no grad. NULL (error
+ * set) on bad shape or no memory. */
+bd_tensor *bd_tape_tensor(bd_tape *tape, int ndim, const int64_t *shape);
+
+/* Arena tensor of the same shape as `like`. */
+bd_tensor *bd_tape_tensor_like(bd_tape *tape, const bd_tensor *like);
+
+/* Raw arena memory for saved state (e.g. normalisation statistics). */
+void *bd_tape_alloc(bd_tape *tape, size_t bytes);
+
+/* True when an op with these inputs must record a node: grad mode is on and
+ * at least one input (NULLs allowed and skipped) requires grad. */
+bool bd_tape_needs_node(const bd_tape *tape, bd_tensor *const *in, int n_in);
+
+/* Record a node for `out` (which is marked as requiring grad). Inputs may be
+ * NULL (optional bias). Call only when bd_tape_needs_node said so. */
+bd_status bd_tape_record(bd_tape *tape, bd_backward_fn backward, bd_tensor *out,
+                         bd_tensor *const *in, int n_in, void *ctx);
+
+/* Inside a backward function: the grad buffer of an input if gradient must
+ * flow into it, else NULL. The tape has already allocated and zeroed it. */
+static inline float *bd_grad_of(const bd_tensor *t)
+{
+    return t && (t->flags & BD_TENSOR_REQUIRES_GRAD) ? t->grad : NULL;
+}
+
+#endif

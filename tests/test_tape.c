@@ -1,0 +1,94 @@
+/* Tensors, arena and tape: shapes, overflow, reuse, backward bookkeeping. */
+#include "harness.h"
+
+static void test_shape_errors(void)
+{
+    const int64_t zero[2] = {3, 0}, huge[4] = {1 << 30, 1 << 30, 1 << 30, 8};
+    int64_t n;
+    CHECK_FAILS(bd_shape_check("t", 2, zero, &n), BD_E_ARG, "dim 1 is 0");
+    CHECK_FAILS(bd_shape_check("t", 5, zero, &n), BD_E_ARG, "5 dims");
+    CHECK_FAILS(bd_shape_check("t", 4, huge, &n), BD_E_NOMEM, "overflow");
+    bd_clear_error();
+    CHECK(bd_tensor_new(4, huge, false) == NULL && strstr(bd_last_error(), "overflow"),
+          "huge tensor refused: %s", bd_last_error());
+}
+
+static void test_arena_reuse(void)
+{
+    bd_arena a;
+    bd_arena_init(&a);
+    for (int step = 0; step < 3; step++) {
+        size_t cap_before = a.capacity;
+        for (int i = 0; i < 100; i++)
+            CHECK(bd_arena_alloc(&a, 100000) != NULL, "arena alloc");
+        if (step == 2)
+            CHECK(a.capacity == cap_before, "warm step grew the arena: %zu -> %zu",
+                  cap_before, a.capacity);
+        bd_arena_reset(&a);
+        CHECK(a.used == 0, "reset empties the arena");
+    }
+    CHECK(((uintptr_t)bd_arena_alloc(&a, 3) & 63) == 0, "aligned");
+    bd_arena_free(&a);
+}
+
+static void test_gradient_accumulates(void)
+{
+    /* loss = sum(silu(x)) + sum(x): x used twice, grads add. */
+    bd_tensor *x = bd_tensor_new4(3, 0, 0, 0, true);
+    x->data[0] = -1, x->data[1] = 0, x->data[2] = 2;
+    bd_tape *tp = bd_tape_new();
+    bd_tensor *s, *a, *b, *ab;
+    CHECK_OK(bd_silu(tp, x, &s));
+    CHECK_OK(bd_sum(tp, s, &a));
+    CHECK_OK(bd_sum(tp, x, &b));
+    CHECK_OK(bd_mse(tp, a, b, &ab)); /* (a - b)^2 */
+    CHECK_OK(bd_tape_backward(tp, ab));
+    double sum_s = 0, sum_x = 0;
+    for (int i = 0; i < 3; i++) {
+        double v = x->data[i];
+        sum_s += v / (1 + exp(-v));
+        sum_x += v;
+    }
+    for (int i = 0; i < 3; i++) {
+        double v = x->data[i], sg = 1 / (1 + exp(-v));
+        double want = 2 * (sum_s - sum_x) * (sg * (1 + v * (1 - sg)) - 1);
+        CHECK(fabs(x->grad[i] - want) < 1e-5, "grad[%d] %g want %g", i,
+              x->grad[i], want);
+    }
+    CHECK_FAILS(bd_tape_backward(tp, ab), BD_E_STATE, "already ran");
+    bd_tape_free(tp);
+    bd_tensor_free(x);
+}
+
+static void test_warm_step_does_not_grow(void)
+{
+    bd_tensor *x = bd_tensor_new4(64, 128, 0, 0, true);
+    bd_tensor *w = bd_tensor_new4(128, 128, 0, 0, true);
+    bd_tape *tp = bd_tape_new();
+    size_t cap = 0;
+    for (int step = 0; step < 3; step++) {
+        bd_tape_reset(tp);
+        bd_tensor *h = x, *loss;
+        for (int l = 0; l < 20; l++) {
+            CHECK_OK(bd_linear(tp, h, w, NULL, &h));
+            CHECK_OK(bd_gelu(tp, h, &h));
+        }
+        CHECK_OK(bd_mean(tp, h, &loss));
+        CHECK_OK(bd_tape_backward(tp, loss));
+        if (step == 2)
+            CHECK(bd_tape_arena_peak(tp) <= cap, "warm step needed more arena");
+        cap = bd_tape_arena_peak(tp);
+    }
+    bd_tape_free(tp);
+    bd_tensor_free(x);
+    bd_tensor_free(w);
+}
+
+int main(void)
+{
+    RUN(test_shape_errors);
+    RUN(test_arena_reuse);
+    RUN(test_gradient_accumulates);
+    RUN(test_warm_step_does_not_grow);
+    return harness_summary();
+}
