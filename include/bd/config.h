@@ -1,0 +1,51 @@
+/* Typed configuration: a flat list of key = number | string, filled from a
+ * Lua table or `key=value` arguments and read by denoisers, metrics and the
+ * training loop through typed getters with defaults.
+ *
+ * Every getter marks its key as used, so after construction
+ * bd_config_check_unused can name a misspelt key ("widht") and list the keys
+ * that were understood. */
+#ifndef BD_CONFIG_H
+#define BD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bd/status.h"
+
+typedef struct bd_config bd_config;
+
+bd_config *bd_config_new(void);
+void       bd_config_free(bd_config *c);
+
+/* Set (or replace) a value. Keys: [a-z0-9_.]+, at most 63 characters. */
+bd_status bd_config_set_num(bd_config *c, const char *key, double value);
+bd_status bd_config_set_str(bd_config *c, const char *key, const char *value);
+
+bool bd_config_has(const bd_config *c, const char *key);
+
+/* Typed getters: the value if present, else dflt. A present value of the
+ * wrong type (or a non-integer for _int, or a number outside [lo, hi])
+ * fails, naming the key, the value found and what is allowed. */
+bd_status bd_config_int(bd_config *c, const char *key, int64_t dflt,
+                        int64_t lo, int64_t hi, int64_t *out);
+bd_status bd_config_num(bd_config *c, const char *key, double dflt, double lo,
+                        double hi, double *out);
+bd_status bd_config_str(bd_config *c, const char *key, const char *dflt,
+                        const char **out);
+/* A string that must be one of the NULL-terminated `choices`. */
+bd_status bd_config_choice(bd_config *c, const char *key, const char *dflt,
+                           const char *const *choices, int *index);
+
+/* Fails naming the first key no getter read, with the keys that were read:
+ * "unknown key 'widht' for unet (known: width, attention, ...)". */
+bd_status bd_config_check_unused(const bd_config *c, const char *owner);
+
+/* Iterate over entries (for writing the resolved config). */
+int         bd_config_count(const bd_config *c);
+const char *bd_config_key(const bd_config *c, int i);
+/* Returns true and sets *num for a number, false and sets *str for a string. */
+bool        bd_config_value(const bd_config *c, int i, double *num,
+                            const char **str);
+
+#endif
