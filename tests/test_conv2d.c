@@ -1,0 +1,226 @@
+/* conv2d: naive double reference, finite-difference gradients, grads only
+ * where needed, accumulation, argument errors. */
+#include <limits.h>
+
+#include "harness.h"
+
+typedef struct conv_case {
+    const char *name;
+    int64_t n, c, h, w, o, kh, kw;
+    int stride, pad;
+    bool bias;
+} conv_case;
+
+static bd_status build_conv(bd_tape *tp, bd_tensor **in, void *ud, bd_tensor **y)
+{
+    const conv_case *cc = ud;
+    return bd_conv2d(tp, in[0], in[1], in[2], cc->stride, cc->pad, y);
+}
+
+/* The seven loops of the definition, in double.   -> want: (N, O, OH, OW) */
+static double *conv_reference(const conv_case *cc, bd_tensor *const *in,
+                              int64_t oh_n, int64_t ow_n)
+{
+    const float *x = in[0]->data, *w = in[1]->data;
+    double *want = malloc((size_t)(cc->n * cc->o * oh_n * ow_n) * sizeof *want);
+    double *out = want;
+    for (int64_t n = 0; n < cc->n; n++)
+        for (int64_t o = 0; o < cc->o; o++)
+            for (int64_t oh = 0; oh < oh_n; oh++)
+                for (int64_t ow = 0; ow < ow_n; ow++) {
+                    double acc = cc->bias ? in[2]->data[o] : 0.0;
+                    for (int64_t c = 0; c < cc->c; c++)
+                        for (int64_t i = 0; i < cc->kh; i++)
+                            for (int64_t j = 0; j < cc->kw; j++) {
+                                int64_t ih = oh * cc->stride - cc->pad + i;
+                                int64_t iw = ow * cc->stride - cc->pad + j;
+                                if (ih < 0 || ih >= cc->h || iw < 0 || iw >= cc->w)
+                                    continue;
+                                acc += (double)x[((n * cc->c + c) * cc->h + ih) * cc->w + iw]
+                                       * w[((o * cc->c + c) * cc->kh + i) * cc->kw + j];
+                            }
+                    *out++ = acc;
+                }
+    return want;
+}
+
+/* x, w, b (b NULL without bias), each requiring grad as asked. */
+static void make_inputs(const conv_case *cc, bool grad_x, bool grad_w,
+                        bd_tensor **in)
+{
+    const int64_t xs[4] = {cc->n, cc->c, cc->h, cc->w};
+    const int64_t ws[4] = {cc->o, cc->c, cc->kh, cc->kw}, bs[1] = {cc->o};
+    in[0] = harness_tensor(4, xs, -1, 1, grad_x);
+    in[1] = harness_tensor(4, ws, -1, 1, grad_w);
+    in[2] = cc->bias ? harness_tensor(1, bs, -1, 1, grad_w) : NULL;
+}
+
+static void free_inputs(bd_tensor **in)
+{
+    for (int i = 0; i < 3; i++)
+        bd_tensor_free(in[i]);
+}
+
+static void check_conv(const conv_case *cc, int64_t max_probe)
+{
+    bd_tensor *in[3];
+    make_inputs(cc, true, true, in);
+    const int64_t oh = (cc->h + 2 * cc->pad - cc->kh) / cc->stride + 1;
+    const int64_t ow = (cc->w + 2 * cc->pad - cc->kw) / cc->stride + 1;
+    bd_tape *tp = bd_tape_new();
+    bd_tensor *y = NULL;
+    CHECK_OK(bd_conv2d(tp, in[0], in[1], in[2], cc->stride, cc->pad, &y));
+    CHECK(y && y->ndim == 4 && y->shape[0] == cc->n && y->shape[1] == cc->o
+          && y->shape[2] == oh && y->shape[3] == ow, "%s: output shape", cc->name);
+    if (y) {
+        double *want = conv_reference(cc, in, oh, ow);
+        harness_compare(cc->name, y->data, want, y->numel, 1e-5);
+        free(want);
+    }
+    bd_tape_free(tp);
+    harness_gradcheck(cc->name, build_conv, in, 3, (void *)cc, 1e-2, 1e-2,
+                      max_probe);
+    free_inputs(in);
+}
+
+static const conv_case CASES[] = {
+    {"conv 3x3 s1 p1 (1,3,5,7) -> 4", 1, 3, 5, 7, 4, 3, 3, 1, 1, true},
+    {"conv 3x3 s2 p1 (2,3,7,9) -> 5", 2, 3, 7, 9, 5, 3, 3, 2, 1, true},
+    {"conv 1x1 s1 p0 (2,6,5,7) -> 4", 2, 6, 5, 7, 4, 1, 1, 1, 0, true},
+    {"conv 4x2 s1 p0 (1,3,5,7) -> 2 no bias", 1, 3, 5, 7, 2, 4, 2, 1, 0, false},
+    {"conv 1x1 s2 p1 (1,2,5,6) -> 3", 1, 2, 5, 6, 3, 1, 1, 2, 1, true},
+    {"conv 3x2 s3 p3 (1,2,4,5) -> 3", 1, 2, 4, 5, 3, 3, 2, 3, 3, true},
+    {"conv 3x3 s1 p1 (2,16,16,16) -> 32", 2, 16, 16, 16, 32, 3, 3, 1, 1, true},
+};
+
+static void test_conv_configs(void)
+{
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
+        check_conv(&CASES[i], 150);
+}
+
+/* Only the inputs that require grad get one; the others stay untouched. */
+static void test_partial_grads(void)
+{
+    const conv_case *cc = &CASES[1];
+    for (int which = 0; which < 2; which++) {
+        bd_tensor *in[3];
+        make_inputs(cc, which == 0, which == 1, in);
+        harness_gradcheck(which ? "conv s2 grad of w, b only" : "conv s2 grad of x only",
+                          build_conv, in, 3, (void *)cc, 1e-2, 1e-2, 150);
+        CHECK(which == 1 || (in[1]->grad == NULL && in[2]->grad == NULL),
+              "w and b got grads they do not need");
+        CHECK(which == 0 || in[0]->grad == NULL, "x got a grad it does not need");
+        free_inputs(in);
+    }
+}
+
+/* Backward adds to what the grads already hold. */
+static void backward_once(const conv_case *cc, bd_tensor **in)
+{
+    bd_tape *tp = bd_tape_new();
+    bd_tensor *y = NULL, *loss = NULL;
+    CHECK_OK(bd_conv2d(tp, in[0], in[1], in[2], cc->stride, cc->pad, &y));
+    CHECK_OK(bd_sum(tp, y, &loss));
+    CHECK_OK(bd_tape_backward(tp, loss));
+    bd_tape_free(tp);
+}
+
+static void check_accumulates(const conv_case *cc)
+{
+    bd_tensor *in[3];
+    make_inputs(cc, true, true, in);
+    backward_once(cc, in);
+    float *first[3];
+    for (int k = 0; k < 3; k++) {
+        first[k] = malloc((size_t)in[k]->numel * sizeof(float));
+        memcpy(first[k], in[k]->grad, (size_t)in[k]->numel * sizeof(float));
+    }
+    backward_once(cc, in);
+    double err = 0.0;
+    for (int k = 0; k < 3; k++) {
+        for (int64_t i = 0; i < in[k]->numel; i++)
+            err = fmax(err, fabs(in[k]->grad[i] - 2.0 * first[k][i])
+                                / fmax(1.0, fabs(first[k][i])));
+        free(first[k]);
+    }
+    printf("   %-40s twice = 2 x once: rel err %.2e\n", cc->name, err);
+    CHECK(err < 1e-5, "%s: backward does not accumulate (%.3e)", cc->name, err);
+    free_inputs(in);
+}
+
+static void test_accumulates(void)
+{
+    check_accumulates(&CASES[0]); /* im2col path */
+    check_accumulates(&CASES[2]); /* pointwise path */
+}
+
+static void test_no_grad_records_nothing(void)
+{
+    bd_tensor *in[3];
+    make_inputs(&CASES[0], true, true, in);
+    bd_tape *tp = bd_tape_new();
+    bd_tape_set_grad(tp, false);
+    bd_tensor *y = NULL;
+    CHECK_OK(bd_conv2d(tp, in[0], in[1], in[2], 1, 1, &y));
+    CHECK(y && !(y->flags & BD_TENSOR_REQUIRES_GRAD), "no-grad output requires grad");
+    bd_tape_free(tp);
+    free_inputs(in);
+}
+
+static void test_argument_errors(void)
+{
+    bd_tensor *x = bd_tensor_new4(1, 3, 5, 7, false);
+    bd_tensor *x3 = bd_tensor_new4(3, 5, 7, 0, false);
+    bd_tensor *w = bd_tensor_new4(4, 3, 3, 3, false);
+    bd_tensor *w3 = bd_tensor_new4(4, 3, 3, 0, false);
+    bd_tensor *w_c2 = bd_tensor_new4(4, 2, 3, 3, false);
+    bd_tensor *w_tall = bd_tensor_new4(4, 3, 7, 3, false);
+    bd_tensor *b5 = bd_tensor_new4(5, 0, 0, 0, false);
+    bd_tensor *b2d = bd_tensor_new4(4, 1, 0, 0, false);
+    bd_tensor *one = bd_tensor_new4(1, 1, 1, 1, false);
+    bd_tape *tp = bd_tape_new();
+    bd_tensor *y = NULL;
+    CHECK_FAILS(bd_conv2d(tp, NULL, w, NULL, 1, 1, &y), BD_E_ARG, "conv2d: x is NULL");
+    CHECK_FAILS(bd_conv2d(tp, x, NULL, NULL, 1, 1, &y), BD_E_ARG, "conv2d: w is NULL");
+    CHECK_FAILS(bd_conv2d(tp, x3, w, NULL, 1, 1, &y), BD_E_ARG,
+                "conv2d: x has shape (3, 5, 7), expected 4 dims");
+    CHECK_FAILS(bd_conv2d(tp, x, w3, NULL, 1, 1, &y), BD_E_ARG,
+                "conv2d: w has shape (4, 3, 3), expected 4 dims");
+    CHECK_FAILS(bd_conv2d(tp, x, w_c2, NULL, 1, 1, &y), BD_E_ARG,
+                "conv2d: w has shape (4, 2, 3, 3), expected 3 input channels"
+                " (dim 1) to match x of shape (1, 3, 5, 7)");
+    CHECK_FAILS(bd_conv2d(tp, x, w, b5, 1, 1, &y), BD_E_ARG,
+                "conv2d: b has shape (5), expected dim 0 = 4");
+    CHECK_FAILS(bd_conv2d(tp, x, w, b2d, 1, 1, &y), BD_E_ARG,
+                "conv2d: b has shape (4, 1), expected 1 dims");
+    CHECK_FAILS(bd_conv2d(tp, x, w, NULL, 0, 1, &y), BD_E_ARG,
+                "conv2d: stride is 0, expected >= 1");
+    CHECK_FAILS(bd_conv2d(tp, x, w, NULL, 1, -1, &y), BD_E_ARG,
+                "conv2d: pad is -1, expected >= 0");
+    CHECK_FAILS(bd_conv2d(tp, x, w_tall, NULL, 1, 0, &y), BD_E_ARG,
+                "conv2d: kernel 7x3 is larger than the padded input 5x7"
+                " (x (1, 3, 5, 7), pad 0): the output would be empty");
+    CHECK_FAILS(bd_conv2d(tp, x, w_tall, NULL, 2, 0, &y), BD_E_ARG,
+                "the output would be empty");
+    CHECK_FAILS(bd_conv2d(tp, one, one, NULL, 1, INT_MAX / 2, &y), BD_E_ARG,
+                "exceed the int range of BLAS");
+    CHECK(y == NULL, "output untouched on error");
+    CHECK(bd_tape_arena_used(tp) == 0, "nothing allocated on error");
+    CHECK_OK(bd_conv2d(tp, x, w_tall, NULL, 1, 1, &y)); /* 7 fits 5 + 2 pad */
+    CHECK(y && y->shape[2] == 1 && y->shape[3] == 7, "kernel as tall as the padded input");
+    bd_tape_free(tp);
+    bd_tensor *all[] = {x, x3, w, w3, w_c2, w_tall, b5, b2d, one};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        bd_tensor_free(all[i]);
+}
+
+int main(void)
+{
+    RUN(test_conv_configs);
+    RUN(test_partial_grads);
+    RUN(test_accumulates);
+    RUN(test_no_grad_records_nothing);
+    RUN(test_argument_errors);
+    return harness_summary();
+}
