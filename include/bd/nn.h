@@ -9,6 +9,9 @@
 #include "bd/rng.h"
 #include "bd/tensor.h"
 
+/* Longest parameter name in characters: a bound checkpoint readers can check. */
+#define BD_PARAM_NAME_MAX 255
+
 typedef struct bd_params bd_params;
 
 bd_params *bd_params_new(void);
