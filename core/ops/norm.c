@@ -140,8 +140,8 @@ static bd_status norm_forward(bd_tape *tp, norm_layout l, bd_tensor *x,
     norm_saved *sv = NULL;
     if (bd_tape_needs_node(tp, in, 3)) {
         sv = bd_tape_alloc(tp, sizeof *sv);
-        float *stats = sv ? bd_tape_alloc(tp, 2 * (size_t)l.rows * sizeof *stats)
-                          : NULL;
+        const size_t bytes = 2 * (size_t)l.rows * sizeof(float);
+        float *stats = sv ? bd_tape_alloc(tp, bytes) : NULL;
         if (!stats)
             return BD_E_NOMEM;
         *sv = (norm_saved){.l = l, .mean = stats, .rstd = stats + l.rows};
