@@ -1,0 +1,14 @@
+# Lua tests: every tests/lua/test_*.lua runs as `bdrun <file> [args]` from the
+# build's tests folder. Arguments a test needs go in BD_LUA_TEST_ARGS_<name>.
+if(TARGET bdrun)
+    set(BD_LUA_TEST_ARGS_test_config epochs=7 lr=1e-3 name=12 ema=false size=2e1)
+    set(BD_LUA_TEST_ARGS_test_errors bdrun=$<TARGET_FILE:bdrun>)
+    file(GLOB BD_LUA_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/lua/test_*.lua)
+    foreach(script ${BD_LUA_TESTS})
+        get_filename_component(name ${script} NAME_WE)
+        add_test(NAME lua_${name}
+                 COMMAND bdrun ${script} ${BD_LUA_TEST_ARGS_${name}}
+                 WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+        set_tests_properties(lua_${name} PROPERTIES LABELS lua)
+    endforeach()
+endif()

@@ -1,0 +1,45 @@
+-- Assertions for the Lua tests: each prints a failure with the caller's
+-- line, and check.done() raises (so bdrun exits non-zero) if any failed.
+local check = { passed = 0, failed = 0 }
+
+local function report(ok, msg)
+  if ok then
+    check.passed = check.passed + 1
+  else
+    check.failed = check.failed + 1
+    local info = debug.getinfo(3, "Sl")
+    print(string.format("FAIL %s:%d: %s", info.short_src, info.currentline, msg))
+  end
+end
+
+function check.ok(cond, msg) report(cond, msg or "expected a true value") end
+
+function check.eq(got, want, what)
+  report(got == want, string.format("%s: got %s, expected %s", what or "value",
+                                    tostring(got), tostring(want)))
+end
+
+-- fn(...) must raise an error whose message contains `needle` (plain text).
+function check.raises(needle, fn, ...)
+  local ok, err = pcall(fn, ...)
+  report(not ok and string.find(tostring(err), needle, 1, true) ~= nil,
+         string.format("expected an error containing %q, got %s", needle,
+                       ok and "no error" or tostring(err)))
+  return err
+end
+
+-- The whole of a small file, or nil.
+function check.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function check.done()
+  print(string.format("%d passed, %d failed", check.passed, check.failed))
+  if check.failed > 0 then error("some checks failed", 0) end
+end
+
+return check
