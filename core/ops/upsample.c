@@ -52,9 +52,12 @@ typedef struct axis_tap {
     float   w;
 } axis_tap;
 
-typedef struct bilinear_taps {
+/* Taps of both axes and a scratch plane of H x 2W (x widened along W), in
+ * the arena: the backward reuses them. */
+typedef struct bilinear_plan {
     axis_tap *rows, *cols; /* 2H and 2W of them */
-} bilinear_taps;
+    float    *wide;
+} bilinear_plan;
 
 /* align_corners: src = o (n - 1) / (2n - 1), in exact integer arithmetic;
  * n = 1 reads index 0 everywhere. */
@@ -69,67 +72,77 @@ static void axis_taps(int64_t n, axis_tap *taps)
     }
 }
 
-/* y = (1 - wy) ((1 - wx) x[lo, lo'] + wx x[lo, hi']) + wy (... row hi) */
+/* Separable, per plane: widen each row of x along W into `wide`, then
+ * blend pairs of wide rows into the rows of y. */
 static void bilinear_forward(const float *x, const plane_dims *d,
-                             const bilinear_taps *t, float *y)
+                             const bilinear_plan *b, float *y)
 {
     const int64_t H2 = 2 * d->H, W2 = 2 * d->W;
     for (int64_t p = 0; p < d->planes; p++) {
-        const float *xp = x + p * d->H * d->W;
-        for (int64_t oy = 0; oy < H2; oy++) {
-            const axis_tap ty = t->rows[oy];
-            const float *r0 = xp + ty.lo * d->W, *r1 = xp + ty.hi * d->W;
-            float *yr = y + (p * H2 + oy) * W2;
+        for (int64_t iy = 0; iy < d->H; iy++) {
+            const float *xr = x + (p * d->H + iy) * d->W;
+            float *wr = b->wide + iy * W2;
             for (int64_t ox = 0; ox < W2; ox++) {
-                const axis_tap tx = t->cols[ox];
-                const float top = (1.0f - tx.w) * r0[tx.lo] + tx.w * r0[tx.hi];
-                const float bot = (1.0f - tx.w) * r1[tx.lo] + tx.w * r1[tx.hi];
-                yr[ox] = (1.0f - ty.w) * top + ty.w * bot;
+                const axis_tap t = b->cols[ox];
+                wr[ox] = (1.0f - t.w) * xr[t.lo] + t.w * xr[t.hi];
             }
+        }
+        for (int64_t oy = 0; oy < H2; oy++) {
+            const axis_tap t = b->rows[oy];
+            const float *w0 = b->wide + t.lo * W2, *w1 = b->wide + t.hi * W2;
+            float *yr = y + (p * H2 + oy) * W2;
+            for (int64_t ox = 0; ox < W2; ox++)
+                yr[ox] = (1.0f - t.w) * w0[ox] + t.w * w1[ox];
         }
     }
 }
 
-/* dx at each of the four taps += dy * its weight */
+/* The forward's two passes transposed: spread each dy row onto its two wide
+ * rows, then each wide row onto its row of dx. */
 static void bilinear_backward(const bd_node *node)
 {
     const bd_tensor *x = node->in[0];
-    const bilinear_taps *t = node->ctx;
+    const bilinear_plan *b = node->ctx;
     const plane_dims d = dims_of(x);
     const int64_t H2 = 2 * d.H, W2 = 2 * d.W;
     const float *dy = node->out->grad;
     float *dx = bd_grad_of(x);
     for (int64_t p = 0; p < d.planes; p++) {
-        float *dxp = dx + p * d.H * d.W;
+        memset(b->wide, 0, (size_t)(d.H * W2) * sizeof *b->wide);
         for (int64_t oy = 0; oy < H2; oy++) {
-            const axis_tap ty = t->rows[oy];
-            float *r0 = dxp + ty.lo * d.W, *r1 = dxp + ty.hi * d.W;
+            const axis_tap t = b->rows[oy];
+            float *w0 = b->wide + t.lo * W2, *w1 = b->wide + t.hi * W2;
             const float *dyr = dy + (p * H2 + oy) * W2;
             for (int64_t ox = 0; ox < W2; ox++) {
-                const axis_tap tx = t->cols[ox];
-                const float g0 = (1.0f - ty.w) * dyr[ox], g1 = ty.w * dyr[ox];
-                r0[tx.lo] += (1.0f - tx.w) * g0;
-                r0[tx.hi] += tx.w * g0;
-                r1[tx.lo] += (1.0f - tx.w) * g1;
-                r1[tx.hi] += tx.w * g1;
+                w0[ox] += (1.0f - t.w) * dyr[ox];
+                w1[ox] += t.w * dyr[ox];
+            }
+        }
+        for (int64_t iy = 0; iy < d.H; iy++) {
+            const float *wr = b->wide + iy * W2;
+            float *dxr = dx + (p * d.H + iy) * d.W;
+            for (int64_t ox = 0; ox < W2; ox++) {
+                const axis_tap t = b->cols[ox];
+                dxr[t.lo] += (1.0f - t.w) * wr[ox];
+                dxr[t.hi] += t.w * wr[ox];
             }
         }
     }
 }
 
-/* Taps of both axes, in the arena: the backward reads them too. */
-static bilinear_taps *bilinear_plan(bd_tape *tp, const plane_dims *d)
+static bilinear_plan *bilinear_plan_new(bd_tape *tp, const plane_dims *d)
 {
-    bilinear_taps *t = bd_tape_alloc(tp, sizeof *t);
-    if (!t)
+    bilinear_plan *b = bd_tape_alloc(tp, sizeof *b);
+    if (!b)
         return NULL;
-    t->rows = bd_tape_alloc(tp, (size_t)(2 * d->H) * sizeof *t->rows);
-    t->cols = bd_tape_alloc(tp, (size_t)(2 * d->W) * sizeof *t->cols);
-    if (!t->rows || !t->cols)
+    b->rows = bd_tape_alloc(tp, (size_t)(2 * d->H) * sizeof *b->rows);
+    b->cols = bd_tape_alloc(tp, (size_t)(2 * d->W) * sizeof *b->cols);
+    b->wide = bd_tape_alloc(tp, (size_t)(2 * d->H * d->W) * sizeof *b->wide);
+    if (!b->rows || !b->cols || !b->wide)
         return NULL;
-    axis_taps(d->H, t->rows);
-    axis_taps(d->W, t->cols);
-    return t;
+    axis_taps(d->H, b->rows);
+    axis_taps(d->W, b->cols);
+    return b;
 }
 
 /* ---- entry point ---------------------------------------------------------- */
@@ -151,11 +164,11 @@ bd_status bd_upsample2x(bd_tape *tp, bd_tensor *x, bd_upsample_mode mode,
         nearest_forward(x->data, &d, out->data);
         BD_TRY(bd_op_finish(tp, nearest_backward, out, &x, 1, NULL));
     } else {
-        bilinear_taps *t = bilinear_plan(tp, &d);
-        if (!t)
+        bilinear_plan *b = bilinear_plan_new(tp, &d);
+        if (!b)
             return BD_E_NOMEM;
-        bilinear_forward(x->data, &d, t, out->data);
-        BD_TRY(bd_op_finish(tp, bilinear_backward, out, &x, 1, t));
+        bilinear_forward(x->data, &d, b, out->data);
+        BD_TRY(bd_op_finish(tp, bilinear_backward, out, &x, 1, b));
     }
     *y = out;
     return BD_OK;
