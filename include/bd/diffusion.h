@@ -1,0 +1,127 @@
+/* Gaussian diffusion (Ho et al. 2020; DDIM: Song et al. 2021): noise
+ * schedules, forward noising, training losses for the three prediction
+ * types, and the DDPM ancestral and DDIM samplers.
+ *
+ * Timesteps are indices t = 0 .. T-1; step t has noise level beta[t] and
+ * x_t = sqrt(abar[t]) x0 + sqrt(1 - abar[t]) eps. The denoiser receives t
+ * as a float. */
+#ifndef BD_DIFFUSION_H
+#define BD_DIFFUSION_H
+
+#include "bd/config.h"
+#include "bd/model.h"
+
+typedef enum bd_schedule_kind {
+    BD_SCHEDULE_LINEAR, /* beta linear from beta_start to beta_end */
+    BD_SCHEDULE_COSINE, /* abar(t) = f(t) / f(0), f(t) = cos^2((t/T + s) / (1 + s) pi/2),
+                           s = 0.008, beta clipped to 0.999 (Nichol & Dhariwal) */
+} bd_schedule_kind;
+
+/* What a training run and a sampler must agree on. */
+typedef struct bd_diffusion_spec {
+    bd_schedule_kind schedule;   /* config "schedule": linear | cosine */
+    int64_t          timesteps;  /* T (1000) */
+    double           beta_start; /* linear only (1e-4) */
+    double           beta_end;   /* linear only (0.02) */
+    bd_prediction    prediction; /* config "prediction": eps | x0 | v */
+} bd_diffusion_spec;
+
+bd_diffusion_spec bd_diffusion_defaults(void);
+
+/* Read the keys schedule, timesteps, beta_start, beta_end, prediction over
+ * the defaults, with range checks. Leaves other keys for the caller. */
+bd_status bd_diffusion_read(bd_config *cfg, bd_diffusion_spec *spec);
+
+/* ---- schedules ------------------------------------------------------------ */
+
+typedef struct bd_schedule {
+    bd_diffusion_spec spec;
+    int64_t  T;
+    double  *betas;          /* (T) */
+    double  *alphas;         /* (T): 1 - beta */
+    double  *alphas_cumprod; /* (T): abar[t] = prod_{s <= t} alpha[s], decreasing */
+} bd_schedule;
+
+/* Fails naming the setting when T < 1 or a beta is outside (0, 1). */
+bd_status bd_schedule_new(const bd_diffusion_spec *spec, bd_schedule **out);
+void      bd_schedule_free(bd_schedule *s);
+
+/* ---- forward process and losses -------------------------------------------- */
+
+/* x_t = sqrt(abar[t_n]) x0 + sqrt(1 - abar[t_n]) eps per sample n.
+ * x0, eps, x_t: (N, ...) alike, t: N timesteps. x_t may alias neither. */
+bd_status bd_q_sample(const bd_schedule *s, const bd_tensor *x0,
+                      const int64_t *t, const bd_tensor *eps, bd_tensor *x_t);
+
+/* What the denoiser regresses onto: eps, x0, or
+ * v = sqrt(abar) eps - sqrt(1 - abar) x0.   -> target: like x0 */
+bd_status bd_diffusion_target(const bd_schedule *s, bd_prediction pred,
+                              const bd_tensor *x0, const int64_t *t,
+                              const bd_tensor *eps, bd_tensor *target);
+
+/* One training loss on the tape: noise x0 to x_t with eps at t, run the
+ * denoiser, loss = mean((out - target)^2). Gradients flow into the model's
+ * parameters on backward. Taps may be NULL.
+ * x0, eps: (N, C, H, W), cond: (N, 2), t: N timesteps -> loss: (1) */
+bd_status bd_diffusion_loss(bd_tape *tp, bd_model *m, const bd_schedule *s,
+                            bd_tensor *x0, bd_tensor *cond, const int64_t *t,
+                            bd_tensor *eps, bd_taps *taps, bd_tensor **loss);
+
+/* From a denoiser output at t, the estimates of x0 and eps (either may be
+ * NULL), in double per element. With clip, x0 is clipped to [-1, 1] and eps
+ * recomputed from the clipped x0.   x_t, out: (N, ...) -> like x_t */
+void bd_diffusion_estimates(const bd_schedule *s, const float *x_t,
+                            const float *out, int64_t t, int64_t n, bool clip,
+                            float *x0, float *eps);
+
+/* ---- sampling --------------------------------------------------------------- */
+
+typedef enum bd_sampler {
+    BD_SAMPLER_DDPM, /* ancestral: posterior mean + posterior variance */
+    BD_SAMPLER_DDIM, /* eta = 0 deterministic, eta = 1 ancestral-like */
+} bd_sampler;
+
+typedef struct bd_sample_opts {
+    bd_diffusion_spec diffusion; /* must match training */
+    bd_sampler sampler;          /* config "sampler": ddpm | ddim */
+    int64_t    steps;     /* timesteps visited, respaced evenly over 0..T-1;
+                             0: T for ddpm, 50 for ddim (at most T) */
+    double     eta;       /* ddim noise, in [0, 1] (0) */
+    uint64_t   seed;      /* (0) */
+    int64_t    batch;     /* images per forward pass (64) */
+    bool       clip;      /* clip x0 estimates to [-1, 1] (true) */
+    int64_t    tap_t;     /* taps come from the visited step nearest this t (0) */
+} bd_sample_opts;
+
+bd_sample_opts bd_sample_defaults(void);
+
+/* Read sampler, steps, eta, seed, batch, clip, tap_t and the diffusion keys
+ * over the defaults; then fail naming any key not read (owner "sample"). */
+bd_status bd_sample_read(bd_config *cfg, bd_sample_opts *opts);
+
+/* The visited timesteps, increasing: round(k (T-1) / (K-1)), k < K
+ * (K = 1: T-1).   -> ts: (K) */
+void bd_sample_timesteps(int64_t T, int64_t K, int64_t *ts);
+
+/* Generated images and the requested taps, all heap tensors. */
+typedef struct bd_samples {
+    bd_tensor *images;               /* (N, C, H, W) */
+    int        n_taps;
+    char       tap_names[BD_MAX_TAPS][64];
+    bd_tensor *taps[BD_MAX_TAPS];    /* (N, ...) as the denoiser made it */
+    int64_t    tap_t;                /* the timestep the taps come from */
+} bd_samples;
+
+void bd_samples_free(bd_samples *s); /* frees the tensors, not s */
+
+/* Generate one image per label. Image n draws all its noise from the
+ * Philox stream (seed, n), so results do not depend on `batch`. Runs with
+ * grad off and resets the tape between steps (no allocation per step once
+ * warm). taps may be NULL; otherwise taps->names[0..n) are requested and
+ * each must be offered by the denoiser at the tap step, else the call
+ * fails naming it.   labels: (N, 2) -> out->images: (N, C, H, W) */
+bd_status bd_sample(bd_model *m, const bd_tensor *labels,
+                    const bd_sample_opts *opts, const bd_taps *taps,
+                    bd_samples *out);
+
+#endif
