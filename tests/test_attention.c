@@ -80,6 +80,32 @@ static void test_softmax_stable(void)
     bd_tensor_free(x);
 }
 
+/* Small probabilities keep their relative precision (down to e^-80), and a
+ * -inf logit gets a probability of (about) 0. */
+static void test_softmax_tails(void)
+{
+    const int64_t shape[2] = {16, 33};
+    bd_tensor *x = harness_tensor(2, shape, -40, 40, false);
+    x->data[5] = -INFINITY;
+    bd_tape *tp = bd_tape_new();
+    bd_tensor *y = NULL;
+    CHECK_OK(bd_softmax(tp, x, &y));
+    double xd[16 * 33], want[16 * 33], worst = 0.0;
+    for (int i = 0; i < 16 * 33; i++)
+        xd[i] = x->data[i];
+    softmax_reference(xd, want, 16 * 33, 33);
+    for (int i = 0; i < 16 * 33; i++)
+        if (want[i] > 1e-30)
+            worst = fmax(worst, fabs(y->data[i] - want[i]) / want[i]);
+    printf("   %-40s worst rel err %.2e\n", "softmax tails, logits in [-40, 40)",
+           worst);
+    CHECK(worst < 1e-5, "softmax tails: relative error %.3e", worst);
+    CHECK(y->data[5] >= 0.0f && y->data[5] < 1e-30f,
+          "softmax of -inf: %g, expected ~0", (double)y->data[5]);
+    bd_tape_free(tp);
+    bd_tensor_free(x);
+}
+
 /* ---- image <-> tokens ---------------------------------------------------- */
 
 static bd_status build_to_tokens(bd_tape *tp, bd_tensor **in, void *ud,
@@ -302,6 +328,7 @@ int main(void)
 {
     RUN(test_softmax);
     RUN(test_softmax_stable);
+    RUN(test_softmax_tails);
     RUN(test_tokens);
     RUN(test_attention);
     RUN(test_attention_sharp);

@@ -2,23 +2,66 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <string.h>
 
 #include "op.h"
 
 /* ---- softmax ------------------------------------------------------------- */
 
-/* p = exp(x - max x) / sum exp(x - max x) over one row of k; p may be x */
+/* e^x for -87 <= x <= 0 to about 1 ulp (NaN stays NaN): 2^n e^r with
+ * n = round(x / ln 2), r = x - n ln 2 and e^r by the Cephes expf polynomial.
+ * No calls, branches or float-to-int conversions, so its loops vectorise. */
+static inline float exp_nonpositive(float x)
+{
+    const float shift = 12582912.0f; /* 1.5 * 2^23: t's low bits hold n */
+    const float t = x * 1.44269504f + shift, n = t - shift;
+    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4B400000u + 127u) << 23; /* 2^n */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* Sum of n floats in 8 lanes (so that it vectorises), finished in double. */
+static double sum_lanes(const float *p, int64_t n)
+{
+    float lanes[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            lanes[j] += p[i + j];
+    double sum = 0.0;
+    for (; i < n; i++)
+        sum += p[i];
+    for (int j = 0; j < 8; j++)
+        sum += lanes[j];
+    return sum;
+}
+
+/* p = exp(x - max x) / sum exp(x - max x) over one row of k; p may be x.
+ * Differences below -87 count as -87 (e^-87 ~ 1e-38 instead of 0). The
+ * clamp has its own loop: inside the exp loop it stops vectorisation. */
 static void softmax_row(const float *x, float *p, int64_t k)
 {
     float max = x[0];
     for (int64_t i = 1; i < k; i++)
         max = x[i] > max ? x[i] : max;
-    double sum = 0.0;
     for (int64_t i = 0; i < k; i++) {
-        p[i] = expf(x[i] - max);
-        sum += p[i];
+        const float d = x[i] - max;
+        p[i] = d < -87.0f ? -87.0f : d;
     }
-    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < k; i++)
+        p[i] = exp_nonpositive(p[i]);
+    const float inv = (float)(1.0 / sum_lanes(p, k));
     for (int64_t i = 0; i < k; i++)
         p[i] *= inv;
 }
