@@ -37,60 +37,112 @@ static void valid_range(int k, int s, int pad, int n, int out, int *lo, int *hi)
     *lo = a < *hi ? a : *hi;
 }
 
+/* Row (c, kh, kw) of the column matrix, seen as an OH x OW image: outputs in
+ * [oh_lo, oh_hi) x [ow_lo, ow_hi) read the input plane at origin + oh s W +
+ * ow s; all others read zero padding. */
+typedef struct patch_row {
+    int     oh_lo, oh_hi, ow_lo, ow_hi;
+    int64_t origin;
+} patch_row;
+
+static patch_row patch_row_at(const conv_geom *g, int kh, int kw)
+{
+    patch_row r;
+    valid_range(kh, g->stride, g->pad, g->H, g->OH, &r.oh_lo, &r.oh_hi);
+    valid_range(kw, g->stride, g->pad, g->W, g->OW, &r.ow_lo, &r.ow_hi);
+    r.origin = (int64_t)(kh - g->pad) * g->W + (kw - g->pad);
+    return r;
+}
+
+static bool patch_row_empty(const patch_row *r)
+{
+    return r->oh_lo == r->oh_hi || r->ow_lo == r->ow_hi;
+}
+
+/* With stride 1 and OW = W, input and column rows have the same pitch, so
+ * the valid rectangle is one run of the flat plane, [q0, q1) in column
+ * indices; the run also crosses the padding columns between rows. */
+static bool flat_rows(const conv_geom *g) { return g->stride == 1 && g->OW == g->W; }
+
+static void flat_run(const conv_geom *g, const patch_row *r, int64_t *q0,
+                     int64_t *q1)
+{
+    *q0 = (int64_t)r->oh_lo * g->OW + r->ow_lo;
+    *q1 = (int64_t)(r->oh_hi - 1) * g->OW + r->ow_hi;
+}
+
+/* Zero the entries of a column row that fall outside its valid rectangle. */
+static void zero_outside(const conv_geom *g, const patch_row *r, float *row)
+{
+    const int OW = g->OW;
+    memset(row, 0, (size_t)r->oh_lo * OW * sizeof *row);
+    for (int oh = r->oh_lo; oh < r->oh_hi; oh++) {
+        float *line = row + (int64_t)oh * OW;
+        for (int ow = 0; ow < r->ow_lo; ow++)
+            line[ow] = 0.0f;
+        for (int ow = r->ow_hi; ow < OW; ow++)
+            line[ow] = 0.0f;
+    }
+    memset(row + (int64_t)r->oh_hi * OW, 0,
+           (size_t)(g->OH - r->oh_hi) * OW * sizeof *row);
+}
+
 /* col[(c, kh, kw), (oh, ow)] = x[c, oh s - pad + kh, ow s - pad + kw], zero
  * outside x.   x: (C, H, W) -> col: (K, P) */
 static void im2col(const conv_geom *g, const float *x, float *col)
 {
     const int s = g->stride;
-    for (int c = 0; c < g->C; c++)
+    for (int c = 0; c < g->C; c++, x += (int64_t)g->H * g->W)
         for (int kh = 0; kh < g->KH; kh++)
             for (int kw = 0; kw < g->KW; kw++, col += g->P) {
-                int lo, hi;
-                valid_range(kw, s, g->pad, g->W, g->OW, &lo, &hi);
-                for (int oh = 0; oh < g->OH; oh++) {
-                    float *dst = col + (int64_t)oh * g->OW;
-                    const int ih = oh * s - g->pad + kh;
-                    if (ih < 0 || ih >= g->H) {
-                        memset(dst, 0, (size_t)g->OW * sizeof *dst);
-                        continue;
-                    }
-                    const float *src = x + ((int64_t)c * g->H + ih) * g->W
-                                       + lo * s - g->pad + kw;
-                    memset(dst, 0, (size_t)lo * sizeof *dst);
-                    if (s == 1)
-                        for (int i = 0; i < hi - lo; i++)
-                            dst[lo + i] = src[i];
-                    else
-                        for (int i = 0; i < hi - lo; i++)
-                            dst[lo + i] = src[(int64_t)i * s];
-                    memset(dst + hi, 0, (size_t)(g->OW - hi) * sizeof *dst);
+                const patch_row r = patch_row_at(g, kh, kw);
+                if (patch_row_empty(&r)) {
+                    memset(col, 0, (size_t)g->P * sizeof *col);
+                    continue;
                 }
+                if (flat_rows(g)) {
+                    int64_t q0, q1;
+                    flat_run(g, &r, &q0, &q1);
+                    memcpy(col + q0, x + (r.origin + q0),
+                           (size_t)(q1 - q0) * sizeof *col);
+                } else {
+                    for (int oh = r.oh_lo; oh < r.oh_hi; oh++) {
+                        float *dst = col + (int64_t)oh * g->OW;
+                        const float *src = x + (r.origin + (int64_t)oh * s * g->W);
+                        for (int ow = r.ow_lo; ow < r.ow_hi; ow++)
+                            dst[ow] = src[(int64_t)ow * s];
+                    }
+                }
+                zero_outside(g, &r, col);
             }
 }
 
 /* The adjoint of im2col: dx[c, ih, iw] += every col entry im2col read from
- * there.   col: (K, P) -> dx: (C, H, W) */
-static void col2im_add(const conv_geom *g, const float *col, float *dx)
+ * there. col is scratch: its padding entries are zeroed on the way.
+ * col: (K, P) -> dx: (C, H, W) */
+static void col2im_add(const conv_geom *g, float *col, float *dx)
 {
     const int s = g->stride;
-    for (int c = 0; c < g->C; c++)
+    for (int c = 0; c < g->C; c++, dx += (int64_t)g->H * g->W)
         for (int kh = 0; kh < g->KH; kh++)
             for (int kw = 0; kw < g->KW; kw++, col += g->P) {
-                int lo, hi;
-                valid_range(kw, s, g->pad, g->W, g->OW, &lo, &hi);
-                for (int oh = 0; oh < g->OH; oh++) {
-                    const int ih = oh * s - g->pad + kh;
-                    if (ih < 0 || ih >= g->H)
-                        continue;
-                    const float *src = col + (int64_t)oh * g->OW + lo;
-                    float *dst = dx + ((int64_t)c * g->H + ih) * g->W
-                                 + lo * s - g->pad + kw;
-                    if (s == 1)
-                        for (int i = 0; i < hi - lo; i++)
-                            dst[i] += src[i];
-                    else
-                        for (int i = 0; i < hi - lo; i++)
-                            dst[(int64_t)i * s] += src[i];
+                const patch_row r = patch_row_at(g, kh, kw);
+                if (patch_row_empty(&r))
+                    continue;
+                if (flat_rows(g)) {
+                    int64_t q0, q1;
+                    flat_run(g, &r, &q0, &q1);
+                    zero_outside(g, &r, col);
+                    float *dst = dx + (r.origin + q0);
+                    for (int64_t q = 0; q < q1 - q0; q++)
+                        dst[q] += col[q0 + q];
+                } else {
+                    for (int oh = r.oh_lo; oh < r.oh_hi; oh++) {
+                        const float *src = col + (int64_t)oh * g->OW;
+                        float *dst = dx + (r.origin + (int64_t)oh * s * g->W);
+                        for (int ow = r.ow_lo; ow < r.ow_hi; ow++)
+                            dst[(int64_t)ow * s] += src[ow];
+                    }
                 }
             }
 }
