@@ -1,0 +1,754 @@
+/* Archives (.bda): a run's checkpoint history in one file. Each tensor is
+ * stored as the XOR of its bits with its previous version, byte shuffled,
+ * in one zstd frame; every key_every-th entry is a key entry that needs no
+ * earlier one. A checkpoint is rebuilt bit-identical by re-encoding its
+ * blobs as its index records them. The layout is in FORMAT.md. */
+#include "format.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define BDA_MAGIC       "BDAR"
+#define BDA_MAJOR       1
+#define BDA_MINOR       0
+#define BDA_HEADER_SIZE 64u
+#define BDA_INDEX_MAX   (256ull << 20)
+#define BDA_ENTRY_MIN   48u  /* an entry's fixed part */
+#define BDA_TENSOR_REC  9u   /* u8 coding, u64 stored */
+/* The largest .bdc meta region: header, index and alignment padding. */
+#define BDA_META_MAX    ((uint64_t)BDC_HEADER_MAX + BDC_INDEX_MAX + BDC_ALIGN_MAX)
+
+enum { BDA_KEY = 0, BDA_DELTA = 1, BDA_VERBATIM = 2 };
+
+bd_archive_opts bd_archive_defaults(void)
+{
+    return (bd_archive_opts){.level = 9, .key_every = 16};
+}
+
+/* cur ^= prev, byte by byte (for f32, the float bits). */
+static void xor_into(uint8_t *cur, const uint8_t *prev, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        cur[i] ^= prev[i];
+}
+
+/* The version of t in prev that t can be coded against, or NULL. */
+static const bd_ckpt_tensor *previous(const bd_ckpt *prev,
+                                      const bd_ckpt_tensor *t)
+{
+    const bd_ckpt_tensor *p = prev ? bd_ckpt_tensor_find(prev, t->name) : NULL;
+    return p && p->data && p->dtype == t->dtype && p->nbytes == t->nbytes
+         ? p : NULL;
+}
+
+/* ---- writing ------------------------------------------------------------------ */
+
+typedef struct writer {
+    bd_atomic file;
+    bd_buf    index;
+    int       level;
+    bd_ckpt  *prev;       /* the previous entry's checkpoint */
+    uint8_t  *prev_file;  /* and its bytes (the meta is the prefix) */
+    size_t    prev_meta;
+} writer;
+
+/* zstd of t's raw bytes, XORed with prev's when given, byte shuffled. */
+static bd_status tensor_frame(const bd_ckpt_tensor *t,
+                              const bd_ckpt_tensor *prev, int level,
+                              uint8_t **out, size_t *out_len)
+{
+    size_t n = t->nbytes, width = bdc_elem_size(t->dtype);
+    uint8_t *tmp = malloc(n ? 2 * n : 1);
+    if (!tmp)
+        return bd_fail(BD_E_NOMEM, "archive: cannot code tensor '%s'", t->name);
+    memcpy(tmp, t->data, n);
+    if (prev)
+        xor_into(tmp, prev->data, n);
+    bd_shuffle(tmp, tmp + n, n / width, width);
+    bd_status s = bd_zstd_compress(tmp + n, n, level, NULL, 0, out, out_len);
+    free(tmp);
+    return s;
+}
+
+/* Whether re-encoding t as its record says gives back the file's blob. */
+static bd_status blob_reproducible(const bd_ckpt_tensor *t, const uint8_t *blob,
+                                   bool *same)
+{
+    const bd_ckpt_storage *st = &t->stored;
+    uint8_t *again;
+    size_t len;
+    BD_TRY(bdc_blob_encode(t, st->codec, st->filter, st->level, &again, &len));
+    *same = len == st->stored_size && memcmp(again, blob, len) == 0;
+    free(again);
+    return BD_OK;
+}
+
+/* A blob we could not reproduce is kept verbatim. */
+static bd_status put_tensor(writer *w, const bd_ckpt_tensor *t,
+                            const uint8_t *blob, bool key)
+{
+    bool same;
+    BD_TRY(blob_reproducible(t, blob, &same));
+    const bd_ckpt_tensor *p = key ? NULL : previous(w->prev, t);
+    uint8_t coding = !same ? BDA_VERBATIM : p ? BDA_DELTA : BDA_KEY;
+    uint8_t *frame = NULL;
+    size_t len = t->stored.stored_size;
+    if (same)
+        BD_TRY(tensor_frame(t, p, w->level, &frame, &len));
+    bd_status s = bd_atomic_write(&w->file, frame ? frame : blob, len);
+    free(frame);
+    bd_buf_u8(&w->index, coding);
+    bd_buf_u64(&w->index, len);
+    return s;
+}
+
+static void put_entry_record(writer *w, uint64_t step, const uint8_t *bytes,
+                             size_t len, bool key, const bdc_header *h,
+                             size_t frame_len)
+{
+    bd_buf_u64(&w->index, step);
+    bd_buf_u64(&w->index, len);
+    bd_buf_u32(&w->index, bd_crc32c(0, bytes, len));
+    bd_buf_u8(&w->index, key);
+    bd_buf_zeros(&w->index, 3);
+    bd_buf_u64(&w->index, h->data_offset);
+    bd_buf_u64(&w->index, frame_len);
+    bd_buf_u64(&w->index, h->n_tensors);
+}
+
+/* One checkpoint: its meta frame (against the previous meta unless key),
+ * then one payload per tensor. It becomes the previous entry. */
+static bd_status put_entry(writer *w, const char *path, uint64_t step, bool key)
+{
+    uint8_t *bytes, *frame = NULL;
+    size_t len, frame_len;
+    bd_ckpt *ck = NULL;
+    bdc_header h;
+    BD_TRY(bd_read_file(path, &bytes, &len));
+    bd_status s = bd_ckpt_load_mem(bytes, len, path, &ck);
+    if (s == BD_OK) {
+        bdc_header_decode(bytes, &h);
+        s = bd_zstd_compress(bytes, h.data_offset, w->level,
+                             key ? NULL : w->prev_file, key ? 0 : w->prev_meta,
+                             &frame, &frame_len);
+    }
+    if (s == BD_OK) {
+        put_entry_record(w, step, bytes, len, key, &h, frame_len);
+        s = bd_atomic_write(&w->file, frame, frame_len);
+    }
+    free(frame);
+    for (size_t i = 0; s == BD_OK && i < ck->n_tensors; i++)
+        s = put_tensor(w, &ck->tensors[i],
+                       bytes + h.data_offset + ck->tensors[i].stored.offset, key);
+    bd_ckpt_free(w->prev);
+    free(w->prev_file);
+    w->prev = ck;
+    w->prev_file = bytes;
+    w->prev_meta = s == BD_OK ? h.data_offset : 0;
+    return s;
+}
+
+static bd_status finish(writer *w, size_t n, const bd_archive_opts *o)
+{
+    if (w->index.failed)
+        return bd_fail(BD_E_NOMEM, "archive: out of memory for the index");
+    if (w->index.len > BDA_INDEX_MAX)
+        return bd_fail(BD_E_ARG, "archive: index of %zu bytes above the cap of"
+                       " %llu", w->index.len, BDA_INDEX_MAX);
+    uint64_t index_offset = w->file.size;
+    BD_TRY(bd_atomic_write(&w->file, w->index.data, w->index.len));
+    uint8_t hdr[BDA_HEADER_SIZE];
+    bd_buf b = {0};
+    bd_buf_put(&b, BDA_MAGIC, 4);
+    bd_buf_u16(&b, BDA_MAJOR);
+    bd_buf_u16(&b, BDA_MINOR);
+    bd_buf_u32(&b, BDA_HEADER_SIZE);
+    bd_buf_u32(&b, (uint32_t)o->key_every);
+    bd_buf_u32(&b, (uint32_t)o->level);
+    bd_buf_u32(&b, ZSTD_versionNumber());
+    bd_buf_u64(&b, n);
+    bd_buf_u64(&b, index_offset);
+    bd_buf_u64(&b, w->index.len);
+    bd_buf_zeros(&b, 16);
+    if (b.failed)
+        return bd_fail(BD_E_NOMEM, "archive: out of memory");
+    memcpy(hdr, b.data, BDA_HEADER_SIZE);
+    bd_buf_free(&b);
+    uint32_t crc = bd_crc32c(0, hdr, BDA_HEADER_SIZE);
+    bd_put_le32(hdr + 56, bd_crc32c(crc, w->index.data, w->index.len));
+    return bd_atomic_pwrite(&w->file, hdr, BDA_HEADER_SIZE, 0);
+}
+
+bd_status bd_archive_write(const char *out, const char *const *paths,
+                           const uint64_t *steps, size_t n,
+                           const bd_archive_opts *opts)
+{
+    bd_archive_opts o = opts ? *opts : bd_archive_defaults();
+    if (o.level < 1 || o.level > BDC_LEVEL_MAX)
+        return bd_fail(BD_E_ARG, "archive: level %d, expected 1 to %d", o.level,
+                       BDC_LEVEL_MAX);
+    if (o.key_every < 1)
+        return bd_fail(BD_E_ARG, "archive: key_every %d, expected >= 1",
+                       o.key_every);
+    for (size_t i = 1; i < n; i++)
+        if (steps[i] <= steps[i - 1])
+            return bd_fail(BD_E_ARG, "archive: step %llu of '%s' follows step"
+                           " %llu, expected increasing steps",
+                           (unsigned long long)steps[i], paths[i],
+                           (unsigned long long)steps[i - 1]);
+    writer w = {.level = o.level};
+    BD_TRY(bd_atomic_open(&w.file, out));
+    bd_status s = bd_atomic_write(&w.file, (uint8_t[BDA_HEADER_SIZE]){0},
+                                  BDA_HEADER_SIZE);
+    for (size_t i = 0; s == BD_OK && i < n; i++)
+        s = put_entry(&w, paths[i], steps[i], i % (size_t)o.key_every == 0);
+    if (s == BD_OK)
+        s = finish(&w, n, &o);
+    bd_ckpt_free(w.prev);
+    free(w.prev_file);
+    bd_buf_free(&w.index);
+    if (s != BD_OK) {
+        bd_atomic_abort(&w.file);
+        return s;
+    }
+    return bd_atomic_commit(&w.file);
+}
+
+/* ---- reading: the index ----------------------------------------------------------- */
+
+typedef struct entry {
+    uint64_t       step, file_size, meta_size, meta_stored, n_tensors;
+    uint64_t       offset;   /* of the meta frame; tensor payloads follow */
+    uint64_t       stored;   /* all its payload bytes */
+    uint32_t       file_crc;
+    bool           key;
+    const uint8_t *tensors;  /* n_tensors x (u8 coding, u64 stored) */
+} entry;
+
+struct bd_archive {
+    int      fd;
+    char    *path;
+    uint32_t zstd_version;  /* of the writer */
+    uint8_t *index;
+    entry   *entries;
+    size_t   n;
+};
+
+#define FAIL(a, ...) bd_format_fail("archive", (a)->path, __VA_ARGS__)
+
+typedef struct bda_header {
+    uint16_t major, minor;
+    uint32_t header_size, key_every, level, zstd_version, index_crc;
+    uint64_t n_entries, index_offset, index_size;
+} bda_header;
+
+static bd_status check_header(bd_archive *a, const uint8_t *p, uint64_t file_size,
+                              bda_header *h)
+{
+    if (file_size < BDA_HEADER_SIZE)
+        return FAIL(a, "file truncated inside the header (found %llu bytes, the"
+                    " header needs %u)", (unsigned long long)file_size,
+                    BDA_HEADER_SIZE);
+    if (memcmp(p, BDA_MAGIC, 4) != 0)
+        return FAIL(a, "bad magic (found %02x %02x %02x %02x, expected 'BDAR')",
+                    p[0], p[1], p[2], p[3]);
+    *h = (bda_header){
+        .major = bd_le16(p + 4), .minor = bd_le16(p + 6),
+        .header_size = bd_le32(p + 8), .key_every = bd_le32(p + 12),
+        .level = bd_le32(p + 16), .zstd_version = bd_le32(p + 20),
+        .n_entries = bd_le64(p + 24), .index_offset = bd_le64(p + 32),
+        .index_size = bd_le64(p + 40), .index_crc = bd_le32(p + 56),
+    };
+    if (h->major != BDA_MAJOR)
+        return FAIL(a, "format version %u.%u is %s than this reader (reads %d.x)",
+                    h->major, h->minor, h->major > BDA_MAJOR ? "newer" : "older",
+                    BDA_MAJOR);
+    if (h->header_size < BDA_HEADER_SIZE || h->header_size > BDC_HEADER_MAX)
+        return FAIL(a, "header_size out of range (found %u, expected %u to %u)",
+                    h->header_size, BDA_HEADER_SIZE, BDC_HEADER_MAX);
+    if (h->index_size > BDA_INDEX_MAX)
+        return FAIL(a, "index_size above the cap (found %llu, at most %llu)",
+                    (unsigned long long)h->index_size, BDA_INDEX_MAX);
+    if (h->index_offset < h->header_size || h->index_offset > file_size
+        || h->index_size != file_size - h->index_offset)
+        return FAIL(a, "file size mismatch (index_offset %llu + index_size %llu,"
+                    " file has %llu bytes)", (unsigned long long)h->index_offset,
+                    (unsigned long long)h->index_size,
+                    (unsigned long long)file_size);
+    if (h->n_entries > h->index_size / BDA_ENTRY_MIN)
+        return FAIL(a, "n_entries too large for the index (found %llu, an index"
+                    " of %llu bytes holds at most %llu)",
+                    (unsigned long long)h->n_entries,
+                    (unsigned long long)h->index_size,
+                    (unsigned long long)(h->index_size / BDA_ENTRY_MIN));
+    return BD_OK;
+}
+
+/* The fixed part of entry i at *at; *at moves past it. */
+static bd_status parse_entry_fixed(bd_archive *a, const bda_header *h, size_t i,
+                                   uint64_t *at, entry *e)
+{
+    if (h->index_size - *at < BDA_ENTRY_MIN)
+        return FAIL(a, "index ends inside entry %zu (needs %u bytes at index"
+                    " offset %llu, %llu left)", i, BDA_ENTRY_MIN,
+                    (unsigned long long)*at,
+                    (unsigned long long)(h->index_size - *at));
+    const uint8_t *p = a->index + *at;
+    *e = (entry){
+        .step = bd_le64(p), .file_size = bd_le64(p + 8),
+        .file_crc = bd_le32(p + 16), .key = p[20] == 1,
+        .meta_size = bd_le64(p + 24), .meta_stored = bd_le64(p + 32),
+        .n_tensors = bd_le64(p + 40),
+    };
+    *at += BDA_ENTRY_MIN;
+    if (p[20] > 1 || p[21] || p[22] || p[23])
+        return FAIL(a, "entry %zu: bad kind or reserved bytes (found %02x %02x"
+                    " %02x %02x, expected 00/01 00 00 00)", i, p[20], p[21],
+                    p[22], p[23]);
+    if (i == 0 && !e->key)
+        return FAIL(a, "entry 0 is not a key entry");
+    if (i > 0 && e->step <= a->entries[i - 1].step)
+        return FAIL(a, "entry %zu: steps not increasing (step %llu after %llu)",
+                    i, (unsigned long long)e->step,
+                    (unsigned long long)a->entries[i - 1].step);
+    if (e->meta_size < BDC_HEADER_SIZE || e->meta_size > BDA_META_MAX
+        || e->meta_size > e->file_size)
+        return FAIL(a, "entry %zu: meta_size out of range (found %llu, expected"
+                    " %u to min(%llu, file_size %llu))", i,
+                    (unsigned long long)e->meta_size, BDC_HEADER_SIZE,
+                    (unsigned long long)BDA_META_MAX,
+                    (unsigned long long)e->file_size);
+    if (e->n_tensors > (h->index_size - *at) / BDA_TENSOR_REC)
+        return FAIL(a, "entry %zu: n_tensors too large (found %llu, the %llu"
+                    " bytes left in the index hold at most %llu)", i,
+                    (unsigned long long)e->n_tensors,
+                    (unsigned long long)(h->index_size - *at),
+                    (unsigned long long)((h->index_size - *at) / BDA_TENSOR_REC));
+    return BD_OK;
+}
+
+/* Entry i, whose payloads start at *payload; both cursors move past it. */
+static bd_status parse_entry(bd_archive *a, const bda_header *h, size_t i,
+                             uint64_t *at, uint64_t *payload)
+{
+    entry *e = &a->entries[i];
+    BD_TRY(parse_entry_fixed(a, h, i, at, e));
+    e->tensors = a->index + *at;
+    e->offset = *payload;
+    uint64_t sum = e->meta_stored;
+    for (uint64_t t = 0; t < e->n_tensors; t++) {
+        const uint8_t *r = e->tensors + t * BDA_TENSOR_REC;
+        if (r[0] > BDA_VERBATIM || (e->key && r[0] == BDA_DELTA))
+            return FAIL(a, "entry %zu: tensor %llu: bad coding (found %u, expected"
+                        " 0 key, %s2 verbatim)", i, (unsigned long long)t, r[0],
+                        e->key ? "" : "1 delta, ");
+        if (__builtin_add_overflow(sum, bd_le64(r + 1), &sum))
+            return FAIL(a, "entry %zu: payload sizes overflow", i);
+    }
+    *at += e->n_tensors * BDA_TENSOR_REC;
+    if (sum > h->index_offset - *payload)
+        return FAIL(a, "entry %zu: payloads run past the index (%llu bytes at"
+                    " offset %llu, index at %llu)", i, (unsigned long long)sum,
+                    (unsigned long long)*payload,
+                    (unsigned long long)h->index_offset);
+    e->stored = sum;
+    *payload += sum;
+    return BD_OK;
+}
+
+static bd_status parse_index(bd_archive *a, const uint8_t *hdr_bytes,
+                             const bda_header *h)
+{
+    uint8_t hdr[BDC_HEADER_MAX];
+    memcpy(hdr, hdr_bytes, h->header_size);
+    memset(hdr + 56, 0, 4);
+    uint32_t crc = bd_crc32c(bd_crc32c(0, hdr, h->header_size), a->index,
+                             h->index_size);
+    if (crc != h->index_crc)
+        return FAIL(a, "index crc32c mismatch (computed 0x%08x, header says"
+                    " 0x%08x)", crc, h->index_crc);
+    a->entries = calloc(h->n_entries + 1, sizeof *a->entries);
+    if (!a->entries)
+        return bd_fail(BD_E_NOMEM, "archive '%s': out of memory", a->path);
+    uint64_t at = 0, payload = h->header_size;
+    for (a->n = 0; a->n < h->n_entries; a->n++)
+        BD_TRY(parse_entry(a, h, a->n, &at, &payload));
+    if (at != h->index_size)
+        return FAIL(a, "index has trailing bytes (entries end at %llu, index_size"
+                    " %llu)", (unsigned long long)at,
+                    (unsigned long long)h->index_size);
+    if (payload != h->index_offset)
+        return FAIL(a, "gap before the index (payloads end at %llu, index_offset"
+                    " %llu)", (unsigned long long)payload,
+                    (unsigned long long)h->index_offset);
+    return BD_OK;
+}
+
+static bd_status open_checked(bd_archive *a)
+{
+    struct stat st;
+    if (fstat(a->fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return bd_fail(BD_E_IO, "read '%s': not a regular file", a->path);
+    uint64_t size = (uint64_t)st.st_size;
+    uint8_t hdr[BDC_HEADER_MAX];
+    bda_header h = {0};
+    BD_TRY(bd_pread_exact(a->fd, hdr, size < BDA_HEADER_SIZE ? size
+                          : BDA_HEADER_SIZE, 0, a->path));
+    BD_TRY(check_header(a, hdr, size, &h));
+    BD_TRY(bd_pread_exact(a->fd, hdr, h.header_size, 0, a->path));
+    a->zstd_version = h.zstd_version;
+    a->index = malloc(h.index_size ? h.index_size : 1);
+    if (!a->index)
+        return bd_fail(BD_E_NOMEM, "archive '%s': cannot allocate its index of"
+                       " %llu bytes", a->path, (unsigned long long)h.index_size);
+    BD_TRY(bd_pread_exact(a->fd, a->index, h.index_size, h.index_offset, a->path));
+    return parse_index(a, hdr, &h);
+}
+
+bd_status bd_archive_open(const char *path, bd_archive **out)
+{
+    bd_archive *a = calloc(1, sizeof *a);
+    if (!a || !(a->path = strdup(path))) {
+        free(a);
+        return bd_fail(BD_E_NOMEM, "archive '%s': out of memory", path);
+    }
+    a->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (a->fd < 0) {
+        bd_status s = bd_fail(BD_E_IO, "read '%s': %s", path, strerror(errno));
+        bd_archive_close(a);
+        return s;
+    }
+    bd_status s = open_checked(a);
+    if (s != BD_OK) {
+        bd_archive_close(a);
+        return s;
+    }
+    *out = a;
+    return BD_OK;
+}
+
+void bd_archive_close(bd_archive *a)
+{
+    if (!a)
+        return;
+    if (a->fd >= 0)
+        close(a->fd);
+    free(a->entries);
+    free(a->index);
+    free(a->path);
+    free(a);
+}
+
+size_t bd_archive_count(const bd_archive *a) { return a->n; }
+
+bd_archive_entry bd_archive_entry_at(const bd_archive *a, size_t i)
+{
+    const entry *e = &a->entries[i];
+    return (bd_archive_entry){.step = e->step, .file_size = e->file_size,
+                              .stored_size = e->stored,
+                              .n_tensors = e->n_tensors, .key = e->key};
+}
+
+static bd_status find_step(const bd_archive *a, uint64_t step, size_t *out)
+{
+    size_t lo = 0, hi = a->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a->entries[mid].step < step)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < a->n && a->entries[lo].step == step) {
+        *out = lo;
+        return BD_OK;
+    }
+    if (a->n == 0)
+        return bd_fail(BD_E_ARG, "archive '%s': no step %llu (it is empty)",
+                       a->path, (unsigned long long)step);
+    return bd_fail(BD_E_ARG, "archive '%s': no step %llu (it holds %zu steps"
+                   " from %llu to %llu)", a->path, (unsigned long long)step,
+                   a->n, (unsigned long long)a->entries[0].step,
+                   (unsigned long long)a->entries[a->n - 1].step);
+}
+
+/* ---- reading: decoding entries ----------------------------------------------------- */
+
+/* One decoded entry: its checkpoint (tensors decoded so far have data) and
+ * its meta bytes (the prefix of the next entry's meta frame). */
+typedef struct state {
+    bd_ckpt *ck;
+    uint8_t *meta;
+    size_t   meta_len;
+} state;
+
+static void state_free(state *s)
+{
+    bd_ckpt_free(s->ck);
+    free(s->meta);
+    *s = (state){0};
+}
+
+static bd_status read_payload(bd_archive *a, uint64_t at, uint64_t n,
+                              uint8_t **out)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    if (!p)
+        return bd_fail(BD_E_NOMEM, "archive '%s': cannot allocate %llu bytes",
+                       a->path, (unsigned long long)n);
+    bd_status s = bd_pread_exact(a->fd, p, n, at, a->path);
+    if (s != BD_OK) {
+        free(p);
+        return s;
+    }
+    *out = p;
+    return BD_OK;
+}
+
+/* Decode n bytes from the frame into a new buffer. */
+static bd_status unzstd(const uint8_t *frame, uint64_t stored, uint64_t n,
+                        const void *prefix, size_t prefix_len, const char *where,
+                        uint8_t **out)
+{
+    BD_TRY(bd_zstd_check(frame, stored, n, where));
+    uint8_t *p = malloc(n ? n : 1);
+    if (!p)
+        return bd_fail(BD_E_NOMEM, "%s: cannot allocate %llu bytes", where,
+                       (unsigned long long)n);
+    bd_status s = bd_zstd_decompress(frame, stored, p, n, prefix, prefix_len,
+                                     where);
+    if (s != BD_OK) {
+        free(p);
+        return s;
+    }
+    *out = p;
+    return BD_OK;
+}
+
+static bd_status decode_meta(bd_archive *a, const entry *e, const state *prev,
+                             state *cur)
+{
+    char where[600], name[600];
+    snprintf(where, sizeof where, "archive '%s': step %llu: meta", a->path,
+             (unsigned long long)e->step);
+    snprintf(name, sizeof name, "%s:step %llu", a->path,
+             (unsigned long long)e->step);
+    uint8_t *frame = NULL;
+    BD_TRY(read_payload(a, e->offset, e->meta_stored, &frame));
+    bd_status s = unzstd(frame, e->meta_stored, e->meta_size,
+                         e->key ? NULL : prev->meta, e->key ? 0 : prev->meta_len,
+                         where, &cur->meta);
+    free(frame);
+    BD_TRY(s);
+    cur->meta_len = e->meta_size;
+    bdc_header h;
+    BD_TRY(bdc_parse(cur->meta, cur->meta_len, e->file_size, name, &h, &cur->ck));
+    if (h.data_offset != e->meta_size || h.n_tensors != e->n_tensors)
+        return FAIL(a, "step %llu: entry does not match its checkpoint (meta_size"
+                    " %llu, n_tensors %llu; the checkpoint has data_offset %llu,"
+                    " n_tensors %llu)", (unsigned long long)e->step,
+                    (unsigned long long)e->meta_size,
+                    (unsigned long long)e->n_tensors,
+                    (unsigned long long)h.data_offset,
+                    (unsigned long long)h.n_tensors);
+    return BD_OK;
+}
+
+/* Raw bytes of a key or delta payload: unshuffle, XOR with the previous
+ * version, check the CRC the checkpoint's index records. */
+static bd_status decode_coded(bd_ckpt_tensor *t, const bd_ckpt_tensor *p,
+                              const uint8_t *payload, uint64_t stored,
+                              const char *where)
+{
+    uint8_t *planes = NULL, *raw = malloc(t->nbytes ? t->nbytes : 1);
+    if (!raw)
+        return bd_fail(BD_E_NOMEM, "%s: cannot allocate %llu bytes", where,
+                       (unsigned long long)t->nbytes);
+    bd_status s = unzstd(payload, stored, t->nbytes, NULL, 0, where, &planes);
+    if (s != BD_OK) {
+        free(raw);
+        return s;
+    }
+    size_t width = bdc_elem_size(t->dtype);
+    bd_unshuffle(planes, raw, t->nbytes / width, width);
+    free(planes);
+    if (p)
+        xor_into(raw, p->data, t->nbytes);
+    uint32_t crc = bd_crc32c(0, raw, t->nbytes);
+    if (crc != t->stored.crc32c) {
+        free(raw);
+        return bd_fail(BD_E_FORMAT, "%s: crc32c mismatch of the raw bytes (found"
+                       " 0x%08x, expected 0x%08x)", where, crc, t->stored.crc32c);
+    }
+    t->data = raw;
+    return BD_OK;
+}
+
+static bd_status decode_tensor(bd_archive *a, const entry *e, size_t i,
+                               uint64_t at, const state *prev, state *cur)
+{
+    bd_ckpt_tensor *t = &cur->ck->tensors[i];
+    uint8_t coding = e->tensors[i * BDA_TENSOR_REC];
+    uint64_t stored = bd_le64(e->tensors + i * BDA_TENSOR_REC + 1);
+    char where[700];
+    snprintf(where, sizeof where, "archive '%s': step %llu: tensor '%s'",
+             a->path, (unsigned long long)e->step, t->name);
+    const bd_ckpt_tensor *p = coding == BDA_DELTA ? previous(prev->ck, t) : NULL;
+    if (coding == BDA_DELTA && !p)
+        return bd_fail(BD_E_FORMAT, "%s: delta without a previous version of"
+                       " the same dtype and size", where);
+    if (coding == BDA_VERBATIM && stored != t->stored.stored_size)
+        return bd_fail(BD_E_FORMAT, "%s: verbatim payload size mismatch (found"
+                       " %llu, stored_size %llu)", where,
+                       (unsigned long long)stored,
+                       (unsigned long long)t->stored.stored_size);
+    uint8_t *payload = NULL;
+    BD_TRY(read_payload(a, at, stored, &payload));
+    bd_status s = coding == BDA_VERBATIM
+                ? bdc_blob_decode(t, payload, where)
+                : decode_coded(t, p, payload, stored, where);
+    free(payload);
+    return s;
+}
+
+/* Decode the entries from the key entry at or before j up to j, and of
+ * each only the tensor `only` (every tensor when NULL). */
+static bd_status decode_upto(bd_archive *a, size_t j, const char *only,
+                             state *out)
+{
+    size_t k = j;
+    while (!a->entries[k].key)
+        k--;
+    state prev = {0}, cur = {0};
+    bd_status s = BD_OK;
+    for (size_t i = k; i <= j && s == BD_OK; i++) {
+        const entry *e = &a->entries[i];
+        s = decode_meta(a, e, &prev, &cur);
+        uint64_t at = e->offset + e->meta_stored;
+        for (size_t t = 0; s == BD_OK && t < e->n_tensors; t++) {
+            if (!only || strcmp(cur.ck->tensors[t].name, only) == 0)
+                s = decode_tensor(a, e, t, at, &prev, &cur);
+            at += bd_le64(e->tensors + t * BDA_TENSOR_REC + 1);
+        }
+        state_free(&prev);
+        prev = cur;
+        cur = (state){0};
+    }
+    if (s != BD_OK) {
+        state_free(&prev);
+        return s;
+    }
+    *out = prev;
+    return BD_OK;
+}
+
+/* The blob of tensor i as the original file held it. */
+static bd_status original_blob(bd_archive *a, const entry *e, size_t i,
+                               uint64_t at, const bd_ckpt_tensor *t,
+                               uint8_t **blob, size_t *len)
+{
+    if (e->tensors[i * BDA_TENSOR_REC] == BDA_VERBATIM) {
+        *len = t->stored.stored_size;
+        return read_payload(a, at, *len, blob);
+    }
+    BD_TRY(bdc_blob_encode(t, t->stored.codec, t->stored.filter, t->stored.level,
+                           blob, len));
+    if (*len == t->stored.stored_size)
+        return BD_OK;
+    free(*blob);
+    return FAIL(a, "step %llu: tensor '%s': re-encoded blob size mismatch (found"
+                " %zu, the original has %llu; archived with zstd %u, this is"
+                " zstd %u)", (unsigned long long)e->step, t->name, *len,
+                (unsigned long long)t->stored.stored_size, a->zstd_version,
+                ZSTD_versionNumber());
+}
+
+/* The original file: meta, then each blob at its offset, zero padding. */
+static bd_status rebuild(bd_archive *a, const entry *e, const state *st,
+                         uint8_t **bytes, size_t *len)
+{
+    uint8_t *out = calloc(e->file_size ? e->file_size : 1, 1);
+    if (!out)
+        return bd_fail(BD_E_NOMEM, "archive '%s': cannot allocate %llu bytes",
+                       a->path, (unsigned long long)e->file_size);
+    memcpy(out, st->meta, st->meta_len);
+    uint64_t at = e->offset + e->meta_stored;
+    bd_status s = BD_OK;
+    for (size_t i = 0; i < e->n_tensors && s == BD_OK; i++) {
+        const bd_ckpt_tensor *t = &st->ck->tensors[i];
+        uint8_t *blob;
+        size_t n;
+        s = original_blob(a, e, i, at, t, &blob, &n);
+        if (s == BD_OK)
+            memcpy(out + e->meta_size + t->stored.offset, blob, n);
+        if (s == BD_OK)
+            free(blob);
+        at += bd_le64(e->tensors + i * BDA_TENSOR_REC + 1);
+    }
+    uint32_t crc = s == BD_OK ? bd_crc32c(0, out, e->file_size) : 0;
+    if (s == BD_OK && crc != e->file_crc)
+        s = FAIL(a, "step %llu: rebuilt checkpoint differs from the original"
+                 " (crc32c 0x%08x, expected 0x%08x; archived with zstd %u, this"
+                 " is zstd %u)", (unsigned long long)e->step, crc, e->file_crc,
+                 a->zstd_version, ZSTD_versionNumber());
+    if (s != BD_OK) {
+        free(out);
+        return s;
+    }
+    *bytes = out;
+    *len = (size_t)e->file_size;
+    return BD_OK;
+}
+
+bd_status bd_archive_extract_mem(bd_archive *a, uint64_t step, uint8_t **bytes,
+                                 size_t *len)
+{
+    size_t j;
+    state st;
+    BD_TRY(find_step(a, step, &j));
+    BD_TRY(decode_upto(a, j, NULL, &st));
+    bd_status s = rebuild(a, &a->entries[j], &st, bytes, len);
+    state_free(&st);
+    return s;
+}
+
+bd_status bd_archive_extract(const char *path, uint64_t step,
+                             const char *out_path)
+{
+    bd_archive *a;
+    uint8_t *bytes;
+    size_t len;
+    BD_TRY(bd_archive_open(path, &a));
+    bd_status s = bd_archive_extract_mem(a, step, &bytes, &len);
+    bd_archive_close(a);
+    BD_TRY(s);
+    s = bd_write_file_atomic(out_path, bytes, len);
+    free(bytes);
+    return s;
+}
+
+bd_status bd_archive_read_tensor(const char *path, uint64_t step,
+                                 const char *name, bd_tensor **out)
+{
+    bd_archive *a;
+    size_t j;
+    state st = {0};
+    BD_TRY(bd_archive_open(path, &a));
+    bd_status s = find_step(a, step, &j);
+    if (s == BD_OK)
+        s = decode_upto(a, j, name, &st);
+    if (s == BD_OK && !bd_ckpt_tensor_find(st.ck, name))
+        s = bd_fail(BD_E_ARG, "archive '%s': step %llu has no tensor '%s'", path,
+                    (unsigned long long)step, name);
+    if (s == BD_OK)
+        s = bd_ckpt_get_tensor(st.ck, name, out);
+    state_free(&st);
+    bd_archive_close(a);
+    return s;
+}

@@ -1,0 +1,193 @@
+/* Tensor blobs: byte shuffle, single zstd frames with content size and
+ * checksum, and the checks a frame must pass before and while decoding. */
+#include "format.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+void bd_shuffle(const uint8_t *in, uint8_t *out, size_t n, size_t width)
+{
+    for (size_t b = 0; b < width; b++)
+        for (size_t i = 0; i < n; i++)
+            out[b * n + i] = in[i * width + b];
+}
+
+void bd_unshuffle(const uint8_t *in, uint8_t *out, size_t n, size_t width)
+{
+    for (size_t b = 0; b < width; b++)
+        for (size_t i = 0; i < n; i++)
+            out[i * width + b] = in[b * n + i];
+}
+
+/* ---- zstd frames ------------------------------------------------------------ */
+
+bd_status bd_zstd_compress(const void *src, size_t n, int level,
+                           const void *prefix, size_t prefix_len,
+                           uint8_t **out, size_t *out_len)
+{
+    size_t cap = ZSTD_compressBound(n);
+    uint8_t *dst = malloc(cap ? cap : 1);
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    if (!dst || !cc) {
+        free(dst);
+        ZSTD_freeCCtx(cc);
+        return bd_fail(BD_E_NOMEM, "zstd: cannot allocate to compress %zu bytes", n);
+    }
+    size_t r = ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
+    if (!ZSTD_isError(r))
+        r = ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+    if (!ZSTD_isError(r))
+        r = ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 1);
+    if (!ZSTD_isError(r) && prefix_len)
+        r = ZSTD_CCtx_refPrefix(cc, prefix, prefix_len);
+    if (!ZSTD_isError(r))
+        r = ZSTD_compress2(cc, dst, cap, src, n);
+    ZSTD_freeCCtx(cc);
+    if (ZSTD_isError(r)) {
+        free(dst);
+        return bd_fail(BD_E_ARG, "zstd: cannot compress %zu bytes at level %d:"
+                       " %s", n, level, ZSTD_getErrorName(r));
+    }
+    *out = dst;
+    *out_len = r;
+    return BD_OK;
+}
+
+#define ZSTD_FRAME_MAGIC 0xFD2FB528u
+
+/* The magic and frame descriptor are read as RFC 8878, 3.1.1 lays them out. */
+bd_status bd_zstd_check(const uint8_t *frame, uint64_t stored,
+                        uint64_t raw_size, const char *where)
+{
+    if (stored < 5)
+        return bd_fail(BD_E_FORMAT, "%s: zstd frame of %llu bytes is shorter"
+                       " than a frame header", where, (unsigned long long)stored);
+    if (bd_le32(frame) != ZSTD_FRAME_MAGIC)
+        return bd_fail(BD_E_FORMAT, "%s: not a zstd frame (found magic 0x%08x,"
+                       " expected 0x%08x)", where, bd_le32(frame),
+                       ZSTD_FRAME_MAGIC);
+    uint8_t descriptor = frame[4];
+    if (!(descriptor & 0x04))
+        return bd_fail(BD_E_FORMAT, "%s: zstd frame has no checksum (frame"
+                       " descriptor 0x%02x)", where, descriptor);
+    if (descriptor & 0x03)
+        return bd_fail(BD_E_FORMAT, "%s: zstd frame needs a dictionary (frame"
+                       " descriptor 0x%02x)", where, descriptor);
+    unsigned long long content = ZSTD_getFrameContentSize(frame, stored);
+    if (content == ZSTD_CONTENTSIZE_UNKNOWN || content == ZSTD_CONTENTSIZE_ERROR)
+        return bd_fail(BD_E_FORMAT, "%s: zstd frame has no readable content"
+                       " size (%s)", where, content == ZSTD_CONTENTSIZE_UNKNOWN
+                       ? "unknown" : "header error");
+    if (content != raw_size)
+        return bd_fail(BD_E_FORMAT, "%s: zstd frame content size mismatch"
+                       " (found %llu, expected raw_size %llu)", where, content,
+                       (unsigned long long)raw_size);
+    if (raw_size / BDC_ZSTD_MAX_RATIO > stored)
+        return bd_fail(BD_E_FORMAT, "%s: zstd frame of %llu bytes cannot hold"
+                       " %llu bytes (ratio above %u)", where,
+                       (unsigned long long)stored, (unsigned long long)raw_size,
+                       BDC_ZSTD_MAX_RATIO);
+    size_t frame_len = ZSTD_findFrameCompressedSize(frame, stored);
+    if (ZSTD_isError(frame_len))
+        return bd_fail(BD_E_FORMAT, "%s: zstd frame is truncated or corrupt"
+                       " within its %llu bytes (%s)", where,
+                       (unsigned long long)stored, ZSTD_getErrorName(frame_len));
+    if (frame_len != stored)
+        return bd_fail(BD_E_FORMAT, "%s: zstd frame size mismatch (frame is"
+                       " %zu bytes, stored_size %llu)", where, frame_len,
+                       (unsigned long long)stored);
+    return BD_OK;
+}
+
+bd_status bd_zstd_decompress(const uint8_t *frame, uint64_t stored,
+                             void *dst, uint64_t raw_size,
+                             const void *prefix, size_t prefix_len,
+                             const char *where)
+{
+    BD_TRY(bd_zstd_check(frame, stored, raw_size, where));
+    ZSTD_DCtx *dc = ZSTD_createDCtx();
+    if (!dc)
+        return bd_fail(BD_E_NOMEM, "%s: cannot allocate a zstd context", where);
+    size_t r = prefix_len ? ZSTD_DCtx_refPrefix(dc, prefix, prefix_len) : 0;
+    if (!ZSTD_isError(r))
+        r = ZSTD_decompressDCtx(dc, dst, (size_t)raw_size, frame, (size_t)stored);
+    ZSTD_freeDCtx(dc);
+    if (ZSTD_isError(r))
+        return bd_fail(BD_E_FORMAT, "%s: zstd frame does not decode (%s)",
+                       where, ZSTD_getErrorName(r));
+    if (r != raw_size)
+        return bd_fail(BD_E_FORMAT, "%s: zstd frame decoded to %zu bytes,"
+                       " expected %llu", where, r, (unsigned long long)raw_size);
+    return BD_OK;
+}
+
+/* ---- tensor blobs --------------------------------------------------------------- */
+
+bd_status bdc_blob_encode(const bd_ckpt_tensor *t, int codec, int filter,
+                          int level, uint8_t **out, size_t *out_len)
+{
+    if (codec == BDC_CODEC_RAW) {
+        uint8_t *copy = malloc(t->nbytes ? t->nbytes : 1);
+        if (!copy)
+            return bd_fail(BD_E_NOMEM, "ckpt: cannot copy tensor '%s'", t->name);
+        memcpy(copy, t->data, t->nbytes);
+        *out = copy;
+        *out_len = t->nbytes;
+        return BD_OK;
+    }
+    if (filter == BDC_FILTER_NONE)
+        return bd_zstd_compress(t->data, t->nbytes, level, NULL, 0, out, out_len);
+    size_t width = bdc_elem_size(t->dtype);
+    uint8_t *shuffled = malloc(t->nbytes ? t->nbytes : 1);
+    if (!shuffled)
+        return bd_fail(BD_E_NOMEM, "ckpt: cannot shuffle tensor '%s'", t->name);
+    bd_shuffle(t->data, shuffled, t->nbytes / width, width);
+    bd_status s = bd_zstd_compress(shuffled, t->nbytes, level, NULL, 0, out,
+                                   out_len);
+    free(shuffled);
+    return s;
+}
+
+bd_status bdc_blob_decode(bd_ckpt_tensor *t, const uint8_t *blob,
+                          const char *where)
+{
+    const bd_ckpt_storage *st = &t->stored;
+    if (st->codec == BDC_CODEC_ZSTD)
+        BD_TRY(bd_zstd_check(blob, st->stored_size, t->nbytes, where));
+    uint8_t *raw = malloc(t->nbytes ? t->nbytes : 1);
+    if (!raw)
+        return bd_fail(BD_E_NOMEM, "%s: cannot allocate %llu bytes", where,
+                       (unsigned long long)t->nbytes);
+    bd_status s = BD_OK;
+    if (st->codec == BDC_CODEC_RAW)
+        memcpy(raw, blob, t->nbytes);
+    else
+        s = bd_zstd_decompress(blob, st->stored_size, raw, t->nbytes, NULL, 0,
+                               where);
+    if (s == BD_OK && st->filter == BDC_FILTER_SHUFFLE) {
+        size_t width = bdc_elem_size(t->dtype);
+        uint8_t *plain = malloc(t->nbytes ? t->nbytes : 1);
+        if (!plain)
+            s = bd_fail(BD_E_NOMEM, "%s: cannot allocate %llu bytes", where,
+                        (unsigned long long)t->nbytes);
+        else
+            bd_unshuffle(raw, plain, t->nbytes / width, width);
+        free(raw);
+        raw = plain;
+    }
+    if (s == BD_OK) {
+        uint32_t crc = bd_crc32c(0, raw, t->nbytes);
+        if (crc != st->crc32c)
+            s = bd_fail(BD_E_FORMAT, "%s: crc32c mismatch of the raw bytes"
+                        " (found 0x%08x, expected 0x%08x)", where, crc,
+                        st->crc32c);
+    }
+    if (s != BD_OK) {
+        free(raw);
+        return s;
+    }
+    free((void *)t->data);
+    t->data = raw;
+    return BD_OK;
+}

@@ -1,0 +1,364 @@
+/* .bda archives: every step extracts bit-identical, a late step decodes
+ * from its key entry only, tensors read straight from the archive, blobs
+ * that cannot be re-encoded are kept verbatim, and a damaged archive fails
+ * with the check's message. */
+#include <sys/stat.h>
+
+#include "test_ckpt_util.h"
+
+#define N_STEPS 11
+#define KEY_EVERY 4
+
+static char run_dir[600], ckpt_dir[700];
+
+static void step_path(char *buf, size_t len, uint64_t step)
+{
+    snprintf(buf, len, "%s/step_%llu.bdc", ckpt_dir, (unsigned long long)step);
+}
+
+/* A short "training history": weights take shrinking random steps, a
+ * tensor appears half way, one changes shape, a few files are stored raw. */
+static void write_history(void)
+{
+    int64_t wd[2] = {96, 40}, vd[1] = {3000};
+    bd_tensor *w = bd_tensor_new(2, wd, false), *v = bd_tensor_new(1, vd, false);
+    fill_smooth(w->data, w->numel, 0.0);
+    for (int s = 0; s < N_STEPS; s++) {
+        for (int64_t i = 0; i < w->numel; i++)
+            w->data[i] += (float)(1e-3 / (1 + s) * (harness_uniform() - 0.5));
+        for (int64_t i = 0; i < v->numel; i++)
+            v->data[i] = (float)(0.9 * v->data[i] + 0.1 * harness_uniform());
+        bd_ckpt *ck = bd_ckpt_new();
+        CHECK_OK(bd_ckpt_set_u64(ck, "bd.step", (uint64_t)(100 * s)));
+        CHECK_OK(bd_ckpt_set_str(ck, "bd.arch", "mlp"));
+        CHECK_OK(bd_ckpt_add_tensor(ck, "net.w", w));
+        CHECK_OK(bd_ckpt_add_tensor(ck, "optim.v.net.w", v));
+        int64_t grow[1] = {10 + s};
+        float g[32] = {(float)s};
+        CHECK_OK(bd_ckpt_add_array(ck, "net.grow", BD_CKPT_F32, 1, grow, g));
+        if (s >= N_STEPS / 2)
+            CHECK_OK(bd_ckpt_add_tensor(ck, "ema.net.w", w));
+        uint64_t rng[4] = {1, 2, 3, (uint64_t)s};
+        CHECK_OK(bd_ckpt_add_bytes(ck, "rng.state", rng, sizeof rng));
+        bd_ckpt_save_opts opts = {.level = s % 5 == 2 ? 0 : 1 + s % 3};
+        char path[800];
+        step_path(path, sizeof path, (uint64_t)(100 * s));
+        CHECK_OK(bd_ckpt_save(ck, path, &opts));
+        bd_ckpt_free(ck);
+    }
+    bd_tensor_free(w);
+    bd_tensor_free(v);
+}
+
+static void setup(void)
+{
+    char *tmp = tmp_mkdir();
+    snprintf(run_dir, sizeof run_dir, "%s", tmp);
+    free(tmp);
+    snprintf(ckpt_dir, sizeof ckpt_dir, "%s/ckpt", run_dir);
+    mkdir(ckpt_dir, 0755);
+    write_history();
+}
+
+static bool extract_matches(bd_archive *a, uint64_t step)
+{
+    char path[800];
+    step_path(path, sizeof path, step);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    bd_status s = bd_archive_extract_mem(a, step, &bytes, &len);
+    if (s != BD_OK)
+        printf("   extract %llu: %s\n", (unsigned long long)step, bd_last_error());
+    bool same = s == BD_OK && file_equals(path, bytes, len);
+    free(bytes);
+    return same;
+}
+
+static void test_round_trip(void)
+{
+    char bda[800];
+    snprintf(bda, sizeof bda, "%s/run.bda", run_dir);
+    bd_archive_opts opts = {.level = 3, .key_every = KEY_EVERY};
+    CHECK_OK(bd_archive_create(run_dir, bda, &opts));
+    bd_archive *a = NULL;
+    CHECK_OK(bd_archive_open(bda, &a));
+    if (!a)
+        return;
+    CHECK(bd_archive_count(a) == N_STEPS, "%zu entries", bd_archive_count(a));
+    uint64_t originals = 0, stored = 0;
+    for (size_t i = 0; i < bd_archive_count(a); i++) {
+        bd_archive_entry e = bd_archive_entry_at(a, i);
+        CHECK(e.step == 100 * i && e.key == (i % KEY_EVERY == 0),
+              "entry %zu: step %llu key %d", i, (unsigned long long)e.step, e.key);
+        CHECK(extract_matches(a, e.step), "step %llu extracts bit-identical",
+              (unsigned long long)e.step);
+        originals += e.file_size;
+        stored += e.stored_size;
+    }
+    printf("   %llu bytes of checkpoints in %llu bytes of payloads\n",
+           (unsigned long long)originals, (unsigned long long)stored);
+    uint8_t *bytes;
+    size_t len;
+    CHECK_FAILS(bd_archive_extract_mem(a, 150, &bytes, &len), BD_E_ARG,
+                "no step 150 (it holds 11 steps from 0 to 1000)");
+    bd_archive_close(a);
+
+    char out[800], orig[800];
+    snprintf(out, sizeof out, "%s/out.bdc", run_dir);
+    step_path(orig, sizeof orig, 700);
+    CHECK_OK(bd_archive_extract(bda, 700, out));
+    uint8_t *want;
+    CHECK_OK(bd_read_file(orig, &want, &len));
+    CHECK(file_equals(out, want, len), "extract writes the original file");
+    free(want);
+    unlink(out);
+
+    bd_ckpt *ck = NULL;
+    bd_tensor *t = NULL;
+    CHECK_OK(bd_ckpt_load(orig, &ck));
+    CHECK_OK(bd_archive_read_tensor(bda, 700, "ema.net.w", &t));
+    const bd_ckpt_tensor *w = ck ? bd_ckpt_tensor_find(ck, "ema.net.w") : NULL;
+    CHECK(t && w && memcmp(t->data, w->data, w->nbytes) == 0,
+          "read_tensor gives the step's tensor");
+    bd_tensor_free(t);
+    bd_ckpt_free(ck);
+    CHECK_FAILS(bd_archive_read_tensor(bda, 100, "ema.net.w", &t), BD_E_ARG,
+                "step 100 has no tensor 'ema.net.w'");
+    CHECK_FAILS(bd_archive_read_tensor(bda, 100, "rng.state", &t), BD_E_ARG,
+                "is u8, expected f32");
+}
+
+/* Damage the first entry's payloads: steps after the next key entry still
+ * extract (they never read it), the ones before do not. */
+static void test_late_step_skips_early_entries(void)
+{
+    char bda[800];
+    snprintf(bda, sizeof bda, "%s/run.bda", run_dir);
+    uint8_t *bytes;
+    size_t len;
+    CHECK_OK(bd_read_file(bda, &bytes, &len));
+    for (size_t i = 64; i < 64 + 2000; i++)
+        bytes[i] ^= 0x5A;
+    char broken[800];
+    snprintf(broken, sizeof broken, "%s/broken.bda", run_dir);
+    CHECK_OK(bd_write_file_atomic(broken, bytes, len));
+    free(bytes);
+    bd_archive *a = NULL;
+    CHECK_OK(bd_archive_open(broken, &a));
+    if (!a)
+        return;
+    CHECK(extract_matches(a, 100 * (N_STEPS - 1)), "last step extracts");
+    CHECK(extract_matches(a, 100 * KEY_EVERY), "first step after a key extracts");
+    CHECK_FAILS(bd_archive_extract_mem(a, 100, &bytes, &len), BD_E_FORMAT,
+                "step 0: meta: not a zstd frame");
+    bd_archive_close(a);
+    unlink(broken);
+}
+
+/* A blob zstd cannot reproduce (its recorded level is not the one used) is
+ * archived verbatim and still extracts bit-identical. */
+static void test_verbatim_blob(void)
+{
+    char dir[800], sub[900], bda[900], path[1000];
+    snprintf(dir, sizeof dir, "%s/foreign", run_dir);
+    snprintf(sub, sizeof sub, "%s/ckpt", dir);
+    mkdir(dir, 0755);
+    mkdir(sub, 0755);
+    bd_ckpt *ck = sample_ckpt(0.5);
+    uint8_t *bytes;
+    size_t len;
+    bd_ckpt_save_opts opts = {.level = 3};
+    CHECK_OK(bd_ckpt_encode(ck, &opts, &bytes, &len));
+    bd_ckpt *back = NULL;
+    CHECK_OK(bd_ckpt_load_mem(bytes, len, "x", &back));
+    const bd_ckpt_tensor *w = bd_ckpt_tensor_find(back, "down1.conv1.weight");
+    CHECK(w->stored.codec == 1 && w->stored.level == 3, "weight is zstd level 3");
+    /* Its record's level byte: find the record by its name in the index. */
+    const char *name = "down1.conv1.weight";
+    uint8_t *rec = find_bytes(bytes + 64, len - 64, name, strlen(name));
+    rec[strlen(name) + 2 + 16 + 2] = 7;
+    bd_put_le32(bytes + 56, bdc_meta_crc(bytes, 64 * ((bd_le64(bytes + 40) + 63) / 64)));
+    snprintf(path, sizeof path, "%s/step_5.bdc", sub);
+    CHECK_OK(bd_write_file_atomic(path, bytes, len));
+    CHECK_OK(bd_ckpt_verify(path));
+    snprintf(path, sizeof path, "%s/step_6.bdc", sub);
+    CHECK_OK(bd_ckpt_save(ck, path, &opts));
+    snprintf(bda, sizeof bda, "%s/f.bda", dir);
+    CHECK_OK(bd_archive_create(dir, bda, NULL));
+    uint8_t *arch;
+    size_t arch_len;
+    CHECK_OK(bd_read_file(bda, &arch, &arch_len));
+    /* Entry 0's second tensor (the weight, in name order) is verbatim (2),
+     * entry 1's is a delta (1). */
+    const uint8_t *index = arch + bd_le64(arch + 32);
+    uint64_t n_tensors = bd_le64(index + 40);
+    CHECK(index[48 + 9] == 2, "weight archived verbatim (coding %d)", index[57]);
+    CHECK(index[48 + 9 * n_tensors + 48 + 9] == 1, "next version is a delta");
+    free(arch);
+    bd_archive *a = NULL;
+    CHECK_OK(bd_archive_open(bda, &a));
+    uint8_t *got = NULL;
+    size_t got_len = 0;
+    CHECK_OK(bd_archive_extract_mem(a, 5, &got, &got_len));
+    CHECK(got_len == len && memcmp(got, bytes, len) == 0,
+          "verbatim blob extracts bit-identical");
+    free(got);
+    bd_archive_close(a);
+    free(bytes);
+    bd_ckpt_free(back);
+    bd_ckpt_free(ck);
+}
+
+static void test_write_errors(void)
+{
+    char bda[800], dir[800], path[900];
+    snprintf(bda, sizeof bda, "%s/x.bda", run_dir);
+    snprintf(dir, sizeof dir, "%s/empty", run_dir);
+    mkdir(dir, 0755);
+    CHECK_FAILS(bd_archive_create(dir, bda, NULL), BD_E_IO, "cannot list");
+    snprintf(path, sizeof path, "%s/ckpt", dir);
+    mkdir(path, 0755);
+    CHECK_FAILS(bd_archive_create(dir, bda, NULL), BD_E_ARG,
+                "no checkpoints named step_<N>.bdc");
+    char a[900], b[900];
+    step_path(a, sizeof a, 100);
+    step_path(b, sizeof b, 0);
+    const char *paths[2] = {a, b};
+    uint64_t steps[2] = {100, 0};
+    CHECK_FAILS(bd_archive_write(bda, paths, steps, 2, NULL), BD_E_ARG,
+                "step 0 of");
+    bd_archive_opts bad = {.level = 0, .key_every = 1};
+    CHECK_FAILS(bd_archive_write(bda, paths, steps, 1, &bad), BD_E_ARG,
+                "level 0, expected 1 to 19");
+    bad = (bd_archive_opts){.level = 3, .key_every = 0};
+    CHECK_FAILS(bd_archive_write(bda, paths, steps, 1, &bad), BD_E_ARG,
+                "key_every 0");
+    snprintf(path, sizeof path, "%s/ckpt/step_7.bdc", dir);
+    CHECK_OK(bd_write_file_atomic(path, "not a checkpoint", 16));
+    CHECK_FAILS(bd_archive_create(dir, bda, NULL), BD_E_FORMAT,
+                "file truncated inside the header");
+    struct stat st;
+    CHECK(stat(bda, &st) != 0, "a failed archive leaves no file");
+    snprintf(path, sizeof path, "%s/ckpt/step_07.bdc", dir);
+    CHECK_OK(bd_write_file_atomic(path, "x", 1));
+    CHECK_FAILS(bd_archive_create(dir, bda, NULL), BD_E_ARG,
+                "two checkpoints of step 7");
+}
+
+/* ---- corruption of the archive itself ------------------------------------------ */
+
+static uint8_t *archive_bytes(size_t *len)
+{
+    char bda[800];
+    snprintf(bda, sizeof bda, "%s/run.bda", run_dir);
+    uint8_t *bytes = NULL;
+    CHECK_OK(bd_read_file(bda, &bytes, len));
+    return bytes;
+}
+
+/* Write bytes as an archive, recomputing the index CRC when reseal. */
+static bd_status open_step(uint8_t *bytes, size_t len, bool reseal,
+                           uint64_t step)
+{
+    if (reseal && len >= 64) {
+        uint64_t off = bd_le64(bytes + 32);
+        memset(bytes + 56, 0, 4);
+        uint32_t crc = bd_crc32c(0, bytes, 64);
+        bd_put_le32(bytes + 56, bd_crc32c(crc, bytes + off, len - off));
+    }
+    char path[800];
+    snprintf(path, sizeof path, "%s/patched.bda", run_dir);
+    if (bd_write_file_atomic(path, bytes, len) != BD_OK)
+        return BD_E_IO;
+    bd_archive *a = NULL;
+    bd_status s = bd_archive_open(path, &a);
+    if (s == BD_OK) {
+        uint8_t *out = NULL;
+        size_t n;
+        s = bd_archive_extract_mem(a, step, &out, &n);
+        free(out);
+    }
+    bd_archive_close(a);
+    return s;
+}
+
+/* Open the patched archive and extract its last step. */
+static bd_status open_patched(uint8_t *bytes, size_t len, bool reseal)
+{
+    return open_step(bytes, len, reseal, 100 * (N_STEPS - 1));
+}
+
+static void add_le64(uint8_t *p, int64_t delta)
+{
+    uint64_t v = bd_le64(p) + (uint64_t)delta;
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void test_corrupt_archive(void)
+{
+    size_t len;
+    uint8_t *b = archive_bytes(&len), *c = malloc(len);
+    uint64_t index_offset = bd_le64(b + 32);
+#define FRESH() memcpy(c, b, len)
+    FRESH();
+    CHECK_FAILS(open_patched(c, 40, false), BD_E_FORMAT,
+                "file truncated inside the header");
+    FRESH(); c[0] = 'X';
+    CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT, "bad magic");
+    FRESH(); c[4] = 2;
+    CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT,
+                "format version 2.0 is newer than this reader (reads 1.x)");
+    FRESH();
+    CHECK_FAILS(open_patched(c, len - 1, false), BD_E_FORMAT, "file size mismatch");
+    FRESH(); c[47] = 0x40;
+    CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT, "index_size above the cap");
+    FRESH(); c[31] = 0x10;
+    CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT, "n_entries too large");
+    FRESH(); c[index_offset + 3] ^= 1;
+    CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT, "index crc32c mismatch");
+    FRESH(); c[index_offset + 20] = 0;
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT,
+                "entry 0 is not a key entry");
+    FRESH(); c[index_offset] = 0xFF;  /* step of entry 0 */
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT,
+                "entry 1: steps not increasing");
+    FRESH(); add_le64(c + index_offset + 32, 1);  /* meta_stored of entry 0 */
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT,
+                "payloads run past the index");
+    FRESH(); add_le64(c + index_offset + 32, -1);
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "gap before the index");
+    FRESH(); c[index_offset + 47] = 0x7F;  /* n_tensors of entry 0 */
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "n_tensors too large");
+    FRESH(); c[index_offset + 48] = 1;  /* coding of entry 0's first tensor */
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 1");
+    FRESH(); c[24] = 8;  /* n_entries: 8 of 11 */
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "index has trailing bytes");
+    FRESH(); add_le64(c + index_offset + 8, 64);  /* file_size of entry 0 */
+    CHECK_FAILS(open_step(c, len, true, 0), BD_E_FORMAT,
+                "step 0': file size mismatch");
+    FRESH(); add_le64(c + index_offset + 24, 64);  /* meta_size of entry 0 */
+    CHECK_FAILS(open_step(c, len, true, 0), BD_E_FORMAT,
+                "step 0: meta: zstd frame content size mismatch");
+    FRESH(); c[index_offset + 16] ^= 1;  /* file_crc of entry 0 */
+    CHECK_FAILS(open_step(c, len, true, 0), BD_E_FORMAT,
+                "step 0: rebuilt checkpoint differs from the original");
+    /* A flipped bit in the payload of the last step's last tensor. */
+    FRESH(); c[index_offset - 10] ^= 0x10;
+    CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT, "step 1000: tensor");
+    free(c);
+    free(b);
+#undef FRESH
+}
+
+int main(void)
+{
+    setup();
+    RUN(test_round_trip);
+    RUN(test_late_step_skips_early_entries);
+    RUN(test_verbatim_blob);
+    RUN(test_write_errors);
+    RUN(test_corrupt_archive);
+    tmp_rmdir(strdup(run_dir));
+    return harness_summary();
+}
