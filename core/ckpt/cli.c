@@ -1,0 +1,404 @@
+/* `bdrun ckpt ...`: look at, check, compare, export and archive checkpoints
+ * without writing a script. */
+#include "format.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char USAGE[] =
+    "usage: %s <command> ...\n"
+    "  inspect FILE.bdc                 header, keys and tensors\n"
+    "  verify FILE.bdc...               run every check of the format\n"
+    "  diff A.bdc B.bdc                 keys and tensors that differ (exit 1)\n"
+    "  export FILE.bdc TENSOR OUT.npy   one tensor as a NumPy file\n"
+    "  archive RUN_DIR OUT.bda [level=N] [key_every=K]\n"
+    "                                   pack RUN_DIR/ckpt/step_<N>.bdc\n"
+    "                                   (defaults: level=9 key_every=16)\n"
+    "  ls OUT.bda                       the archive's steps\n"
+    "  extract OUT.bda STEP [OUT.bdc]   one step, bit-identical to the original\n"
+    "                                   (default output: step_<STEP>.bdc)\n";
+
+static int usage(const char *prog)
+{
+    fprintf(stderr, USAGE, prog);
+    return 2;
+}
+
+static int failed(void)
+{
+    fprintf(stderr, "error: %s\n", bd_last_error());
+    return 1;
+}
+
+/* ---- inspect -------------------------------------------------------------- */
+
+static void print_kv(const bd_ckpt_kv *kv)
+{
+    printf("  %-32s %-6s ", kv->key, bdc_type_name(kv->type));
+    switch (kv->type) {
+    case BD_CKPT_U64: printf("%" PRIu64, kv->v.u64); break;
+    case BD_CKPT_I64: printf("%" PRId64, kv->v.i64); break;
+    case BD_CKPT_F64: printf("%.17g", kv->v.f64); break;
+    case BD_CKPT_STR: printf("\"%s\"", kv->v.str); break;
+    default:
+        printf("[%" PRIu64 "]", kv->n);
+        for (uint64_t i = 0; i < kv->n && i < 8; i++) {
+            if (kv->type == BD_CKPT_ARR_I64)
+                printf(" %" PRId64, kv->v.i64s[i]);
+            else
+                printf(" %.9g", kv->v.f64s[i]);
+        }
+        if (kv->n > 8)
+            printf(" ...");
+    }
+    printf("\n");
+}
+
+/* min, max, mean and non-finite count of a float32 tensor. */
+static void print_stats(const bd_ckpt_tensor *t)
+{
+    const float *x = t->data;
+    uint64_t n = t->nbytes / 4, bad = 0;
+    double lo = INFINITY, hi = -INFINITY, sum = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (!isfinite(x[i])) {
+            bad++;
+            continue;
+        }
+        lo = fmin(lo, x[i]);
+        hi = fmax(hi, x[i]);
+        sum += x[i];
+    }
+    if (n > bad)
+        printf("  min %.4g max %.4g mean %.4g", lo, hi, sum / (double)(n - bad));
+    if (bad)
+        printf("  %" PRIu64 " NaN/Inf", bad);
+}
+
+static void print_tensor(const bd_ckpt_tensor *t)
+{
+    static const char *const codecs[] = {"raw", "zstd"};
+    char dims[200], how[32];
+    const bd_ckpt_storage *st = &t->stored;
+    int at = snprintf(how, sizeof how, "%s%s", codecs[st->codec],
+                      st->filter ? "+shuffle" : "");
+    if (st->codec == BDC_CODEC_ZSTD)
+        snprintf(how + at, sizeof how - (size_t)at, " l%d", st->level);
+    printf("  %-32s %-3s %-18s %-14s %10" PRIu64 " -> %10" PRIu64,
+           t->name, bdc_dtype_name(t->dtype),
+           bdc_dims_str(t->ndim, t->dims, dims, sizeof dims), how, t->nbytes,
+           st->stored_size);
+    if (t->dtype == BD_CKPT_F32)
+        print_stats(t);
+    printf("\n");
+}
+
+static int cmd_inspect(const char *path)
+{
+    uint8_t *bytes;
+    size_t len;
+    bd_ckpt *ck;
+    if (bd_read_file(path, &bytes, &len) != BD_OK)
+        return failed();
+    bd_status s = bd_ckpt_load_mem(bytes, len, path, &ck);
+    bdc_header h;
+    if (s == BD_OK)
+        bdc_header_decode(bytes, &h);
+    free(bytes);
+    if (s != BD_OK)
+        return failed();
+    uint64_t raw = 0;
+    for (size_t i = 0; i < ck->n_tensors; i++)
+        raw += ck->tensors[i].nbytes;
+    printf("%s: format %u.%u, %zu bytes (%" PRIu64 " of tensors), alignment %u,"
+           " index %" PRIu64 " bytes\n", path, h.major, h.minor, len, raw,
+           h.alignment, h.index_size);
+    printf("keys (%zu):\n", ck->n_kv);
+    for (size_t i = 0; i < ck->n_kv; i++)
+        print_kv(&ck->kvs[i]);
+    printf("tensors (%zu):     name, dtype, shape, storage, raw -> stored bytes\n",
+           ck->n_tensors);
+    for (size_t i = 0; i < ck->n_tensors; i++)
+        print_tensor(&ck->tensors[i]);
+    bd_ckpt_free(ck);
+    return 0;
+}
+
+static int cmd_verify(int n, char **paths)
+{
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        if (bd_ckpt_verify(paths[i]) == BD_OK) {
+            printf("ok    %s\n", paths[i]);
+        } else {
+            printf("FAIL  %s\n", bd_last_error());
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
+/* ---- diff ------------------------------------------------------------------ */
+
+static bool kv_same(const bd_ckpt_kv *a, const bd_ckpt_kv *b)
+{
+    if (a->type != b->type || a->n != b->n)
+        return false;
+    if (a->type == BD_CKPT_STR)
+        return memcmp(a->v.str, b->v.str, a->n) == 0;
+    if (a->type == BD_CKPT_ARR_I64 || a->type == BD_CKPT_ARR_F64)
+        return memcmp(a->v.i64s, b->v.i64s, 8 * a->n) == 0;
+    return a->v.u64 == b->v.u64;
+}
+
+static int diff_kvs(const bd_ckpt *a, const bd_ckpt *b)
+{
+    int n = 0;
+    for (size_t i = 0; i < a->n_kv; i++) {
+        const bd_ckpt_kv *y = bd_ckpt_kv_find(b, a->kvs[i].key);
+        if (!y) {
+            printf("- key   ");
+            print_kv(&a->kvs[i]);
+            n++;
+        } else if (!kv_same(&a->kvs[i], y)) {
+            printf("< key   ");
+            print_kv(&a->kvs[i]);
+            printf("> key   ");
+            print_kv(y);
+            n++;
+        }
+    }
+    for (size_t i = 0; i < b->n_kv; i++)
+        if (!bd_ckpt_kv_find(a, b->kvs[i].key)) {
+            printf("+ key   ");
+            print_kv(&b->kvs[i]);
+            n++;
+        }
+    return n;
+}
+
+/* Elements whose bits differ and, for f32, the largest |a - b|. */
+static bool diff_values(const bd_ckpt_tensor *x, const bd_ckpt_tensor *y)
+{
+    size_t width = bdc_elem_size(x->dtype);
+    uint64_t n = x->nbytes / width, differ = 0;
+    double worst = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const uint8_t *p = (const uint8_t *)x->data + i * width;
+        const uint8_t *q = (const uint8_t *)y->data + i * width;
+        if (memcmp(p, q, width) == 0)
+            continue;
+        differ++;
+        if (x->dtype == BD_CKPT_F32)
+            worst = fmax(worst, fabs((double)((const float *)x->data)[i]
+                                     - ((const float *)y->data)[i]));
+    }
+    if (differ) {
+        printf("~ tensor %s: %" PRIu64 " of %" PRIu64 " elements differ", x->name,
+               differ, n);
+        if (x->dtype == BD_CKPT_F32)
+            printf(", max |a - b| = %.6g", worst);
+        printf("\n");
+    }
+    return differ > 0;
+}
+
+static int diff_tensors(const bd_ckpt *a, const bd_ckpt *b)
+{
+    int n = 0;
+    char da[200], db[200];
+    for (size_t i = 0; i < a->n_tensors; i++) {
+        const bd_ckpt_tensor *x = &a->tensors[i];
+        const bd_ckpt_tensor *y = bd_ckpt_tensor_find(b, x->name);
+        if (!y) {
+            printf("- tensor %s\n", x->name);
+            n++;
+        } else if (x->dtype != y->dtype || x->ndim != y->ndim
+                   || memcmp(x->dims, y->dims, sizeof(int64_t) * (size_t)x->ndim)) {
+            printf("~ tensor %s: %s %s vs %s %s\n", x->name,
+                   bdc_dtype_name(x->dtype), bdc_dims_str(x->ndim, x->dims, da, 200),
+                   bdc_dtype_name(y->dtype), bdc_dims_str(y->ndim, y->dims, db, 200));
+            n++;
+        } else {
+            n += diff_values(x, y);
+        }
+    }
+    for (size_t i = 0; i < b->n_tensors; i++)
+        if (!bd_ckpt_tensor_find(a, b->tensors[i].name)) {
+            printf("+ tensor %s\n", b->tensors[i].name);
+            n++;
+        }
+    return n;
+}
+
+static int cmd_diff(const char *pa, const char *pb)
+{
+    bd_ckpt *a, *b;
+    if (bd_ckpt_load(pa, &a) != BD_OK)
+        return failed();
+    if (bd_ckpt_load(pb, &b) != BD_OK) {
+        bd_ckpt_free(a);
+        return failed();
+    }
+    int n = diff_kvs(a, b) + diff_tensors(a, b);
+    printf(n ? "%d differences\n" : "identical\n", n);
+    bd_ckpt_free(a);
+    bd_ckpt_free(b);
+    return n ? 1 : 0;
+}
+
+/* ---- export ------------------------------------------------------------------ */
+
+/* NumPy format 1.0: magic, version, header length, a dict padded with
+ * spaces and a newline to a multiple of 64 bytes, then the data. */
+static bd_status write_npy(const bd_ckpt_tensor *t, const char *out)
+{
+    char dict[400];
+    int at = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False,"
+                      " 'shape': (", t->dtype == BD_CKPT_F32 ? "<f4" : "|u1");
+    for (int d = 0; d < t->ndim; d++)
+        at += snprintf(dict + at, sizeof dict - (size_t)at, "%" PRId64 "%s",
+                       t->dims[d], t->ndim == 1 ? "," : d + 1 < t->ndim ? ", " : "");
+    at += snprintf(dict + at, sizeof dict - (size_t)at, "), }");
+    size_t header = ((size_t)at + 10 + 1 + 63) / 64 * 64 - 10;
+    bd_buf b = {0};
+    bd_buf_put(&b, "\x93NUMPY\x01\x00", 8);
+    bd_buf_u16(&b, (uint16_t)header);
+    bd_buf_put(&b, dict, (size_t)at);
+    while (b.len < 10 + header - 1)
+        bd_buf_u8(&b, ' ');
+    bd_buf_u8(&b, '\n');
+    bd_buf_put(&b, t->data, t->nbytes);
+    bd_status s = b.failed ? bd_fail(BD_E_NOMEM, "export: out of memory")
+                           : bd_write_file_atomic(out, b.data, b.len);
+    bd_buf_free(&b);
+    return s;
+}
+
+static int cmd_export(const char *path, const char *name, const char *out)
+{
+    bd_ckpt *ck;
+    if (bd_ckpt_load(path, &ck) != BD_OK)
+        return failed();
+    const bd_ckpt_tensor *t = bd_ckpt_tensor_find(ck, name);
+    bd_status s = t ? write_npy(t, out)
+                    : bd_fail(BD_E_ARG, "export: '%s' has no tensor '%s'", path,
+                              name);
+    if (s == BD_OK)
+        printf("%s: %s -> %s\n", path, name, out);
+    bd_ckpt_free(ck);
+    return s == BD_OK ? 0 : failed();
+}
+
+/* ---- archives ---------------------------------------------------------------- */
+
+/* "key=N" with N an integer in [lo, hi]. */
+static bool option(const char *arg, const char *key, int lo, int hi, int *v)
+{
+    size_t n = strlen(key);
+    if (strncmp(arg, key, n) != 0 || arg[n] != '=')
+        return false;
+    char *end;
+    errno = 0;
+    long x = strtol(arg + n + 1, &end, 10);
+    if (errno || *end || end == arg + n + 1 || x < lo || x > hi)
+        return false;
+    *v = (int)x;
+    return true;
+}
+
+static int cmd_archive(const char *prog, int argc, char **argv)
+{
+    bd_archive_opts o = bd_archive_defaults();
+    for (int i = 2; i < argc; i++)
+        if (!option(argv[i], "level", 1, BDC_LEVEL_MAX, &o.level)
+            && !option(argv[i], "key_every", 1, 1 << 30, &o.key_every)) {
+            fprintf(stderr, "archive: bad option '%s' (level=1..%d,"
+                    " key_every=K >= 1)\n", argv[i], BDC_LEVEL_MAX);
+            return usage(prog);
+        }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (bd_archive_create(argv[0], argv[1], &o) != BD_OK)
+        return failed();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    bd_archive *a;
+    if (bd_archive_open(argv[1], &a) != BD_OK)
+        return failed();
+    uint64_t original = 0, stored = 0;
+    for (size_t i = 0; i < bd_archive_count(a); i++) {
+        original += bd_archive_entry_at(a, i).file_size;
+        stored += bd_archive_entry_at(a, i).stored_size;
+    }
+    printf("%s: %zu checkpoints, %" PRIu64 " bytes -> %" PRIu64 " (%.1f%%),"
+           " level %d, key every %d, %.2f s\n", argv[1], bd_archive_count(a),
+           original, stored, original ? 100.0 * (double)stored / (double)original
+                                      : 0.0,
+           o.level, o.key_every,
+           (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+    bd_archive_close(a);
+    return 0;
+}
+
+static int cmd_ls(const char *path)
+{
+    bd_archive *a;
+    if (bd_archive_open(path, &a) != BD_OK)
+        return failed();
+    printf("%20s %4s %8s %14s %14s\n", "step", "key", "tensors", "bytes",
+           "stored");
+    for (size_t i = 0; i < bd_archive_count(a); i++) {
+        bd_archive_entry e = bd_archive_entry_at(a, i);
+        printf("%20" PRIu64 " %4s %8" PRIu64 " %14" PRIu64 " %14" PRIu64 "\n",
+               e.step, e.key ? "*" : "", e.n_tensors, e.file_size, e.stored_size);
+    }
+    bd_archive_close(a);
+    return 0;
+}
+
+static int cmd_extract(const char *prog, int argc, char **argv)
+{
+    char *end, out[64];
+    errno = 0;
+    unsigned long long step = strtoull(argv[1], &end, 10);
+    if (errno || *end || end == argv[1] || argv[1][0] == '-') {
+        fprintf(stderr, "extract: bad step '%s'\n", argv[1]);
+        return usage(prog);
+    }
+    snprintf(out, sizeof out, "step_%llu.bdc", step);
+    const char *target = argc > 2 ? argv[2] : out;
+    if (bd_archive_extract(argv[0], step, target) != BD_OK)
+        return failed();
+    printf("%s: step %llu -> %s\n", argv[0], step, target);
+    return 0;
+}
+
+int bd_ckpt_main(int argc, char **argv)
+{
+    const char *prog = argc > 0 ? argv[0] : "ckpt";
+    if (argc < 2)
+        return usage(prog);
+    const char *cmd = argv[1];
+    int n = argc - 2;
+    char **args = argv + 2;
+    if (strcmp(cmd, "inspect") == 0 && n == 1)
+        return cmd_inspect(args[0]);
+    if (strcmp(cmd, "verify") == 0 && n >= 1)
+        return cmd_verify(n, args);
+    if (strcmp(cmd, "diff") == 0 && n == 2)
+        return cmd_diff(args[0], args[1]);
+    if (strcmp(cmd, "export") == 0 && n == 3)
+        return cmd_export(args[0], args[1], args[2]);
+    if (strcmp(cmd, "archive") == 0 && n >= 2 && n <= 4)
+        return cmd_archive(prog, n, args);
+    if (strcmp(cmd, "ls") == 0 && n == 1)
+        return cmd_ls(args[0]);
+    if (strcmp(cmd, "extract") == 0 && (n == 2 || n == 3))
+        return cmd_extract(prog, n, args);
+    return usage(prog);
+}
