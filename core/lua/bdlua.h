@@ -18,12 +18,16 @@
 #include <lualib.h>
 
 #include "bd/config.h"
+#include "bd/diffusion.h"
+#include "bd/nn.h"
 #include "bd/status.h"
 #include "bd/tensor.h"
 
 #define BDL_TENSOR "bd.Tensor"
 #define BDL_CONFIG "bd.Config"
 #define BDL_RUN    "bd.Run"
+#define BDL_MODEL  "bd.Model"
+#define BDL_DATA   "bd.Dataset"
 
 /* ---- errors (lmodule.c) --------------------------------------------------- */
 
@@ -36,8 +40,15 @@ int bdl_config_error(lua_State *L, const char *fmt, ...);
 int bdl_raise_status(lua_State *L, bd_status s);
 /* Push nil, bd_last_error(), stage and return 3. */
 int bdl_fail(lua_State *L, const char *stage);
-/* True when err (a string) was raised by bdl_config_error. */
-int bdl_is_config_error(lua_State *L, int err);
+/* Raise the string on the stack top as it is: bdrun prints it without
+ * adding a traceback (it is one line, or carries its own). */
+int bdl_raise_final(lua_State *L);
+/* True when err (a string) was raised by bdl_raise_final. */
+int bdl_is_final_error(lua_State *L, int err);
+/* Message handler for lua_pcall: appends a traceback to a string error
+ * (not to one raised by bdl_raise_final); describes non-string errors
+ * (lua.c's msghandler). */
+int bdl_traceback(lua_State *L);
 
 /* ---- tensors (ltensor.c) -------------------------------------------------- */
 
@@ -65,8 +76,11 @@ void bdl_account(lua_State *L, size_t bytes);
 /* ---- config (lconfig.c) --------------------------------------------------- */
 
 /* The table at arg (or an empty one if nil/none) as a bd_config, boxed on
- * the stack top. Values: numbers, strings, booleans (1 or 0). */
-bd_config *bdl_check_config(lua_State *L, int arg, const char *owner);
+ * the stack top. Values: numbers, strings, booleans (1 or 0). Keys listed
+ * in the NULL-terminated `skip` (may be NULL) are left out: the binding
+ * reads those itself. */
+bd_config *bdl_check_config(lua_State *L, int arg, const char *owner,
+                            const char *const *skip);
 /* Parse key=value arguments into the overrides bd.config applies. Raises a
  * configuration error on a malformed or repeated argument. */
 void bdl_set_overrides(lua_State *L, int n, char **args);
@@ -75,8 +89,25 @@ void bdl_check_overrides_used(lua_State *L);
 /* Push the resolved config table (or nil if bd.config was not called). */
 void bdl_push_resolved_config(lua_State *L);
 
-/* The step a run's log lines carry (run.c); -1: none. */
-void bdl_run_set_step(lua_State *L, int idx, int64_t step);
+/* ---- runs (lrun.c) -------------------------------------------------------- */
+
+typedef struct bd_run bd_run;
+typedef struct run_box {
+    bd_run *run;   /* NULL once closed */
+    double  start; /* bd_time() at open */
+    int64_t step;  /* the step log lines carry (set by bd.train); -1: none */
+} run_box;
+
+/* The open run at arg; raises on another type or a closed run. */
+run_box *bdl_check_run(lua_State *L, int arg);
+/* Push bd.run(<script name>): the run a script gets when it names none
+ * (the script's file name without .lua). Raises if it cannot be made. */
+void bdl_push_script_run(lua_State *L);
+
+/* ---- datasets (ldata.c) -------------------------------------------------- */
+
+typedef struct bd_dataset bd_dataset;
+bd_dataset *bdl_check_dataset(lua_State *L, int arg);
 
 /* ---- module parts: each adds its functions to the table on the top ------ */
 
@@ -85,6 +116,42 @@ void bdl_open_tensor(lua_State *L);  /* bd.tensor, bd.Tensor methods */
 void bdl_open_config(lua_State *L);  /* bd.config */
 void bdl_open_run(lua_State *L);     /* bd.run */
 void bdl_open_image(lua_State *L);   /* bd.image */
+void bdl_open_data(lua_State *L);    /* bd.data */
+void bdl_open_model(lua_State *L);   /* bd.model, bd.models */
+void bdl_open_train(lua_State *L);   /* bd.train */
+void bdl_open_sample(lua_State *L);  /* bd.sample */
+void bdl_open_metric(lua_State *L);  /* bd.metric */
+void bdl_open_ckpt(lua_State *L);    /* bd.ckpt */
+
+/* ---- models (lmodel.c) --------------------------------------------------- */
+
+/* A model and what its last training left for sampling: the EMA (owned by
+ * the trainer, which the box keeps alive as its user value 1) and the
+ * diffusion settings it was trained with. */
+typedef struct model_box {
+    bd_model         *m;         /* NULL only while being made */
+    bd_ema           *ema;       /* or NULL */
+    int               trained;   /* diffusion holds the trained settings */
+    bd_diffusion_spec diffusion;
+} model_box;
+
+model_box *bdl_check_model(lua_State *L, int arg);
+
+/* Names of bd_schedule_kind and bd_prediction values, as the diffusion
+ * config keys spell them (lsample.c). */
+extern const char *const bdl_schedule_names[2];
+extern const char *const bdl_prediction_names[3];
+
+/* ---- training and checkpoints (ltrain.c, lckpt.c) ------------------------ */
+
+typedef struct bd_trainer bd_trainer;
+/* The trainer of the model's last bd.train, or NULL (the model keeps it). */
+bd_trainer *bdl_model_trainer(lua_State *L, int model);
+/* Save the model's weights, and with a trainer (may be NULL) its EMA, AdamW
+ * moments and loop state, to path (atomically). No Lua calls. */
+bd_status bdl_ckpt_save(const char *path, bd_model *m, bd_trainer *tr);
+/* Restore all of that from path into the model and the trainer. */
+bd_status bdl_ckpt_resume(const char *path, bd_model *m, bd_trainer *tr);
 
 int luaopen_bd(lua_State *L);
 

@@ -1,6 +1,8 @@
 /* bdrun: run a Lua experiment script with the `bd` module.
  *
  *   bdrun script.lua [key=value ...]
+ *   bdrun plugins
+ *   bdrun ckpt <command> ...        (bd_ckpt_main)
  *
  * Like lua.c, all work happens inside a protected call (pmain), and the
  * script runs under a message handler that appends a traceback, so any
@@ -10,32 +12,22 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "bd/ckpt.h"
+#include "bd/registry.h"
 
 static const char usage[] =
     "usage: bdrun script.lua [key=value ...]   run an experiment script\n"
+    "       bdrun plugins                      list plugins and what they provide\n"
+    "       bdrun ckpt <command> ...           inspect, verify, diff, export,\n"
+    "                                          archive, ls, extract checkpoints\n"
     "       bdrun --help | --version\n"
     "\n"
     "key=value arguments override the defaults the script declares with\n"
     "bd.config{...}; each value must have the type of its default.\n"
     "Scripts find shared Lua modules with require() in lib/ beside the\n"
     "script and in " BD_SOURCE_DIR "/scripts/lib.\n";
-
-/* Append a traceback to a string error; leave configuration errors (one
- * line) as they are; describe non-string errors (lua.c's msghandler). */
-static int msghandler(lua_State *L)
-{
-    const char *msg = lua_tostring(L, 1);
-    if (msg && bdl_is_config_error(L, 1))
-        return 1;
-    if (!msg) {
-        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-            return 1;
-        msg = lua_pushfstring(L, "(error object is a %s value)",
-                              luaL_typename(L, 1));
-    }
-    luaL_traceback(L, L, msg, 1);
-    return 1;
-}
 
 /* require() for Lua files only, loaded as text: package.path is searched
  * with package.searchpath. */
@@ -111,12 +103,45 @@ static int pmain(lua_State *L)
     bdl_set_overrides(L, argc - 2, argv + 2);
     if (luaL_loadfilex(L, script, "t") != LUA_OK)
         return lua_error(L);
-    lua_pushcfunction(L, msghandler);
+    lua_pushcfunction(L, bdl_traceback);
     lua_insert(L, -2);
     if (lua_pcall(L, 0, 0, -2) != LUA_OK)
         return lua_error(L);
     bdl_check_overrides_used(L);
     return 0;
+}
+
+/* bdrun plugins: the search path, what loaded, what failed and why.
+ * Exit status 1 when a plugin failed to load. */
+static int list_plugins(void)
+{
+    bd_status s = bd_plugins_scan();
+    if (s != BD_OK) {
+        fprintf(stderr, "bdrun: %s\n", bd_last_error());
+        return 1;
+    }
+    printf("search path:\n");
+    for (int i = 0; i < bd_plugin_search_count(); i++) {
+        const char *dir = bd_plugin_search_dir(i);
+        printf("  %s%s\n", dir, access(dir, R_OK) == 0 ? "" : "  (missing)");
+    }
+    printf("plugins:\n");
+    for (int i = 0; i < bd_plugin_count(); i++) {
+        const bd_plugin_info *p = bd_plugin_info_at(i);
+        printf("  %s %s  %s\n    %s\n", p->name, p->version, bd_plugin_path(i),
+               p->description);
+        for (int k = 0; k < p->n_denoisers; k++)
+            printf("    denoiser %-12s %s\n", p->denoisers[k]->name,
+                   p->denoisers[k]->description);
+        for (int k = 0; k < p->n_metrics; k++)
+            printf("    metric   %-12s %s\n", p->metrics[k]->name,
+                   p->metrics[k]->description);
+    }
+    if (bd_plugin_count() == 0)
+        printf("  (none)\n");
+    for (int i = 0; i < bd_plugin_failure_count(); i++)
+        printf("%s  %s\n", i ? "" : "failed to load:\n", bd_plugin_failure(i));
+    return bd_plugin_failure_count() ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -133,6 +158,10 @@ int main(int argc, char **argv)
         printf("bdrun %s (%s)\n", BD_VERSION, LUA_RELEASE);
         return 0;
     }
+    if (!strcmp(argv[1], "plugins") && argc == 2)
+        return list_plugins();
+    if (!strcmp(argv[1], "ckpt"))
+        return bd_ckpt_main(argc - 1, argv + 1);
     if (argv[1][0] == '-') {
         fprintf(stderr, "bdrun: unknown option '%s'\n%s", argv[1], usage);
         return 2;

@@ -27,7 +27,16 @@ static int config_gc(lua_State *L)
     return 0;
 }
 
-bd_config *bdl_check_config(lua_State *L, int arg, const char *owner)
+static int skipped(const char *key, const char *const *skip)
+{
+    for (; skip && *skip; skip++)
+        if (strcmp(key, *skip) == 0)
+            return 1;
+    return 0;
+}
+
+bd_config *bdl_check_config(lua_State *L, int arg, const char *owner,
+                            const char *const *skip)
 {
     arg = lua_absindex(L, arg);
     if (!lua_isnoneornil(L, arg))
@@ -44,6 +53,8 @@ bd_config *bdl_check_config(lua_State *L, int arg, const char *owner)
             luaL_error(L, "%s: a config key is a %s, expected a string", owner,
                        luaL_typename(L, -2));
         const char *key = lua_tostring(L, -2);
+        if (skipped(key, skip))
+            continue;
         bd_status s;
         switch (lua_type(L, -1)) {
         case LUA_TNUMBER:  s = bd_config_set_num(b->c, key, lua_tonumber(L, -1)); break;

@@ -3,7 +3,7 @@
 
 #include <stdarg.h>
 
-#define CONFIG_ERROR_KEY "bd.config_error"
+#define FINAL_ERROR_KEY "bd.final_error" /* the last error raised as is */
 
 int bdl_raise(lua_State *L)
 {
@@ -18,8 +18,13 @@ int bdl_config_error(lua_State *L, const char *fmt, ...)
     lua_pushvfstring(L, fmt, ap);
     va_end(ap);
     lua_concat(L, 2);
+    return bdl_raise_final(L);
+}
+
+int bdl_raise_final(lua_State *L)
+{
     lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, CONFIG_ERROR_KEY);
+    lua_setfield(L, LUA_REGISTRYINDEX, FINAL_ERROR_KEY);
     return lua_error(L);
 }
 
@@ -38,13 +43,28 @@ int bdl_fail(lua_State *L, const char *stage)
     return 3;
 }
 
-int bdl_is_config_error(lua_State *L, int err)
+int bdl_is_final_error(lua_State *L, int err)
 {
     err = lua_absindex(L, err);
-    lua_getfield(L, LUA_REGISTRYINDEX, CONFIG_ERROR_KEY);
+    lua_getfield(L, LUA_REGISTRYINDEX, FINAL_ERROR_KEY);
     int same = lua_type(L, err) == LUA_TSTRING && lua_rawequal(L, err, -1);
     lua_pop(L, 1);
     return same;
+}
+
+int bdl_traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (msg && bdl_is_final_error(L, 1))
+        return 1;
+    if (!msg) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)",
+                              luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
 }
 
 int luaopen_bd(lua_State *L)
@@ -58,5 +78,11 @@ int luaopen_bd(lua_State *L)
     bdl_open_config(L);
     bdl_open_run(L);
     bdl_open_image(L);
+    bdl_open_data(L);
+    bdl_open_model(L);
+    bdl_open_train(L);
+    bdl_open_sample(L);
+    bdl_open_metric(L);
+    bdl_open_ckpt(L);
     return 1;
 }

@@ -22,12 +22,6 @@
 #define BDL_JSON "bd.Json"
 #define MAX_DEPTH 32
 
-typedef struct run_box {
-    bd_run *run;   /* NULL once closed */
-    double  start; /* bd_time() at open */
-    int64_t step;  /* current training step, -1 if none */
-} run_box;
-
 /* ---- Lua -> JSON --------------------------------------------------------- */
 
 static int json_gc(lua_State *L)
@@ -154,18 +148,12 @@ static void json_value(lua_State *L, bd_json *j, const char *key, int idx,
 
 /* ---- the run object ------------------------------------------------------ */
 
-static run_box *check_run(lua_State *L)
+run_box *bdl_check_run(lua_State *L, int arg)
 {
-    run_box *b = luaL_checkudata(L, 1, BDL_RUN);
+    run_box *b = luaL_checkudata(L, arg, BDL_RUN);
     if (!b->run)
         luaL_error(L, "attempt to use a closed run");
     return b;
-}
-
-void bdl_run_set_step(lua_State *L, int idx, int64_t step)
-{
-    run_box *b = luaL_checkudata(L, idx, BDL_RUN);
-    b->step = step;
 }
 
 static int run_close(lua_State *L)
@@ -178,7 +166,7 @@ static int run_close(lua_State *L)
 
 static int run_log(lua_State *L)
 {
-    run_box *b = check_run(L);
+    run_box *b = bdl_check_run(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     luaL_argcheck(L, !is_sequence(L, 2), 2, "expected a table with string"
                   " keys, got a sequence");
@@ -211,7 +199,7 @@ static int write_json(lua_State *L, run_box *b, const char *file, int idx)
 
 static int run_save_config(lua_State *L)
 {
-    run_box *b = check_run(L);
+    run_box *b = bdl_check_run(L, 1);
     if (lua_isnoneornil(L, 2)) {
         lua_settop(L, 1);
         bdl_push_resolved_config(L);
@@ -225,7 +213,7 @@ static int run_save_config(lua_State *L)
 
 static int run_path(lua_State *L)
 {
-    run_box *b = check_run(L);
+    run_box *b = bdl_check_run(L, 1);
     const char *file = luaL_checkstring(L, 2);
     lua_pushfstring(L, "%s/%s", bd_run_dir(b->run), file);
     return 1;
@@ -288,6 +276,28 @@ static int run_open(lua_State *L)
         return 3; /* nil, message, stage */
     lua_settop(L, run);
     return 1;
+}
+
+void bdl_push_script_run(lua_State *L)
+{
+    int top = lua_gettop(L);
+    const char *script = "run";
+    if (lua_getglobal(L, "arg") == LUA_TTABLE &&
+        lua_rawgeti(L, -1, 0) == LUA_TSTRING)
+        script = lua_tostring(L, -1);
+    const char *base = strrchr(script, '/');
+    base = base ? base + 1 : script;
+    size_t len = strlen(base);
+    if (len > 4 && strcmp(base + len - 4, ".lua") == 0)
+        len -= 4;
+    lua_pushcfunction(L, run_open);
+    lua_pushlstring(L, base, len);
+    lua_call(L, 1, 2); /* the run, or nil and a message */
+    if (lua_isnil(L, -2))
+        luaL_error(L, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
 }
 
 void bdl_open_run(lua_State *L)

@@ -9,6 +9,15 @@ static bool open_line; /* a progress line is drawn in place on stderr */
 
 void bd_log_set_open_line(bool open) { open_line = open; }
 
+void bd_log_clear_line(void)
+{
+    if (open_line) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        open_line = false;
+    }
+}
+
 double bd_time(void)
 {
     struct timespec ts;
@@ -21,10 +30,7 @@ static void log_line(const char *level, const char *fmt, va_list ap)
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
-    if (open_line) {
-        fputs("\r\033[K", stderr);
-        open_line = false;
-    }
+    bd_log_clear_line();
     fprintf(stderr, "[%02d:%02d:%02d] %s", tm.tm_hour, tm.tm_min, tm.tm_sec,
             level);
     vfprintf(stderr, fmt, ap);

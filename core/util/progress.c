@@ -10,12 +10,13 @@
 
 bool bd_progress_stderr_is_tty(void) { return isatty(STDERR_FILENO) == 1; }
 
-void bd_progress_start(bd_progress *p, const char *what, int64_t total,
-                       bool tty)
+void bd_progress_start(bd_progress *p, const char *what, int64_t first,
+                       int64_t total, bool tty)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->what, sizeof p->what, "%s", what);
     p->total = total > 0 ? total : 1;
+    p->first = p->step = first;
     p->loss = NAN;
     p->start = p->last_draw = bd_time();
     p->interval = 10.0;
@@ -41,7 +42,7 @@ static void format_duration(double s, char *buf, int len)
 const char *bd_progress_format(const bd_progress *p, char *buf, int len)
 {
     double elapsed = bd_time() - p->start;
-    double rate = elapsed > 0 ? (double)p->step / elapsed : 0.0;
+    double rate = elapsed > 0 ? (double)(p->step - p->first) / elapsed : 0.0;
     char eta[32], took[32], loss[32] = "";
     format_duration(rate > 0 ? (double)(p->total - p->step) / rate : NAN, eta,
                     sizeof eta);

@@ -20,6 +20,7 @@ double bd_time(void);
 typedef struct bd_progress {
     char    what[32];   /* "train", "sample" */
     int64_t total;      /* steps to do (> 0) */
+    int64_t first;      /* steps done at start (a resumed run) */
     int64_t step;       /* steps done */
     double  loss;       /* last loss, NaN if none */
     double  start;      /* bd_time() at start */
@@ -28,10 +29,11 @@ typedef struct bd_progress {
     bool    tty;        /* redraw in place */
 } bd_progress;
 
-/* Start a progress line for `total` steps; tty decides redraw in place
- * (pass bd_progress_stderr_is_tty() for the usual behaviour). */
-void bd_progress_start(bd_progress *p, const char *what, int64_t total,
-                       bool tty);
+/* Start a progress line for steps first..total (first > 0 when resuming;
+ * it/s and the ETA count from there); tty decides redraw in place (pass
+ * bd_progress_stderr_is_tty() for the usual behaviour). */
+void bd_progress_start(bd_progress *p, const char *what, int64_t first,
+                       int64_t total, bool tty);
 bool bd_progress_stderr_is_tty(void);
 
 /* Record that `step` steps are done with this loss (NaN: no loss) and draw
@@ -48,5 +50,8 @@ const char *bd_progress_format(const bd_progress *p, char *buf, int len);
 /* For progress.c: a line is being redrawn in place on stderr, so a log
  * line must erase it first. */
 void bd_log_set_open_line(bool open);
+/* Erase such a line now (before other output, e.g. a script's print); the
+ * progress line draws itself again at its next update. */
+void bd_log_clear_line(void);
 
 #endif
