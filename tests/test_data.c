@@ -294,6 +294,35 @@ static void test_lambda(void)
     bd_dataset_free(e);
 }
 
+/* Stripes plus a few bumps: rows of the first, then of the second. */
+static void test_concat(void)
+{
+    bd_dataset *a = must_make("size=16 kind=stripes");
+    bd_dataset *b = must_make("size=16 lambda=0.05 seed=2 holdout=xband"
+                              " holdout_x0=4 holdout_x1=6");
+    bd_dataset *c = NULL;
+    CHECK_OK(bd_dataset_concat(a, b, &c));
+    CHECK(c && c->train.n == a->train.n + b->train.n && c->held.n == b->held.n
+          && c->train.images->shape[0] == c->train.n
+          && c->held.labels->shape[0] == c->held.n, "concat counts");
+    if (c) {
+        const size_t img = 16 * 16 * sizeof(float);
+        CHECK(memcmp(c->train.images->data, a->train.images->data, img) == 0
+              && memcmp(c->train.images->data + a->train.n * 256,
+                        b->train.images->data, img) == 0
+              && c->train.labels->data[2 * a->train.n] == b->train.labels->data[0],
+              "concat order");
+    }
+    bd_dataset *small = must_make("size=8");
+    bd_dataset *e = NULL;
+    CHECK_FAILS(bd_dataset_concat(a, small, &e), BD_E_ARG, "dataset concat:"
+                " images of 16x16 and 8x8, expected the same size");
+    bd_dataset_free(a);
+    bd_dataset_free(b);
+    bd_dataset_free(c);
+    bd_dataset_free(small);
+}
+
 static void test_grid(void)
 {
     bd_tensor *g = NULL;
@@ -390,6 +419,7 @@ int main(void)
     RUN(test_crop);
     RUN(test_holdout);
     RUN(test_lambda);
+    RUN(test_concat);
     RUN(test_grid);
     RUN(test_errors);
     return harness_summary();

@@ -111,6 +111,12 @@ bd_status bd_data_check(const bd_data_spec *spec);
 bd_status bd_dataset_new(const bd_data_spec *spec, bd_dataset **out);
 void      bd_dataset_free(bd_dataset *d);
 
+/* a's images followed by b's, split by split (e.g. stripes plus a few
+ * bumps, for the compositional study). Image sizes must match; spec is
+ * a's. */
+bd_status bd_dataset_concat(const bd_dataset *a, const bd_dataset *b,
+                            bd_dataset **out);
+
 /* Labels on a regular grid for probing: x and y each take lo, lo + step,
  * ... up to hi (inclusive, within 1e-9 step), y outer, x inner.
  * -> labels: (n * n, 2), a heap tensor. Fails on step <= 0 or hi < lo. */
