@@ -60,6 +60,11 @@ bd_status bd_zstd_compress(const void *src, size_t n, int level,
 bd_status bd_zstd_check(const uint8_t *frame, uint64_t stored,
                         uint64_t raw_size, const char *where)
 {
+    if (raw_size / BDC_ZSTD_MAX_RATIO > stored)
+        return bd_fail(BD_E_FORMAT, "%s: zstd frame of %llu bytes cannot hold"
+                       " %llu bytes (ratio above %u)", where,
+                       (unsigned long long)stored, (unsigned long long)raw_size,
+                       BDC_ZSTD_MAX_RATIO);
     if (stored < 5)
         return bd_fail(BD_E_FORMAT, "%s: zstd frame of %llu bytes is shorter"
                        " than a frame header", where, (unsigned long long)stored);
@@ -83,11 +88,6 @@ bd_status bd_zstd_check(const uint8_t *frame, uint64_t stored,
         return bd_fail(BD_E_FORMAT, "%s: zstd frame content size mismatch"
                        " (found %llu, expected raw_size %llu)", where, content,
                        (unsigned long long)raw_size);
-    if (raw_size / BDC_ZSTD_MAX_RATIO > stored)
-        return bd_fail(BD_E_FORMAT, "%s: zstd frame of %llu bytes cannot hold"
-                       " %llu bytes (ratio above %u)", where,
-                       (unsigned long long)stored, (unsigned long long)raw_size,
-                       BDC_ZSTD_MAX_RATIO);
     size_t frame_len = ZSTD_findFrameCompressedSize(frame, stored);
     if (ZSTD_isError(frame_len))
         return bd_fail(BD_E_FORMAT, "%s: zstd frame is truncated or corrupt"
