@@ -1,0 +1,101 @@
+/* Models and metrics by name: scan, look up, create from a config, and
+ * reject config keys the plugin did not read. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry_impl.h"
+
+/* "unknown denoiser 'unte' (loaded: unet, mlp; 1 plugin failed to load:
+ * <its message>)" */
+static bd_status unknown(const char *kind, const char *name, int n,
+                         const char *(*name_at)(int))
+{
+    char known[512] = "";
+    for (int i = 0; i < n; i++) {
+        size_t at = strlen(known);
+        snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "", name_at(i));
+    }
+    char failed[600] = "";
+    if (bd_plugin_failure_count() > 0)
+        snprintf(failed, sizeof failed, "; %d plugin%s failed to load, the"
+                 " first: %s", bd_plugin_failure_count(),
+                 bd_plugin_failure_count() > 1 ? "s" : "", bd_plugin_failure(0));
+    return bd_fail(BD_E_ARG, "unknown %s '%s' (loaded: %s%s)", kind,
+                   name ? name : "(null)", n ? known : "none", failed);
+}
+
+static const char *denoiser_name(int i) { return bd_denoiser_at(i)->name; }
+static const char *metric_name(int i) { return bd_metric_at(i)->name; }
+
+/* The plugin's create, then the unused-key check and the instance check. */
+static bd_status build(const bd_denoiser_desc *d, bd_config *cfg, bd_model *m,
+                       uint64_t seed)
+{
+    bd_rng rng = bd_rng_make(seed, 0);
+    bd_denoiser_instance inst = {.struct_size = sizeof inst};
+    BD_TRY(d->create(bd_plugin_host(), cfg, m->params, &rng, &inst));
+    m->state = inst.state;
+    m->destroy = d->destroy;
+    BD_TRY(bd_config_check_unused(cfg, d->name));
+    if (inst.channels < 1 || inst.size < 1)
+        return bd_fail(BD_E_PLUGIN, "model: denoiser '%s' made an instance for"
+                       " %lld channels of size %lld, expected both >= 1",
+                       d->name, (long long)inst.channels, (long long)inst.size);
+    snprintf(m->arch, sizeof m->arch, "%s", d->name);
+    m->channels = inst.channels;
+    m->size = inst.size;
+    m->forward = d->forward;
+    return BD_OK;
+}
+
+bd_status bd_model_create(const char *name, bd_config *cfg, uint64_t seed,
+                          bd_model **out)
+{
+    BD_TRY(bd_plugins_scan());
+    const bd_denoiser_desc *d = bd_denoiser_find(name);
+    if (!d)
+        return unknown("denoiser", name, bd_denoiser_count(), denoiser_name);
+    bd_config *own = cfg ? NULL : bd_config_new();
+    bd_model *m = calloc(1, sizeof *m);
+    bd_status s = (cfg || own) && m ? BD_OK
+                : bd_fail(BD_E_NOMEM, "model '%s': out of memory", name);
+    if (s == BD_OK && !(m->params = bd_params_new()))
+        s = BD_E_NOMEM;
+    if (s == BD_OK)
+        s = build(d, cfg ? cfg : own, m, seed);
+    bd_config_free(own);
+    if (s != BD_OK) {
+        bd_model_free(m);
+        return s;
+    }
+    *out = m;
+    return BD_OK;
+}
+
+bd_status bd_metric_create(const char *name, bd_config *cfg, bd_metric **out)
+{
+    BD_TRY(bd_plugins_scan());
+    const bd_metric_desc *d = bd_metric_find(name);
+    if (!d)
+        return unknown("metric", name, bd_metric_count(), metric_name);
+    bd_config *own = cfg ? NULL : bd_config_new();
+    bd_metric *m = calloc(1, sizeof *m);
+    bd_status s = (cfg || own) && m ? BD_OK
+                : bd_fail(BD_E_NOMEM, "metric '%s': out of memory", name);
+    if (s == BD_OK) {
+        m->desc = d;
+        s = d->create(bd_plugin_host(), cfg ? cfg : own, &m->state);
+        if (s != BD_OK)
+            m->state = NULL; /* a failed create leaves nothing to destroy */
+    }
+    if (s == BD_OK)
+        s = bd_config_check_unused(cfg ? cfg : own, name);
+    bd_config_free(own);
+    if (s != BD_OK) {
+        bd_metric_free(m);
+        return s;
+    }
+    *out = m;
+    return BD_OK;
+}

@@ -1,0 +1,273 @@
+/* The unet denoiser plugin: parameter count at the paper's scale, names and
+ * shapes, config errors, output and tap shapes, a finite-difference check of
+ * the gradient through the whole network, and overfitting a small batch. */
+#include "bd/registry.h"
+#include "harness.h"
+
+/* A unet from "key=value" numbers (NULL-terminated). */
+static bd_status make_unet(bd_model **m, uint64_t seed, const char *const *keys,
+                           const double *values)
+{
+    bd_config *cfg = bd_config_new();
+    for (int i = 0; keys[i]; i++)
+        bd_config_set_num(cfg, keys[i], values[i]);
+    bd_status s = bd_model_create("unet", cfg, seed, m);
+    bd_config_free(cfg);
+    return s;
+}
+
+static const char *const TINY[] = {"width", "size", NULL};
+
+static int64_t dim(const bd_model *m, const char *name, int i)
+{
+    const bd_tensor *t = bd_params_find(m->params, name);
+    return t ? t->shape[i] : -1;
+}
+
+static void test_paper_scale(void)
+{
+    bd_model *m = NULL;
+    CHECK_OK(bd_model_create("unet", NULL, 1, &m));
+    if (!m)
+        return;
+    const int64_t n = bd_params_numel(m->params);
+    printf("   unet width 64, 32x32: %lld parameters (%.2fM)\n", (long long)n,
+           n / 1e6);
+    CHECK(n > 23e6 * 0.9 && n < 23e6 * 1.1, "%lld parameters, expected 23M +-10%%",
+          (long long)n);
+    CHECK(n == 23790209, "%lld parameters, the recipe gives 23790209", (long long)n);
+    CHECK(m->channels == 1 && m->size == 32, "instance %lld x %lld",
+          (long long)m->channels, (long long)m->size);
+    /* up1 takes 8C, its second double conv has mid = in / 2 */
+    CHECK(dim(m, "up1.conv_b.conv1.weight", 0) == 256
+          && dim(m, "up1.conv_b.conv1.weight", 1) == 512, "up1 mid");
+    CHECK(dim(m, "down3.attn.qkv.weight", 0) == 768, "down3 attention");
+    CHECK(dim(m, "mid2.conv1.weight", 1) == 512, "bottleneck 8C");
+    CHECK(dim(m, "down1.emb.weight", 1) == 768, "3E conditioning");
+    CHECK(dim(m, "head.weight", 1) == 64 && dim(m, "head.weight", 2) == 1, "head");
+    CHECK(bd_params_find(m->params, "stem.norm1.weight")->data[0] == 1.0f,
+          "GroupNorm weight starts at 1");
+    bd_model_free(m);
+}
+
+static void test_config(void)
+{
+    bd_model *m = NULL;
+    const double small[] = {8, 16};
+    CHECK_OK(make_unet(&m, 1, TINY, small));
+    const int64_t with_attention = m ? bd_params_numel(m->params) : 0;
+    bd_model_free(m);
+
+    bd_config *cfg = bd_config_new();
+    bd_config_set_num(cfg, "width", 8);
+    bd_config_set_num(cfg, "attention", 0);
+    CHECK_OK(bd_model_create("unet", cfg, 1, &m));
+    CHECK(m && bd_params_numel(m->params) < with_attention
+          && !bd_params_find(m->params, "up3.attn.qkv.weight"), "attention off");
+    bd_model_free(m);
+    bd_config_set_str(cfg, "attention_blocks", "down3,up4");
+    bd_config_set_num(cfg, "attention", 1);
+    CHECK_FAILS(bd_model_create("unet", cfg, 1, &m), BD_E_ARG,
+                "attention_blocks names 'up4'");
+    bd_config_set_str(cfg, "attention_blocks", "down3");
+    CHECK_OK(bd_model_create("unet", cfg, 1, &m));
+    CHECK(m && bd_params_find(m->params, "down3.attn.qkv.weight")
+          && !bd_params_find(m->params, "down2.attn.qkv.weight"), "only down3");
+    bd_model_free(m);
+    bd_config_set_num(cfg, "width", 6);
+    CHECK_FAILS(bd_model_create("unet", cfg, 1, &m), BD_E_ARG,
+                "width = 6, expected a multiple of 4");
+    bd_config_set_num(cfg, "width", 8);
+    bd_config_set_num(cfg, "size", 20);
+    CHECK_FAILS(bd_model_create("unet", cfg, 1, &m), BD_E_ARG,
+                "size = 20, expected a multiple of 8");
+    bd_config_set_num(cfg, "size", 16);
+    bd_config_set_num(cfg, "widht", 8);
+    CHECK_FAILS(bd_model_create("unet", cfg, 1, &m), BD_E_ARG,
+                "unknown key 'widht' for unet");
+    bd_config_free(cfg);
+}
+
+/* x: (N, 1, S, S) in [-1, 1], t: (N) in [0, 1000), cond: (N, 2) in [0, S) */
+static void inputs(int64_t n, int64_t s, bd_tensor **x, bd_tensor **t,
+                   bd_tensor **cond)
+{
+    const int64_t xs[4] = {n, 1, s, s}, ts[1] = {n}, cs[2] = {n, 2};
+    *x = harness_tensor(4, xs, -1, 1, true);
+    *t = harness_tensor(1, ts, 0, 1000, false);
+    *cond = harness_tensor(2, cs, 0, (double)s, false);
+}
+
+static void test_shapes_and_taps(void)
+{
+    bd_model *m = NULL;
+    const double small[] = {8, 16};
+    CHECK_OK(make_unet(&m, 3, TINY, small));
+    if (!m)
+        return;
+    bd_tensor *x, *t, *cond, *out = NULL;
+    inputs(2, 16, &x, &t, &cond);
+    static const struct { const char *name; int64_t c, s; } want[] = {
+        {"stem", 8, 16}, {"down1", 16, 8}, {"down2", 32, 4}, {"down3", 32, 2},
+        {"layer4", 32, 2}, {"bottleneck", 32, 2}, {"up1", 16, 4}, {"up2", 8, 8},
+        {"up3", 8, 16}, {"nonexistent", 0, 0},
+    };
+    const int n_taps = (int)(sizeof want / sizeof want[0]);
+    bd_taps taps = {.n = n_taps};
+    for (int i = 0; i < n_taps; i++)
+        taps.names[i] = want[i].name;
+    bd_tape *tp = bd_tape_new();
+    CHECK_OK(m->forward(m->state, tp, x, t, cond, &taps, &out));
+    CHECK(out && bd_shape_equal(out, x), "output shape");
+    for (int i = 0; i < n_taps - 1; i++) {
+        const bd_tensor *v = taps.values[i];
+        CHECK(v && v->ndim == 4 && v->shape[0] == 2 && v->shape[1] == want[i].c
+              && v->shape[2] == want[i].s && v->shape[3] == want[i].s,
+              "tap %s", want[i].name);
+    }
+    CHECK(taps.values[3] == taps.values[4], "layer4 is down3");
+    CHECK(!taps.values[n_taps - 1], "an unknown tap stays NULL");
+    const bd_denoiser_desc *d = bd_denoiser_find("unet");
+    CHECK(d && d->taps && strcmp(d->taps[4], "layer4") == 0, "declared taps");
+
+    bd_tensor *bad_t = bd_tensor_new4(3, 0, 0, 0, false);
+    CHECK_FAILS(m->forward(m->state, tp, x, bad_t, cond, NULL, &out), BD_E_ARG,
+                "unet: t has 3 values in 1 dims, expected (2)");
+    bd_tensor *bad_x = bd_tensor_new4(2, 1, 8, 8, false);
+    CHECK_FAILS(m->forward(m->state, tp, bad_x, t, cond, NULL, &out), BD_E_ARG,
+                "expected (N, 1, 16, 16)");
+    bd_tensor_free(bad_t);
+    bd_tensor_free(bad_x);
+    bd_tensor_free(x);
+    bd_tensor_free(t);
+    bd_tensor_free(cond);
+    bd_tape_free(tp);
+    bd_model_free(m);
+}
+
+/* ---- gradient through the whole network ------------------------------------ */
+
+typedef struct unet_call {
+    bd_model  *m;
+    bd_tensor *t, *cond;
+} unet_call;
+
+/* in[0] = x_t; the other inputs are parameters the model reads itself. */
+static bd_status run_unet(bd_tape *tp, bd_tensor **in, void *ud, bd_tensor **y)
+{
+    unet_call *c = ud;
+    return c->m->forward(c->m->state, tp, in[0], c->t, c->cond, NULL, y);
+}
+
+static void test_gradient(void)
+{
+    bd_model *m = NULL;
+    const double tiny[] = {4, 8};
+    CHECK_OK(make_unet(&m, 5, TINY, tiny));
+    if (!m)
+        return;
+    bd_tensor *x, *t, *cond;
+    inputs(2, 8, &x, &t, &cond);
+    /* 20 probes per tensor: a stride that is no multiple of 9 reaches the
+     * centre taps of the 3x3 convs, the only ones live at 1x1 (down3, mid) */
+    static const char *const probed[] = {
+        "stem.conv1.weight", "down1.conv_a.norm1.bias", "down2.emb.weight",
+        "up2.attn.qkv.weight", "mid2.conv2.weight", "up1.attn.ff1.weight",
+        "up2.conv_b.norm2.weight", "up3.attn.proj.weight", "head.bias",
+    };
+    enum { N_PROBED = sizeof probed / sizeof probed[0] };
+    bd_tensor *in[1 + N_PROBED] = {x};
+    for (int i = 0; i < N_PROBED; i++) {
+        in[1 + i] = bd_params_find(m->params, probed[i]);
+        CHECK(in[1 + i] != NULL, "parameter %s", probed[i]);
+    }
+    unet_call call = {m, t, cond};
+    harness_gradcheck("unet width 4, 8x8, attention", run_unet, in, 1 + N_PROBED,
+                      &call, 3e-3, 1e-2, 20);
+    bd_tensor_free(x);
+    bd_tensor_free(t);
+    bd_tensor_free(cond);
+    bd_model_free(m);
+}
+
+/* ---- overfitting a batch of bumps ------------------------------------------- */
+
+/* 8 Gaussian bumps (sigma 1) on 16x16, scaled to [-1, 1], their centres in
+ * cond, and fixed noise levels and noise: x_t = sqrt(a) x0 + sqrt(1 - a) eps. */
+static void bump_batch(bd_tensor *x_t, bd_tensor *eps, bd_tensor *t,
+                       bd_tensor *cond)
+{
+    const int64_t n = x_t->shape[0], s = x_t->shape[2];
+    harness_fill(eps, -1.7, 1.7);
+    for (int64_t i = 0; i < n; i++) {
+        const double cx = 2.5 + 1.5 * (double)i, cy = 12.0 - 1.2 * (double)i;
+        const double a = 0.3 + 0.08 * (double)i;
+        cond->data[2 * i] = (float)cx;
+        cond->data[2 * i + 1] = (float)cy;
+        t->data[i] = (float)(100 * i + 50);
+        for (int64_t p = 0; p < s * s; p++) {
+            const double dx = (double)(p % s) - cx, dy = (double)(p / s) - cy;
+            const double x0 = 2.0 * exp(-(dx * dx + dy * dy) / 2.0) - 1.0;
+            const int64_t k = i * s * s + p;
+            x_t->data[k] = (float)(sqrt(a) * x0 + sqrt(1.0 - a) * eps->data[k]);
+        }
+    }
+}
+
+static void test_overfit(void)
+{
+    bd_model *m = NULL;
+    const double small[] = {8, 16};
+    CHECK_OK(make_unet(&m, 11, TINY, small));
+    if (!m)
+        return;
+    bd_tensor *x_t = bd_tensor_new4(8, 1, 16, 16, false);
+    bd_tensor *eps = bd_tensor_new4(8, 1, 16, 16, false);
+    bd_tensor *t = bd_tensor_new4(8, 0, 0, 0, false);
+    bd_tensor *cond = bd_tensor_new4(8, 2, 0, 0, false);
+    bump_batch(x_t, eps, t, cond);
+    bd_adamw_config ac = bd_adamw_defaults();
+    ac.weight_decay = 0.0f;
+    bd_adamw *opt = NULL;
+    CHECK_OK(bd_adamw_new(m->params, ac, &opt));
+    bd_tape *tp = bd_tape_new();
+    double first = 0.0, last = 0.0;
+    int step;
+    for (step = 0; step < 400 && opt; step++) {
+        bd_tape_reset(tp);
+        bd_params_zero_grad(m->params);
+        bd_tensor *out, *loss;
+        if (m->forward(m->state, tp, x_t, t, cond, NULL, &out) != BD_OK
+            || bd_mse(tp, out, eps, &loss) != BD_OK
+            || bd_tape_backward(tp, loss) != BD_OK
+            || bd_adamw_step(opt, 3e-3f, NULL) != BD_OK)
+            break;
+        last = loss->data[0];
+        if (step == 0)
+            first = last;
+        if (last < first / 100.0)
+            break;
+    }
+    printf("   overfit 8 bumps, width 8, 16x16: loss %.4f -> %.6f in %d steps"
+           " (%.0fx)\n", first, last, step, first / last);
+    CHECK(last < first / 100.0, "loss %.4g -> %.4g, expected 100x down: %s",
+          first, last, bd_last_error());
+    bd_tape_free(tp);
+    bd_adamw_free(opt);
+    bd_tensor_free(x_t);
+    bd_tensor_free(eps);
+    bd_tensor_free(t);
+    bd_tensor_free(cond);
+    bd_model_free(m);
+}
+
+int main(void)
+{
+    RUN(test_paper_scale);
+    RUN(test_config);
+    RUN(test_shapes_and_taps);
+    RUN(test_gradient);
+    RUN(test_overfit);
+    bd_plugins_unload_all();
+    return harness_summary();
+}
