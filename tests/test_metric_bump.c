@@ -1,0 +1,341 @@
+/* Metric "bump": detection on images with 0 to 3 bumps at centres known to
+ * 0.1 px, connectivity, min_size and threshold, the classes and aggregates
+ * through the plugin (regions included), a whole dataset, and every config
+ * error. */
+#include "bd/data.h"
+#include "bd/registry.h"
+#include "detect.h"
+#include "harness.h"
+
+#define S 32
+
+/* Pixels 2 v - 1 of the brightest of n bumps (sigma 1) at (cx[k], cy[k]),
+ * pixel centres at (j + 0.5, i + 0.5) as in bd/data.h. */
+static void draw(float *img, int n, const double *cx, const double *cy)
+{
+    for (int i = 0; i < S; i++)
+        for (int j = 0; j < S; j++) {
+            double v = 0;
+            for (int k = 0; k < n; k++) {
+                double dx = j + 0.5 - cx[k], dy = i + 0.5 - cy[k];
+                v = fmax(v, exp(-(dx * dx + dy * dy) / 2));
+            }
+            img[i * S + j] = (float)(2 * v - 1);
+        }
+}
+
+static const bump_params defaults = {.threshold = 0, .connectivity = 8,
+                                     .min_size = 1, .window = 2};
+
+static int32_t label[S * S], stack[S * S];
+static bump_work work = {label, stack};
+
+static void test_counts_and_centres(void)
+{
+    const double cx[3] = {10.3, 24.5, 6.8}, cy[3] = {20.7, 8.1, 5.2};
+    float img[S * S];
+    for (int n = 0; n <= 3; n++) {
+        draw(img, n, cx, cy);
+        bump_found f = bump_detect(img, S, S, &defaults, &work);
+        CHECK(f.count == n, "%d bumps drawn, %d found", n, f.count);
+        if (n == 0)
+            CHECK(isnan(f.cx) && isnan(f.cy), "no bump, yet a centre");
+    }
+    draw(img, 1, cx, cy);
+    bump_found f = bump_detect(img, S, S, &defaults, &work);
+    printf("   one bump at (10.3, 20.7): centre (%.4f, %.4f)\n", f.cx, f.cy);
+    CHECK(fabs(f.cx - 10.3) < 0.02 && fabs(f.cy - 20.7) < 0.02,
+          "centre (%.3f, %.3f), expected (10.3, 20.7)", f.cx, f.cy);
+
+    /* centres on a 0.1 px lattice over the image */
+    double worst = 0, worst0 = 0;
+    bump_params no_window = defaults;
+    no_window.window = 0;
+    for (int k = 0; k < 60; k++) {
+        double x = 4 + 0.1 * ((k * 37) % 240), y = 4 + 0.1 * ((k * 53) % 240);
+        draw(img, 1, &x, &y);
+        f = bump_detect(img, S, S, &defaults, &work);
+        worst = fmax(worst, fmax(fabs(f.cx - x), fabs(f.cy - y)));
+        f = bump_detect(img, S, S, &no_window, &work);
+        worst0 = fmax(worst0, fmax(fabs(f.cx - x), fabs(f.cy - y)));
+    }
+    printf("   60 centres: worst error %.4f px (window 2), %.4f px (window 0)\n",
+           worst, worst0);
+    CHECK(worst < 0.02, "worst centroid error %.4f px with window 2", worst);
+    CHECK(worst0 > worst && worst0 < 0.35, "worst centroid error %.4f px with"
+          " window 0", worst0);
+}
+
+static void test_components(void)
+{
+    float img[S * S];
+    for (int k = 0; k < S * S; k++)
+        img[k] = -1;
+    img[5 * S + 5] = img[6 * S + 6] = 1;  /* touching diagonally */
+    bump_params p = defaults;
+    CHECK(bump_detect(img, S, S, &p, &work).count == 1, "8-connected: one");
+    p.connectivity = 4;
+    CHECK(bump_detect(img, S, S, &p, &work).count == 2, "4-connected: two");
+    img[20 * S + 3] = 1;  /* a speckle */
+    p.connectivity = 8;
+    CHECK(bump_detect(img, S, S, &p, &work).count == 2, "speckle counts");
+    p.min_size = 2;
+    CHECK(bump_detect(img, S, S, &p, &work).count == 1, "min_size drops it");
+
+    /* a faint bump: peak value -0.6 */
+    const double x = 16.5, y = 16.5;
+    draw(img, 1, &x, &y);
+    for (int k = 0; k < S * S; k++)
+        img[k] = -1 + 0.2f * (img[k] + 1);
+    p = defaults;
+    CHECK(bump_detect(img, S, S, &p, &work).count == 0, "faint: none at 0");
+    p.threshold = -0.8;
+    bump_found f = bump_detect(img, S, S, &p, &work);
+    CHECK(f.count == 1 && fabs(f.cx - x) < 0.02 && fabs(f.cy - y) < 0.02,
+          "faint at threshold -0.8: %d at (%.3f, %.3f)", f.count, f.cx, f.cy);
+}
+
+/* ---- through the plugin ---------------------------------------------------- */
+
+static double number(const bd_metric_result *r, const char *name)
+{
+    for (int i = 0; i < bd_metric_result_count(r); i++)
+        if (strcmp(bd_metric_result_name(r, i), name) == 0)
+            return bd_metric_result_number(r, i);
+    CHECK(0, "result has no '%s'", name);
+    return NAN;
+}
+
+static const bd_tensor *array(const bd_metric_result *r, const char *name)
+{
+    for (int i = 0; i < bd_metric_result_count(r); i++)
+        if (strcmp(bd_metric_result_name(r, i), name) == 0)
+            return bd_metric_result_array(r, i);
+    CHECK(0, "result has no array '%s'", name);
+    return NULL;
+}
+
+/* Create "bump" from cfg (consumed), measure, and return the result. */
+static bd_metric_result *measure(bd_config *cfg, bd_tensor *images,
+                                 bd_tensor *labels)
+{
+    bd_metric *m = NULL;
+    bd_metric_result *r = bd_metric_result_new();
+    CHECK_OK(bd_metric_create("bump", cfg, &m));
+    if (m) {
+        CHECK_OK(bd_metric_update(m, images, labels, NULL));
+        CHECK_OK(bd_metric_compute(m, r));
+    }
+    bd_metric_free(m);
+    bd_config_free(cfg);
+    return r;
+}
+
+/* Eight images: none, several, wrong in x (1.5 px), wrong in y, and four
+ * correct (one 0.9 px off in x), with labels at x = 3 * i + 5, y = 16. */
+static void make_batch(bd_tensor **images, bd_tensor **labels)
+{
+    *images = bd_tensor_new4(8, 1, S, S, false);
+    *labels = bd_tensor_new4(8, 2, 0, 0, false);
+    for (int i = 0; i < 8; i++) {
+        double lx = 3 * i + 5, ly = 16;
+        double cx[2] = {lx, lx + 12}, cy[2] = {ly, ly};
+        int n = i == 0 ? 0 : i == 1 ? 2 : 1;
+        if (i == 2)
+            cx[0] += 1.5;
+        if (i == 3)
+            cy[0] -= 1.5;
+        if (i == 4)
+            cx[0] += 0.9;
+        draw((*images)->data + i * S * S, n, cx, cy);
+        (*labels)->data[2 * i] = (float)lx;
+        (*labels)->data[2 * i + 1] = (float)ly;
+    }
+}
+
+static void test_plugin_classes(void)
+{
+    bd_tensor *images, *labels;
+    make_batch(&images, &labels);
+    bd_metric_result *r = measure(bd_config_new(), images, labels);
+    CHECK(number(r, "n") == 8, "n");
+    CHECK(number(r, "accuracy") == 4 / 8.0, "accuracy %g", number(r, "accuracy"));
+    CHECK(number(r, "frac_correct") == 4 / 8.0, "frac_correct");
+    CHECK(number(r, "frac_none") == 1 / 8.0, "frac_none");
+    CHECK(number(r, "frac_multi") == 1 / 8.0, "frac_multi");
+    CHECK(number(r, "frac_wrong") == 2 / 8.0, "frac_wrong");
+    CHECK(number(r, "acc_x") == 5 / 8.0, "acc_x %g", number(r, "acc_x"));
+    CHECK(number(r, "acc_y") == 5 / 8.0, "acc_y %g", number(r, "acc_y"));
+    double mean = (1.5 + 1.5 + 0.9) / 6;  /* six one-bump images */
+    CHECK(fabs(number(r, "mean_error") - mean) < 0.01, "mean_error %g, expected"
+          " %g", number(r, "mean_error"), mean);
+    CHECK(fabs(number(r, "median_error") - 0.45) < 0.01, "median_error %g,"
+          " expected 0.45", number(r, "median_error"));
+    const bd_tensor *cls = array(r, "class"), *count = array(r, "count");
+    const bd_tensor *centre = array(r, "centre");
+    const float want[8] = {0, 1, 2, 2, 3, 3, 3, 3};
+    for (int i = 0; cls && count && i < 8; i++) {
+        CHECK(cls->data[i] == want[i], "image %d: class %g, expected %g", i,
+              cls->data[i], want[i]);
+        CHECK(count->data[i] == (i == 0 ? 0 : i == 1 ? 2 : 1), "count %d", i);
+    }
+    CHECK(centre && centre->ndim == 2 && centre->shape[1] == 2
+          && isnan(centre->data[0]) && fabs(centre->data[2 * 5] - 20) < 0.02,
+          "centres");
+    bd_metric_result_free(r);
+
+    /* a rect region: labels x in [0, 12] are images 0..2 */
+    bd_config *cfg = bd_config_new();
+    bd_config_set_str(cfg, "region", "rect");
+    bd_config_set_num(cfg, "region_x0", 0);
+    bd_config_set_num(cfg, "region_x1", 12);
+    bd_config_set_num(cfg, "region_y0", 0);
+    bd_config_set_num(cfg, "region_y1", 32);
+    r = measure(cfg, images, labels);
+    CHECK(number(r, "n") == 3 && number(r, "frac_none") == 1 / 3.0
+          && number(r, "accuracy") == 0, "inside the rect");
+    bd_metric_result_free(r);
+    cfg = bd_config_new();
+    bd_config_set_str(cfg, "region", "xband");
+    bd_config_set_num(cfg, "region_x0", 0);
+    bd_config_set_num(cfg, "region_x1", 12);
+    bd_config_set_num(cfg, "inside", 0);
+    r = measure(cfg, images, labels);
+    CHECK(number(r, "n") == 5 && number(r, "accuracy") == 4 / 5.0,
+          "outside the band: n %g, accuracy %g", number(r, "n"),
+          number(r, "accuracy"));
+    bd_metric_result_free(r);
+
+    /* tolerance 2 makes the 1.5 px misses correct */
+    cfg = bd_config_new();
+    bd_config_set_num(cfg, "tolerance", 2);
+    r = measure(cfg, images, labels);
+    CHECK(number(r, "accuracy") == 6 / 8.0, "tolerance 2");
+    bd_metric_result_free(r);
+    bd_tensor_free(images);
+    bd_tensor_free(labels);
+}
+
+/* Three identical channels measure as one. */
+static void test_channels(void)
+{
+    bd_tensor *images = bd_tensor_new4(1, 3, S, S, false);
+    bd_tensor *labels = bd_tensor_new4(1, 2, 0, 0, false);
+    double x = 7.4, y = 25.1;
+    for (int c = 0; c < 3; c++)
+        draw(images->data + c * S * S, 1, &x, &y);
+    labels->data[0] = 7.4f;
+    labels->data[1] = 25.1f;
+    bd_metric_result *r = measure(bd_config_new(), images, labels);
+    CHECK(number(r, "accuracy") == 1 && number(r, "mean_error") < 0.02,
+          "3 channels: accuracy %g, error %g", number(r, "accuracy"),
+          number(r, "mean_error"));
+    bd_metric_result_free(r);
+    bd_tensor_free(images);
+    bd_tensor_free(labels);
+}
+
+/* Every image of a bump dataset is a correct single bump. */
+static void test_dataset(void)
+{
+    bd_data_spec spec = bd_data_defaults();
+    bd_dataset *d = NULL;
+    CHECK_OK(bd_dataset_new(&spec, &d));
+    if (!d)
+        return;
+    bd_metric_result *r = measure(bd_config_new(), d->train.images,
+                                  d->train.labels);
+    printf("   dataset of %lld bumps: accuracy %.4f, mean error %.4f px,"
+           " median %.4f px\n", (long long)d->train.n, number(r, "accuracy"),
+           number(r, "mean_error"), number(r, "median_error"));
+    CHECK(number(r, "accuracy") == 1, "dataset accuracy %g",
+          number(r, "accuracy"));
+    bd_metric_result_free(r);
+    bd_config *cfg = bd_config_new();  /* away from the edges */
+    bd_config_set_str(cfg, "region", "rect");
+    bd_config_set_num(cfg, "region_x0", 3);
+    bd_config_set_num(cfg, "region_x1", 29);
+    bd_config_set_num(cfg, "region_y0", 3);
+    bd_config_set_num(cfg, "region_y1", 29);
+    r = measure(cfg, d->train.images, d->train.labels);
+    CHECK(number(r, "n") == 27 * 27 && number(r, "mean_error") < 0.01,
+          "interior: n %g, mean error %g", number(r, "n"),
+          number(r, "mean_error"));
+    bd_metric_result_free(r);
+    bd_dataset_free(d);
+}
+
+/* bd_metric_create with one key set; must fail with `needle`. */
+static void check_config_error(const char *key, const char *str, double num,
+                               const char *extra_key, double extra,
+                               const char *needle)
+{
+    bd_config *cfg = bd_config_new();
+    if (str)
+        bd_config_set_str(cfg, key, str);
+    else
+        bd_config_set_num(cfg, key, num);
+    if (extra_key)
+        bd_config_set_num(cfg, extra_key, extra);
+    bd_metric *m = NULL;
+    CHECK_FAILS(bd_metric_create("bump", cfg, &m), BD_E_ARG, needle);
+    bd_metric_free(m);
+    bd_config_free(cfg);
+}
+
+static void test_errors(void)
+{
+    check_config_error("connectivity", NULL, 6, NULL, 0,
+                       "bump: connectivity = 6, expected 4 or 8");
+    check_config_error("connectivity", NULL, 9, NULL, 0,
+                       "connectivity = 9, expected an integer in [4, 8]");
+    check_config_error("threshold", NULL, 2, NULL, 0,
+                       "threshold = 2, expected a number in [-1, 1]");
+    check_config_error("min_size", NULL, 0, NULL, 0, "min_size = 0");
+    check_config_error("window", NULL, 17, NULL, 0, "window = 17");
+    check_config_error("tolerance", NULL, -1, NULL, 0, "tolerance = -1");
+    check_config_error("region", "square", 0, NULL, 0,
+                       "region = 'square', expected one of: all, rect, cross");
+    check_config_error("region", "rect", 0, NULL, 0,
+                       "bump: region = rect needs finite region_x0 and region_x1");
+    check_config_error("region", "yband", 0, "region_y0", 3,
+                       "region = yband needs finite region_y0 and region_y1");
+    check_config_error("region", "xband", 0, "inside", 2, "inside = 2");
+    check_config_error("tolerence", NULL, 1, NULL, 0, "unknown key 'tolerence'");
+    check_config_error("region_x0", NULL, 1, NULL, 0, "unknown key 'region_x0'");
+
+    bd_config *cfg = bd_config_new();
+    bd_config_set_str(cfg, "region", "xband");
+    bd_config_set_num(cfg, "region_x0", 5);
+    bd_config_set_num(cfg, "region_x1", 4);
+    bd_metric *m = NULL;
+    CHECK_FAILS(bd_metric_create("bump", cfg, &m), BD_E_ARG,
+                "region = xband needs region_x0 <= region_x1, got 5 and 4");
+    bd_config_free(cfg);
+
+    CHECK_OK(bd_metric_create("bump", NULL, &m));
+    bd_tensor *images = bd_tensor_new4(2, 1, 8, 8, false);
+    bd_tensor *labels = bd_tensor_new4(3, 2, 0, 0, false);
+    CHECK_FAILS(bd_metric_update(m, images, labels, NULL), BD_E_ARG,
+                "labels have shape (3, 2), expected (2, 2)");
+    bd_metric_result *r = bd_metric_result_new();  /* nothing measured */
+    CHECK_OK(bd_metric_compute(m, r));
+    CHECK(number(r, "n") == 0 && isnan(number(r, "accuracy")),
+          "an empty metric reports n = 0 and NaN");
+    bd_metric_result_free(r);
+    bd_metric_free(m);
+    bd_tensor_free(images);
+    bd_tensor_free(labels);
+}
+
+int main(void)
+{
+    RUN(test_counts_and_centres);
+    RUN(test_components);
+    RUN(test_plugin_classes);
+    RUN(test_channels);
+    RUN(test_dataset);
+    RUN(test_errors);
+    bd_plugins_unload_all();
+    return harness_summary();
+}
