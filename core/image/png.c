@@ -56,6 +56,8 @@ static void put_be32(uint8_t *p, uint32_t v)
 
 static void append(bytes *b, const void *src, size_t n)
 {
+    if (n == 0) /* IEND has no data: src may be NULL */
+        return;
     memcpy(b->p + b->len, src, n);
     b->len += n;
 }
