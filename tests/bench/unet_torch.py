@@ -1,0 +1,223 @@
+#!/usr/bin/python3
+"""The PyTorch peer of bench_unet: the paper's UNet (PAPER.md, "Model") in
+PyTorch 1.13 (Debian's python3-torch, CPU), timed on the same steps.
+
+    /usr/bin/python3 tests/bench/unet_torch.py [--threads 2] [--bench BIN]
+
+For widths 32 and 64 and batches 64 and 128 on 32x32 one-channel images:
+  train   q_sample, forward, eps-prediction MSE, backward, grad-norm clip to
+          1.0 and an AdamW step (lr 3e-4, weight decay 0.01), as bd's trainer;
+  sample  one forward under torch.no_grad() (model.eval()).
+Each (mode, width, batch) runs in a fresh child process: WARMUP steps, then
+timed steps as bench_unet times them (median_step); the median is reported.
+Peak memory is the child's ru_maxrss after the steps minus its ru_maxrss
+just before the model was built, so it holds parameters, grads, optimizer
+state, activations and allocator slack.
+FLOPs come from bench_unet --flops (the one analytic counter, shared with
+bd's side) so both sides divide by the same number.
+
+One line per configuration, for run_peer.sh:
+    RESULT torch <mode> <width> <batch> <img/s> <GFLOP/s> <peak MiB> <ms/step>
+"""
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+WIDTHS = (32, 64)
+BATCHES = (64, 128)
+MODES = ("train", "sample")
+SIZE, CHANNELS, EMB, HEADS, T = 32, 1, 256, 4, 1000
+WARMUP, MIN_REPS, MAX_REPS, BUDGET_S = 2, 3, 10, 10.0
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def build_net(nn, torch):
+    """The recipe as torch modules; returns the UNet class."""
+    F = nn.functional
+
+    class DoubleConv(nn.Module):
+        def __init__(self, cin, cout, mid=None, residual=False):
+            super().__init__()
+            mid = mid or cout
+            self.residual = residual
+            self.net = nn.Sequential(
+                nn.Conv2d(cin, mid, 3, padding=1, bias=False), nn.GroupNorm(1, mid),
+                nn.GELU(),
+                nn.Conv2d(mid, cout, 3, padding=1, bias=False), nn.GroupNorm(1, cout))
+
+        def forward(self, x):
+            return F.gelu(x + self.net(x)) if self.residual else self.net(x)
+
+    class SelfAttention(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.ln = nn.LayerNorm(c)
+            self.mha = nn.MultiheadAttention(c, HEADS, batch_first=True)
+            self.ff = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, c), nn.GELU(),
+                                    nn.Linear(c, c))
+
+        def forward(self, x):
+            n, c, h, w = x.shape
+            tok = x.flatten(2).transpose(1, 2)               # (N, T, C)
+            a = self.ln(tok)
+            a = self.mha(a, a, a, need_weights=False)[0] + tok
+            a = self.ff(a) + a
+            return a.transpose(1, 2).reshape(n, c, h, w)
+
+    class Block(nn.Module):
+        """down: max-pool first; up: bilinear 2x and the skip concat first."""
+        def __init__(self, cin, cout, mid, up):
+            super().__init__()
+            self.up = up
+            self.conv = nn.Sequential(DoubleConv(cin, cin, residual=True),
+                                      DoubleConv(cin, cout, mid))
+            self.emb = nn.Linear(3 * EMB, cout)
+            self.attn = SelfAttention(cout)
+
+        def forward(self, x, semb, skip=None):
+            if self.up:
+                x = F.interpolate(x, scale_factor=2, mode="bilinear",
+                                  align_corners=True)
+                x = torch.cat([skip, x], dim=1)
+            else:
+                x = F.max_pool2d(x, 2)
+            x = self.conv(x) + self.emb(semb)[:, :, None, None]
+            return self.attn(x)
+
+    class UNet(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.stem = DoubleConv(CHANNELS, c)
+            self.down = nn.ModuleList([Block(c, 2 * c, 2 * c, False),
+                                       Block(2 * c, 4 * c, 4 * c, False),
+                                       Block(4 * c, 4 * c, 4 * c, False)])
+            self.mid = nn.Sequential(DoubleConv(4 * c, 8 * c), DoubleConv(8 * c, 8 * c),
+                                     DoubleConv(8 * c, 4 * c))
+            self.up = nn.ModuleList([Block(8 * c, 2 * c, 4 * c, True),
+                                     Block(4 * c, c, 2 * c, True),
+                                     Block(2 * c, c, c, True)])
+            self.head = nn.Conv2d(c, CHANNELS, 1)
+            half = EMB // 2
+            self.register_buffer("freq", torch.pow(10000.0, -torch.arange(half) / half))
+
+        def encode(self, s):                                   # (N) -> (N, E)
+            a = s[:, None] * self.freq[None]
+            return torch.cat([a.sin(), a.cos()], dim=1)
+
+        def forward(self, x, t, cond):
+            semb = F.silu(torch.cat([self.encode(t), self.encode(cond[:, 0]),
+                                     self.encode(cond[:, 1])], dim=1))
+            x = self.stem(x)
+            skips = []
+            for blk in self.down:
+                skips.append(x)
+                x = blk(x, semb)
+            x = self.mid(x)
+            for blk in self.up:
+                x = blk(x, semb, skips.pop())
+            return self.head(x)
+
+    return UNet
+
+
+def recipe_flops(bench, width):
+    """(forward, training step) FLOPs per image from bench_unet --flops."""
+    out = subprocess.run([bench, "--flops", str(width)], check=True,
+                         capture_output=True, text=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def maxrss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def median_step(step):
+    """Median seconds of step() after WARMUP calls: timed calls until
+    BUDGET_S has passed, at least MIN_REPS unless they take 3 BUDGET_S, at
+    most MAX_REPS (as bench_unet)."""
+    for _ in range(WARMUP):
+        step()
+    times = []
+    while len(times) < MAX_REPS and (sum(times) < BUDGET_S or (
+            len(times) < MIN_REPS and sum(times) < 3 * BUDGET_S)):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run_one(mode, width, batch, threads, flops):
+    import torch
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    base = maxrss_mib()
+    net = build_net(torch.nn, torch)(width)
+    print(f"PARAMS torch {width} {sum(q.numel() for q in net.parameters())}")
+    betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
+    abar = torch.cumprod(1.0 - betas, 0).float()
+    x0 = torch.rand(batch, CHANNELS, SIZE, SIZE) * 2 - 1
+    cond = torch.rand(batch, 2) * SIZE
+    if mode == "train":
+        opt = torch.optim.AdamW(net.parameters(), lr=3e-4, weight_decay=0.01)
+
+        def step():
+            t = torch.randint(0, T, (batch,))
+            eps = torch.randn_like(x0)
+            a = abar[t][:, None, None, None]
+            x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+            loss = torch.nn.functional.mse_loss(net(x_t, t.float(), cond), eps)
+            opt.zero_grad(set_to_none=False)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+    else:
+        net.eval()
+        x_t = torch.randn(batch, CHANNELS, SIZE, SIZE)
+        t = torch.full((batch,), 500.0)
+
+        def step():
+            with torch.no_grad():
+                net(x_t, t, cond)
+
+    sec = median_step(step)
+    per_img = flops[0 if mode == "sample" else 1]
+    print(f"RESULT torch {mode} {width} {batch} {batch / sec:.2f}"
+          f" {per_img * batch / sec / 1e9:.1f} {maxrss_mib() - base:.0f}"
+          f" {sec * 1e3:.1f}", flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--bench", default=os.path.join(ROOT, "build-bench", "bench",
+                                                   "bench_unet"),
+                   help="bench_unet binary, for the FLOP counts")
+    p.add_argument("--widths", default=",".join(map(str, WIDTHS)))
+    p.add_argument("--batches", default=",".join(map(str, BATCHES)))
+    p.add_argument("--one", nargs=3, metavar=("MODE", "WIDTH", "BATCH"),
+                   help=argparse.SUPPRESS)
+    a = p.parse_args()
+    widths = [int(w) for w in a.widths.split(",")]
+    flops = {w: recipe_flops(a.bench, w) for w in widths}
+    if a.one:
+        mode, w, b = a.one[0], int(a.one[1]), int(a.one[2])
+        return run_one(mode, w, b, a.threads, flops[w])
+    import torch
+    print(f"torch {torch.__version__}, {a.threads} threads")
+    for w in widths:
+        print(f"width {w}: {flops[w][0] / 1e9:.3f} GFLOP/img forward,"
+              f" {flops[w][1] / 1e9:.3f} GFLOP/img training step", flush=True)
+    for mode in MODES:
+        for w in widths:
+            for b in a.batches.split(","):
+                subprocess.run([sys.executable, os.path.abspath(__file__), "--one",
+                                mode, str(w), b, "--threads", str(a.threads),
+                                "--bench", a.bench, "--widths", str(w)], check=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
