@@ -24,3 +24,4 @@ function(bd_metric_test name plugin)
 endfunction()
 
 bd_metric_test(test_metric_bump bump detect.c)
+bd_metric_test(test_metric_percolation percolation cluster.c)
