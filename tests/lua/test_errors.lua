@@ -83,5 +83,15 @@ p = io.popen(cfg.bdrun .. " --nope 2>&1")
 check.ok(p:read("a"):find("unknown option '--nope'", 1, true), "unknown option")
 check.eq(select(3, p:close()), 2, "exit status of a usage error")
 
+-- subcommands
+p = io.popen(cfg.bdrun .. " plugins 2>&1")
+out = p:read("a")
+p:close()
+check.ok(out:find("search path:", 1, true) and out:find("plugins:", 1, true),
+         "bdrun plugins lists the search path and the plugins: " .. out)
+p = io.popen(cfg.bdrun .. " ckpt 2>&1")
+check.ok(p:read("a"):find("inspect", 1, true), "bdrun ckpt prints its usage")
+check.eq(select(3, p:close()), 2, "exit status of bdrun ckpt without a command")
+
 os.execute("rm -rf " .. dir)
 check.done()
