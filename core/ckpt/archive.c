@@ -566,6 +566,7 @@ static bd_status decode_coded(bd_ckpt_tensor *t, const bd_ckpt_tensor *p,
                               const uint8_t *payload, uint64_t stored,
                               const char *where)
 {
+    BD_TRY(bd_zstd_check(payload, stored, t->nbytes, where));
     uint8_t *planes = NULL, *raw = malloc(t->nbytes ? t->nbytes : 1);
     if (!raw)
         return bd_fail(BD_E_NOMEM, "%s: cannot allocate %llu bytes", where,
