@@ -18,7 +18,7 @@ target_compile_definitions(test_plugin_loader PRIVATE
     BD_FIXTURE_DIR="${BD_FIXTURE_DIR}")
 
 # Plugins the tests create by name are in the build's plugin folder.
-foreach(test test_unet test_plugin_loader)
+foreach(test test_unet test_plugin_loader test_plugin_mlp)
     if(TARGET ${test})
         add_dependencies(${test} bd_unet bd_mlp)
     endif()

@@ -145,7 +145,7 @@ static void test_metric(void)
 {
     bd_metric *m = NULL;
     CHECK_FAILS(bd_metric_create("fx_mean", NULL, &m), BD_E_ARG,
-                "unknown metric 'fx_mean' (loaded: none");
+                "unknown metric 'fx_mean' (loaded: ");
     CHECK_OK(bd_plugin_load(FX("good")));
     bd_config *cfg = bd_config_new();
     CHECK_OK(bd_config_set_num(cfg, "offset", 1.0));

@@ -192,7 +192,7 @@ static void test_gradient(void)
 
 /* ---- overfitting a batch of bumps ------------------------------------------- */
 
-/* 8 Gaussian bumps (sigma 1) on 16x16, scaled to [-1, 1], their centres in
+/* 8 Gaussian bumps (sigma 1) on S x S, scaled to [-1, 1], their centres in
  * cond, and fixed noise levels and noise: x_t = sqrt(a) x0 + sqrt(1 - a) eps. */
 static void bump_batch(bd_tensor *x_t, bd_tensor *eps, bd_tensor *t,
                        bd_tensor *cond)
@@ -200,7 +200,8 @@ static void bump_batch(bd_tensor *x_t, bd_tensor *eps, bd_tensor *t,
     const int64_t n = x_t->shape[0], s = x_t->shape[2];
     harness_fill(eps, -1.7, 1.7);
     for (int64_t i = 0; i < n; i++) {
-        const double cx = 2.5 + 1.5 * (double)i, cy = 12.0 - 1.2 * (double)i;
+        const double cx = (0.15 + 0.1 * (double)i) * (double)s;
+        const double cy = (0.8 - 0.09 * (double)i) * (double)s;
         const double a = 0.3 + 0.08 * (double)i;
         cond->data[2 * i] = (float)cx;
         cond->data[2 * i + 1] = (float)cy;
@@ -217,12 +218,12 @@ static void bump_batch(bd_tensor *x_t, bd_tensor *eps, bd_tensor *t,
 static void test_overfit(void)
 {
     bd_model *m = NULL;
-    const double small[] = {8, 16};
+    const double small[] = {8, 8};
     CHECK_OK(make_unet(&m, 11, TINY, small));
     if (!m)
         return;
-    bd_tensor *x_t = bd_tensor_new4(8, 1, 16, 16, false);
-    bd_tensor *eps = bd_tensor_new4(8, 1, 16, 16, false);
+    bd_tensor *x_t = bd_tensor_new4(8, 1, 8, 8, false);
+    bd_tensor *eps = bd_tensor_new4(8, 1, 8, 8, false);
     bd_tensor *t = bd_tensor_new4(8, 0, 0, 0, false);
     bd_tensor *cond = bd_tensor_new4(8, 2, 0, 0, false);
     bump_batch(x_t, eps, t, cond);
@@ -248,7 +249,7 @@ static void test_overfit(void)
         if (last < first / 100.0)
             break;
     }
-    printf("   overfit 8 bumps, width 8, 16x16: loss %.4f -> %.6f in %d steps"
+    printf("   overfit 8 bumps, width 8, 8x8: loss %.4f -> %.6f in %d steps"
            " (%.0fx)\n", first, last, step, first / last);
     CHECK(last < first / 100.0, "loss %.4g -> %.4g, expected 100x down: %s",
           first, last, bd_last_error());

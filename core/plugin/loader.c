@@ -290,7 +290,7 @@ static bd_status open_plugin(const char *path, const char *real, void **handle,
     if (!init) {
         dlclose(h);
         return stage_fail(path, "symbol", "no entry point '%s' (a bd plugin"
-                          " exports it with BD_PLUGIN_EXPORT)", BD_PLUGIN_ENTRY);
+                          " defines it, as declared in bd/plugin.h)", BD_PLUGIN_ENTRY);
     }
     char err[512] = "";
     bd_status s = init(bd_plugin_host(), info, err, sizeof err);

@@ -191,7 +191,8 @@ typedef struct bd_denoiser_desc {
     const char *description;   /* one line */
     const char *const *taps;   /* NULL-terminated names forward offers; may be NULL */
     /* Read the config, add parameters (named, initialised from rng), and
-     * fill inst. Required. */
+     * fill inst. Required. On failure it frees what it made: the host then
+     * ignores inst->state (and frees the parameters itself). */
     bd_status (*create)(const bd_host *host, bd_config *cfg, bd_params *params,
                         bd_rng *rng, bd_denoiser_instance *inst);
     /* x_t: (N, C, H, W), t: (N) timesteps, cond: (N, 2) the (x, y) label
