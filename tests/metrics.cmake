@@ -26,6 +26,7 @@ endfunction()
 bd_metric_test(test_metric_bump bump detect.c)
 bd_metric_test(test_metric_percolation percolation cluster.c)
 bd_metric_test(test_metric_manifold manifold pca.c knn.c quality.c umap.c)
+bd_metric_test(test_metric_factorization factorization steps.c)
 
 # The UMAP benchmark runs the algorithms directly and the plugin by name.
 if(TARGET bench_umap AND TARGET bd_manifold)
