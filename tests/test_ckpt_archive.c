@@ -16,6 +16,20 @@ static void step_path(char *buf, size_t len, uint64_t step)
     snprintf(buf, len, "%s/step_%llu.bdc", ckpt_dir, (unsigned long long)step);
 }
 
+/* Floats the delta coding must carry exactly: zeros of both signs,
+ * infinities, NaNs with payloads, denormals, extremes; rotated by step. */
+static void fill_special(float *x, int n, int step)
+{
+    static const uint32_t bits[] = {
+        0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00001u,
+        0xFFFFFFFFu, 0x00000001u, 0x807FFFFFu, 0x7F7FFFFFu, 0xFF7FFFFFu,
+        0x3F800000u, 0xBF800000u, 0x00800000u, 0x7FBFFFFFu,
+    };
+    const int k = (int)(sizeof bits / sizeof bits[0]);
+    for (int i = 0; i < n; i++)
+        memcpy(&x[i], &bits[(i + step * (i % 3)) % k], 4);
+}
+
 /* A short "training history": weights take shrinking random steps, a
  * tensor appears half way, one changes shape, a few files are stored raw. */
 static void write_history(void)
@@ -38,6 +52,10 @@ static void write_history(void)
         CHECK_OK(bd_ckpt_add_array(ck, "net.grow", BD_CKPT_F32, 1, grow, g));
         if (s >= N_STEPS / 2)
             CHECK_OK(bd_ckpt_add_tensor(ck, "ema.net.w", w));
+        int64_t sd[1] = {1500};
+        float special[1500];
+        fill_special(special, 1500, s);
+        CHECK_OK(bd_ckpt_add_array(ck, "special", BD_CKPT_F32, 1, sd, special));
         uint64_t rng[4] = {1, 2, 3, (uint64_t)s};
         CHECK_OK(bd_ckpt_add_bytes(ck, "rng.state", rng, sizeof rng));
         bd_ckpt_save_opts opts = {.level = s % 5 == 2 ? 0 : 1 + s % 3};
@@ -74,12 +92,32 @@ static bool extract_matches(bd_archive *a, uint64_t step)
     return same;
 }
 
+/* How many entries code "special" (their last tensor) as a delta (1). */
+static int special_deltas(const char *bda)
+{
+    uint8_t *b;
+    size_t len;
+    if (bd_read_file(bda, &b, &len) != BD_OK)
+        return -1;
+    const uint8_t *p = b + bd_le64(b + 32);
+    int n = 0;
+    for (uint64_t e = 0; e < bd_le64(b + 24); e++) {
+        uint64_t tensors = bd_le64(p + 40);
+        p += 48 + 9 * tensors;
+        n += p[-9] == 1;
+    }
+    free(b);
+    return n;
+}
+
 static void test_round_trip(void)
 {
     char bda[800];
     snprintf(bda, sizeof bda, "%s/run.bda", run_dir);
     bd_archive_opts opts = {.level = 3, .key_every = KEY_EVERY};
     CHECK_OK(bd_archive_create(run_dir, bda, &opts));
+    CHECK(special_deltas(bda) > 0, "special floats were delta coded %d times",
+          special_deltas(bda));
     bd_archive *a = NULL;
     CHECK_OK(bd_archive_open(bda, &a));
     if (!a)
