@@ -17,7 +17,8 @@
  *   bd.ckpt.load(path, model [, {ema = false}]) -> { step =, arch = } | nil, msg, stage
  *     load copies the weights (or, with ema = true, the EMA weights) into
  *     the model, whose shapes must match, and the diffusion settings, so
- *     bd.sample uses the ones it was trained with. */
+ *     bd.sample uses the ones it was trained with; the model forgets its
+ *     last bd.train (its EMA no longer matches the weights). */
 #include "bdlua.h"
 
 #include <stdio.h>
@@ -264,6 +265,10 @@ static int ckpt_load(lua_State *L)
     bd_ckpt_free(ck);
     if (s != BD_OK)
         return bdl_fail(L, stage_of(s));
+    /* the weights have another history now: forget the last training */
+    b->ema = NULL;
+    lua_pushnil(L);
+    lua_setiuservalue(L, 2, 1);
     lua_createtable(L, 0, 2);
     lua_pushinteger(L, step);
     lua_setfield(L, -2, "step");

@@ -129,6 +129,10 @@ check.eq(stage, "io", "stage of a missing file: " .. tostring(msg))
 none, msg = bd.ckpt.load(path, bd.model("mlp", { size = 8, hidden = 8 }))
 check.ok(msg and msg:find("holds a 'unet' model, expected 'mlp'", 1, true), "arch mismatch: " .. tostring(msg))
 
+-- a model that loads weights forgets its last training (and its EMA)
+check.ok(bd.ckpt.load(path, model), "load into the trained model")
+check.raises("the model has no EMA", bd.sample, model, probe, { ema = true })
+
 -- resuming from step 3 ends bit-exactly where the straight run ended
 local straight = bd.model("unet", cfg)
 bd.train(straight, data, { steps = 6, batch = 8, lr = 1e-3, seed = 5, ema = 0.9,
