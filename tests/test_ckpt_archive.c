@@ -283,7 +283,7 @@ static void test_write_errors(void)
                 "two checkpoints of step 7");
 }
 
-/* ---- corruption of the archive itself ------------------------------------------ */
+/* ---- corruption of the archive itself ------------------------------------ */
 
 static uint8_t *archive_bytes(size_t *len)
 {

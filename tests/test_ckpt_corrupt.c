@@ -91,7 +91,7 @@ static uint8_t *blob(const char *name)
     return img + data_offset() + bd_le64(record(name).offset);
 }
 
-/* ---- header ----------------------------------------------------------------- */
+/* ---- header -------------------------------------------------------------- */
 
 static void test_header(void)
 {
@@ -140,7 +140,7 @@ static void test_huge_counts(void)
     CHECK_FAILS(sealed(), BD_E_FORMAT, "index ends inside string of kv 'k.two'");
 }
 
-/* ---- truncation ------------------------------------------------------------ */
+/* ---- truncation ---------------------------------------------------------- */
 
 static void test_truncation(void)
 {
@@ -165,7 +165,7 @@ static void test_truncation(void)
           base_len);
 }
 
-/* ---- index ---------------------------------------------------------------- */
+/* ---- index --------------------------------------------------------------- */
 
 static void test_index_crc_and_padding(void)
 {
@@ -261,7 +261,7 @@ static void test_offsets(void)
     CHECK_FAILS(sealed(), BD_E_FORMAT, "index has trailing bytes");
 }
 
-/* ---- blobs ----------------------------------------------------------------------- */
+/* ---- blobs --------------------------------------------------------------- */
 
 static void test_frames(void)
 {

@@ -35,7 +35,7 @@ static int failed(void)
     return 1;
 }
 
-/* ---- inspect -------------------------------------------------------------- */
+/* ---- inspect ------------------------------------------------------------- */
 
 static void print_kv(const bd_ckpt_kv *kv)
 {
@@ -143,7 +143,7 @@ static int cmd_verify(int n, char **paths)
     return bad;
 }
 
-/* ---- diff ------------------------------------------------------------------ */
+/* ---- diff ---------------------------------------------------------------- */
 
 static bool kv_same(const bd_ckpt_kv *a, const bd_ckpt_kv *b)
 {
@@ -252,7 +252,7 @@ static int cmd_diff(const char *pa, const char *pb)
     return n ? 1 : 0;
 }
 
-/* ---- export ------------------------------------------------------------------ */
+/* ---- export -------------------------------------------------------------- */
 
 /* NumPy format 1.0: magic, version, header length, a dict padded with
  * spaces and a newline to a multiple of 64 bytes, then the data. */
@@ -295,7 +295,7 @@ static int cmd_export(const char *path, const char *name, const char *out)
     return s == BD_OK ? 0 : failed();
 }
 
-/* ---- archives ---------------------------------------------------------------- */
+/* ---- archives ------------------------------------------------------------ */
 
 /* "key=N" with N an integer in [lo, hi]. */
 static bool option(const char *arg, const char *key, int lo, int hi, int *v)

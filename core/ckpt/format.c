@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- byte buffers --------------------------------------------------------- */
+/* ---- byte buffers -------------------------------------------------------- */
 
 static bool reserve(bd_buf *b, size_t n)
 {
@@ -66,7 +66,7 @@ void bd_buf_free(bd_buf *b)
     *b = (bd_buf){0};
 }
 
-/* ---- header ------------------------------------------------------------------ */
+/* ---- header -------------------------------------------------------------- */
 
 void bdc_header_decode(const uint8_t *p, bdc_header *h)
 {
@@ -109,7 +109,7 @@ uint32_t bdc_meta_crc(const uint8_t *meta, size_t len)
     return bd_crc32c(crc, meta + 60, len - 60);
 }
 
-/* ---- failures ------------------------------------------------------------------ */
+/* ---- failures ------------------------------------------------------------ */
 
 bd_status bd_format_fail(const char *kind, const char *name, const char *fmt,
                          ...)

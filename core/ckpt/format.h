@@ -104,14 +104,14 @@ static inline void bd_put_le32(uint8_t *p, uint32_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* ---- header --------------------------------------------------------------- */
+/* ---- header -------------------------------------------------------------- */
 
 void bdc_header_decode(const uint8_t *p, bdc_header *h);
 void bdc_header_encode(const bdc_header *h, uint8_t p[BDC_HEADER_SIZE]);
 /* CRC32C of bytes [0, len) with the CRC field (bytes 56..59) read as zero. */
 uint32_t bdc_meta_crc(const uint8_t *meta, size_t len);
 
-/* ---- blobs ----------------------------------------------------------------- */
+/* ---- blobs --------------------------------------------------------------- */
 
 /* Byte planes of width-byte elements: out[b * n + i] = in[i * width + b]. */
 void bd_shuffle(const uint8_t *in, uint8_t *out, size_t n, size_t width);
@@ -145,7 +145,7 @@ bd_status bdc_blob_encode(const bd_ckpt_tensor *t, int codec, int filter,
 bd_status bdc_blob_decode(bd_ckpt_tensor *t, const uint8_t *blob,
                           const char *where);
 
-/* ---- reader ---------------------------------------------------------------- */
+/* ---- reader -------------------------------------------------------------- */
 
 /* Validate the header and index held in meta[0, meta_len) of a file of
  * file_size bytes (meta_len >= data_offset is required) and build a
@@ -161,7 +161,32 @@ bd_status bdc_zero_padding(const uint8_t *p, size_t n, const char *name,
 bd_status bd_format_fail(const char *kind, const char *name, const char *fmt,
                          ...) __attribute__((format(printf, 3, 4)));
 
-/* ---- files ------------------------------------------------------------------ */
+/* ---- .bda archives ------------------------------------------------------- */
+
+#define BDA_MAGIC       "BDAR"
+#define BDA_MAJOR       1
+#define BDA_MINOR       0
+#define BDA_HEADER_SIZE 64u
+#define BDA_HEADER_MAX  4096u
+#define BDA_INDEX_MAX   (256ull << 20)
+#define BDA_ENTRY_MIN   48u  /* an entry's fixed part */
+#define BDA_TENSOR_REC  9u   /* u8 coding, u64 stored */
+/* The largest .bdc meta region: header, index and alignment padding. */
+#define BDA_META_MAX    ((uint64_t)BDC_HEADER_MAX + BDC_INDEX_MAX + BDC_ALIGN_MAX)
+
+/* How a tensor's payload is coded. */
+enum { BDA_KEY = 0, BDA_DELTA = 1, BDA_VERBATIM = 2 };
+
+/* The delta of n bytes of a tensor from its previous version, and back (in
+ * place). f32: zigzag differences of order-preserving integers; u8: XOR. */
+void bda_delta_encode(int dtype, const uint8_t *cur, const uint8_t *prev,
+                      uint8_t *out, uint64_t n);
+void bda_delta_decode(int dtype, uint8_t *cur, const uint8_t *prev, uint64_t n);
+/* The version of t in prev (which may be NULL) that a delta can be taken
+ * against: same name, dtype and size, with data; or NULL. */
+const bd_ckpt_tensor *bda_previous(const bd_ckpt *prev, const bd_ckpt_tensor *t);
+
+/* ---- files --------------------------------------------------------------- */
 
 /* A file written under a temporary name and renamed into place on commit. */
 typedef struct bd_atomic {

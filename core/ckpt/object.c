@@ -37,7 +37,7 @@ void bd_ckpt_free(bd_ckpt *ck)
     free(ck);
 }
 
-/* ---- names, dtypes, sizes ------------------------------------------------- */
+/* ---- names, dtypes, sizes ------------------------------------------------ */
 
 bool bdc_name_ok(const char *name, size_t len, char *why, size_t why_len)
 {
@@ -119,7 +119,7 @@ bool bdc_nbytes(bd_ckpt_dtype dtype, int ndim, const int64_t *dims,
     return true;
 }
 
-/* ---- sorted arrays ---------------------------------------------------------- */
+/* ---- sorted arrays ------------------------------------------------------- */
 
 /* Index of the first element whose name is >= name (elements are `size`
  * bytes apart, each starting with its name pointer). */
@@ -157,7 +157,7 @@ static bool insert_slot(void **base, size_t *n, size_t *cap, size_t size,
     return true;
 }
 
-/* ---- key/values -------------------------------------------------------------- */
+/* ---- key/values ---------------------------------------------------------- */
 
 const bd_ckpt_kv *bd_ckpt_kv_find(const bd_ckpt *ck, const char *key)
 {
@@ -332,7 +332,7 @@ bd_status bd_ckpt_get_f64s(const bd_ckpt *ck, const char *key,
     return BD_OK;
 }
 
-/* ---- tensors ------------------------------------------------------------------- */
+/* ---- tensors ------------------------------------------------------------- */
 
 size_t bd_ckpt_tensor_count(const bd_ckpt *ck) { return ck->n_tensors; }
 

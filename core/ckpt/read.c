@@ -10,7 +10,7 @@
 
 #define FAIL(name, ...) bd_format_fail("ckpt", name, __VA_ARGS__)
 
-/* ---- header ------------------------------------------------------------------ */
+/* ---- header -------------------------------------------------------------- */
 
 static bd_status check_magic(const uint8_t *p, const char *name)
 {
@@ -107,7 +107,7 @@ static bd_status check_header(const uint8_t *meta, size_t meta_len,
                             "after the index", meta_end);
 }
 
-/* ---- index cursor ------------------------------------------------------------- */
+/* ---- index cursor -------------------------------------------------------- */
 
 typedef struct cursor {
     const uint8_t *p;     /* the index */
@@ -174,7 +174,7 @@ static bd_status take_name(cursor *c, const char *kind, const char *prev,
     return BD_OK;
 }
 
-/* ---- key/values ------------------------------------------------------------------ */
+/* ---- key/values ---------------------------------------------------------- */
 
 static bd_status take_kv(cursor *c, bd_ckpt *ck, const char *prev,
                          char key[BD_CKPT_NAME_MAX + 1])
@@ -222,7 +222,7 @@ static bd_status take_kv(cursor *c, bd_ckpt *ck, const char *prev,
     }
 }
 
-/* ---- tensor records ----------------------------------------------------------- */
+/* ---- tensor records ------------------------------------------------------ */
 
 typedef struct record {
     uint8_t  dtype, ndim, codec, filter, level, reserved;
@@ -395,7 +395,7 @@ bd_status bdc_parse(const uint8_t *meta, size_t meta_len, uint64_t file_size,
     return BD_OK;
 }
 
-/* ---- whole files ------------------------------------------------------------------ */
+/* ---- whole files --------------------------------------------------------- */
 
 bd_status bd_ckpt_load_mem(const void *bytes, size_t len, const char *name,
                            bd_ckpt **out)

@@ -1,9 +1,7 @@
-/* Archives (.bda): a run's checkpoint history in one file. Each tensor is
- * stored byte shuffled in one zstd frame, either as it is or as its
- * difference from its previous version, whichever is smaller; every
- * key_every-th entry is a key entry that needs no earlier one. A checkpoint
- * is rebuilt bit-identical by re-encoding its blobs as its index records
- * them. The layout is in FORMAT.md. */
+/* Reading archives (.bda): the index is read and checked on open; an
+ * extraction decodes the entries from the nearest key entry on, and
+ * rebuilds the checkpoint by re-encoding its blobs as its index records
+ * them, checking the CRC of the whole file. The layout is in FORMAT.md. */
 #include "format.h"
 
 #include <errno.h>
@@ -15,284 +13,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#define BDA_MAGIC       "BDAR"
-#define BDA_MAJOR       1
-#define BDA_MINOR       0
-#define BDA_HEADER_SIZE 64u
-#define BDA_INDEX_MAX   (256ull << 20)
-#define BDA_ENTRY_MIN   48u  /* an entry's fixed part */
-#define BDA_TENSOR_REC  9u   /* u8 coding, u64 stored */
-/* The largest .bdc meta region: header, index and alignment padding. */
-#define BDA_META_MAX    ((uint64_t)BDC_HEADER_MAX + BDC_INDEX_MAX + BDC_ALIGN_MAX)
-
-enum { BDA_KEY = 0, BDA_DELTA = 1, BDA_VERBATIM = 2 };
-
-bd_archive_opts bd_archive_defaults(void)
-{
-    return (bd_archive_opts){.level = 9, .key_every = 16};
-}
-
-/* f32 bits to an integer that orders as the floats do (negatives below
- * positives), and back. */
-static uint32_t ordered(uint32_t bits)
-{
-    return bits >> 31 ? ~bits : bits | 0x80000000u;
-}
-
-static uint32_t unordered(uint32_t key)
-{
-    return key >> 31 ? key & 0x7FFFFFFFu : ~key;
-}
-
-/* The delta of a version from the previous one. f32: the difference of the
- * ordered integers, zigzag coded, so that nearby floats give small numbers
- * (on trained weights 2 to 5% smaller than XOR after zstd); u8: XOR. */
-static void delta_encode(int dtype, const uint8_t *cur, const uint8_t *prev,
-                         uint8_t *out, uint64_t n)
-{
-    if (dtype != BD_CKPT_F32) {
-        for (uint64_t i = 0; i < n; i++)
-            out[i] = cur[i] ^ prev[i];
-        return;
-    }
-    for (uint64_t i = 0; i < n; i += 4) {
-        uint32_t c, p;
-        memcpy(&c, cur + i, 4);
-        memcpy(&p, prev + i, 4);
-        uint32_t d = ordered(c) - ordered(p);
-        uint32_t z = d << 1 ^ (uint32_t)-(int32_t)(d >> 31);
-        memcpy(out + i, &z, 4);
-    }
-}
-
-/* cur from the delta (in place) and the previous version. */
-static void delta_decode(int dtype, uint8_t *cur, const uint8_t *prev,
-                         uint64_t n)
-{
-    if (dtype != BD_CKPT_F32) {
-        for (uint64_t i = 0; i < n; i++)
-            cur[i] ^= prev[i];
-        return;
-    }
-    for (uint64_t i = 0; i < n; i += 4) {
-        uint32_t z, p;
-        memcpy(&z, cur + i, 4);
-        memcpy(&p, prev + i, 4);
-        uint32_t d = z >> 1 ^ (uint32_t)-(int32_t)(z & 1);
-        uint32_t c = unordered(ordered(p) + d);
-        memcpy(cur + i, &c, 4);
-    }
-}
-
-/* The version of t in prev that t can be coded against, or NULL. */
-static const bd_ckpt_tensor *previous(const bd_ckpt *prev,
-                                      const bd_ckpt_tensor *t)
-{
-    const bd_ckpt_tensor *p = prev ? bd_ckpt_tensor_find(prev, t->name) : NULL;
-    return p && p->data && p->dtype == t->dtype && p->nbytes == t->nbytes
-         ? p : NULL;
-}
-
-/* ---- writing ------------------------------------------------------------------ */
-
-typedef struct writer {
-    bd_atomic file;
-    bd_buf    index;
-    int       level;
-    bd_ckpt  *prev;       /* the previous entry's checkpoint */
-    uint8_t  *prev_file;  /* and its bytes (the meta is the prefix) */
-    size_t    prev_meta;
-} writer;
-
-/* zstd of t's raw bytes (or of their delta from prev's), byte shuffled. */
-static bd_status tensor_frame(const bd_ckpt_tensor *t,
-                              const bd_ckpt_tensor *prev, int level,
-                              uint8_t **out, size_t *out_len)
-{
-    size_t n = t->nbytes, width = bdc_elem_size(t->dtype);
-    uint8_t *tmp = malloc(n ? 2 * n : 1);
-    if (!tmp)
-        return bd_fail(BD_E_NOMEM, "archive: cannot code tensor '%s'", t->name);
-    if (prev)
-        delta_encode(t->dtype, t->data, prev->data, tmp, n);
-    else
-        memcpy(tmp, t->data, n);
-    bd_shuffle(tmp, tmp + n, n / width, width);
-    bd_status s = bd_zstd_compress(tmp + n, n, level, NULL, 0, out, out_len);
-    free(tmp);
-    return s;
-}
-
-/* Whether re-encoding t as its record says gives back the file's blob. */
-static bd_status blob_reproducible(const bd_ckpt_tensor *t, const uint8_t *blob,
-                                   bool *same)
-{
-    const bd_ckpt_storage *st = &t->stored;
-    uint8_t *again;
-    size_t len;
-    BD_TRY(bdc_blob_encode(t, st->codec, st->filter, st->level, &again, &len));
-    *same = len == st->stored_size && memcmp(again, blob, len) == 0;
-    free(again);
-    return BD_OK;
-}
-
-/* The smaller of the key and (given a previous version) delta frames. */
-static bd_status best_frame(const bd_ckpt_tensor *t, const bd_ckpt_tensor *p,
-                            int level, uint8_t *coding, uint8_t **out,
-                            size_t *out_len)
-{
-    uint8_t *delta;
-    size_t delta_len;
-    BD_TRY(tensor_frame(t, NULL, level, out, out_len));
-    *coding = BDA_KEY;
-    if (!p)
-        return BD_OK;
-    bd_status s = tensor_frame(t, p, level, &delta, &delta_len);
-    if (s != BD_OK) {
-        free(*out);
-        return s;
-    }
-    bool smaller = delta_len < *out_len;
-    free(smaller ? *out : delta);
-    if (smaller) {
-        *out = delta;
-        *out_len = delta_len;
-        *coding = BDA_DELTA;
-    }
-    return BD_OK;
-}
-
-/* A blob we could not reproduce is kept verbatim. */
-static bd_status put_tensor(writer *w, const bd_ckpt_tensor *t,
-                            const uint8_t *blob, bool key)
-{
-    bool same;
-    BD_TRY(blob_reproducible(t, blob, &same));
-    uint8_t coding = BDA_VERBATIM, *frame = NULL;
-    size_t len = t->stored.stored_size;
-    if (same)
-        BD_TRY(best_frame(t, key ? NULL : previous(w->prev, t), w->level,
-                          &coding, &frame, &len));
-    bd_status s = bd_atomic_write(&w->file, frame ? frame : blob, len);
-    free(frame);
-    bd_buf_u8(&w->index, coding);
-    bd_buf_u64(&w->index, len);
-    return s;
-}
-
-static void put_entry_record(writer *w, uint64_t step, const uint8_t *bytes,
-                             size_t len, bool key, const bdc_header *h,
-                             size_t frame_len)
-{
-    bd_buf_u64(&w->index, step);
-    bd_buf_u64(&w->index, len);
-    bd_buf_u32(&w->index, bd_crc32c(0, bytes, len));
-    bd_buf_u8(&w->index, key);
-    bd_buf_zeros(&w->index, 3);
-    bd_buf_u64(&w->index, h->data_offset);
-    bd_buf_u64(&w->index, frame_len);
-    bd_buf_u64(&w->index, h->n_tensors);
-}
-
-/* One checkpoint: its meta frame (against the previous meta unless key),
- * then one payload per tensor. It becomes the previous entry. */
-static bd_status put_entry(writer *w, const char *path, uint64_t step, bool key)
-{
-    uint8_t *bytes, *frame = NULL;
-    size_t len, frame_len;
-    bd_ckpt *ck = NULL;
-    bdc_header h;
-    BD_TRY(bd_read_file(path, &bytes, &len));
-    bd_status s = bd_ckpt_load_mem(bytes, len, path, &ck);
-    if (s == BD_OK) {
-        bdc_header_decode(bytes, &h);
-        s = bd_zstd_compress(bytes, h.data_offset, w->level,
-                             key ? NULL : w->prev_file, key ? 0 : w->prev_meta,
-                             &frame, &frame_len);
-    }
-    if (s == BD_OK) {
-        put_entry_record(w, step, bytes, len, key, &h, frame_len);
-        s = bd_atomic_write(&w->file, frame, frame_len);
-    }
-    free(frame);
-    for (size_t i = 0; s == BD_OK && i < ck->n_tensors; i++)
-        s = put_tensor(w, &ck->tensors[i],
-                       bytes + h.data_offset + ck->tensors[i].stored.offset, key);
-    bd_ckpt_free(w->prev);
-    free(w->prev_file);
-    w->prev = ck;
-    w->prev_file = bytes;
-    w->prev_meta = s == BD_OK ? h.data_offset : 0;
-    return s;
-}
-
-static bd_status finish(writer *w, size_t n, const bd_archive_opts *o)
-{
-    if (w->index.failed)
-        return bd_fail(BD_E_NOMEM, "archive: out of memory for the index");
-    if (w->index.len > BDA_INDEX_MAX)
-        return bd_fail(BD_E_ARG, "archive: index of %zu bytes above the cap of"
-                       " %llu", w->index.len, BDA_INDEX_MAX);
-    uint64_t index_offset = w->file.size;
-    BD_TRY(bd_atomic_write(&w->file, w->index.data, w->index.len));
-    uint8_t hdr[BDA_HEADER_SIZE];
-    bd_buf b = {0};
-    bd_buf_put(&b, BDA_MAGIC, 4);
-    bd_buf_u16(&b, BDA_MAJOR);
-    bd_buf_u16(&b, BDA_MINOR);
-    bd_buf_u32(&b, BDA_HEADER_SIZE);
-    bd_buf_u32(&b, (uint32_t)o->key_every);
-    bd_buf_u32(&b, (uint32_t)o->level);
-    bd_buf_u32(&b, ZSTD_versionNumber());
-    bd_buf_u64(&b, n);
-    bd_buf_u64(&b, index_offset);
-    bd_buf_u64(&b, w->index.len);
-    bd_buf_zeros(&b, 16);
-    if (b.failed)
-        return bd_fail(BD_E_NOMEM, "archive: out of memory");
-    memcpy(hdr, b.data, BDA_HEADER_SIZE);
-    bd_buf_free(&b);
-    uint32_t crc = bd_crc32c(0, hdr, BDA_HEADER_SIZE);
-    bd_put_le32(hdr + 56, bd_crc32c(crc, w->index.data, w->index.len));
-    return bd_atomic_pwrite(&w->file, hdr, BDA_HEADER_SIZE, 0);
-}
-
-bd_status bd_archive_write(const char *out, const char *const *paths,
-                           const uint64_t *steps, size_t n,
-                           const bd_archive_opts *opts)
-{
-    bd_archive_opts o = opts ? *opts : bd_archive_defaults();
-    if (o.level < 1 || o.level > BDC_LEVEL_MAX)
-        return bd_fail(BD_E_ARG, "archive: level %d, expected 1 to %d", o.level,
-                       BDC_LEVEL_MAX);
-    if (o.key_every < 1)
-        return bd_fail(BD_E_ARG, "archive: key_every %d, expected >= 1",
-                       o.key_every);
-    for (size_t i = 1; i < n; i++)
-        if (steps[i] <= steps[i - 1])
-            return bd_fail(BD_E_ARG, "archive: step %llu of '%s' follows step"
-                           " %llu, expected increasing steps",
-                           (unsigned long long)steps[i], paths[i],
-                           (unsigned long long)steps[i - 1]);
-    writer w = {.level = o.level};
-    BD_TRY(bd_atomic_open(&w.file, out));
-    bd_status s = bd_atomic_write(&w.file, (uint8_t[BDA_HEADER_SIZE]){0},
-                                  BDA_HEADER_SIZE);
-    for (size_t i = 0; s == BD_OK && i < n; i++)
-        s = put_entry(&w, paths[i], steps[i], i % (size_t)o.key_every == 0);
-    if (s == BD_OK)
-        s = finish(&w, n, &o);
-    bd_ckpt_free(w.prev);
-    free(w.prev_file);
-    bd_buf_free(&w.index);
-    if (s != BD_OK) {
-        bd_atomic_abort(&w.file);
-        return s;
-    }
-    return bd_atomic_commit(&w.file);
-}
-
-/* ---- reading: the index ----------------------------------------------------------- */
+/* ---- the index ----------------------------------------------------------- */
 
 typedef struct entry {
     uint64_t       step, file_size, meta_size, meta_stored, n_tensors;
@@ -341,9 +62,9 @@ static bd_status check_header(bd_archive *a, const uint8_t *p, uint64_t file_siz
         return FAIL(a, "format version %u.%u is %s than this reader (reads %d.x)",
                     h->major, h->minor, h->major > BDA_MAJOR ? "newer" : "older",
                     BDA_MAJOR);
-    if (h->header_size < BDA_HEADER_SIZE || h->header_size > BDC_HEADER_MAX)
+    if (h->header_size < BDA_HEADER_SIZE || h->header_size > BDA_HEADER_MAX)
         return FAIL(a, "header_size out of range (found %u, expected %u to %u)",
-                    h->header_size, BDA_HEADER_SIZE, BDC_HEADER_MAX);
+                    h->header_size, BDA_HEADER_SIZE, BDA_HEADER_MAX);
     if (h->index_size > BDA_INDEX_MAX)
         return FAIL(a, "index_size above the cap (found %llu, at most %llu)",
                     (unsigned long long)h->index_size, BDA_INDEX_MAX);
@@ -437,7 +158,7 @@ static bd_status parse_entry(bd_archive *a, const bda_header *h, size_t i,
 static bd_status parse_index(bd_archive *a, const uint8_t *hdr_bytes,
                              const bda_header *h)
 {
-    uint8_t hdr[BDC_HEADER_MAX];
+    uint8_t hdr[BDA_HEADER_MAX];
     memcpy(hdr, hdr_bytes, h->header_size);
     memset(hdr + 56, 0, 4);
     uint32_t crc = bd_crc32c(bd_crc32c(0, hdr, h->header_size), a->index,
@@ -468,7 +189,7 @@ static bd_status open_checked(bd_archive *a)
     if (fstat(a->fd, &st) != 0 || !S_ISREG(st.st_mode))
         return bd_fail(BD_E_IO, "read '%s': not a regular file", a->path);
     uint64_t size = (uint64_t)st.st_size;
-    uint8_t hdr[BDC_HEADER_MAX];
+    uint8_t hdr[BDA_HEADER_MAX];
     bda_header h = {0};
     BD_TRY(bd_pread_exact(a->fd, hdr, size < BDA_HEADER_SIZE ? size
                           : BDA_HEADER_SIZE, 0, a->path));
@@ -550,7 +271,7 @@ static bd_status find_step(const bd_archive *a, uint64_t step, size_t *out)
                    (unsigned long long)a->entries[a->n - 1].step);
 }
 
-/* ---- reading: decoding entries ----------------------------------------------------- */
+/* ---- decoding entries ---------------------------------------------------- */
 
 /* One decoded entry: its checkpoint (tensors decoded so far have data) and
  * its meta bytes (the prefix of the next entry's meta frame). */
@@ -652,7 +373,7 @@ static bd_status decode_coded(bd_ckpt_tensor *t, const bd_ckpt_tensor *p,
     bd_unshuffle(planes, raw, t->nbytes / width, width);
     free(planes);
     if (p)
-        delta_decode(t->dtype, raw, p->data, t->nbytes);
+        bda_delta_decode(t->dtype, raw, p->data, t->nbytes);
     uint32_t crc = bd_crc32c(0, raw, t->nbytes);
     if (crc != t->stored.crc32c) {
         free(raw);
@@ -672,7 +393,8 @@ static bd_status decode_tensor(bd_archive *a, const entry *e, size_t i,
     char where[700];
     snprintf(where, sizeof where, "archive '%s': step %llu: tensor '%s'",
              a->path, (unsigned long long)e->step, t->name);
-    const bd_ckpt_tensor *p = coding == BDA_DELTA ? previous(prev->ck, t) : NULL;
+    const bd_ckpt_tensor *p = coding == BDA_DELTA ? bda_previous(prev->ck, t)
+                                                  : NULL;
     if (coding == BDA_DELTA && !p)
         return bd_fail(BD_E_FORMAT, "%s: delta without a previous version of"
                        " the same dtype and size", where);

@@ -1,0 +1,212 @@
+/* Writing archives (.bda): a run's checkpoint history in one file. Each
+ * tensor is stored byte shuffled in one zstd frame, either as it is or as
+ * its delta from its previous version, whichever is smaller; every
+ * key_every-th entry is a key entry that needs no earlier one. Blobs that
+ * re-encode to themselves are stored as values, others verbatim. The
+ * layout is in FORMAT.md. */
+#include "format.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+bd_archive_opts bd_archive_defaults(void)
+{
+    return (bd_archive_opts){.level = 9, .key_every = 16};
+}
+typedef struct writer {
+    bd_atomic file;
+    bd_buf    index;
+    int       level;
+    bd_ckpt  *prev;       /* the previous entry's checkpoint */
+    uint8_t  *prev_file;  /* and its bytes (the meta is the prefix) */
+    size_t    prev_meta;
+} writer;
+
+/* zstd of t's raw bytes (or of their delta from prev's), byte shuffled. */
+static bd_status tensor_frame(const bd_ckpt_tensor *t,
+                              const bd_ckpt_tensor *prev, int level,
+                              uint8_t **out, size_t *out_len)
+{
+    size_t n = t->nbytes, width = bdc_elem_size(t->dtype);
+    uint8_t *tmp = malloc(n ? 2 * n : 1);
+    if (!tmp)
+        return bd_fail(BD_E_NOMEM, "archive: cannot code tensor '%s'", t->name);
+    if (prev)
+        bda_delta_encode(t->dtype, t->data, prev->data, tmp, n);
+    else
+        memcpy(tmp, t->data, n);
+    bd_shuffle(tmp, tmp + n, n / width, width);
+    bd_status s = bd_zstd_compress(tmp + n, n, level, NULL, 0, out, out_len);
+    free(tmp);
+    return s;
+}
+
+/* Whether re-encoding t as its record says gives back the file's blob. */
+static bd_status blob_reproducible(const bd_ckpt_tensor *t, const uint8_t *blob,
+                                   bool *same)
+{
+    const bd_ckpt_storage *st = &t->stored;
+    uint8_t *again;
+    size_t len;
+    BD_TRY(bdc_blob_encode(t, st->codec, st->filter, st->level, &again, &len));
+    *same = len == st->stored_size && memcmp(again, blob, len) == 0;
+    free(again);
+    return BD_OK;
+}
+
+/* The smaller of the key and (given a previous version) delta frames. */
+static bd_status best_frame(const bd_ckpt_tensor *t, const bd_ckpt_tensor *p,
+                            int level, uint8_t *coding, uint8_t **out,
+                            size_t *out_len)
+{
+    uint8_t *delta;
+    size_t delta_len;
+    BD_TRY(tensor_frame(t, NULL, level, out, out_len));
+    *coding = BDA_KEY;
+    if (!p)
+        return BD_OK;
+    bd_status s = tensor_frame(t, p, level, &delta, &delta_len);
+    if (s != BD_OK) {
+        free(*out);
+        return s;
+    }
+    bool smaller = delta_len < *out_len;
+    free(smaller ? *out : delta);
+    if (smaller) {
+        *out = delta;
+        *out_len = delta_len;
+        *coding = BDA_DELTA;
+    }
+    return BD_OK;
+}
+
+/* A blob we could not reproduce is kept verbatim. */
+static bd_status put_tensor(writer *w, const bd_ckpt_tensor *t,
+                            const uint8_t *blob, bool key)
+{
+    bool same;
+    BD_TRY(blob_reproducible(t, blob, &same));
+    uint8_t coding = BDA_VERBATIM, *frame = NULL;
+    size_t len = t->stored.stored_size;
+    if (same)
+        BD_TRY(best_frame(t, key ? NULL : bda_previous(w->prev, t), w->level,
+                          &coding, &frame, &len));
+    bd_status s = bd_atomic_write(&w->file, frame ? frame : blob, len);
+    free(frame);
+    bd_buf_u8(&w->index, coding);
+    bd_buf_u64(&w->index, len);
+    return s;
+}
+
+static void put_entry_record(writer *w, uint64_t step, const uint8_t *bytes,
+                             size_t len, bool key, const bdc_header *h,
+                             size_t frame_len)
+{
+    bd_buf_u64(&w->index, step);
+    bd_buf_u64(&w->index, len);
+    bd_buf_u32(&w->index, bd_crc32c(0, bytes, len));
+    bd_buf_u8(&w->index, key);
+    bd_buf_zeros(&w->index, 3);
+    bd_buf_u64(&w->index, h->data_offset);
+    bd_buf_u64(&w->index, frame_len);
+    bd_buf_u64(&w->index, h->n_tensors);
+}
+
+/* One checkpoint: its meta frame (against the previous meta unless key),
+ * then one payload per tensor. It becomes the previous entry. */
+static bd_status put_entry(writer *w, const char *path, uint64_t step, bool key)
+{
+    uint8_t *bytes, *frame = NULL;
+    size_t len, frame_len;
+    bd_ckpt *ck = NULL;
+    bdc_header h;
+    BD_TRY(bd_read_file(path, &bytes, &len));
+    bd_status s = bd_ckpt_load_mem(bytes, len, path, &ck);
+    if (s == BD_OK) {
+        bdc_header_decode(bytes, &h);
+        s = bd_zstd_compress(bytes, h.data_offset, w->level,
+                             key ? NULL : w->prev_file, key ? 0 : w->prev_meta,
+                             &frame, &frame_len);
+    }
+    if (s == BD_OK) {
+        put_entry_record(w, step, bytes, len, key, &h, frame_len);
+        s = bd_atomic_write(&w->file, frame, frame_len);
+    }
+    free(frame);
+    for (size_t i = 0; s == BD_OK && i < ck->n_tensors; i++)
+        s = put_tensor(w, &ck->tensors[i],
+                       bytes + h.data_offset + ck->tensors[i].stored.offset, key);
+    bd_ckpt_free(w->prev);
+    free(w->prev_file);
+    w->prev = ck;
+    w->prev_file = bytes;
+    w->prev_meta = s == BD_OK ? h.data_offset : 0;
+    return s;
+}
+
+static bd_status finish(writer *w, size_t n, const bd_archive_opts *o)
+{
+    if (w->index.failed)
+        return bd_fail(BD_E_NOMEM, "archive: out of memory for the index");
+    if (w->index.len > BDA_INDEX_MAX)
+        return bd_fail(BD_E_ARG, "archive: index of %zu bytes above the cap of"
+                       " %llu", w->index.len, BDA_INDEX_MAX);
+    uint64_t index_offset = w->file.size;
+    BD_TRY(bd_atomic_write(&w->file, w->index.data, w->index.len));
+    uint8_t hdr[BDA_HEADER_SIZE];
+    bd_buf b = {0};
+    bd_buf_put(&b, BDA_MAGIC, 4);
+    bd_buf_u16(&b, BDA_MAJOR);
+    bd_buf_u16(&b, BDA_MINOR);
+    bd_buf_u32(&b, BDA_HEADER_SIZE);
+    bd_buf_u32(&b, (uint32_t)o->key_every);
+    bd_buf_u32(&b, (uint32_t)o->level);
+    bd_buf_u32(&b, ZSTD_versionNumber());
+    bd_buf_u64(&b, n);
+    bd_buf_u64(&b, index_offset);
+    bd_buf_u64(&b, w->index.len);
+    bd_buf_zeros(&b, 16);
+    if (b.failed)
+        return bd_fail(BD_E_NOMEM, "archive: out of memory");
+    memcpy(hdr, b.data, BDA_HEADER_SIZE);
+    bd_buf_free(&b);
+    uint32_t crc = bd_crc32c(0, hdr, BDA_HEADER_SIZE);
+    bd_put_le32(hdr + 56, bd_crc32c(crc, w->index.data, w->index.len));
+    return bd_atomic_pwrite(&w->file, hdr, BDA_HEADER_SIZE, 0);
+}
+
+bd_status bd_archive_write(const char *out, const char *const *paths,
+                           const uint64_t *steps, size_t n,
+                           const bd_archive_opts *opts)
+{
+    bd_archive_opts o = opts ? *opts : bd_archive_defaults();
+    if (o.level < 1 || o.level > BDC_LEVEL_MAX)
+        return bd_fail(BD_E_ARG, "archive: level %d, expected 1 to %d", o.level,
+                       BDC_LEVEL_MAX);
+    if (o.key_every < 1)
+        return bd_fail(BD_E_ARG, "archive: key_every %d, expected >= 1",
+                       o.key_every);
+    for (size_t i = 1; i < n; i++)
+        if (steps[i] <= steps[i - 1])
+            return bd_fail(BD_E_ARG, "archive: step %llu of '%s' follows step"
+                           " %llu, expected increasing steps",
+                           (unsigned long long)steps[i], paths[i],
+                           (unsigned long long)steps[i - 1]);
+    writer w = {.level = o.level};
+    BD_TRY(bd_atomic_open(&w.file, out));
+    bd_status s = bd_atomic_write(&w.file, (uint8_t[BDA_HEADER_SIZE]){0},
+                                  BDA_HEADER_SIZE);
+    for (size_t i = 0; s == BD_OK && i < n; i++)
+        s = put_entry(&w, paths[i], steps[i], i % (size_t)o.key_every == 0);
+    if (s == BD_OK)
+        s = finish(&w, n, &o);
+    bd_ckpt_free(w.prev);
+    free(w.prev_file);
+    bd_buf_free(&w.index);
+    if (s != BD_OK) {
+        bd_atomic_abort(&w.file);
+        return s;
+    }
+    return bd_atomic_commit(&w.file);
+}
