@@ -57,8 +57,9 @@ if(BD_CLANG_HAS_LIBFUZZER)
         # New inputs go to a scratch folder in the build, never the sources.
         file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz_${target}_found)
         add_test(NAME fuzz_${target}
-                 COMMAND ${exe} -max_total_time=8 -rss_limit_mb=2048
+                 COMMAND ${exe} -max_total_time=5 -rss_limit_mb=2048
                          -timeout=10 -print_final_stats=1
+                         -artifact_prefix=${CMAKE_CURRENT_BINARY_DIR}/fuzz_${target}_
                          ${CMAKE_CURRENT_BINARY_DIR}/fuzz_${target}_found
                          ${BD_FUZZ_DIR}/corpus_${target})
         set_tests_properties(fuzz_${target} PROPERTIES LABELS "format;fuzz")
