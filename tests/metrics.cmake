@@ -25,14 +25,15 @@ endfunction()
 
 bd_metric_test(test_metric_bump bump detect.c)
 bd_metric_test(test_metric_percolation percolation cluster.c)
-bd_metric_test(test_metric_manifold manifold pca.c knn.c quality.c umap.c)
+bd_metric_test(test_metric_manifold manifold pca.c knn.c quality.c umap.c
+               spectral.c)
 bd_metric_test(test_metric_factorization factorization steps.c)
 
 # The UMAP benchmark runs the algorithms directly and the plugin by name.
 if(TARGET bench_umap AND TARGET bd_manifold)
     target_sources(bench_umap PRIVATE ${BD_METRICS_SOURCE}/manifold/pca.c
         ${BD_METRICS_SOURCE}/manifold/knn.c ${BD_METRICS_SOURCE}/manifold/quality.c
-        ${BD_METRICS_SOURCE}/manifold/umap.c)
+        ${BD_METRICS_SOURCE}/manifold/umap.c ${BD_METRICS_SOURCE}/manifold/spectral.c)
     target_include_directories(bench_umap PRIVATE ${BD_METRICS_SOURCE}/manifold)
     add_dependencies(bench_umap bd_manifold)
 endif()

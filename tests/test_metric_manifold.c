@@ -11,6 +11,7 @@
 #include "knn.h"
 #include "pca.h"
 #include "quality.h"
+#include "spectral.h"
 #include "umap.h"
 
 static double normal(void)
@@ -191,6 +192,86 @@ static void test_knn_and_quality(void)
     CHECK(fabs(a - 1.576943) < 1e-3 && fabs(b - 0.895061) < 1e-3, "a, b");
 }
 
+/* ---- spectral layout -------------------------------------------------------- */
+
+/* Edges (both directions, sorted by head) of a 4-neighbour grid of side l
+ * placed at vertex offset `at`; returns the edge count. */
+static int64_t grid_edges(int l, int at, int32_t *head, int32_t *tail,
+                          float *w, int64_t m)
+{
+    for (int v = 0; v < l * l; v++) {
+        int x = v % l, y = v / l;
+        const int nb[4][2] = {{x, y - 1}, {x - 1, y}, {x + 1, y}, {x, y + 1}};
+        for (int k = 0; k < 4; k++) {
+            if (nb[k][0] < 0 || nb[k][1] < 0 || nb[k][0] >= l || nb[k][1] >= l)
+                continue;
+            head[m] = at + v;
+            tail[m] = at + nb[k][1] * l + nb[k][0];
+            w[m++] = 1.0f;
+        }
+    }
+    return m;
+}
+
+static void test_spectral(void)
+{
+    enum { L = 20, N = L * L };
+    static int32_t head[8 * N], tail[8 * N];
+    static float w[8 * N], out[2 * N], lab[2 * N];
+    int64_t m = grid_edges(L, 0, head, tail, w, 0);
+    for (int v = 0; v < N; v++) {
+        lab[2 * v] = (float)(v % L);
+        lab[2 * v + 1] = (float)(v / L);
+    }
+    CHECK(spectral_layout(head, tail, w, m, N, 2, 3, out) == 0, "grid layout");
+    double rx = r2_linear(out, N, 2, lab, 2), ry = r2_linear(out, N, 2, lab + 1, 2);
+    printf("   spectral layout of a %d x %d grid: R^2 x %.4f, y %.4f\n", L, L,
+           rx, ry);
+    /* mixes of the x and y cosine modes: R^2 near 0.97 each */
+    CHECK(rx > 0.9 && ry > 0.9, "the grid's x and y modes");
+
+    /* they are eigenvectors of A = D^-1/2 W D^-1/2 for its largest
+     * non-trivial eigenvalue (a pair: x and y), found densely here */
+    double *a = calloc((size_t)N * N, sizeof *a), *ev = malloc(N * sizeof *ev);
+    double deg[N] = {0}, worst = 0;
+    for (int64_t e = 0; e < m; e++)
+        deg[head[e]] += w[e];
+    for (int64_t e = 0; e < m; e++)
+        a[(int64_t)head[e] * N + tail[e]] = w[e] / sqrt(deg[head[e]] * deg[tail[e]]);
+    double *av = calloc(N, sizeof *av);
+    for (int k = 0; k < 2; k++) {
+        double vv = 0, vav = 0, res = 0;
+        for (int v = 0; v < N; v++) {
+            av[v] = 0;
+            for (int u = 0; u < N; u++)
+                av[v] += a[(int64_t)v * N + u] * out[2 * u + k];
+        }
+        for (int v = 0; v < N; v++) {
+            vv += (double)out[2 * v + k] * out[2 * v + k];
+            vav += out[2 * v + k] * av[v];
+        }
+        for (int v = 0; v < N; v++)
+            res += pow(av[v] - vav / vv * out[2 * v + k], 2);
+        worst = fmax(worst, sqrt(res / vv));
+        ev[k] = vav / vv;
+    }
+    double rayleigh[2] = {ev[0], ev[1]};
+    LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', N, a, N, ev);
+    printf("   eigenvalues %.8f %.8f, dense %.8f %.8f; residual %.2e\n",
+           rayleigh[0], rayleigh[1], ev[N - 2], ev[N - 3], worst);
+    CHECK(fabs(rayleigh[0] - ev[N - 2]) < 1e-5 && fabs(rayleigh[1] - ev[N - 3]) < 1e-5,
+          "the top non-trivial eigenvalues");
+    CHECK(worst < 2e-4, "eigenvector residual %g", worst);
+    free(a);
+    free(ev);
+    free(av);
+
+    /* two grids apart: no single layout */
+    m = grid_edges(5, 0, head, tail, w, 0);
+    m = grid_edges(5, 25, head, tail, w, m);
+    CHECK(spectral_layout(head, tail, w, m, 50, 2, 3, out) == -3, "disconnected");
+}
+
 /* ---- through the plugin ---------------------------------------------------- */
 
 static double number(const bd_metric_result *r, const char *name)
@@ -368,6 +449,15 @@ static void test_clusters(void)
     CHECK(number(r, "knn_consistency") > 0.999, "consistency ~1");
     CHECK(number(r, "trustworthiness") > 0.8, "trustworthiness high");
 
+    /* the clusters' kNN graph is disconnected: no spectral start */
+    umap_options o = umap_defaults(2);
+    umap_init used = UMAP_INIT_SPECTRAL;
+    float *y = malloc(N * 2 * sizeof *y);
+    CHECK(umap_embed(act->data, N, D, NULL, &o, y, &used) == 0
+          && used == UMAP_INIT_RANDOM, "disconnected: random start, used %d",
+          (int)used);
+    free(y);
+
     /* the same seed gives the same layout; another seed another one */
     float first = emb ? emb->data[0] : 0;
     bd_metric_result_free(r);
@@ -480,8 +570,8 @@ static void test_errors(void)
     check_config_error("min_dist", NULL, 2, NULL, NULL, "min_dist = 2");
     check_config_error("epochs", NULL, -1, NULL, NULL, "epochs = -1");
     check_config_error("negative_rate", NULL, 0, NULL, NULL, "negative_rate = 0");
-    check_config_error("init", "spectral", 0, NULL, NULL,
-                       "init = 'spectral', expected one of: pca, random");
+    check_config_error("init", "laplacian", 0, NULL, NULL,
+                       "init = 'laplacian', expected one of: spectral, pca, random");
     check_config_error("seed", NULL, -3, NULL, NULL, "seed = -3");
     check_config_error("pcs", NULL, 0, NULL, NULL, "pcs = 0");
     check_config_error("eval_neighbors", NULL, 0, NULL, NULL, "eval_neighbors = 0");
@@ -497,6 +587,7 @@ int main(void)
 {
     RUN(test_pca);
     RUN(test_knn_and_quality);
+    RUN(test_spectral);
     RUN(test_sheet);
     RUN(test_clusters);
     RUN(test_taps);

@@ -14,7 +14,10 @@
  *   min_dist        0.1      UMAP min_dist (spread 1)
  *   epochs          0        UMAP epochs; 0: 500 for n <= 10000, else 200
  *   negative_rate   5        UMAP negative samples per positive one
- *   init            pca      pca | random: UMAP's starting layout
+ *   init            spectral spectral | pca | random: UMAP's start
+ *                            (spectral needs a connected kNN graph; on
+ *                            several components it starts from PCA, and
+ *                            says so in the log)
  *   seed            0        UMAP's sampling and PCA's random start
  *   pcs             10       principal components reported and regressed on
  *   eval_neighbors  10       k of trustworthiness and label consistency
@@ -47,13 +50,13 @@
 
 enum { METHOD_UMAP, METHOD_PCA };
 static const char *const METHODS[] = {"umap", "pca", NULL};
-enum { INIT_PCA, INIT_RANDOM };
-static const char *const INITS[] = {"pca", "random", NULL};
+/* in the order of umap_init */
+static const char *const INITS[] = {"spectral", "pca", "random", NULL};
 
 typedef struct manifold {
     const bd_host *h;
     samples        s;
-    int            method, init;
+    int            method;
     umap_options   umap;
     int            pcs, eval_k;
 } manifold;
@@ -71,7 +74,9 @@ static bd_status read_config(manifold *m, bd_config *cfg)
         BD_TRY(h->config_num(cfg, "min_dist", 0.1, 0.0, 1.0, &m->umap.min_dist));
         BD_TRY(h->config_int(cfg, "epochs", 0, 0, 100000, &epochs));
         BD_TRY(h->config_int(cfg, "negative_rate", 5, 1, 100, &neg));
-        BD_TRY(h->config_choice(cfg, "init", "pca", INITS, &m->init));
+        int init;
+        BD_TRY(h->config_choice(cfg, "init", "spectral", INITS, &init));
+        m->umap.init = (umap_init)init;
         m->umap.neighbors = (int)neighbors;
         m->umap.epochs = (int)epochs;
         m->umap.negative_rate = (int)neg;
@@ -125,7 +130,7 @@ static int64_t min_samples(const manifold *m)
     return need;
 }
 
-/* emb (n, dims): UMAP from PCA scores or a random start, or the top PCA
+/* emb (n, dims): UMAP (the PCA scores as its given start), or the top PCA
  * scores (zero columns past the components there are). */
 static int embed(const manifold *m, const pca_result *p, float *emb)
 {
@@ -138,12 +143,15 @@ static int embed(const manifold *m, const pca_result *p, float *emb)
         for (int c = 0; c < dims; c++)
             first[i * dims + c] = c < p->k ? p->scores[i * p->k + c] : 0.0f;
     int rc = 0;
+    umap_init used;
     if (m->method == METHOD_PCA)
         memcpy(emb, first, (size_t)(n * dims) * sizeof *emb);
     else
-        rc = umap_embed(m->s.x, n, m->s.d,
-                        m->init == INIT_PCA && p->k >= dims ? first : NULL,
-                        &m->umap, emb);
+        rc = umap_embed(m->s.x, n, m->s.d, first, &m->umap, emb, &used);
+    if (rc == 0 && m->method == METHOD_UMAP && used != m->umap.init)
+        m->h->log(BD_LOG_INFO, "manifold: the kNN graph of %lld samples is not"
+                  " connected, so UMAP starts from %s, not %s", (long long)n,
+                  INITS[used], INITS[m->umap.init]);
     free(first);
     return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "knn.h"
 #include "rand.h"
+#include "spectral.h"
 
 #define SMOOTH_K_TOL      1e-5
 #define MIN_K_DIST_SCALE  1e-3
@@ -19,7 +20,7 @@ umap_options umap_defaults(int dims)
 {
     return (umap_options){.dims = dims, .neighbors = 15, .min_dist = 0.1,
                           .spread = 1.0, .epochs = 0, .negative_rate = 5,
-                          .seed = 0};
+                          .init = UMAP_INIT_SPECTRAL, .seed = 0};
 }
 
 /* ---- the curve's a and b --------------------------------------------------- */
@@ -208,8 +209,9 @@ static void rescale(float *y, int64_t n, int dims)
     }
 }
 
-/* A given layout scaled to max |y| = 10 plus N(0, 1e-4) noise (umap-learn's
- * noisy_scale_coords), or uniform in [-10, 10]; then rescaled. */
+/* A layout (init may be y itself) scaled to max |y| = 10 plus N(0, 1e-4)
+ * noise (umap-learn's noisy_scale_coords), or uniform in [-10, 10] when
+ * init is NULL; then rescaled. */
 static void initial_layout(const float *init, int64_t n, int dims,
                            rand_state *r, float *y)
 {
@@ -284,9 +286,8 @@ static void sample_edge(float *y, int64_t n, int dims, const graph *g,
     s->next_neg[e] += n_neg * s->every_neg[e];
 }
 
-/* Drop edges under max_w / epochs (compacting g), then run the SGD. */
-static int optimize(float *y, int64_t n, const umap_options *o, graph *g,
-                    int epochs, rand_state *r)
+/* Drop the edges under max_w / epochs, compacting g (order kept). */
+static void prune(graph *g, int epochs)
 {
     float max_w = 0;
     for (int64_t e = 0; e < g->n_edges; e++)
@@ -299,15 +300,25 @@ static int optimize(float *y, int64_t n, const umap_options *o, graph *g,
             g->w[kept++] = g->w[e];
         }
     g->n_edges = kept;
+}
+
+/* The SGD over the pruned graph's edges. */
+static int optimize(float *y, int64_t n, const umap_options *o, const graph *g,
+                    int epochs, rand_state *r)
+{
+    const int64_t m = g->n_edges;
+    float max_w = 0;
+    for (int64_t e = 0; e < m; e++)
+        max_w = fmaxf(max_w, g->w[e]);
     schedule s;
-    double *buf = malloc((size_t)(4 * (kept ? kept : 1)) * sizeof *buf);
+    double *buf = malloc((size_t)(4 * (m ? m : 1)) * sizeof *buf);
     if (!buf)
         return -1;
     s.every = buf;
-    s.next = buf + kept;
-    s.every_neg = buf + 2 * kept;
-    s.next_neg = buf + 3 * kept;
-    for (int64_t e = 0; e < kept; e++) {
+    s.next = buf + m;
+    s.every_neg = buf + 2 * m;
+    s.next_neg = buf + 3 * m;
+    for (int64_t e = 0; e < m; e++) {
         s.every[e] = s.next[e] = max_w / g->w[e];
         s.every_neg[e] = s.next_neg[e] = s.every[e] / o->negative_rate;
     }
@@ -315,7 +326,7 @@ static int optimize(float *y, int64_t n, const umap_options *o, graph *g,
     umap_find_ab(o->min_dist, o->spread, &a, &b);
     for (int epoch = 0; epoch < epochs; epoch++) {
         float alpha = 1.0f - (float)epoch / (float)epochs;
-        for (int64_t e = 0; e < kept; e++)
+        for (int64_t e = 0; e < m; e++)
             if (s.next[e] <= epoch)
                 sample_edge(y, n, o->dims, g, e, &s, epoch, alpha, (float)a,
                             (float)b, r);
@@ -324,8 +335,30 @@ static int optimize(float *y, int64_t n, const umap_options *o, graph *g,
     return 0;
 }
 
-int umap_embed(const float *x, int64_t n, int64_t d, const float *init,
-               const umap_options *o, float *y)
+/* The starting layout into y: spectral (falling back to `given`, or random
+ * without it, on a disconnected graph), given, or random. */
+static int start(const graph *g, int64_t n, const float *given,
+                 const umap_options *o, rand_state *r, float *y,
+                 umap_init *used)
+{
+    *used = o->init == UMAP_INIT_GIVEN && !given ? UMAP_INIT_RANDOM : o->init;
+    if (*used == UMAP_INIT_SPECTRAL) {
+        int rc = spectral_layout(g->head, g->tail, g->w, g->n_edges, n,
+                                 o->dims, o->seed, y);
+        if (rc == -1)
+            return -1;
+        if (rc == 0) {
+            initial_layout(y, n, o->dims, r, y);
+            return 0;
+        }
+        *used = given ? UMAP_INIT_GIVEN : UMAP_INIT_RANDOM;
+    }
+    initial_layout(*used == UMAP_INIT_GIVEN ? given : NULL, n, o->dims, r, y);
+    return 0;
+}
+
+int umap_embed(const float *x, int64_t n, int64_t d, const float *given,
+               const umap_options *o, float *y, umap_init *used)
 {
     int k = o->neighbors - 1 < n - 1 ? o->neighbors - 1 : (int)(n - 1);
     int epochs = o->epochs > 0 ? o->epochs : n <= 10000 ? 500 : 200;
@@ -345,9 +378,11 @@ int umap_embed(const float *x, int64_t n, int64_t d, const float *init,
     free(rho);
     free(sigma);
     if (rc == 0) {
-        initial_layout(init, n, o->dims, &r, y);
-        rc = optimize(y, n, o, &g, epochs, &r);
+        prune(&g, epochs);
+        rc = start(&g, n, given, o, &r, y, used);
     }
+    if (rc == 0)
+        rc = optimize(y, n, o, &g, epochs, &r);
     graph_free(&g);
     return rc;
 }

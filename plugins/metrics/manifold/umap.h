@@ -1,7 +1,8 @@
 /* UMAP (McInnes, Healy, Melville 2018) as umap-learn 0.5 computes it:
  * exact kNN (the point itself counts as one of the `neighbors`), smooth
  * kNN distances (rho, sigma by bisection to log2(neighbors)), the fuzzy
- * union A + A^T - A o A^T, edges weaker than max / epochs dropped, then SGD
+ * union A + A^T - A o A^T, edges weaker than max / epochs dropped, a
+ * spectral start (spectral.h; or a given layout, or random), then SGD
  * on the cross-entropy with edges sampled in proportion to their weight,
  * `negative_rate` negative samples per positive one, gradients clipped to
  * +-4 and a learning rate falling linearly from 1 to 0. Single-threaded and
@@ -12,6 +13,13 @@
 
 #include <stdint.h>
 
+typedef enum umap_init {
+    UMAP_INIT_SPECTRAL,  /* spectral.h, as umap-learn; on a disconnected
+                            graph the given layout, else random */
+    UMAP_INIT_GIVEN,     /* the given layout (PCA scores, say) */
+    UMAP_INIT_RANDOM,    /* uniform in [-10, 10] */
+} umap_init;
+
 typedef struct umap_options {
     int      dims;           /* embedding dimension */
     int      neighbors;      /* 15 */
@@ -19,6 +27,7 @@ typedef struct umap_options {
     double   spread;         /* 1.0 */
     int      epochs;         /* 0: 500 for n <= 10000, else 200 */
     int      negative_rate;  /* 5 */
+    umap_init init;          /* spectral */
     uint64_t seed;
 } umap_options;
 
@@ -31,10 +40,11 @@ umap_options umap_defaults(int dims);
  * defaults. */
 void umap_find_ab(double min_dist, double spread, double *a, double *b);
 
-/* x: (n, d), n >= 2 -> y: (n, dims). init: (n, dims) starting layout (PCA
- * scores, say), or NULL for uniform random; either is rescaled to [0, 10]
- * in each dimension first. Returns 0, or -1 when out of memory. */
-int umap_embed(const float *x, int64_t n, int64_t d, const float *init,
-               const umap_options *o, float *y);
+/* x: (n, d), n >= 2 -> y: (n, dims). given: (n, dims), a starting layout
+ * (o->init GIVEN, or the fallback of SPECTRAL), or NULL; the start is
+ * scaled to max |y| = 10 with N(0, 1e-4) noise, then to [0, 10] in each
+ * dimension. *used: the start taken. Returns 0, or -1 when out of memory. */
+int umap_embed(const float *x, int64_t n, int64_t d, const float *given,
+               const umap_options *o, float *y, umap_init *used);
 
 #endif
