@@ -87,64 +87,97 @@ static void zero_outside(const conv_geom *g, const patch_row *r, float *row)
            (size_t)(g->OH - r->oh_hi) * OW * sizeof *row);
 }
 
+/* One row of im2col: row[oh, ow] = plane[oh s - pad + kh, ow s - pad + kw],
+ * zero outside the plane.   plane: (H, W) -> row: (OH, OW) */
+static void im2col_row(const conv_geom *g, const patch_row *r,
+                       const float *plane, float *row)
+{
+    if (patch_row_empty(r)) {
+        memset(row, 0, (size_t)g->P * sizeof *row);
+        return;
+    }
+    if (flat_rows(g)) {
+        int64_t q0, q1;
+        flat_run(g, r, &q0, &q1);
+        memcpy(row + q0, plane + (r->origin + q0), (size_t)(q1 - q0) * sizeof *row);
+    } else {
+        for (int oh = r->oh_lo; oh < r->oh_hi; oh++) {
+            float *dst = row + (int64_t)oh * g->OW;
+            const float *src = plane + (r->origin + (int64_t)oh * g->stride * g->W);
+            for (int ow = r->ow_lo; ow < r->ow_hi; ow++)
+                dst[ow] = src[(int64_t)ow * g->stride];
+        }
+    }
+    zero_outside(g, r, row);
+}
+
+/* The adjoint of im2col_row: plane gets += every entry of row at the place
+ * it was read from. Row is scratch: its padding entries are zeroed.
+ * row: (OH, OW) -> plane: (H, W) */
+static void col2im_row_add(const conv_geom *g, const patch_row *r, float *row,
+                           float *plane)
+{
+    if (patch_row_empty(r))
+        return;
+    if (flat_rows(g)) {
+        int64_t q0, q1;
+        flat_run(g, r, &q0, &q1);
+        zero_outside(g, r, row);
+        float *dst = plane + (r->origin + q0);
+        for (int64_t q = 0; q < q1 - q0; q++)
+            dst[q] += row[q0 + q];
+    } else {
+        for (int oh = r->oh_lo; oh < r->oh_hi; oh++) {
+            const float *src = row + (int64_t)oh * g->OW;
+            float *dst = plane + (r->origin + (int64_t)oh * g->stride * g->W);
+            for (int ow = r->ow_lo; ow < r->ow_hi; ow++)
+                dst[(int64_t)ow * g->stride] += src[ow];
+        }
+    }
+}
+
 /* col[(c, kh, kw), (oh, ow)] = x[c, oh s - pad + kh, ow s - pad + kw], zero
  * outside x.   x: (C, H, W) -> col: (K, P) */
 static void im2col(const conv_geom *g, const float *x, float *col)
 {
-    const int s = g->stride;
-    for (int c = 0; c < g->C; c++, x += (int64_t)g->H * g->W)
-        for (int kh = 0; kh < g->KH; kh++)
-            for (int kw = 0; kw < g->KW; kw++, col += g->P) {
-                const patch_row r = patch_row_at(g, kh, kw);
-                if (patch_row_empty(&r)) {
-                    memset(col, 0, (size_t)g->P * sizeof *col);
-                    continue;
-                }
-                if (flat_rows(g)) {
-                    int64_t q0, q1;
-                    flat_run(g, &r, &q0, &q1);
-                    memcpy(col + q0, x + (r.origin + q0),
-                           (size_t)(q1 - q0) * sizeof *col);
-                } else {
-                    for (int oh = r.oh_lo; oh < r.oh_hi; oh++) {
-                        float *dst = col + (int64_t)oh * g->OW;
-                        const float *src = x + (r.origin + (int64_t)oh * s * g->W);
-                        for (int ow = r.ow_lo; ow < r.ow_hi; ow++)
-                            dst[ow] = src[(int64_t)ow * s];
-                    }
-                }
-                zero_outside(g, &r, col);
-            }
+    const int64_t plane = (int64_t)g->H * g->W, step = (int64_t)g->KH * g->KW * g->P;
+    for (int kh = 0; kh < g->KH; kh++)
+        for (int kw = 0; kw < g->KW; kw++) {
+            const patch_row r = patch_row_at(g, kh, kw);
+            float *row = col + (int64_t)(kh * g->KW + kw) * g->P;
+            for (int c = 0; c < g->C; c++)
+                im2col_row(g, &r, x + c * plane, row + c * step);
+        }
 }
 
-/* The adjoint of im2col: dx[c, ih, iw] += every col entry im2col read from
- * there. col is scratch: its padding entries are zeroed on the way.
+/* dx += col2im(col), the adjoint of im2col; clobbers col.
  * col: (K, P) -> dx: (C, H, W) */
 static void col2im_add(const conv_geom *g, float *col, float *dx)
 {
-    const int s = g->stride;
-    for (int c = 0; c < g->C; c++, dx += (int64_t)g->H * g->W)
-        for (int kh = 0; kh < g->KH; kh++)
-            for (int kw = 0; kw < g->KW; kw++, col += g->P) {
-                const patch_row r = patch_row_at(g, kh, kw);
-                if (patch_row_empty(&r))
-                    continue;
-                if (flat_rows(g)) {
-                    int64_t q0, q1;
-                    flat_run(g, &r, &q0, &q1);
-                    zero_outside(g, &r, col);
-                    float *dst = dx + (r.origin + q0);
-                    for (int64_t q = 0; q < q1 - q0; q++)
-                        dst[q] += col[q0 + q];
-                } else {
-                    for (int oh = r.oh_lo; oh < r.oh_hi; oh++) {
-                        const float *src = col + (int64_t)oh * g->OW;
-                        float *dst = dx + (r.origin + (int64_t)oh * s * g->W);
-                        for (int ow = r.ow_lo; ow < r.ow_hi; ow++)
-                            dst[(int64_t)ow * s] += src[ow];
-                    }
-                }
-            }
+    const int64_t plane = (int64_t)g->H * g->W, step = (int64_t)g->KH * g->KW * g->P;
+    for (int kh = 0; kh < g->KH; kh++)
+        for (int kw = 0; kw < g->KW; kw++) {
+            const patch_row r = patch_row_at(g, kh, kw);
+            float *row = col + (int64_t)(kh * g->KW + kw) * g->P;
+            for (int c = 0; c < g->C; c++)
+                col2im_row_add(g, &r, row + c * step, dx + c * plane);
+        }
+}
+
+/* Sum of n floats in eight interleaved lanes (vectorisable). */
+static float lane_sum(const float *v, int n)
+{
+    float lane[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            lane[j] += v[i + j];
+    float acc = 0.0f;
+    for (; i < n; i++)
+        acc += v[i];
+    for (int j = 0; j < 8; j++)
+        acc += lane[j];
+    return acc;
 }
 
 /* The column matrix of image x: x itself when pointwise, else im2col. */
@@ -178,12 +211,8 @@ static void conv_backward_image(const conv_ctx *ctx, const float *x,
 {
     const conv_geom *g = &ctx->g;
     if (db)
-        for (int o = 0; o < g->O; o++) {
-            float acc = 0.0f;
-            for (int p = 0; p < g->P; p++)
-                acc += dy[(int64_t)o * g->P + p];
-            db[o] += acc;
-        }
+        for (int o = 0; o < g->O; o++)
+            db[o] += lane_sum(dy + (int64_t)o * g->P, g->P);
     if (dw)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->O, g->K, g->P,
                     1.0f, dy, g->P, columns(ctx, x), g->P, 1.0f, dw, g->K);
