@@ -30,11 +30,11 @@ typedef struct conv_ctx {
  * [0, n). */
 static void valid_range(int k, int s, int pad, int n, int out, int *lo, int *hi)
 {
-    const int first = pad - k, last = n - 1 + pad - k; /* o s in [first, last] */
-    int a = first > 0 ? (first + s - 1) / s : 0;
-    int b = last >= 0 ? last / s + 1 : 0;
-    *hi = b < out ? b : out;
-    *lo = a < *hi ? a : *hi;
+    const int64_t first = (int64_t)pad - k, last = (int64_t)n - 1 + pad - k;
+    const int64_t a = first > 0 ? (first + s - 1) / s : 0; /* o s >= first */
+    const int64_t b = last >= 0 ? last / s + 1 : 0;         /* o s <= last */
+    *hi = (int)(b < out ? b : out);
+    *lo = (int)(a < *hi ? a : *hi);
 }
 
 /* Row (c, kh, kw) of the column matrix, seen as an OH x OW image: outputs in
