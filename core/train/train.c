@@ -1,6 +1,7 @@
 /* The training loop (see bd/train.h). A warm step allocates nothing: the
  * batch lives in heap tensors made once, temporaries on the tape. */
 #include "bd/train.h"
+#include "bd/dist.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -22,8 +23,12 @@ struct bd_trainer {
     bd_tape          *tp;
     int64_t          *order;  /* (n) image order of epoch order_epoch */
     int64_t           order_epoch;
-    bd_tensor        *x0, *eps, *cond; /* (B, C, H, W), (B, C, H, W), (B, 2) */
-    int64_t          *t;      /* (B) */
+    int               rank, ranks; /* this process among those training */
+    int64_t           local;  /* b = B / ranks: this rank's slots of a batch */
+    bd_tensor        *x0, *eps, *cond; /* (b, C, H, W), (b, C, H, W), (b, 2) */
+    int64_t          *t;      /* (b) */
+    float            *flat;   /* (P + 1): grads and loss to all-reduce, or NULL */
+    int64_t           flat_n;
 };
 
 bd_train_state      *bd_trainer_state(bd_trainer *tr) { return &tr->st; }
@@ -99,6 +104,7 @@ void bd_trainer_free(bd_trainer *tr)
     bd_tensor_free(tr->eps);
     bd_tensor_free(tr->cond);
     free(tr->t);
+    free(tr->flat);
     free(tr);
 }
 
@@ -116,16 +122,35 @@ static bd_status make_optimizer(bd_trainer *tr)
     return BD_OK;
 }
 
+/* This process's place among those training together: the batch must split
+ * evenly over them. */
+static bd_status join_group(bd_trainer *tr)
+{
+    tr->rank = bd_dist_rank();
+    tr->ranks = bd_dist_size();
+    if (tr->o.batch % tr->ranks != 0)
+        return bd_fail(BD_E_ARG, "train: batch = %lld does not split evenly"
+                       " over %d processes, expected a multiple of %d",
+                       (long long)tr->o.batch, tr->ranks, tr->ranks);
+    tr->local = tr->o.batch / tr->ranks;
+    return BD_OK;
+}
+
 static bd_status make_buffers(bd_trainer *tr)
 {
-    const int64_t b = tr->o.batch, c = tr->m->channels, n = tr->m->size;
+    const int64_t b = tr->local, c = tr->m->channels, n = tr->m->size;
     tr->x0 = bd_tensor_new4(b, c, n, n, false);
     tr->eps = bd_tensor_new4(b, c, n, n, false);
     tr->cond = bd_tensor_new4(b, 2, 0, 0, false);
     tr->t = malloc((size_t)b * sizeof *tr->t);
     tr->order = malloc((size_t)tr->d->train.n * sizeof *tr->order);
     tr->tp = bd_tape_new();
-    if (!tr->x0 || !tr->eps || !tr->cond || !tr->t || !tr->order || !tr->tp)
+    if (tr->ranks > 1) {
+        tr->flat_n = bd_params_numel(tr->m->params) + 1;
+        tr->flat = malloc((size_t)tr->flat_n * sizeof *tr->flat);
+    }
+    if (!tr->x0 || !tr->eps || !tr->cond || !tr->t || !tr->order || !tr->tp
+        || (tr->ranks > 1 && !tr->flat))
         return bd_fail(BD_E_NOMEM, "train: out of memory for a batch of %lld",
                        (long long)b);
     tr->order_epoch = -1;
@@ -145,7 +170,9 @@ bd_status bd_trainer_new(bd_model *m, const bd_dataset *d,
     tr->o = *opts;
     tr->total = total_steps(opts, d->train.n);
     tr->st = (bd_train_state){.rng = bd_rng_make(opts->seed, 0)};
-    bd_status st = bd_schedule_new(&opts->diffusion, &tr->s);
+    bd_status st = join_group(tr);
+    if (st == BD_OK)
+        st = bd_schedule_new(&opts->diffusion, &tr->s);
     if (st == BD_OK)
         st = make_optimizer(tr);
     if (st == BD_OK)
@@ -176,32 +203,70 @@ static void shuffle(bd_trainer *tr, int64_t epoch)
     tr->order_epoch = epoch;
 }
 
-/* Copy the next batch of images and labels, advancing the position (and
- * the epoch at the end of one); draw timesteps and noise. */
-static void draw_batch(bd_trainer *tr)
+/* Local slot b holds image i; its timestep and noise come from stream
+ * `slot` (its place in the global batch) under the step's key. */
+static void draw_sample(bd_trainer *tr, int64_t b, int64_t i, uint64_t key,
+                        int64_t slot)
 {
     const bd_split *sp = &tr->d->train;
     const int64_t pixels = bd_tensor_inner(sp->images, 1);
+    memcpy(tr->x0->data + b * pixels, sp->images->data + i * pixels,
+           (size_t)pixels * sizeof(float));
+    memcpy(tr->cond->data + 2 * b, sp->labels->data + 2 * i, 2 * sizeof(float));
+    bd_rng rng = bd_rng_make(key, (uint64_t)slot);
+    tr->t[b] = (int64_t)bd_rng_below(&rng, (uint32_t)tr->s->T);
+    bd_rng_fill_normal(&rng, tr->eps->data + b * pixels, pixels, 0.0f, 1.0f);
+}
+
+/* Walk the next batch of the epoch order, advancing the position (and the
+ * epoch at the end of one); this rank draws its own slots. */
+static void draw_batch(bd_trainer *tr)
+{
     bd_train_state *st = &tr->st;
-    for (int64_t b = 0; b < tr->o.batch; b++) {
+    const uint64_t high = bd_rng_u32(&st->rng);
+    const uint64_t key = high << 32 | bd_rng_u32(&st->rng);
+    const int64_t first = tr->rank * tr->local;
+    for (int64_t slot = 0; slot < tr->o.batch; slot++) {
         if (tr->order_epoch != st->epoch)
             shuffle(tr, st->epoch);
-        int64_t i = tr->order[st->position];
-        memcpy(tr->x0->data + b * pixels, sp->images->data + i * pixels,
-               (size_t)pixels * sizeof(float));
-        memcpy(tr->cond->data + 2 * b, sp->labels->data + 2 * i,
-               2 * sizeof(float));
-        if (++st->position == sp->n) {
+        if (slot >= first && slot < first + tr->local)
+            draw_sample(tr, slot - first, tr->order[st->position], key, slot);
+        if (++st->position == tr->d->train.n) {
             st->position = 0;
             st->epoch++;
         }
     }
-    for (int64_t b = 0; b < tr->o.batch; b++)
-        tr->t[b] = (int64_t)bd_rng_below(&st->rng, (uint32_t)tr->s->T);
-    bd_rng_fill_normal(&st->rng, tr->eps->data, tr->eps->numel, 0.0f, 1.0f);
 }
 
-/* Forward, backward and update. On failure nothing has changed. */
+/* Sum every rank's gradients and loss with one all-reduce of a contiguous
+ * buffer and divide by the ranks: the gradient of the mean loss over the
+ * whole batch, the same on every rank. */
+static bd_status average_grads(bd_trainer *tr, double *loss)
+{
+    const bd_params *p = tr->m->params;
+    float *f = tr->flat;
+    for (int i = 0; i < bd_params_count(p); i++) {
+        const bd_tensor *w = bd_params_at(p, i);
+        memcpy(f, w->grad, (size_t)w->numel * sizeof *f);
+        f += w->numel;
+    }
+    *f = (float)*loss;
+    BD_TRY(bd_dist_allreduce_sum(tr->flat, tr->flat_n));
+    const float scale = 1.0f / (float)tr->ranks;
+    f = tr->flat;
+    for (int i = 0; i < bd_params_count(p); i++) {
+        bd_tensor *w = bd_params_at(p, i);
+        for (int64_t j = 0; j < w->numel; j++)
+            w->grad[j] = f[j] * scale;
+        f += w->numel;
+    }
+    *loss = *f * scale;
+    return BD_OK;
+}
+
+/* Forward, backward, average over ranks and update. On failure nothing
+ * has changed, and every rank fails alike on a non-finite loss or
+ * gradient (both are averaged first). */
 static bd_status train_step(bd_trainer *tr, double *loss, double *grad_norm)
 {
     const bd_train_state before = tr->st;
@@ -211,14 +276,19 @@ static bd_status train_step(bd_trainer *tr, double *loss, double *grad_norm)
     bd_tensor *l = NULL;
     bd_status st = bd_diffusion_loss(tr->tp, tr->m, tr->s, tr->x0, tr->cond,
                                      tr->t, tr->eps, NULL, &l);
-    if (st == BD_OK && !isfinite(l->data[0]))
-        st = bd_fail(BD_E_NUMERIC, "train: loss is %g at step %lld (lr %g);"
-                     " stopped with the parameters as they were before it",
-                     l->data[0], (long long)before.step + 1, lr);
     if (st == BD_OK) {
         bd_params_zero_grad(tr->m->params);
         st = bd_tape_backward(tr->tp, l);
     }
+    if (st == BD_OK) {
+        *loss = l->data[0];
+        if (tr->ranks > 1)
+            st = average_grads(tr, loss);
+    }
+    if (st == BD_OK && !isfinite(*loss))
+        st = bd_fail(BD_E_NUMERIC, "train: loss is %g at step %lld (lr %g);"
+                     " stopped with the parameters as they were before it",
+                     *loss, (long long)before.step + 1, lr);
     if (st == BD_OK && (st = bd_adamw_step(tr->opt, (float)lr, grad_norm))
                        == BD_E_NUMERIC) {
         char why[256];
@@ -233,7 +303,6 @@ static bd_status train_step(bd_trainer *tr, double *loss, double *grad_norm)
     if (tr->ema)
         bd_ema_update(tr->ema);
     tr->st.step++;
-    *loss = l->data[0];
     return BD_OK;
 }
 
@@ -252,6 +321,22 @@ typedef struct interval {
     int64_t steps;
 } interval;
 
+/* The callback runs on every rank; when it fails on any, all stop. */
+static bd_status agree(const bd_trainer *tr, bd_status st)
+{
+    if (tr->ranks == 1)
+        return st;
+    float failed = st != BD_OK;
+    bd_status s = bd_dist_allreduce_sum(&failed, 1);
+    if (s != BD_OK)
+        return s;
+    if (st == BD_OK && failed > 0)
+        return bd_fail(BD_E_STATE, "train: stopped after step %lld: the"
+                       " callback failed on %.0f other process(es)",
+                       (long long)tr->st.step, failed);
+    return st;
+}
+
 static bd_status report(bd_trainer *tr, interval *iv, double grad_norm,
                         bd_train_callback cb, void *ud)
 {
@@ -264,14 +349,38 @@ static bd_status report(bd_trainer *tr, interval *iv, double grad_norm,
         .images_per_s = dt > 0 ? (double)(iv->steps * tr->o.batch) / dt : 0.0,
         .elapsed_s = t - iv->begin_s,
     };
-    bd_status st = cb(tr, &r, ud);
+    bd_status st = agree(tr, cb(tr, &r, ud));
     *iv = (interval){.start_s = now_s(), .begin_s = iv->begin_s};
     return st;
+}
+
+static bd_status broadcast_tensor(bd_tensor *t)
+{
+    return bd_dist_broadcast(t->data, (size_t)t->numel * sizeof(float));
+}
+
+/* Rank 0's weights, AdamW state, EMA and place in the run, on every rank. */
+static bd_status broadcast_run(bd_trainer *tr)
+{
+    const bd_params *p = tr->m->params;
+    for (int i = 0; i < bd_params_count(p); i++) {
+        BD_TRY(broadcast_tensor(bd_params_at(p, i)));
+        BD_TRY(broadcast_tensor(bd_adamw_m(tr->opt, i)));
+        BD_TRY(broadcast_tensor(bd_adamw_v(tr->opt, i)));
+        if (tr->ema)
+            BD_TRY(broadcast_tensor(bd_ema_at(tr->ema, i)));
+    }
+    int64_t steps = bd_adamw_steps(tr->opt);
+    BD_TRY(bd_dist_broadcast(&steps, sizeof steps));
+    bd_adamw_set_steps(tr->opt, steps);
+    return bd_dist_broadcast(&tr->st, sizeof tr->st);
 }
 
 bd_status bd_trainer_run(bd_trainer *tr, bd_train_callback cb, void *ud)
 {
     bd_train_state *st = &tr->st;
+    if (tr->ranks > 1)
+        BD_TRY(broadcast_run(tr));
     if (st->step < 0 || st->epoch < 0 || st->position < 0
         || st->position >= tr->d->train.n)
         return bd_fail(BD_E_STATE, "train: state step %lld, epoch %lld,"

@@ -2,14 +2,29 @@
  * timesteps and noise, the diffusion loss, AdamW with linear warm-up and
  * gradient clipping, an EMA of the weights, and a callback every k steps.
  *
- * Randomness (all Philox, keyed by opts.seed):
- *   the order of epoch e   stream BD_TRAIN_SHUFFLE_STREAM + e (Fisher-Yates)
- *   timesteps and noise    state.rng, which starts as stream 0 and advances
+ * Randomness (all Philox):
+ *   the order of epoch e   stream BD_TRAIN_SHUFFLE_STREAM + e of opts.seed
+ *                          (Fisher-Yates)
+ *   a step's key           two words of state.rng, which starts as stream 0
+ *                          of opts.seed and advances
+ *   timestep and noise of  stream j under the step's key, so they do not
+ *   batch slot j           depend on which process draws them
  * so (step, epoch, position, rng) plus the parameters, the AdamW moments
  * and the EMA resume a run exactly.
  *
  * Batches have a fixed size: a batch that runs past the end of an epoch
- * continues with the next epoch's order. */
+ * continues with the next epoch's order.
+ *
+ * Data-parallel (bd/dist.h, llm.c's recipe): under mpirun the N processes
+ * of the group train one model. A batch is still the next opts.batch
+ * images of the epoch order (batch must be a multiple of N); rank r takes
+ * slots [r b, (r + 1) b), b = batch / N: a disjoint shard, with its own
+ * noise streams. The gradients and the loss are averaged over the ranks
+ * with one all-reduce of a contiguous buffer per step, so N processes
+ * follow the single-process run up to float rounding. bd_trainer_run first
+ * copies rank 0's weights, AdamW state, EMA and state to every rank. The
+ * callback runs on every rank (only rank 0 should write files); when it
+ * fails on any rank, all stop. */
 #ifndef BD_TRAIN_H
 #define BD_TRAIN_H
 
