@@ -1,0 +1,303 @@
+-- Are x and y learned as separate 1D tasks (factorized) or together
+-- (coupled)? PAPER.md, finding 2: with x sampled ten times more densely
+-- than y, a vanilla UNet still learns the two together.
+--
+--   bdrun scripts/imbalance.lua [scale=quick|paper] [seeds=1,2,3] [steps=...] ...
+--
+-- Three training sets of the same number of bumps: balanced (dx = dy), x
+-- dense / y sparse (dx = dense, dy = sparse) and the swap. For each, and for
+-- each seed, a UNet is trained; every `every` steps a probe grid is sampled
+-- (with the layer-4 activations) and scored: x and y accuracy (bump
+-- metric) and the R^2 of x and of y in layer 4 (manifold metric).
+--
+-- The statistic: the step at which acc_x, and the one at which acc_y,
+-- first reach `threshold` (interpolated between evaluations), and the lag
+-- = step_y - step_x, relative to the mean of the two. Factorized learning
+-- learns the dense axis much earlier: the relative lag is above
+-- +lag_tolerance with x dense and below -lag_tolerance with y dense (the
+-- sign flips with the swap). Coupled learning reaches both together:
+-- |relative lag| within lag_tolerance in both. Each is decided beyond one
+-- standard deviation over seeds; anything else is "undetermined", and so is
+-- a run where the thresholds are not reached (the accuracies reached are
+-- reported).
+--
+-- Writes runs/imbalance/: config.json, metrics.jsonl (one row per
+-- evaluation, tagged with condition and seed; then the crossings and the
+-- decision), curves_<condition>.svg, accuracy.svg, samples_<condition>.png,
+-- report.html, and train/<condition>_s<seed>/ (each training's loss log).
+local experiment = require "experiment"
+local report = require "report"
+
+local cfg = experiment.config({
+  name = "imbalance",
+  dense = 0.1,           -- lattice spacing of the dense axis (pixels)
+  sparse = 1.0,          -- of the sparse one: 10x fewer values
+  sigma = 1.0,
+  threshold = 0.6,       -- accuracy that counts as "learned"
+  lag_tolerance = 0.25,  -- |relative lag| below this: "together"
+  tolerance = 1.0,       -- pixels, for accuracy
+  sampler = "ddpm",      -- respaced ancestral sampling for evaluation
+  batch = 64,
+  warmup = 100,
+  ckpt = false,          -- keep each training's last checkpoint
+}, {
+  -- 8x8 on this 2-core machine: 3 conditions x 3 seeds in 15 minutes
+  quick = { size = 8, width = 8, emb = 64, attention_blocks = "down1,down2,down3,up1,up2",
+            steps = 1000, lr = 2e-3, ema = 0.99, every = 50, sample_steps = 25,
+            probe_step = 1.0, seeds = "1,2,3" },
+  -- the paper's setting: 32x32, width 64 (about 23.8M parameters), all six
+  -- attention blocks; the training length is ours (the papers do not give it)
+  paper = { size = 32, width = 64, emb = 256, attention_blocks = "down1,down2,down3,up1,up2,up3",
+            steps = 40000, lr = 3e-4, ema = 0.999, every = 1000, sample_steps = 100,
+            probe_step = 2.0, seeds = "1,2,3" },
+})
+local seeds = experiment.seeds(cfg.seeds)
+
+-- Balanced data has the same number of images: dx = dy = sqrt(dense * sparse).
+local even = math.sqrt(cfg.dense * cfg.sparse)
+local conditions = {
+  { name = "balanced", dx = even,       dy = even,       dense_axis = nil },
+  { name = "x_dense",  dx = cfg.dense,  dy = cfg.sparse, dense_axis = "x", sign = 1 },
+  { name = "y_dense",  dx = cfg.sparse, dy = cfg.dense,  dense_axis = "y", sign = -1 },
+}
+
+local run = bd.run(cfg.name)
+local saved = { conditions = {} }
+for k, v in pairs(cfg) do saved[k] = v end
+for i, c in ipairs(conditions) do saved.conditions[i] = { name = c.name, dx = c.dx, dy = c.dy } end
+assert(run:save_config(saved))
+
+local evaluate, probe = experiment.evaluator{
+  size = cfg.size, probe_step = cfg.probe_step, sampler = cfg.sampler,
+  sample_steps = cfg.sample_steps, tolerance = cfg.tolerance }
+local started = bd.time()
+
+-- ---- train every condition for every seed ------------------------------------
+
+-- Train one condition with one seed; returns its curve and final samples.
+local function train_one(c, data, seed)
+  local model = bd.model("unet", { width = cfg.width, size = cfg.size, emb = cfg.emb,
+                                   attention_blocks = cfg.attention_blocks, seed = seed })
+  local curve, last = experiment.curve(), nil
+  local sub = assert(bd.run(c.name .. "_s" .. seed, { root = run.dir .. "/train" }))
+  local eval_seconds = 0
+  local result = bd.train(model, data, {
+    steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup,
+    ema = cfg.ema, seed = seed, every = cfg.every, run = sub,
+    ckpt_every = cfg.ckpt and cfg.steps or 0,
+    on_eval = function(r)
+      local t0 = bd.time()
+      local row, samples = evaluate(model)
+      eval_seconds = eval_seconds + bd.time() - t0
+      curve:add(r.step, row)
+      last = samples
+      local line = { condition = c.name, seed = seed, step = r.step }
+      for k, v in pairs(row) do line[k] = v end
+      assert(run:log(line))
+      bd.log.info("%s seed %d step %d: acc_x %.2f acc_y %.2f  r2_x %.2f r2_y %.2f"
+                  .. " (pca %.2f %.2f)", c.name, seed, r.step, row.acc_x, row.acc_y,
+                  row.r2_x, row.r2_y, row.r2_x_pca, row.r2_y_pca)
+    end,
+  })
+  sub:close()
+  return { curve = curve, samples = last, seconds = result.seconds,
+           eval_seconds = eval_seconds, params = model:num_parameters() }
+end
+
+for _, c in ipairs(conditions) do
+  c.data = bd.data.bumps{ size = cfg.size, sigma = cfg.sigma, dx = c.dx, dy = c.dy }
+  c.runs = {}
+  bd.log.info("%s: dx %.3g, dy %.3g, %d images", c.name, c.dx, c.dy, c.data.n)
+  for _, seed in ipairs(seeds) do
+    c.runs[#c.runs + 1] = train_one(c, c.data, seed)
+    c.runs[#c.runs].seed = seed
+  end
+end
+
+-- ---- the statistic ---------------------------------------------------------------
+
+for _, c in ipairs(conditions) do
+  local crossings = {}
+  c.reached = 0
+  for _, r in ipairs(c.runs) do
+    r.cross = experiment.axis_crossings(r.curve, cfg.threshold, cfg.steps)
+    crossings[#crossings + 1] = r.cross
+    if not r.cross.censored then c.reached = c.reached + 1 end
+  end
+  c.verdict, c.lag, c.rel = experiment.lag_verdict(crossings, c.sign, cfg.lag_tolerance)
+  for _, r in ipairs(c.runs) do
+    local last = r.curve:last()
+    assert(run:log{ event = "crossings", condition = c.name, seed = r.seed,
+                    step_x = r.cross.step_x, step_y = r.cross.step_y, lag = r.cross.lag,
+                    rel_lag = r.cross.rel_lag, censored = r.cross.censored,
+                    final_acc_x = last.acc_x, final_acc_y = last.acc_y,
+                    train_seconds = r.seconds, eval_seconds = r.eval_seconds })
+  end
+end
+
+local x_dense, y_dense = conditions[2], conditions[3]
+local decision
+if x_dense.verdict == "dense first" and y_dense.verdict == "dense first" then
+  decision = "factorized"
+elseif x_dense.verdict == "together" and y_dense.verdict == "together" then
+  decision = "coupled"
+else
+  decision = "undetermined"
+end
+
+-- ---- numbers in words ----------------------------------------------------------------
+
+local function fmt_step(s) return s and string.format("%.0f", s) or "not reached" end
+
+local function lag_words(c)
+  if c.rel.n == 0 then
+    local finals = {}
+    for _, r in ipairs(c.runs) do
+      local l = r.curve:last()
+      finals[#finals + 1] = string.format("%.2f/%.2f", l.acc_x, l.acc_y)
+    end
+    return string.format("neither axis reached %.0f%% (final acc_x/acc_y per seed: %s)",
+                         100 * cfg.threshold, table.concat(finals, ", "))
+  end
+  local bound = c.reached < #c.runs and " (some thresholds not reached: bounds)" or ""
+  return string.format("lag step_y - step_x = %s steps, relative %s%s",
+                       experiment.describe(c.lag, "%+.0f"),
+                       experiment.describe(c.rel, "%+.2f"), bound)
+end
+
+local total = bd.time() - started
+local lines = {}
+lines[#lines + 1] = string.format("decision: %s (threshold %.0f%% accuracy, lag tolerance %.2f"
+                                  .. " of the learning time, %d seed(s))", decision,
+                                  100 * cfg.threshold, cfg.lag_tolerance, #seeds)
+for _, c in ipairs(conditions) do
+  lines[#lines + 1] = string.format("  %-8s (dx %.3g, dy %.3g): %s; %s", c.name, c.dx, c.dy,
+                                    c.verdict, lag_words(c))
+end
+lines[#lines + 1] = string.format("  %d trainings of %d steps in %s (scale %s)",
+                                  #conditions * #seeds, cfg.steps, experiment.duration(total),
+                                  cfg.scale)
+local answer = table.concat(lines, "\n")
+assert(run:log{ event = "decision", decision = decision, seconds = total,
+                verdicts = { balanced = conditions[1].verdict, x_dense = x_dense.verdict,
+                             y_dense = y_dense.verdict } })
+
+-- ---- figures ---------------------------------------------------------------------------
+
+-- The mean over seeds of one key at each evaluated step (seeds share steps).
+local function mean_curve(c, key)
+  local steps, sums = c.runs[1].curve.steps, {}
+  for i = 1, #steps do
+    local xs = {}
+    for _, r in ipairs(c.runs) do xs[#xs + 1] = r.curve.rows[i] and r.curve.rows[i][key] end
+    sums[i] = experiment.stats(xs).mean
+  end
+  return steps, sums
+end
+
+local BLUE, ORANGE = report.colors[1], report.colors[2]
+for _, c in ipairs(conditions) do
+  local series = {}
+  for _, s in ipairs{ { "acc_x", BLUE, false }, { "acc_y", ORANGE, false },
+                      { "r2_x", BLUE, true }, { "r2_y", ORANGE, true } } do
+    local steps, ys = mean_curve(c, s[1])
+    series[#series + 1] = { name = s[1], x = steps, y = ys, color = s[2], dash = s[3] }
+  end
+  assert(report.save(run:path("curves_" .. c.name .. ".svg"), report.lines{
+    title = string.format("%s (dx %.3g, dy %.3g), mean of %d seed(s)", c.name, c.dx, c.dy, #seeds),
+    xlabel = "training step", ylabel = "accuracy (solid), R^2 in layer 4 (dashed)",
+    ylim = { 0, 1 }, xlim = { 0, cfg.steps }, series = series,
+    hlines = { { y = cfg.threshold, label = "threshold" } } }))
+  if c.runs[1].samples then
+    assert(bd.image.save_grid(run:path("samples_" .. c.name .. ".png"), c.runs[1].samples.images,
+                              { labels = probe.labels, cols = math.floor(math.sqrt(probe.n) + 0.5),
+                                scale = math.max(1, 64 // cfg.size) }))
+  end
+end
+
+local acc_series = {}
+for i, c in ipairs(conditions) do
+  for _, key in ipairs{ "acc_x", "acc_y" } do
+    local steps, ys = mean_curve(c, key)
+    acc_series[#acc_series + 1] = { name = c.name .. " " .. key, x = steps, y = ys,
+                                    color = report.colors[i], dash = key == "acc_y" }
+  end
+end
+assert(report.save(run:path("accuracy.svg"), report.lines{
+  title = "x accuracy (solid) and y accuracy (dashed) per condition",
+  xlabel = "training step", ylabel = "accuracy", ylim = { 0, 1 }, xlim = { 0, cfg.steps },
+  series = acc_series, hlines = { { y = cfg.threshold, label = "threshold" } } }))
+
+-- ---- the report ---------------------------------------------------------------------------
+
+local doc = report.new("Imbalance: are x and y learned coupled or factorized?")
+doc:question(string.format("When x is sampled %g times more densely than y (and the swap), is the"
+  .. " dense coordinate learned much earlier than the sparse one (factorized learning), or are"
+  .. " both learned together (coupled learning, the paper's finding)?", cfg.sparse / cfg.dense))
+doc:heading("Answer")
+doc:answer(answer)
+doc:heading("Setup")
+doc:table({
+  { "scale", cfg.scale }, { "image size", cfg.size }, { "bump sigma (px)", cfg.sigma },
+  { "denoiser", string.format("unet, width %d, emb %d, attention %s", cfg.width, cfg.emb,
+                              cfg.attention_blocks) },
+  { "parameters", conditions[1].runs[1].params },
+  { "training", string.format("%d steps, batch %d, AdamW lr %g, warm-up %d, EMA %g", cfg.steps,
+                              cfg.batch, cfg.lr, cfg.warmup, cfg.ema) },
+  { "seeds", cfg.seeds },
+  { "evaluation", string.format("every %d steps: %d probe labels (grid step %g px), %s %d steps,"
+                                .. " EMA weights, same noise each time", cfg.every, probe.n,
+                                cfg.probe_step, cfg.sampler, cfg.sample_steps) },
+  { "accuracy", string.format("bump metric: one bump, within %g px in that coordinate", cfg.tolerance) },
+  { "R^2", "manifold metric on the layer-4 tap: linear regression from a 3D UMAP embedding (r2_x, r2_y)"
+           .. " and from the top 10 principal components (r2_x_pca, r2_y_pca)" },
+  { "statistic", string.format("step where acc_x and acc_y first reach %g (linear interpolation"
+                               .. " between evaluations, from 0 at step 0); relative lag ="
+                               .. " (step_y - step_x) / mean of the two", cfg.threshold) },
+  { "rule", string.format("factorized: relative lag beyond +-%g (one sd included) with the dense"
+                          .. " axis first in both imbalanced sets; coupled: |lag| + sd within %g"
+                          .. " in both; else undetermined", cfg.lag_tolerance, cfg.lag_tolerance) },
+}, { header = { "setting", "value" } })
+local data_rows = {}
+for _, c in ipairs(conditions) do
+  data_rows[#data_rows + 1] = { c.name, c.dx, c.dy, math.floor(cfg.size / c.dx + 1e-9) + 1,
+                                math.floor(cfg.size / c.dy + 1e-9) + 1, c.data.n }
+end
+doc:table(data_rows, { header = { "condition", "dx", "dy", "x values", "y values", "images" } })
+
+doc:heading("Figures")
+doc:figure("accuracy.svg", "Accuracy per axis over training, mean over seeds; the dotted line"
+           .. " is the threshold.")
+for _, c in ipairs(conditions) do
+  doc:figure("curves_" .. c.name .. ".svg", c.name .. ": accuracy and layer-4 R^2 per axis.")
+end
+for _, c in ipairs(conditions) do
+  if c.runs[1].samples then
+    doc:figure("samples_" .. c.name .. ".png", string.format("%s, seed %d, step %d: one sample per"
+               .. " probe label (requested place marked).", c.name, c.runs[1].seed, cfg.steps), 256)
+  end
+end
+
+doc:heading("Numbers")
+local rows = {}
+for _, c in ipairs(conditions) do
+  for _, r in ipairs(c.runs) do
+    local l = r.curve:last()
+    rows[#rows + 1] = { c.name, r.seed, fmt_step(r.cross.step_x), fmt_step(r.cross.step_y),
+                        r.cross.lag or "-", r.cross.rel_lag or "-", l.acc_x, l.acc_y, l.accuracy,
+                        l.r2_x, l.r2_y, l.r2_x_pca, l.r2_y_pca, string.format("%.0f s", r.seconds) }
+  end
+end
+doc:table(rows, { header = { "condition", "seed", "step_x", "step_y", "lag", "relative lag",
+                             "final acc_x", "final acc_y", "final acc", "r2_x", "r2_y",
+                             "r2_x_pca", "r2_y_pca", "train time" },
+                  caption = string.format("Steps at which each axis first reaches %.0f%% accuracy;"
+                            .. " final values at step %d.", 100 * cfg.threshold, cfg.steps) })
+doc:paragraph("Every evaluation is a row of metrics.jsonl (condition, seed, step and the"
+              .. " metrics above); train/<condition>_s<seed>/metrics.jsonl holds the loss.")
+doc:paragraph("The paper reports coupled learning (PAPER.md, finding 2). This run's decision: "
+              .. decision .. ".")
+assert(doc:write(run:path("report.html")))
+
+print(answer)
+print("report: " .. run:path("report.html"))

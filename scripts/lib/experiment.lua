@@ -1,0 +1,229 @@
+-- Helpers the experiment scripts share: scale presets, seed lists, the
+-- evaluation pass (sample a probe grid with taps; bump and manifold
+-- metrics), curves over training and the steps where they cross a level.
+--
+--   local experiment = require "experiment"
+--   local cfg = experiment.config({ seeds = "1,2" }, { quick = { steps = 900 },
+--                                                     paper = { steps = 60000 } })
+--   local evaluate = experiment.evaluator{ size = 16, probe_step = 2 }
+--   local curve = experiment.curve()
+--   ... on_eval = function(r) curve:add(r.step, evaluate(model)) end ...
+--   local step = curve:crossing("acc_x", 0.6)   -- interpolated, or nil
+local experiment = {}
+
+-- ---- configuration ------------------------------------------------------------
+
+-- The value of `key=...` among the command-line arguments, or nil.
+local function argument(key)
+  for _, a in ipairs(arg or {}) do
+    local v = a:match("^" .. key .. "=(.*)$")
+    if v then return v end
+  end
+end
+
+-- bd.config over `defaults` and the preset of the chosen scale (the
+-- `scale=` argument; default "quick"): the preset's values replace the
+-- defaults, and key=value arguments replace both, so `scale=paper steps=100`
+-- is the paper setup trained for 100 steps. Fails naming the scales when the
+-- scale is unknown.
+function experiment.config(defaults, scales)
+  local scale = argument("scale") or "quick"
+  local preset = scales[scale]
+  if not preset then
+    local names = {}
+    for name in pairs(scales) do names[#names + 1] = name end
+    table.sort(names)
+    error(string.format("scale = '%s', expected one of: %s", scale,
+                        table.concat(names, ", ")), 2)
+  end
+  local merged = {}
+  for k, v in pairs(defaults) do merged[k] = v end
+  for k, v in pairs(preset) do merged[k] = v end
+  merged.scale = scale
+  return bd.config(merged)
+end
+
+-- "1,2,3" (or "1 2 3") -> { 1, 2, 3 }; raises on anything but integers.
+function experiment.seeds(text)
+  local seeds = {}
+  for token in tostring(text):gmatch("[^,%s]+") do
+    local n = math.tointeger(tonumber(token))
+    if not n or n < 0 then
+      error(string.format("seeds = '%s': '%s' is not an integer >= 0, expected"
+                          .. " integers separated by commas (seeds=1,2,3)", text, token), 2)
+    end
+    seeds[#seeds + 1] = n
+  end
+  if #seeds == 0 then
+    error(string.format("seeds = '%s', expected at least one seed (seeds=1,2,3)", text), 2)
+  end
+  return seeds
+end
+
+-- ---- evaluation -----------------------------------------------------------------
+
+-- The keys an evaluation row holds, in the order tables show them.
+experiment.row_keys = { "accuracy", "acc_x", "acc_y", "frac_none", "frac_multi",
+                        "median_error", "r2_x", "r2_y", "r2_x_pca", "r2_y_pca", "eff_dim" }
+
+-- An evaluation pass: returns evaluate(model) -> row, samples. It draws one
+-- sample per label of a probe grid (step `probe_step` over the image,
+-- bd.data.grid) with the activations of `tap`, then measures:
+--   bump metric:      accuracy, acc_x, acc_y, frac_none, frac_multi, median_error
+--   manifold metric:  r2_x, r2_y (linear regression from a UMAP embedding of
+--                     the tap to the labels, as the paper), r2_x_pca, r2_y_pca
+--                     (from its top principal components), eff_dim
+-- opts: size, probe_step (2), sampler ("ddim"), sample_steps (20),
+-- tolerance (1.0), tap ("layer4"), seed (1: the same noise at every
+-- evaluation, so curves move with the model, not the draw), manifold (a
+-- config for the manifold metric; default UMAP to 3 dims).
+function experiment.evaluator(opts)
+  local probe = bd.data.grid{ size = opts.size, step = opts.probe_step or 2 }
+  local tap = opts.tap or "layer4"
+  local bump = bd.metric("bump", { tolerance = opts.tolerance or 1.0 })
+  local manifold_cfg = { tap = tap, method = "umap", dims = 3, seed = 1 }
+  for k, v in pairs(opts.manifold or {}) do manifold_cfg[k] = v end
+  local manifold = bd.metric("manifold", manifold_cfg)
+  local sample_opts = { sampler = opts.sampler or "ddim", steps = opts.sample_steps or 20,
+                        seed = opts.seed or 1, taps = { tap } }
+  return function(model)
+    local s = bd.sample(model, probe, sample_opts)
+    local b = bump(s.images, probe.labels)
+    local m = manifold(s.images, probe.labels, s.taps)
+    local row = {}
+    for _, k in ipairs(experiment.row_keys) do row[k] = b[k] or m[k] end
+    return row, s
+  end, probe
+end
+
+-- ---- curves -----------------------------------------------------------------------
+
+local Curve = {}
+Curve.__index = Curve
+
+-- A curve over training: rows of numbers, one per evaluated step.
+function experiment.curve()
+  return setmetatable({ steps = {}, rows = {} }, Curve)
+end
+
+function Curve:add(step, row)
+  self.steps[#self.steps + 1] = step
+  self.rows[#self.rows + 1] = row
+end
+
+-- The values of one key, as a list beside self.steps.
+function Curve:values(key)
+  local v = {}
+  for i, row in ipairs(self.rows) do v[i] = row[key] end
+  return v
+end
+
+-- The last row (the end of training), or nil.
+function Curve:last()
+  return self.rows[#self.rows]
+end
+
+-- The first step at which key reaches `level`, interpolated linearly
+-- between the evaluations around it; before the first evaluation the curve
+-- starts from (0, start) (default start 0: an untrained net draws no single
+-- bump). nil when the level is never reached.
+function Curve:crossing(key, level, start)
+  local s0, v0 = 0, start or 0
+  for i, step in ipairs(self.steps) do
+    local v = self.rows[i][key]
+    if v == v and v >= level then
+      if v0 >= level or v == v0 then return s0 end
+      return s0 + (level - v0) / (v - v0) * (step - s0)
+    end
+    if v == v then s0, v0 = step, v end
+  end
+  return nil
+end
+
+-- ---- which axis is learned first ---------------------------------------------------
+
+-- When one training learned each axis: the steps at which acc_x and acc_y
+-- first reach `threshold` (Curve:crossing), the lag step_y - step_x and the
+-- relative lag, lag / the mean of the two steps. An axis that never gets
+-- there counts as `steps` (the end of training) and the result is marked
+-- censored: its lag is then a bound. With neither axis reached there is no
+-- lag.
+function experiment.axis_crossings(curve, threshold, steps)
+  local sx = curve:crossing("acc_x", threshold)
+  local sy = curve:crossing("acc_y", threshold)
+  local out = { step_x = sx, step_y = sy, censored = not (sx and sy) }
+  if sx or sy then
+    local x, y = sx or steps, sy or steps
+    out.lag = y - x
+    out.rel_lag = x + y > 0 and (y - x) / ((x + y) / 2) or 0
+  end
+  return out
+end
+
+-- The verdict on the trainings of one condition, from their axis_crossings:
+--   "not reached"  some training reached neither threshold
+--   "together"     |mean relative lag| + sd <= tolerance
+--   "dense first"  sign * mean - sd > tolerance, where sign is +1 when x is
+--                  the dense axis (a positive lag: x first) and -1 for y
+--   "x first", "y first"   the same without a dense axis (sign nil)
+--   "unclear"      anything else
+-- Also returns the stats of the lags and of the relative lags.
+function experiment.lag_verdict(crossings, sign, tolerance)
+  local lags, rels = {}, {}
+  for _, c in ipairs(crossings) do
+    lags[#lags + 1] = c.lag
+    rels[#rels + 1] = c.rel_lag
+  end
+  local lag, rel = experiment.stats(lags), experiment.stats(rels)
+  local verdict = "unclear"
+  if rel.n < #crossings or rel.n == 0 then
+    verdict = "not reached"
+  elseif math.abs(rel.mean) + rel.sd <= tolerance then
+    verdict = "together"
+  elseif sign and sign * rel.mean - rel.sd > tolerance then
+    verdict = "dense first"
+  elseif not sign and math.abs(rel.mean) - rel.sd > tolerance then
+    verdict = rel.mean > 0 and "x first" or "y first"
+  end
+  return verdict, lag, rel
+end
+
+-- ---- summaries ----------------------------------------------------------------------
+
+-- n, mean, sd (n - 1 in the denominator; 0 for one value), min, max of the
+-- finite numbers of a list.
+function experiment.stats(list)
+  local xs = {}
+  for _, v in ipairs(list) do
+    if type(v) == "number" and v == v and math.abs(v) < math.huge then xs[#xs + 1] = v end
+  end
+  local n = #xs
+  if n == 0 then return { n = 0, mean = 0 / 0, sd = 0 / 0, min = 0 / 0, max = 0 / 0 } end
+  local sum, lo, hi = 0, math.huge, -math.huge
+  for _, v in ipairs(xs) do sum, lo, hi = sum + v, math.min(lo, v), math.max(hi, v) end
+  local mean, ss = sum / n, 0
+  for _, v in ipairs(xs) do ss = ss + (v - mean) ^ 2 end
+  return { n = n, mean = mean, sd = n > 1 and math.sqrt(ss / (n - 1)) or 0, min = lo, max = hi }
+end
+
+-- "m +- sd (min..max, n = k)" with the given format for the numbers.
+function experiment.describe(st, fmt)
+  fmt = fmt or "%.0f"
+  if st.n == 0 then return "n = 0" end
+  local f = function(v) return string.format(fmt, v) end
+  if st.n == 1 then return f(st.mean) .. " (n = 1)" end
+  return string.format("%s +- %s (%s..%s, n = %d)", f(st.mean), f(st.sd), f(st.min),
+                       f(st.max), st.n)
+end
+
+-- Seconds as "1 h 02 min", "4 min 05 s" or "12.3 s".
+function experiment.duration(seconds)
+  if seconds >= 3600 then
+    return string.format("%d h %02d min", seconds // 3600, (seconds % 3600) // 60)
+  elseif seconds >= 60 then
+    return string.format("%d min %02d s", seconds // 60, math.floor(seconds % 60))
+  end
+  return string.format("%.1f s", seconds)
+end
+
+return experiment
