@@ -122,6 +122,7 @@ void bdl_open_train(lua_State *L);   /* bd.train */
 void bdl_open_sample(lua_State *L);  /* bd.sample */
 void bdl_open_metric(lua_State *L);  /* bd.metric */
 void bdl_open_ckpt(lua_State *L);    /* bd.ckpt */
+void bdl_open_dist(lua_State *L);    /* bd.dist (ldist.c) */
 
 /* ---- models (lmodel.c) --------------------------------------------------- */
 

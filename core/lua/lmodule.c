@@ -84,5 +84,6 @@ int luaopen_bd(lua_State *L)
     bdl_open_sample(L);
     bdl_open_metric(L);
     bdl_open_ckpt(L);
+    bdl_open_dist(L);
     return 1;
 }
