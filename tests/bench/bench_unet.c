@@ -5,7 +5,9 @@
  *   bench_unet --flops WIDTH     forward and training FLOPs per image and
  *                                the parameter count of the recipe
  *   bench_unet --ceiling         the sgemm ceilings only
- *   bench_unet --one MODE WIDTH BATCH CEILING   one configuration (run_peer.sh)
+ *   bench_unet [--reps K] --one MODE WIDTH BATCH CEILING
+ *                                one configuration (run_peer.sh); --reps K
+ *                                times exactly K steps (at most 10: profiling)
  *
  * train   draw t and eps, q_sample, forward, eps-prediction MSE, backward,
  *         AdamW (lr 3e-4, weight decay 0.01, grad-norm clip 1.0), as bd's
@@ -293,14 +295,19 @@ static void check_params(const bd_model *m, int64_t width, const tally *r)
     }
 }
 
+/* fixed_reps > 0: exactly that many timed steps, and their CLOCK_MONOTONIC
+ * span on stderr (for perf record -k CLOCK_MONOTONIC, then perf report
+ * --time FROM,TO); else the policy above. */
 static void run_one(const char *mode, int64_t width, int64_t batch,
-                    double ceiling)
+                    double ceiling, int fixed_reps)
 {
     const bool train = !strcmp(mode, "train");
     const tally r = recipe(width);
     const double base = maxrss_mib();
     bench b = {0};
     double times[MAX_REPS], spent = 0.0;
+    if (fixed_reps > MAX_REPS)
+        fixed_reps = MAX_REPS;
     int reps = 0;
     bench_setup(&b, width, batch, train);
     check_params(b.m, width, &r);
@@ -308,13 +315,16 @@ static void run_one(const char *mode, int64_t width, int64_t batch,
     for (int i = 0; i < WARMUP; i++)
         train ? train_step(&b) : sample_step(&b);
     const long faults = page_faults();
-    while (reps < MAX_REPS && (spent < BUDGET_S || (reps < MIN_REPS
-                                                      && spent < 3 * BUDGET_S))) {
+    while (fixed_reps ? reps < fixed_reps
+                      : reps < MAX_REPS && (spent < BUDGET_S
+                                            || (reps < MIN_REPS && spent < 3 * BUDGET_S))) {
         double t0 = now();
         train ? train_step(&b) : sample_step(&b);
         times[reps] = now() - t0;
         spent += times[reps++];
     }
+    if (fixed_reps)
+        fprintf(stderr, "timed steps: %.6f,%.6f\n", now() - spent, now());
     const double sec = median(times, reps);
     const double gflops = (train ? 3.0 : 1.0) * r.flops * (double)batch / sec / 1e9;
     const double params = (double)bd_params_numel(b.m->params) * sizeof(float);
@@ -384,11 +394,14 @@ int main(int argc, char **argv)
     const char *widths = "32,64", *batches = "64,128";
     int threads = 2;
     bool ceiling_only = false;
+    int reps = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--flops") && i + 1 < argc) {
             const tally r = recipe(atoll(argv[i + 1]));
             printf("%.0f %.0f %lld\n", r.flops, 3.0 * r.flops, (long long)r.params);
             return 0;
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            reps = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--ceiling")) {
             ceiling_only = true;
         } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
@@ -396,7 +409,7 @@ int main(int argc, char **argv)
             openblas_set_num_threads(threads);
         } else if (!strcmp(argv[i], "--one") && i + 4 < argc) {
             run_one(argv[i + 1], atoll(argv[i + 2]), atoll(argv[i + 3]),
-                    atof(argv[i + 4]));
+                    atof(argv[i + 4]), reps);
             return 0;
         } else if (!strcmp(argv[i], "--widths") && i + 1 < argc) {
             widths = argv[++i];
@@ -404,7 +417,8 @@ int main(int argc, char **argv)
             batches = argv[++i];
         } else {
             fprintf(stderr, "usage: bench_unet [--threads N] [--widths 32,64]"
-                    " [--batches 64,128] | --flops WIDTH | --ceiling\n");
+                    " [--batches 64,128] | --flops WIDTH | --ceiling"
+                    " | [--reps K] --one MODE WIDTH BATCH CEILING\n");
             return 2;
         }
     }
