@@ -175,6 +175,10 @@ static void convert(lua_State *L, const char *key, int dflt)
                                  luaL_tolstring(L, dflt, NULL));
             lua_pop(L, 1);
             lua_pushinteger(L, v);
+        } else { /* a float default stays a float: "1" -> 1.0 */
+            lua_Number v = lua_tonumber(L, -1);
+            lua_pop(L, 1);
+            lua_pushnumber(L, v);
         }
         break;
     default:
