@@ -6,8 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# build: compilers, CMake; core: Lua 5.4, OpenBLAS, LAPACKE (PCA), zstd;
+# tests: Open MPI (the data-parallel test), clang + its runtime (libFuzzer)
 PACKAGES="build-essential cmake pkg-config liblua5.4-dev lua5.4 libopenblas-dev
-liblapacke-dev libzstd-dev zstd"
+liblapacke-dev libzstd-dev zstd libopenmpi-dev openmpi-bin clang
+libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do
