@@ -30,8 +30,9 @@ static bd_ckpt *state_at(uint64_t step)
     return ck;
 }
 
-/* The child: resume from the latest checkpoint, then save step after step. */
-static void writer(const char *path)
+/* The child: resume from the latest checkpoint, then save step after step,
+ * writing one byte to `done_fd` after each save. */
+static void writer(const char *path, int done_fd)
 {
     uint64_t step = 0;
     bd_ckpt *ck;
@@ -44,6 +45,8 @@ static void writer(const char *path)
         bd_ckpt_save_opts opts = {.level = step % 2 ? 1 : 0};
         bd_ckpt_save(ck, path, &opts);
         bd_ckpt_free(ck);
+        if (write(done_fd, "s", 1) != 1)
+            _exit(1);
     }
 }
 
@@ -91,16 +94,27 @@ static void test_kill_during_saves(void)
     uint64_t seen = 0;
     int good = 0, torn = 0;
     for (int k = 0; k < KILLS; k++) {
+        int done[2];
+        if (pipe(done) != 0)
+            break;
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) {
-            writer(path);
+            close(done[0]);
+            writer(path, done[1]);
             _exit(0);
         }
+        close(done[1]);
+        /* Every other round, let one save finish first: progress does not
+         * depend on how fast the machine is; the other rounds kill at once. */
+        char byte;
+        if (k % 2 == 0 && read(done[0], &byte, 1) != 1)
+            printf("   kill %d: the writer died before saving\n", k);
         struct timespec wait = {0, (long)(harness_uniform() * 60e6)};
         nanosleep(&wait, NULL);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
+        close(done[0]);
         torn += remove_temps(dir) > 0;
         uint64_t step = 0;
         bool ok = consistent(path, &step) && step >= seen;
