@@ -1,11 +1,31 @@
-/* bd.metric(name [, cfg]): an analysis metric from a plugin, as a function.
+/* bd.metric(name [, cfg [, {from = folder}]]): an analysis metric from a
+ * plugin, as a function.
  *
  *   local acc = bd.metric("bump", { tolerance = 1.0 })
  *   run:log(acc(s.images, probe.labels [, s.taps]))  -- { acc_x = .., .. }
  *
  * Each call measures one batch with a fresh instance of the metric and
  * returns its named numbers (Lua numbers) and arrays (tensors). The config
- * is checked when the metric is made, so a misspelt key fails there. */
+ * is checked when the metric is made, so a misspelt key fails there.
+ * metric.name is the metric's name, metric.plugin the file of the plugin
+ * it measures with.
+ *
+ * Swapping a metric at run time: with from = folder, the plugin of that
+ * folder that provides `name` is loaded, and the name resolves to it from
+ * then on (bd_metric_load_from in bd/registry.h):
+ *
+ *   local old = bd.metric("bump")                               -- the build's
+ *   local new = bd.metric("bump", {}, { from = "v2/plugins" })  -- v2's
+ *   bd.metric("bump")                                           -- v2's too
+ *
+ * A metric keeps the plugin it was made from: `old` goes on measuring with
+ * the replaced plugin, which stays loaded until the last metric made from
+ * it is collected. The old plugin's folder swaps back:
+ *
+ *   bd.metric("bump", {}, { from = old.plugin:match("(.*)/") })
+ *
+ * A folder without the metric raises an error naming the metrics it
+ * holds. */
 #include "bdlua.h"
 
 #include <string.h>
@@ -15,15 +35,17 @@
 #define BDL_METRIC      "bd.Metric"
 #define BDL_METRIC_CALL "bd.MetricCall"
 
-/* What one call holds while it runs: freed by __gc if a raise cuts it. */
-typedef struct call_box {
+/* An instance and its result, freed by __gc (also if a raise cuts a call
+ * short). A bd.Metric holds the instance it was checked with, which keeps
+ * its plugin; a call makes a fresh one like it. */
+typedef struct metric_box {
     bd_metric        *m;
     bd_metric_result *r;
-} call_box;
+} metric_box;
 
-static int call_gc(lua_State *L)
+static int box_gc(lua_State *L)
 {
-    call_box *b = luaL_checkudata(L, 1, BDL_METRIC_CALL);
+    metric_box *b = lua_touserdata(L, 1);
     bd_metric_free(b->m);
     bd_metric_result_free(b->r);
     b->m = NULL;
@@ -31,23 +53,19 @@ static int call_gc(lua_State *L)
     return 0;
 }
 
-/* A fresh instance of the metric described by the table at idx, boxed on
- * the stack top. */
-static call_box *create(lua_State *L, int idx)
+static metric_box *push_box(lua_State *L, const char *type, int n_values)
 {
-    lua_getfield(L, idx, "name");
-    const char *name = lua_tostring(L, -1);
-    lua_getfield(L, idx, "cfg");
-    bd_config *cfg = bdl_check_config(L, -1, name, NULL);
-    call_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    metric_box *b = lua_newuserdatauv(L, sizeof *b, n_values);
     memset(b, 0, sizeof *b);
-    luaL_setmetatable(L, BDL_METRIC_CALL);
-    bd_status s = bd_metric_create(name, cfg, &b->m);
-    if (s == BD_E_PLUGIN)
-        bdl_raise(L);
-    if (s != BD_OK)
-        bdl_raise_status(L, s);
+    luaL_setmetatable(L, type);
     return b;
+}
+
+/* A failed create or load: a misspelt key or name is a configuration
+ * error; a bad plugin raises its message. */
+static int raise_failure(lua_State *L, bd_status s)
+{
+    return s == BD_E_PLUGIN ? bdl_raise(L) : bdl_raise_status(L, s);
 }
 
 /* A taps table { name = tensor } at idx (or nil) into taps. */
@@ -85,13 +103,18 @@ static void push_results(lua_State *L, const bd_metric_result *r)
 /* metric(images, labels [, taps]) */
 static int metric_call(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    metric_box *self = luaL_checkudata(L, 1, BDL_METRIC);
     bd_tensor *images = bdl_check_tensor(L, 2);
     bd_tensor *labels = bdl_to_tensor(L, 3);
     bd_taps taps;
     read_taps(L, 4, &taps);
-    call_box *b = create(L, 1);
-    bd_status s = bd_metric_update(b->m, images, labels, taps.n ? &taps : NULL);
+    lua_getiuservalue(L, 1, 1);
+    bd_config *cfg = bdl_check_config(L, -1, bd_metric_name(self->m), NULL);
+    metric_box *b = push_box(L, BDL_METRIC_CALL, 0);
+    bd_status s = bd_metric_create_like(self->m, cfg, &b->m);
+    if (s != BD_OK)
+        return raise_failure(L, s);
+    s = bd_metric_update(b->m, images, labels, taps.n ? &taps : NULL);
     if (s == BD_OK && !(b->r = bd_metric_result_new()))
         s = BD_E_NOMEM;
     if (s == BD_OK)
@@ -102,32 +125,76 @@ static int metric_call(lua_State *L)
     return 1;
 }
 
+/* metric.name, metric.plugin */
+static int metric_index(lua_State *L)
+{
+    metric_box *b = luaL_checkudata(L, 1, BDL_METRIC);
+    const char *key = luaL_checkstring(L, 2);
+    if (strcmp(key, "name") == 0)
+        lua_pushstring(L, bd_metric_name(b->m));
+    else if (strcmp(key, "plugin") == 0)
+        lua_pushstring(L, bd_metric_plugin(b->m));
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int metric_tostring(lua_State *L)
+{
+    metric_box *b = luaL_checkudata(L, 1, BDL_METRIC);
+    lua_pushfstring(L, "bd.Metric(%s, %s)", bd_metric_name(b->m),
+                    bd_metric_plugin(b->m));
+    return 1;
+}
+
+/* The folder of {from = folder} at idx (none or nil: NULL). */
+static const char *read_from(lua_State *L, int idx)
+{
+    if (lua_isnoneornil(L, idx))
+        return NULL;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1))
+        if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "from"))
+            bdl_config_error(L, "metric: unknown option '%s', expected from",
+                             luaL_tolstring(L, -2, NULL));
+    lua_getfield(L, idx, "from");
+    if (lua_type(L, -1) != LUA_TSTRING)
+        bdl_config_error(L, "metric: from is a %s, expected a folder",
+                         luaL_typename(L, -1));
+    return lua_tostring(L, -1);
+}
+
 static int metric_new(lua_State *L)
 {
-    luaL_checkstring(L, 1);
+    const char *name = luaL_checkstring(L, 1);
     if (!lua_isnoneornil(L, 2))
         luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 2);
-    lua_createtable(L, 0, 2);
-    lua_pushvalue(L, 1);
-    lua_setfield(L, -2, "name");
-    lua_pushvalue(L, 2);
-    lua_setfield(L, -2, "cfg");
-    luaL_setmetatable(L, BDL_METRIC);
-    create(L, 3); /* checks the name and the config now */
     lua_settop(L, 3);
+    const char *from = read_from(L, 3);
+    bd_status s = from ? bd_metric_load_from(name, from) : BD_OK;
+    if (s != BD_OK)
+        return raise_failure(L, s);
+    bd_config *cfg = bdl_check_config(L, 2, name, NULL);
+    metric_box *b = push_box(L, BDL_METRIC, 1);
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, -2, 1); /* the config of every call */
+    s = bd_metric_create(name, cfg, &b->m); /* checks the name and config */
+    if (s != BD_OK)
+        return raise_failure(L, s);
     return 1;
 }
 
 void bdl_open_metric(lua_State *L)
 {
     luaL_newmetatable(L, BDL_METRIC_CALL);
-    lua_pushcfunction(L, call_gc);
+    lua_pushcfunction(L, box_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
+    static const luaL_Reg meta[] = {
+        {"__call", metric_call}, {"__index", metric_index},
+        {"__tostring", metric_tostring}, {"__gc", box_gc}, {NULL, NULL}};
     luaL_newmetatable(L, BDL_METRIC);
-    lua_pushcfunction(L, metric_call);
-    lua_setfield(L, -2, "__call");
+    luaL_setfuncs(L, meta, 0);
     lua_pop(L, 1);
     lua_pushcfunction(L, metric_new);
     lua_setfield(L, -2, "metric");

@@ -1,19 +1,20 @@
-/* What the loaded plugins provide: plugins, denoisers and metrics by index
- * (in load order) and by name. */
+/* What the listed plugins provide: plugins, denoisers and metrics by index
+ * (in load order) and by name. A metric another plugin took over is not
+ * listed (registry_impl.h). */
 #include <string.h>
 
 #include "registry_impl.h"
 
-int bd_plugin_count(void) { return bd_reg.n_plugins; }
+int bd_plugin_count(void) { return bd_reg.plugins.n; }
 
 const char *bd_plugin_path(int i)
 {
-    return i >= 0 && i < bd_reg.n_plugins ? bd_reg.plugins[i]->path : NULL;
+    return i >= 0 && i < bd_reg.plugins.n ? bd_reg.plugins.items[i]->path : NULL;
 }
 
 const bd_plugin_info *bd_plugin_info_at(int i)
 {
-    return i >= 0 && i < bd_reg.n_plugins ? &bd_reg.plugins[i]->info : NULL;
+    return i >= 0 && i < bd_reg.plugins.n ? &bd_reg.plugins.items[i]->info : NULL;
 }
 
 /* The plugin holding entry i of the list that count() measures, with i
@@ -22,8 +23,8 @@ static bd_plugin_rec *locate(int *i, int32_t (*count)(const bd_plugin_rec *))
 {
     if (*i < 0)
         return NULL;
-    for (int k = 0; k < bd_reg.n_plugins; k++) {
-        bd_plugin_rec *p = bd_reg.plugins[k];
+    for (int k = 0; k < bd_reg.plugins.n; k++) {
+        bd_plugin_rec *p = bd_reg.plugins.items[k];
         if (*i < count(p))
             return p;
         *i -= count(p);
@@ -37,8 +38,8 @@ static int32_t n_metrics(const bd_plugin_rec *p) { return p->info.n_metrics; }
 int bd_denoiser_count(void)
 {
     int n = 0;
-    for (int k = 0; k < bd_reg.n_plugins; k++)
-        n += n_denoisers(bd_reg.plugins[k]);
+    for (int k = 0; k < bd_reg.plugins.n; k++)
+        n += n_denoisers(bd_reg.plugins.items[k]);
     return n;
 }
 
@@ -71,15 +72,15 @@ const bd_denoiser_desc *bd_denoiser_find(const char *name)
 int bd_metric_count(void)
 {
     int n = 0;
-    for (int k = 0; k < bd_reg.n_plugins; k++)
-        n += n_metrics(bd_reg.plugins[k]);
+    for (int k = 0; k < bd_reg.plugins.n; k++)
+        n += n_metrics(bd_reg.plugins.items[k]);
     return n;
 }
 
 const bd_metric_desc *bd_metric_at(int i)
 {
     bd_plugin_rec *p = locate(&i, n_metrics);
-    return p ? &p->metrics[i] : NULL;
+    return p ? p->metric_ptrs[i] : NULL;
 }
 
 const char *bd_metric_path(int i)
@@ -100,4 +101,12 @@ int bd_metric_index(const char *name)
 const bd_metric_desc *bd_metric_find(const char *name)
 {
     return name ? bd_metric_at(bd_metric_index(name)) : NULL;
+}
+
+bd_plugin_rec *bd_metric_provider(const char *name, const bd_metric_desc **desc)
+{
+    int i = name ? bd_metric_index(name) : -1;
+    bd_plugin_rec *p = locate(&i, n_metrics);
+    *desc = p ? p->metric_ptrs[i] : NULL;
+    return p;
 }

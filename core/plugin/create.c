@@ -73,24 +73,24 @@ bd_status bd_model_create(const char *name, bd_config *cfg, uint64_t seed,
     return BD_OK;
 }
 
-bd_status bd_metric_create(const char *name, bd_config *cfg, bd_metric **out)
+/* An instance of metric d of plugin p from cfg (NULL: all defaults). */
+static bd_status make_metric(bd_plugin_rec *p, const bd_metric_desc *d,
+                             bd_config *cfg, bd_metric **out)
 {
-    BD_TRY(bd_plugins_scan());
-    const bd_metric_desc *d = bd_metric_find(name);
-    if (!d)
-        return unknown("metric", name, bd_metric_count(), metric_name);
     bd_config *own = cfg ? NULL : bd_config_new();
     bd_metric *m = calloc(1, sizeof *m);
     bd_status s = (cfg || own) && m ? BD_OK
-                : bd_fail(BD_E_NOMEM, "metric '%s': out of memory", name);
+                : bd_fail(BD_E_NOMEM, "metric '%s': out of memory", d->name);
     if (s == BD_OK) {
         m->desc = d;
+        m->plugin = p;
+        p->instances++;
         s = d->create(bd_plugin_host(), cfg ? cfg : own, &m->state);
         if (s != BD_OK)
             m->state = NULL; /* a failed create leaves nothing to destroy */
     }
     if (s == BD_OK)
-        s = bd_config_check_unused(cfg ? cfg : own, name);
+        s = bd_config_check_unused(cfg ? cfg : own, d->name);
     bd_config_free(own);
     if (s != BD_OK) {
         bd_metric_free(m);
@@ -98,4 +98,20 @@ bd_status bd_metric_create(const char *name, bd_config *cfg, bd_metric **out)
     }
     *out = m;
     return BD_OK;
+}
+
+bd_status bd_metric_create(const char *name, bd_config *cfg, bd_metric **out)
+{
+    BD_TRY(bd_plugins_scan());
+    const bd_metric_desc *d;
+    bd_plugin_rec *p = bd_metric_provider(name, &d);
+    if (!p)
+        return unknown("metric", name, bd_metric_count(), metric_name);
+    return make_metric(p, d, cfg, out);
+}
+
+bd_status bd_metric_create_like(const bd_metric *like, bd_config *cfg,
+                                bd_metric **out)
+{
+    return make_metric(like->plugin, like->desc, cfg, out);
 }

@@ -49,6 +49,7 @@ static void plugin_free(bd_plugin_rec *p)
     free(p->denoisers);
     free(p->denoiser_ptrs);
     free(p->metrics);
+    free(p->shown);
     free(p->metric_ptrs);
     free(p);
 }
@@ -178,10 +179,11 @@ static bd_status adopt_denoisers(bd_plugin_rec *p, const bd_plugin_info *src)
 
 static bd_status adopt_metrics(bd_plugin_rec *p, const bd_plugin_info *src)
 {
-    int n = p->info.n_metrics;
+    int n = p->n_all_metrics = p->info.n_metrics;
     p->metrics = calloc((size_t)n + 1, sizeof *p->metrics);
+    p->shown = calloc((size_t)n + 1, sizeof *p->shown);
     p->metric_ptrs = calloc((size_t)n + 1, sizeof *p->metric_ptrs);
-    if (!p->metrics || !p->metric_ptrs)
+    if (!p->metrics || !p->shown || !p->metric_ptrs)
         return bd_fail(BD_E_NOMEM, "plugin '%s': out of memory", p->path);
     for (int i = 0; i < n; i++) {
         bd_metric_desc *m = &p->metrics[i];
@@ -192,48 +194,41 @@ static bd_status adopt_metrics(bd_plugin_rec *p, const bd_plugin_info *src)
         BD_TRY(require(p->path, "metric", m->name, m->update, "update"));
         BD_TRY(require(p->path, "metric", m->name, m->compute, "compute"));
         BD_TRY(require(p->path, "metric", m->name, m->destroy, "destroy"));
-        p->metric_ptrs[i] = m;
+        p->shown[i] = true;
     }
-    p->info.metrics = (const bd_metric_desc *const *)p->metric_ptrs;
+    bd_plugin_list_metrics(p);
     return BD_OK;
 }
 
-/* The file already providing a denoiser (metric) of this name, or NULL;
- * `self` is searched too, below index `below`, to catch in-plugin twins. */
-static const char *denoiser_owner(const bd_plugin_rec *self, int below,
-                                  const char *name)
+void bd_plugin_list_metrics(bd_plugin_rec *p)
 {
-    for (int i = 0; i < below; i++)
-        if (strcmp(self->denoisers[i].name, name) == 0)
-            return self->path;
-    int k = bd_denoiser_index(name);
-    return k < 0 ? NULL : bd_denoiser_path(k);
+    int n = 0;
+    for (int i = 0; i < p->n_all_metrics; i++)
+        if (p->shown[i])
+            p->metric_ptrs[n++] = &p->metrics[i];
+    p->metric_ptrs[n] = NULL;
+    p->info.n_metrics = n;
+    p->info.metrics = (const bd_metric_desc *const *)p->metric_ptrs;
 }
 
-static const char *metric_owner(const bd_plugin_rec *self, int below,
-                                const char *name)
+static bd_status taken(const char *path, const char *kind, const char *name,
+                       const char *owner)
 {
-    for (int i = 0; i < below; i++)
-        if (strcmp(self->metrics[i].name, name) == 0)
-            return self->path;
-    int k = bd_metric_index(name);
-    return k < 0 ? NULL : bd_metric_path(k);
+    return stage_fail(path, "validate", "%s '%s' is already provided by '%s'",
+                      kind, name, owner);
 }
 
-static bd_status check_unique(const bd_plugin_rec *p)
+/* Two descriptors of one name inside the plugin. */
+static bd_status check_twins(const bd_plugin_rec *p)
 {
-    for (int i = 0; i < p->info.n_denoisers; i++) {
-        const char *other = denoiser_owner(p, i, p->denoisers[i].name);
-        if (other)
-            return stage_fail(p->path, "validate", "denoiser '%s' is already"
-                              " provided by '%s'", p->denoisers[i].name, other);
-    }
-    for (int i = 0; i < p->info.n_metrics; i++) {
-        const char *other = metric_owner(p, i, p->metrics[i].name);
-        if (other)
-            return stage_fail(p->path, "validate", "metric '%s' is already"
-                              " provided by '%s'", p->metrics[i].name, other);
-    }
+    for (int i = 0; i < p->info.n_denoisers; i++)
+        for (int k = 0; k < i; k++)
+            if (strcmp(p->denoisers[i].name, p->denoisers[k].name) == 0)
+                return taken(p->path, "denoiser", p->denoisers[i].name, p->path);
+    for (int i = 0; i < p->n_all_metrics; i++)
+        for (int k = 0; k < i; k++)
+            if (strcmp(p->metrics[i].name, p->metrics[k].name) == 0)
+                return taken(p->path, "metric", p->metrics[i].name, p->path);
     return BD_OK;
 }
 
@@ -251,32 +246,57 @@ static bd_status validate(bd_plugin_rec *p, const bd_plugin_info *src)
                           " metric, expected at least one");
     BD_TRY(adopt_denoisers(p, src));
     BD_TRY(adopt_metrics(p, src));
-    return check_unique(p);
+    return check_twins(p);
 }
 
-/* ---- load ----------------------------------------------------------------- */
+/* ---- registry lists ------------------------------------------------------- */
 
-static bd_plugin_rec *find_loaded(const char *real)
+bd_status bd_plugin_list_reserve(bd_plugin_list *l)
 {
-    for (int i = 0; i < bd_reg.n_plugins; i++)
-        if (strcmp(bd_reg.plugins[i]->real, real) == 0)
-            return bd_reg.plugins[i];
+    if (l->n < l->cap)
+        return BD_OK;
+    int cap = l->cap ? 2 * l->cap : 16;
+    bd_plugin_rec **grown = realloc(l->items, (size_t)cap * sizeof *grown);
+    if (!grown)
+        return bd_fail(BD_E_NOMEM, "plugins: out of memory");
+    l->items = grown;
+    l->cap = cap;
+    return BD_OK;
+}
+
+bd_status bd_plugin_list_push(bd_plugin_list *l, bd_plugin_rec *p)
+{
+    BD_TRY(bd_plugin_list_reserve(l));
+    l->items[l->n++] = p;
+    return BD_OK;
+}
+
+void bd_plugin_list_remove(bd_plugin_list *l, bd_plugin_rec *p)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->items[i] == p) {
+            memmove(&l->items[i], &l->items[i + 1],
+                    (size_t)(l->n - i - 1) * sizeof *l->items);
+            l->n--;
+            return;
+        }
+}
+
+static bd_plugin_rec *find_in(const bd_plugin_list *l, const char *real)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->items[i]->real, real) == 0)
+            return l->items[i];
     return NULL;
 }
 
-static bd_status push_plugin(bd_plugin_rec *p)
+bd_plugin_rec *bd_plugin_find_loaded(const char *real)
 {
-    if (bd_reg.n_plugins == bd_reg.cap_plugins) {
-        int cap = bd_reg.cap_plugins ? 2 * bd_reg.cap_plugins : 16;
-        bd_plugin_rec **grown = realloc(bd_reg.plugins, (size_t)cap * sizeof *grown);
-        if (!grown)
-            return bd_fail(BD_E_NOMEM, "plugin '%s': out of memory", p->path);
-        bd_reg.plugins = grown;
-        bd_reg.cap_plugins = cap;
-    }
-    bd_reg.plugins[bd_reg.n_plugins++] = p;
-    return BD_OK;
+    bd_plugin_rec *p = find_in(&bd_reg.plugins, real);
+    return p ? p : find_in(&bd_reg.retired, real);
 }
+
+/* ---- load ----------------------------------------------------------------- */
 
 /* open -> symbol -> init -> abi: the plugin's info, or a failure. */
 static bd_status open_plugin(const char *path, const char *real, void **handle,
@@ -308,51 +328,92 @@ static bd_status open_plugin(const char *path, const char *real, void **handle,
     return BD_OK;
 }
 
-bd_status bd_plugin_load(const char *path)
+bd_status bd_plugin_resolve(const char *path, char *real)
 {
     if (!path)
         return bd_fail(BD_E_ARG, "plugin: path is NULL");
-    char real[PATH_MAX];
     if (!realpath(path, real))
         return stage_fail(path, "open", "%s (expected a shared object)",
                           strerror(errno));
-    if (find_loaded(real))
-        return BD_OK;
+    return BD_OK;
+}
+
+bd_status bd_plugin_open(const char *path, const char *real,
+                         bd_plugin_rec **out)
+{
     void *handle = NULL;
     const bd_plugin_info *info = NULL;
     BD_TRY(open_plugin(path, real, &handle, &info));
     bd_plugin_rec *p = calloc(1, sizeof *p);
-    bd_status s = p ? BD_OK : bd_fail(BD_E_NOMEM, "plugin '%s': out of memory", path);
-    if (s == BD_OK) {
-        p->handle = handle;
-        p->path = strdup(path);
-        p->real = strdup(real);
-        if (!p->path || !p->real)
-            s = bd_fail(BD_E_NOMEM, "plugin '%s': out of memory", path);
-    }
-    if (s == BD_OK)
-        s = validate(p, info);
-    if (s == BD_OK)
-        s = push_plugin(p);
-    if (s != BD_OK) {
-        if (p && p->info.shutdown)
-            p->info.shutdown();
+    if (!p) {
         dlclose(handle);
-        plugin_free(p);
+        return bd_fail(BD_E_NOMEM, "plugin '%s': out of memory", path);
     }
+    p->handle = handle;
+    p->path = strdup(path);
+    p->real = strdup(real);
+    bd_status s = p->path && p->real ? validate(p, info)
+                : bd_fail(BD_E_NOMEM, "plugin '%s': out of memory", path);
+    if (s != BD_OK) {
+        bd_plugin_close(p);
+        return s;
+    }
+    *out = p;
+    return BD_OK;
+}
+
+void bd_plugin_close(bd_plugin_rec *p)
+{
+    if (p->info.shutdown)
+        p->info.shutdown();
+    dlclose(p->handle);
+    plugin_free(p);
+}
+
+bd_status bd_plugin_register(bd_plugin_rec *p, bool hide_taken)
+{
+    for (int i = 0; i < p->info.n_denoisers; i++) {
+        int k = bd_denoiser_index(p->denoisers[i].name);
+        if (k >= 0)
+            return taken(p->path, "denoiser", p->denoisers[i].name,
+                         bd_denoiser_path(k));
+    }
+    for (int i = 0; i < p->n_all_metrics; i++) {
+        int k = bd_metric_index(p->metrics[i].name);
+        if (k >= 0 && !hide_taken)
+            return taken(p->path, "metric", p->metrics[i].name,
+                         bd_metric_path(k));
+        p->shown[i] = k < 0;
+    }
+    bd_plugin_list_metrics(p);
+    return bd_plugin_list_push(&bd_reg.plugins, p);
+}
+
+bd_status bd_plugin_load(const char *path)
+{
+    char real[PATH_MAX];
+    BD_TRY(bd_plugin_resolve(path, real));
+    if (bd_plugin_find_loaded(real))
+        return BD_OK;
+    bd_plugin_rec *p;
+    BD_TRY(bd_plugin_open(path, real, &p));
+    bd_status s = bd_plugin_register(p, false);
+    if (s != BD_OK)
+        bd_plugin_close(p);
     return s;
+}
+
+static void close_all(bd_plugin_list *l)
+{
+    for (int i = l->n - 1; i >= 0; i--)
+        bd_plugin_close(l->items[i]);
+    free(l->items);
 }
 
 void bd_plugins_unload_all(void)
 {
-    for (int i = bd_reg.n_plugins - 1; i >= 0; i--) {
-        bd_plugin_rec *p = bd_reg.plugins[i];
-        if (p->info.shutdown)
-            p->info.shutdown();
-        dlclose(p->handle);
-        plugin_free(p);
-    }
-    free(bd_reg.plugins);
+    close_all(&bd_reg.plugins);
+    close_all(&bd_reg.retired);
     bd_strings_clear(&bd_reg.failures);
     bd_strings_clear(&bd_reg.search);
     memset(&bd_reg, 0, sizeof bd_reg);

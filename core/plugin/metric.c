@@ -37,10 +37,14 @@ void bd_metric_free(bd_metric *m)
         return;
     if (m->state)
         m->desc->destroy(m->state);
+    if (m->plugin)
+        bd_plugin_release(m->plugin);
     free(m);
 }
 
 const char *bd_metric_name(const bd_metric *m) { return m->desc->name; }
+
+const char *bd_metric_plugin(const bd_metric *m) { return m->plugin->path; }
 
 /* ---- results -------------------------------------------------------------- */
 

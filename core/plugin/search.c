@@ -51,20 +51,27 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-bd_status bd_plugin_load_dir(const char *dir, int *n_failed)
+bd_status bd_plugin_files(const char *dir, bd_strings *names)
 {
     DIR *d = opendir(dir);
     if (!d)
         return bd_fail(BD_E_IO, "plugins: cannot read folder '%s': %s", dir,
                        strerror(errno));
-    bd_strings names = {0};
     bd_status s = BD_OK;
     for (struct dirent *e; s == BD_OK && (e = readdir(d));)
         if (is_plugin_file(e->d_name))
-            s = bd_strings_push(&names, e->d_name);
+            s = bd_strings_push(names, e->d_name);
     closedir(d);
-    if (names.n)
-        qsort(names.items, (size_t)names.n, sizeof *names.items, compare_names);
+    if (names->n)
+        qsort(names->items, (size_t)names->n, sizeof *names->items,
+              compare_names);
+    return s;
+}
+
+bd_status bd_plugin_load_dir(const char *dir, int *n_failed)
+{
+    bd_strings names = {0};
+    bd_status s = bd_plugin_files(dir, &names);
     int failed = 0;
     for (int i = 0; s == BD_OK && i < names.n; i++) {
         char path[4096];

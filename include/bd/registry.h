@@ -13,6 +13,11 @@
  *     plugin '<file>': <stage>: <found, against what was expected>
  * where stage is open, symbol, abi, init or validate.
  *
+ * A metric's name can be given to another plugin at run time (a new
+ * version of a metric, from another folder): see bd_metric_load_from.
+ * Denoiser names are never replaced, and a second plugin offering a taken
+ * name is refused as above.
+ *
  * The registry is process-wide and not thread-safe: load from one thread,
  * before training starts. Free every model and metric made from a plugin
  * before bd_plugins_unload_all. */
@@ -41,8 +46,9 @@ bd_status bd_plugin_add_path(const char *dir);
  * plugins are recorded, not returned. */
 bd_status bd_plugins_scan(void);
 
-/* Call each plugin's shutdown, dlclose it, and forget everything: plugins,
- * failures, added folders. The next use scans again. */
+/* Call each plugin's shutdown, dlclose it, and forget everything: plugins
+ * (the replaced ones too), failures, added folders. The next use scans
+ * again. */
 void bd_plugins_unload_all(void);
 
 /* ---- listing ------------------------------------------------------------- */
@@ -61,7 +67,10 @@ const char *bd_plugin_failure(int i);
 int         bd_plugin_search_count(void);
 const char *bd_plugin_search_dir(int i);
 
-/* Registered denoisers and metrics, and the file each came from. */
+/* Registered denoisers and metrics, and the file each came from. A
+ * descriptor pointer stays valid until its plugin is unloaded: by
+ * bd_plugins_unload_all, or when bd_metric_load_from replaces the last
+ * thing it provides while no instance of it lives. */
 int                     bd_denoiser_count(void);
 const bd_denoiser_desc *bd_denoiser_at(int i);
 const char             *bd_denoiser_path(int i);
@@ -86,7 +95,15 @@ bd_status bd_model_create(const char *name, bd_config *cfg, uint64_t seed,
 
 typedef struct bd_metric bd_metric;
 
+/* An instance of the metric `name` resolves to (scanning the search path
+ * if needed), from cfg (NULL: all defaults). Fails naming the known
+ * metrics if `name` is unknown, and naming the key if cfg holds one the
+ * metric did not read. Free with bd_metric_free. */
 bd_status bd_metric_create(const char *name, bd_config *cfg, bd_metric **out);
+/* An instance of the same metric of the same plugin as `like`, even after
+ * its name was given to another plugin. */
+bd_status bd_metric_create_like(const bd_metric *like, bd_config *cfg,
+                                bd_metric **out);
 /* images: (N, C, H, W), labels: (N, 2), taps may be NULL */
 bd_status bd_metric_update(bd_metric *m, bd_tensor *images, bd_tensor *labels,
                            bd_taps *taps);
@@ -94,6 +111,34 @@ bd_status bd_metric_update(bd_metric *m, bd_tensor *images, bd_tensor *labels,
 bd_status bd_metric_compute(bd_metric *m, bd_metric_result *result);
 void      bd_metric_free(bd_metric *m);
 const char *bd_metric_name(const bd_metric *m);
+/* The file of the plugin the instance came from (as it was loaded). */
+const char *bd_metric_plugin(const bd_metric *m);
+
+/* ---- replacing a metric ----------------------------------------------------
+ * Load, from the bd_*.so files of folder dir (in name order, the first that
+ * provides it), the plugin providing metric `name`, and make it the one
+ * `name` resolves to: bd_metric_find and bd_metric_create use it from now
+ * on. Scans the search path first, so the plugin replaced is the one a
+ * plain bd_metric_create would have used.
+ *   - The plugin that provided `name` keeps its other metrics. Instances
+ *     made from it keep working (bd_metric_create_like makes more), and it
+ *     stays loaded while any lives: each plugin counts its live instances.
+ *     Once it provides nothing (no metric a name resolves to, no
+ *     denoiser) it leaves the listing, and is unloaded (shutdown, dlclose)
+ *     with its last instance, at once if none lives, or by
+ *     bd_plugins_unload_all.
+ *   - The new plugin's other metrics take only names still free; those of
+ *     taken names stay with their plugins. Its denoisers must have new
+ *     names (models are not counted, so a denoiser is never replaced): else
+ *     the load fails as any duplicate does, and nothing changes.
+ *   - A folder whose plugin already provides `name` is a no-op; one whose
+ *     plugin provided it before (e.g. the build's plugin folder, after a
+ *     swap) gives the name back to that plugin.
+ * Fails with BD_E_IO if dir cannot be read, and with BD_E_ARG when no
+ * plugin there provides `name`:
+ *     metric 'bump': no plugin in folder '<dir>' provides it (its plugins
+ *     provide: <metrics>; <n> failed to load, the first: <message>) */
+bd_status bd_metric_load_from(const char *name, const char *dir);
 
 /* A list of named numbers and arrays; names are [a-z0-9_.]+, unique. */
 bd_metric_result *bd_metric_result_new(void);
