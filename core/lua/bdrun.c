@@ -160,8 +160,11 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "plugins") && argc == 2)
         return list_plugins();
-    if (!strcmp(argv[1], "ckpt"))
+    if (!strcmp(argv[1], "ckpt")) {
+        char name[] = "bdrun ckpt"; /* what its usage text calls it */
+        argv[1] = name;
         return bd_ckpt_main(argc - 1, argv + 1);
+    }
     if (argv[1][0] == '-') {
         fprintf(stderr, "bdrun: unknown option '%s'\n%s", argv[1], usage);
         return 2;
@@ -180,6 +183,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bdrun: %s\n", msg ? msg : "(error object is not a"
                 " string)");
     }
-    lua_close(L);
+    lua_close(L);          /* frees the models and metrics of the script */
+    bd_plugins_unload_all();
     return status == LUA_OK ? 0 : 1;
 }
