@@ -21,10 +21,16 @@
  *     last bd.train (its EMA no longer matches the weights). */
 #include "bdlua.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bd/ckpt.h"
+#include "bd/log.h"
 #include "bd/train.h"
 
 #define SCHEDULES   bdl_schedule_names
@@ -207,6 +213,139 @@ bd_status bdl_ckpt_resume(const char *path, bd_model *m, bd_trainer *tr)
     BD_TRY(bd_ckpt_load(path, &ck));
     bd_status s = resume(ck, path, m, tr);
     bd_ckpt_free(ck);
+    return s;
+}
+
+/* ---- a run's checkpoints ------------------------------------------------- */
+
+void bdl_ckpt_step_path(char *buf, size_t len, const char *dir, int64_t step)
+{
+    snprintf(buf, len, "%s/step_%lld.bdc", dir, (long long)step);
+}
+
+/* The digits of `name` after `prefix` up to `suffix`, as a number >= 0;
+ * -1 when the name is not prefix<digits>suffix (1 to 18 digits). */
+static int64_t number_in(const char *name, const char *prefix,
+                         const char *suffix)
+{
+    size_t lp = strlen(prefix), ls = strlen(suffix), len = strlen(name);
+    if (len <= lp + ls || len - lp - ls > 18 || strncmp(name, prefix, lp) != 0
+        || strcmp(name + len - ls, suffix) != 0)
+        return -1;
+    int64_t v = 0;
+    for (size_t i = lp; i < len - ls; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return -1;
+        v = 10 * v + (name[i] - '0');
+    }
+    return v;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+bd_status bdl_ckpt_steps(const char *dir, int64_t **steps, size_t *n)
+{
+    *steps = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? BD_OK
+             : bd_fail(BD_E_IO, "ckpt: cannot list '%s': %s", dir, strerror(errno));
+    size_t cap = 0;
+    bd_status s = BD_OK;
+    for (struct dirent *e; s == BD_OK && (e = readdir(d));) {
+        int64_t step = number_in(e->d_name, "step_", ".bdc");
+        if (step < 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 32;
+            int64_t *grown = realloc(*steps, cap * sizeof *grown);
+            if (!grown) {
+                s = bd_fail(BD_E_NOMEM, "ckpt: out of memory listing '%s'", dir);
+                break;
+            }
+            *steps = grown;
+        }
+        (*steps)[(*n)++] = step;
+    }
+    closedir(d);
+    if (s != BD_OK) {
+        free(*steps);
+        *steps = NULL;
+        *n = 0;
+        return s;
+    }
+    if (*n)
+        qsort(*steps, *n, sizeof **steps, by_value);
+    return BD_OK;
+}
+
+/* The pid of "<file>.bdc.tmp-<pid>" (a checkpoint being written), or -1. */
+static long writer_of(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot - name < 5 || strncmp(dot - 4, ".bdc", 4) != 0)
+        return -1;
+    return (long)number_in(dot, ".tmp-", "");
+}
+
+static bool writer_gone(long pid)
+{
+    return pid == (long)getpid() || (pid > 0 && kill((pid_t)pid, 0) != 0
+                                     && errno == ESRCH);
+}
+
+bd_status bdl_ckpt_clean(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? BD_OK
+             : bd_fail(BD_E_IO, "ckpt: cannot list '%s': %s", dir, strerror(errno));
+    bd_status s = BD_OK;
+    for (struct dirent *e; s == BD_OK && (e = readdir(d));) {
+        long pid = writer_of(e->d_name);
+        if (pid < 0 || !writer_gone(pid))
+            continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0 || errno == ENOENT)
+            bd_log_warn("ckpt: removed '%s', left unfinished by process %ld",
+                        path, pid);
+        else
+            s = bd_fail(BD_E_IO, "ckpt: cannot remove '%s': %s", path,
+                        strerror(errno));
+    }
+    closedir(d);
+    return s;
+}
+
+bd_status bdl_ckpt_prune(const char *dir, int64_t upto, int64_t keep,
+                         bdl_pinned_fn pinned, void *ud)
+{
+    int64_t *steps;
+    size_t n;
+    BD_TRY(bdl_ckpt_steps(dir, &steps, &n));
+    bd_status s = BD_OK;
+    int64_t newer = 0; /* checkpoints up to `upto` seen, newest first */
+    for (size_t i = n; s == BD_OK && i-- > 0;) {
+        bool pin = false;
+        if (steps[i] > upto || keep == 0 || newer++ < keep)
+            continue;
+        if (pinned)
+            s = pinned(ud, steps[i], &pin);
+        if (s != BD_OK || pin)
+            continue;
+        char path[4400];
+        bdl_ckpt_step_path(path, sizeof path, dir, steps[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            s = bd_fail(BD_E_IO, "ckpt: cannot remove the old checkpoint '%s':"
+                        " %s", path, strerror(errno));
+    }
+    free(steps);
     return s;
 }
 
