@@ -1,4 +1,5 @@
-/* Checkpoints of models and training runs, and bd.ckpt.
+/* Checkpoints of models and training runs, a run's checkpoint folder
+ * (listing, pruning, temp files of killed writers), and bd.ckpt.
  *
  * A checkpoint (.bdc, bd/ckpt.h) written here holds
  *   tensors  <name>            the model's weights, by parameter name

@@ -25,7 +25,9 @@
  * Checkpoints of steps after the one just written are another run's and
  * stay. resume = "auto" continues from the run's newest checkpoint that
  * loads: a damaged one is skipped with a warning naming it (and listed in
- * `skipped`); with none, training starts at step 0. With checkpoints or
+ * `skipped`); with none yet, training starts at step 0; when none loads,
+ * bd.train returns nil, message, "ckpt" (as for a path that does not
+ * load). With checkpoints or
  * resume = "auto", temp files of a killed writer (step_<N>.bdc.tmp-<pid>,
  * of a process that is gone) are removed first, with a warning.
  *
