@@ -27,9 +27,9 @@
  * loads: a damaged one is skipped with a warning naming it (and listed in
  * `skipped`); with none yet, training starts at step 0; when none loads,
  * bd.train returns nil, message, "ckpt" (as for a path that does not
- * load). With checkpoints or
- * resume = "auto", temp files of a killed writer (step_<N>.bdc.tmp-<pid>,
- * of a process that is gone) are removed first, with a warning.
+ * load). With checkpoints or resume = "auto", temp files of a killed
+ * writer (step_<N>.bdc.tmp-<pid>, of a process that is gone) are removed
+ * first, with a warning.
  *
  * Every k steps (and after the last) the run's metrics.jsonl gets
  * { step, time, loss (mean since the last line), lr, grad_norm,
