@@ -8,11 +8,6 @@ local check = require "check"
 local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-if not bd.dist then
-  print("SKIP: bd.dist is not registered in the bd module (core/lua/ldist.c)")
-  os.exit(77)
-end
-
 local fixture = arg[0]:gsub("[^/]*$", "") .. "../fixtures/tiny_sweep.lua"
 local dir = os.tmpname()
 os.remove(dir)
