@@ -3,6 +3,7 @@
 if(TARGET bdrun)
     set(BD_LUA_TEST_ARGS_test_config epochs=7 lr=1e-3 name=12 ema=false size=2e1 step=2)
     set(BD_LUA_TEST_ARGS_test_errors bdrun=$<TARGET_FILE:bdrun>)
+    set(BD_LUA_TEST_ARGS_test_ckpt_archive bdrun=$<TARGET_FILE:bdrun>)
     set(BD_LUA_TEST_ARGS_test_imbalance_smoke bdrun=$<TARGET_FILE:bdrun>)
     file(GLOB BD_LUA_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/lua/test_*.lua)
     foreach(script ${BD_LUA_TESTS})

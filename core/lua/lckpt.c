@@ -19,7 +19,9 @@
  *     load copies the weights (or, with ema = true, the EMA weights) into
  *     the model, whose shapes must match, and the diffusion settings, so
  *     bd.sample uses the ones it was trained with; the model forgets its
- *     last bd.train (its EMA no longer matches the weights). */
+ *     last bd.train (its EMA no longer matches the weights).
+ *   bd.ckpt.archive_tensor(path.bda, step, name) -> tensor | nil, msg, stage
+ *     one tensor of one step of an archive (bdrun ckpt archive). */
 #include "bdlua.h"
 
 #include <dirent.h>
@@ -417,10 +419,27 @@ static int ckpt_load(lua_State *L)
     return 1;
 }
 
+/* bd.ckpt.archive_tensor(path.bda, step, name) -> tensor | nil, msg, stage:
+ * one tensor of one step straight from an archive, decoding only its chain. */
+static int ckpt_archive_tensor(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lua_Integer step = luaL_checkinteger(L, 2);
+    const char *name = luaL_checkstring(L, 3);
+    luaL_argcheck(L, step >= 0, 2, "a step is >= 0");
+    bd_tensor **slot = bdl_new_tensor_slot(L);
+    bd_status s = bd_archive_read_tensor(path, (uint64_t)step, name, slot);
+    if (s != BD_OK)
+        return bdl_fail(L, stage_of(s));
+    bdl_account(L, (size_t)(*slot)->numel * sizeof(float));
+    return 1;
+}
+
 void bdl_open_ckpt(lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        {"save", ckpt_save}, {"load", ckpt_load}, {NULL, NULL}};
+        {"save", ckpt_save}, {"load", ckpt_load},
+        {"archive_tensor", ckpt_archive_tensor}, {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_setfield(L, -2, "ckpt");
 }
