@@ -41,6 +41,11 @@ install(FILES ${PROJECT_BINARY_DIR}/bdConfig.cmake
 file(RELATIVE_PATH BD_PC_TO_PREFIX
      /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
 string(REGEX REPLACE "/$" "" BD_PC_TO_PREFIX ${BD_PC_TO_PREFIX})
+# libbd built with MPI (cmake/bdMPI.cmake) links Open MPI's C library.
+set(BD_PC_REQUIRES_MPI "")
+if(BD_MPI)
+    set(BD_PC_REQUIRES_MPI " ompi-c")
+endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/bd.pc.in
                ${PROJECT_BINARY_DIR}/bd.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/bd.pc

@@ -48,6 +48,21 @@ static int launched_size(void)
     return getenv("PMIX_RANK") ? 1 : 0;
 }
 
+#ifdef BD_HAVE_MPI
+/* This process's rank in the job an MPI launcher started it in; 0: none. */
+static int launched_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK",
+                                       "PMIX_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v)
+            return atoi(v);
+    }
+    return 0;
+}
+#endif
+
 static const bd_dist_group *current(void)
 {
     if (chosen)
@@ -76,6 +91,17 @@ void bd_dist_alone(void)
 int         bd_dist_rank(void) { return current()->rank; }
 int         bd_dist_size(void) { return current()->size; }
 const char *bd_dist_backend(void) { return current()->backend; }
+
+bool bd_dist_is_writer(void)
+{
+    if (chosen)
+        return group.rank == 0;
+#ifdef BD_HAVE_MPI
+    return launched_rank() == 0;
+#else
+    return true;
+#endif
+}
 
 bd_status bd_dist_allreduce_sum(float *x, int64_t n)
 {

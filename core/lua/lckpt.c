@@ -15,6 +15,7 @@
  * which is everything bd_trainer_run needs to continue bit-exactly.
  *
  *   bd.ckpt.save(path, model [, {level = 3}])  -> true | nil, msg, stage
+ *                                  (rank 0 writes; the other ranks: true)
  *   bd.ckpt.load(path, model [, {ema = false}]) -> { step =, arch = } | nil, msg, stage
  *     load copies the weights (or, with ema = true, the EMA weights) into
  *     the model, whose shapes must match, and the diffusion settings, so
@@ -33,6 +34,7 @@
 #include <unistd.h>
 
 #include "bd/ckpt.h"
+#include "bd/dist.h"
 #include "bd/log.h"
 #include "bd/train.h"
 
@@ -93,8 +95,11 @@ static bd_status add_trainer(bd_ckpt *ck, const bd_params *p, bd_trainer *tr)
     return add_tensors(ck, p, "optim.v.", v_at, bd_trainer_adamw(tr));
 }
 
+/* On the writer (rank 0) only: the other ranks hold the same weights. */
 static bd_status save(const char *path, bd_model *m, bd_trainer *tr, int level)
 {
+    if (!bd_dist_is_writer())
+        return BD_OK;
     bd_ckpt *ck = bd_ckpt_new();
     if (!ck)
         return BD_E_NOMEM;
@@ -304,6 +309,8 @@ static bool writer_gone(long pid)
 
 bd_status bdl_ckpt_clean(const char *dir)
 {
+    if (!bd_dist_is_writer())
+        return BD_OK;
     DIR *d = opendir(dir);
     if (!d)
         return errno == ENOENT ? BD_OK
@@ -329,6 +336,8 @@ bd_status bdl_ckpt_clean(const char *dir)
 bd_status bdl_ckpt_prune(const char *dir, int64_t upto, int64_t keep,
                          bdl_pinned_fn pinned, void *ud)
 {
+    if (!bd_dist_is_writer())
+        return BD_OK;
     int64_t *steps;
     size_t n;
     BD_TRY(bdl_ckpt_steps(dir, &steps, &n));

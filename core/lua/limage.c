@@ -3,6 +3,7 @@
  * Returns true, or nil, message, "io" when the file cannot be written. */
 #include "bdlua.h"
 
+#include "bd/dist.h"
 #include "bd/image.h"
 
 static int opt_int(lua_State *L, int opts, const char *key, int dflt)
@@ -52,7 +53,9 @@ static int save_grid(lua_State *L)
                        (lua_Integer)images->shape[0]);
         o.marks = labels->data;
     }
-    bd_status s = bd_image_save_grid(path, images, &o);
+    /* Rank 0 writes; the others return true having written nothing. */
+    bd_status s = bd_dist_is_writer() ? bd_image_save_grid(path, images, &o)
+                                      : BD_OK;
     if (s == BD_E_IO)
         return bdl_fail(L, "io");
     if (s != BD_OK)

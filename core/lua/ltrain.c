@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bd/dist.h"
 #include "bd/log.h"
 #include "bd/run.h"
 #include "bd/train.h"
@@ -138,13 +139,15 @@ static bd_status pinned(void *ud, int64_t step, bool *pin)
 }
 
 /* <run>/ckpt/step_<N>.bdc, then the older ones beyond keep and the pins
- * go. */
+ * go: on the writer (rank 0) only, the other ranks hold the same state. */
 static bd_status save_checkpoint(train_ctx *c, bd_trainer *tr, int64_t step)
 {
     char path[4400];
     if (!c->run->run)
         return bd_fail(BD_E_STATE, "train: the run was closed during"
                        " training");
+    if (!bd_dist_is_writer())
+        return BD_OK;
     if (mkdir(c->ckpt_dir, 0777) != 0 && errno != EEXIST)
         return bd_fail(BD_E_IO, "train: cannot create '%s': %s", c->ckpt_dir,
                        strerror(errno));

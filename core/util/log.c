@@ -1,9 +1,12 @@
-/* Timestamped log lines on stderr. */
+/* Timestamped log lines on stderr. Info lines come from the writer only
+ * (bd_dist_is_writer: rank 0); warnings from every rank. */
 #include "bd/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
+
+#include "bd/dist.h"
 
 static bool open_line; /* a progress line is drawn in place on stderr */
 
@@ -40,6 +43,8 @@ static void log_line(const char *level, const char *fmt, va_list ap)
 
 void bd_log_info(const char *fmt, ...)
 {
+    if (!bd_dist_is_writer())
+        return;
     va_list ap;
     va_start(ap, fmt);
     log_line("", fmt, ap);

@@ -1,10 +1,13 @@
-/* The progress line: step/total, loss, it/s, ETA. */
+/* The progress line: step/total, loss, it/s, ETA; drawn by the writer only
+ * (bd_dist_is_writer: rank 0). */
 #include "bd/log.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "bd/dist.h"
 
 #define REDRAW_SECONDS 0.1
 
@@ -58,6 +61,8 @@ const char *bd_progress_format(const bd_progress *p, char *buf, int len)
 
 static void draw(bd_progress *p, bool final)
 {
+    if (!bd_dist_is_writer())
+        return;
     char line[160];
     bd_progress_format(p, line, sizeof line);
     if (p->tty) {

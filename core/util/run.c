@@ -1,4 +1,6 @@
-/* Run directories and the JSON text they hold (see bd/run.h). */
+/* Run directories and the JSON text they hold (see bd/run.h). Only the
+ * writer (bd_dist_is_writer: rank 0) creates or writes them: on the other
+ * ranks a run knows its directory and every write succeeds doing nothing. */
 #include "bd/run.h"
 
 #include <errno.h>
@@ -9,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "bd/dist.h"
 
 #define NAME_MAX_LEN 128
 
@@ -141,7 +145,7 @@ void bd_json_bool(bd_json *j, const char *key, bool v)
 
 struct bd_run {
     char  dir[4096];
-    FILE *metrics;
+    FILE *metrics; /* NULL on a rank that does not write */
 };
 
 static bd_status check_name(const char *name)
@@ -196,12 +200,13 @@ bd_status bd_run_open(const char *root, const char *name, bool resume,
     int n = snprintf(r->dir, sizeof r->dir, "%s/%s", root, name);
     if (n < 0 || (size_t)n >= sizeof r->dir)
         s = bd_fail(BD_E_ARG, "run: directory '%s/%s' is too long", root, name);
-    if (s == BD_OK)
+    bool writes = bd_dist_is_writer();
+    if (s == BD_OK && writes)
         s = make_dirs(r->dir);
     char path[sizeof r->dir + 32];
-    if (s == BD_OK)
+    if (s == BD_OK && writes)
         s = bd_run_file(r, "metrics.jsonl", path, sizeof path);
-    if (s == BD_OK && !(r->metrics = fopen(path, resume ? "a" : "w")))
+    if (s == BD_OK && writes && !(r->metrics = fopen(path, resume ? "a" : "w")))
         s = bd_fail(BD_E_IO, "run: cannot open '%s': %s", path,
                     strerror(errno));
     if (s != BD_OK) {
@@ -246,6 +251,8 @@ static void sync_dir(const char *dir)
 bd_status bd_run_write_json(bd_run *r, const char *file, const bd_json *doc)
 {
     BD_TRY(doc->status);
+    if (!r->metrics)
+        return BD_OK;
     char path[sizeof r->dir + 256], tmp[sizeof path + 8];
     BD_TRY(bd_run_file(r, file, path, sizeof path - 8));
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -273,6 +280,8 @@ bd_status bd_run_log(bd_run *r, const bd_json *event)
     if (event->len == 0 || event->text[0] != '{')
         return bd_fail(BD_E_ARG, "run: a metrics event must be a JSON object,"
                        " got '%.40s'", event->text ? event->text : "");
+    if (!r->metrics)
+        return BD_OK;
     if (fwrite(event->text, 1, event->len, r->metrics) != event->len ||
         fputc('\n', r->metrics) == EOF || fflush(r->metrics) != 0)
         return bd_fail(BD_E_IO, "run: cannot append to %s/metrics.jsonl: %s",

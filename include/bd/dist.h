@@ -19,6 +19,7 @@
 #ifndef BD_DIST_H
 #define BD_DIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,12 @@
 int         bd_dist_rank(void);    /* 0 .. size - 1 */
 int         bd_dist_size(void);    /* processes in the group; 1: alone */
 const char *bd_dist_backend(void); /* "mpi" or "single" */
+
+/* Whether this process writes logs, checkpoints and reports: rank 0 does,
+ * the others do not. Never joins a group itself: before one is chosen it
+ * goes by the launcher's rank (so a process that later goes alone, or a
+ * build without MPI, writes as it always did). */
+bool        bd_dist_is_writer(void);
 
 /* x[i] = the sum over ranks of x[i], on every rank.   x: (n), n >= 0 */
 bd_status bd_dist_allreduce_sum(float *x, int64_t n);
