@@ -63,20 +63,25 @@ end
 -- ---- evaluation -----------------------------------------------------------------
 
 -- The keys an evaluation row holds, in the order tables show them.
-experiment.row_keys = { "accuracy", "acc_x", "acc_y", "frac_none", "frac_multi",
-                        "median_error", "r2_x", "r2_y", "r2_x_pca", "r2_y_pca", "eff_dim" }
+experiment.row_keys = { "accuracy", "acc_x", "acc_y", "frac_none", "frac_multi", "single",
+                        "place_x", "place_y", "median_error", "r2_x", "r2_y", "r2_x_pca",
+                        "r2_y_pca", "eff_dim" }
 
 -- An evaluation pass: returns evaluate(model) -> row, samples. It draws one
 -- sample per label of a probe grid (step `probe_step` over the image,
 -- bd.data.grid) with the activations of `tap`, then measures:
---   bump metric:      accuracy, acc_x, acc_y, frac_none, frac_multi, median_error
+--   bump metric:      accuracy, acc_x, acc_y, frac_none, frac_multi, median_error;
+--                     single (fraction with one bump) and place_x, place_y:
+--                     acc_x, acc_y among the one-bump samples, i.e. placement
+--                     apart from the bump count (NaN while fewer than
+--                     min_single of the samples hold one bump)
 --   manifold metric:  r2_x, r2_y (linear regression from a UMAP embedding of
 --                     the tap to the labels, as the paper), r2_x_pca, r2_y_pca
 --                     (from its top principal components), eff_dim
--- opts: size, probe_step (2), sampler ("ddim"), sample_steps (20),
+-- opts: size, probe_step (2), sampler ("ddpm"), sample_steps (25),
 -- tolerance (1.0), tap ("layer4"), seed (1: the same noise at every
 -- evaluation, so curves move with the model, not the draw), manifold (a
--- config for the manifold metric; default UMAP to 3 dims).
+-- config for the manifold metric; default UMAP to 3 dims), min_single (0.25).
 function experiment.evaluator(opts)
   local probe = bd.data.grid{ size = opts.size, step = opts.probe_step or 2 }
   local tap = opts.tap or "layer4"
@@ -84,7 +89,8 @@ function experiment.evaluator(opts)
   local manifold_cfg = { tap = tap, method = "umap", dims = 3, seed = 1 }
   for k, v in pairs(opts.manifold or {}) do manifold_cfg[k] = v end
   local manifold = bd.metric("manifold", manifold_cfg)
-  local sample_opts = { sampler = opts.sampler or "ddim", steps = opts.sample_steps or 20,
+  local min_single = opts.min_single or 0.25
+  local sample_opts = { sampler = opts.sampler or "ddpm", steps = opts.sample_steps or 25,
                         seed = opts.seed or 1, taps = { tap } }
   return function(model)
     local s = bd.sample(model, probe, sample_opts)
@@ -92,6 +98,10 @@ function experiment.evaluator(opts)
     local m = manifold(s.images, probe.labels, s.taps)
     local row = {}
     for _, k in ipairs(experiment.row_keys) do row[k] = b[k] or m[k] end
+    row.single = 1 - b.frac_none - b.frac_multi
+    local enough = row.single >= min_single
+    row.place_x = enough and b.acc_x / row.single or 0 / 0
+    row.place_y = enough and b.acc_y / row.single or 0 / 0
     return row, s
   end, probe
 end
@@ -143,14 +153,15 @@ end
 -- ---- which axis is learned first ---------------------------------------------------
 
 -- When one training learned each axis: the steps at which acc_x and acc_y
--- first reach `threshold` (Curve:crossing), the lag step_y - step_x and the
+-- (or the keys kx, ky) first reach `threshold` (Curve:crossing), the lag
+-- step_y - step_x and the
 -- relative lag, lag / the mean of the two steps. An axis that never gets
 -- there counts as `steps` (the end of training) and the result is marked
 -- censored: its lag is then a bound. With neither axis reached there is no
 -- lag.
-function experiment.axis_crossings(curve, threshold, steps)
-  local sx = curve:crossing("acc_x", threshold)
-  local sy = curve:crossing("acc_y", threshold)
+function experiment.axis_crossings(curve, threshold, steps, kx, ky)
+  local sx = curve:crossing(kx or "acc_x", threshold)
+  local sy = curve:crossing(ky or "acc_y", threshold)
   local out = { step_x = sx, step_y = sy, censored = not (sx and sy) }
   if sx or sy then
     local x, y = sx or steps, sy or steps
@@ -206,14 +217,15 @@ function experiment.stats(list)
   return { n = n, mean = mean, sd = n > 1 and math.sqrt(ss / (n - 1)) or 0, min = lo, max = hi }
 end
 
--- "m +- sd (min..max, n = k)" with the given format for the numbers.
+-- "m +- sd (min..max, n = k)" with the given format for the numbers (the
+-- sd without a sign).
 function experiment.describe(st, fmt)
   fmt = fmt or "%.0f"
   if st.n == 0 then return "n = 0" end
   local f = function(v) return string.format(fmt, v) end
   if st.n == 1 then return f(st.mean) .. " (n = 1)" end
-  return string.format("%s +- %s (%s..%s, n = %d)", f(st.mean), f(st.sd), f(st.min),
-                       f(st.max), st.n)
+  return string.format("%s +- %s (%s..%s, n = %d)", f(st.mean),
+                       string.format((fmt:gsub("[+ ]", "")), st.sd), f(st.min), f(st.max), st.n)
 end
 
 -- Seconds as "1 h 02 min", "4 min 05 s" or "12.3 s".

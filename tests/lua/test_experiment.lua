@@ -56,6 +56,8 @@ local function ramp(tx, ty)
   return cv
 end
 local cr = experiment.axis_crossings(ramp(500, 1000), 0.6, 1000)
+local swapped = experiment.axis_crossings(ramp(500, 1000), 0.6, 1000, "acc_y", "acc_x")
+check.ok(math.abs(swapped.lag + 300) < 1e-9, "other keys")
 check.ok(math.abs(cr.step_x - 300) < 1e-9 and math.abs(cr.step_y - 600) < 1e-9,
          "crossings at 0.6 of each ramp: " .. cr.step_x .. ", " .. cr.step_y)
 check.ok(math.abs(cr.lag - 300) < 1e-9, "lag step_y - step_x")
@@ -94,7 +96,7 @@ check.eq(st.min, 2, "min")
 check.eq(st.max, 9, "max")
 check.eq(experiment.stats{ 3 }.sd, 0, "one value: sd 0")
 check.eq(experiment.stats{}.n, 0, "no values")
-check.eq(experiment.describe(experiment.stats{ 10, 20 }, "%+.0f"), "+15 +- +7 (+10..+20, n = 2)", "describe")
+check.eq(experiment.describe(experiment.stats{ 10, 20 }, "%+.0f"), "+15 +- 7 (+10..+20, n = 2)", "describe")
 check.eq(experiment.describe(experiment.stats{ 0.5 }, "%.2f"), "0.50 (n = 1)", "describe one")
 check.eq(experiment.describe(experiment.stats{}), "n = 0", "describe none")
 check.eq(experiment.duration(12.34), "12.3 s", "seconds")
@@ -111,6 +113,12 @@ for _, k in ipairs(experiment.row_keys) do
 end
 check.ok(row.acc_x >= 0 and row.acc_x <= 1, "acc_x in [0, 1]: " .. row.acc_x)
 check.ok(row.r2_x_pca >= 0 and row.r2_x_pca <= 1, "r2_x_pca in [0, 1]: " .. row.r2_x_pca)
+check.ok(math.abs(row.single - (1 - row.frac_none - row.frac_multi)) < 1e-12, "single")
+if row.single >= 0.25 then
+  check.ok(math.abs(row.place_x * row.single - row.acc_x) < 1e-12, "place_x = acc_x / single")
+else
+  check.ok(row.place_x ~= row.place_x, "place_x NaN with few one-bump samples")
+end
 check.eq(samples.images:shape()[1], 64, "the samples")
 check.eq(samples.taps.layer4:shape()[1], 64, "with the layer-4 tap")
 local again = evaluate(model)

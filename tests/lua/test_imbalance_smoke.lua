@@ -27,6 +27,8 @@ for _, c in ipairs(conditions) do
                     .. " per seed: [%d.]+/[%d.]+, [%d.]+/[%d.]+%)"),
            c .. ": the accuracies reached per seed")
 end
+check.ok(out:find("placement among one%-bump samples: not reached; neither axis reached 60%% %(final"
+                  .. " place_x/place_y per seed: [%d.-]+/[%d.-]+, "), "the placement check")
 check.ok(out:find("6 trainings of 4 steps in", 1, true), "trainings and timing")
 
 -- config.json: the resolved settings and the three training sets
