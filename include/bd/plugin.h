@@ -256,4 +256,17 @@ typedef bd_status (*bd_plugin_init_fn)(const bd_host *host,
                                        size_t err_len);
 #define BD_PLUGIN_ENTRY "bd_plugin_init"
 
+/* The entry point of a plugin whose init only describes (most plugins):
+ *     BD_PLUGIN_DEFINE(INFO)
+ * defines bd_plugin_init to hand out the static bd_plugin_info INFO. */
+#define BD_PLUGIN_DEFINE(info_var)                                            \
+    bd_status bd_plugin_init(const bd_host *host,                             \
+                             const bd_plugin_info **bd_info_out, char *err,   \
+                             size_t err_len)                                  \
+    {                                                                         \
+        (void)host, (void)err, (void)err_len;                                 \
+        *bd_info_out = &(info_var);                                           \
+        return BD_OK;                                                         \
+    }
+
 #endif

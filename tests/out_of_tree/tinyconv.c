@@ -104,10 +104,4 @@ static const bd_plugin_info INFO = {
     .denoisers = DENOISERS,
 };
 
-bd_status bd_plugin_init(const bd_host *host, const bd_plugin_info **info,
-                         char *err, size_t err_len)
-{
-    (void)host, (void)err, (void)err_len;
-    *info = &INFO;
-    return BD_OK;
-}
+BD_PLUGIN_DEFINE(INFO)

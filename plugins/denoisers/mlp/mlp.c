@@ -193,7 +193,8 @@ static const bd_plugin_info INFO = {
     .denoisers = DENOISERS,
 };
 
-/* The entry point only describes; it does no work. */
+/* The entry point only describes; it does no work. Plugins whose entry
+ * point is just this write BD_PLUGIN_DEFINE(INFO) instead (bd/plugin.h). */
 bd_status bd_plugin_init(const bd_host *host, const bd_plugin_info **info,
                          char *err, size_t err_len)
 {

@@ -137,12 +137,4 @@ static const bd_plugin_info info = {
     .metrics = metrics,
 };
 
-bd_status bd_plugin_init(const bd_host *host, const bd_plugin_info **out,
-                         char *err, size_t err_len)
-{
-    (void)host;
-    (void)err;
-    (void)err_len;
-    *out = &info;
-    return BD_OK;
-}
+BD_PLUGIN_DEFINE(info)
