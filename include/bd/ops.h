@@ -32,7 +32,7 @@ bd_status bd_conv2d(bd_tape *tp, bd_tensor *x, bd_tensor *w, bd_tensor *b,
 
 /* Normalise each (sample, group) over its C/groups channels and H x W, then
  * y = xhat * gamma[c] + beta[c].
- * x: (N, C, H, W) (or (N, C)), gamma, beta: (C) -> y: like x */
+ * x: (N, C, H, W), (N, C, L) or (N, C); gamma, beta: (C) -> y: like x */
 bd_status bd_group_norm(bd_tape *tp, bd_tensor *x, int groups, bd_tensor *gamma,
                         bd_tensor *beta, float eps, bd_tensor **y);
 
@@ -62,7 +62,8 @@ bd_status bd_scale(bd_tape *tp, bd_tensor *x, float alpha, bd_tensor **y);
 bd_status bd_reshape(bd_tape *tp, bd_tensor *x, int ndim, const int64_t *shape,
                      bd_tensor **y);
 
-/* Channel concat.   a: (N, Ca, H, W), b: (N, Cb, H, W) -> y: (N, Ca + Cb, H, W) */
+/* Concat along dim 1 (channels), 2 to 4 dims, the other dims equal.
+ * a: (N, Ca, H, W), b: (N, Cb, H, W) -> y: (N, Ca + Cb, H, W) */
 bd_status bd_concat(bd_tape *tp, bd_tensor *a, bd_tensor *b, bd_tensor **y);
 
 /* ---- pooling and resampling (core/ops/pool.c, core/ops/upsample.c) ------- */
