@@ -18,14 +18,15 @@ bd_sample_opts bd_sample_defaults(void)
 {
     return (bd_sample_opts){.diffusion = bd_diffusion_defaults(),
                             .sampler = BD_SAMPLER_DDPM, .steps = 0, .eta = 0.0,
-                            .seed = 0, .batch = 64, .clip = true, .tap_t = 0};
+                            .seed = 0, .batch = 64, .clip = true,
+                            .model_eps = false, .tap_t = 0};
 }
 
 bd_status bd_sample_read(bd_config *cfg, bd_sample_opts *opts)
 {
     bd_sample_opts o = bd_sample_defaults();
     int sampler;
-    int64_t seed, clip;
+    int64_t seed, clip, model_eps;
     BD_TRY(bd_diffusion_read(cfg, &o.diffusion));
     BD_TRY(bd_config_choice(cfg, "sampler", "ddpm", SAMPLERS, &sampler));
     o.sampler = (bd_sampler)sampler;
@@ -34,11 +35,13 @@ bd_status bd_sample_read(bd_config *cfg, bd_sample_opts *opts)
     BD_TRY(bd_config_int(cfg, "seed", 0, 0, INT64_C(1) << 53, &seed));
     BD_TRY(bd_config_int(cfg, "batch", o.batch, 1, MAX_BATCH, &o.batch));
     BD_TRY(bd_config_int(cfg, "clip", 1, 0, 1, &clip));
+    BD_TRY(bd_config_int(cfg, "model_eps", 0, 0, 1, &model_eps));
     BD_TRY(bd_config_int(cfg, "tap_t", 0, 0, o.diffusion.timesteps - 1,
                          &o.tap_t));
     BD_TRY(bd_config_check_unused(cfg, "sample"));
     o.seed = (uint64_t)seed;
     o.clip = clip != 0;
+    o.model_eps = model_eps != 0;
     *opts = o;
     return BD_OK;
 }
@@ -80,7 +83,7 @@ static update step_coefficients(const bd_sample_opts *o, double ab, double ab_pr
         u.a = c0 + ct * sqrt(ab);
         u.b = ct * sqrt(1.0 - ab);
         u.sigma = sqrt(beta * (1.0 - ab_prev) / (1.0 - ab));
-    } else {
+    } else { /* Song et al. eq. 12 */
         u.sigma = o->eta * sqrt((1.0 - ab_prev) / (1.0 - ab) * beta);
         u.a = sqrt(ab_prev);
         u.b = sqrt(fmax(0.0, 1.0 - ab_prev - u.sigma * u.sigma));
@@ -172,6 +175,22 @@ static bd_status keep_taps(const run *r, const batch *b, const bd_taps *got)
     return BD_OK;
 }
 
+/* The x0 and eps estimates of the update at t: eps from the clipped x0,
+ * or for ddim with model_eps the model's own. The first keeps
+ * x_t = sqrt(ab) x0 + sqrt(1 - ab) eps, so the step is exact for a model
+ * that is; but then a step moves x by only (sqrt(ab_prev) - sqrt((1 -
+ * ab_prev) ab / (1 - ab))) of what the clip took off x0, which vanishes as
+ * steps shrink. The model's eps moves x by sqrt(ab_prev) of it, and lets an
+ * eps estimate that is too large grow from step to step. */
+static void estimate(const run *r, batch *b, const float *out, int64_t t)
+{
+    const bd_sample_opts *o = r->o;
+    const int64_t n = b->x->numel;
+    bd_diffusion_estimates(r->s, b->x->data, out, t, n, o->clip, b->x0, b->eps);
+    if (o->sampler == BD_SAMPLER_DDIM && o->clip && o->model_eps)
+        bd_diffusion_estimates(r->s, b->x->data, out, t, n, false, NULL, b->eps);
+}
+
 /* One denoiser pass at ts[k] and the update of x to the previous step. */
 static bd_status step(const run *r, batch *b, int64_t k)
 {
@@ -197,8 +216,7 @@ static bd_status step(const run *r, batch *b, int64_t k)
     }
     if (tp_taps)
         BD_TRY(keep_taps(r, b, tp_taps));
-    bd_diffusion_estimates(r->s, b->x->data, out->data, t, b->x->numel,
-                           r->o->clip, b->x0, b->eps);
+    estimate(r, b, out->data, t);
     const update u = step_coefficients(r->o, ab, ab_prev);
     for (int64_t i = 0; i < b->count; i++) {
         float *x = b->x->data + i * b->inner;

@@ -90,13 +90,18 @@ typedef struct bd_sample_opts {
     uint64_t   seed;      /* (0) */
     int64_t    batch;     /* images per forward pass (64) */
     bool       clip;      /* clip x0 estimates to [-1, 1] (true) */
+    bool       model_eps; /* ddim with clip: step along the model's own eps, as
+                             diffusers' DDIMScheduler does, rather than the eps
+                             of the clipped x0, as improved-diffusion does
+                             (false); ddpm's posterior mean needs the latter */
     int64_t    tap_t;     /* taps come from the visited step nearest this t (0) */
 } bd_sample_opts;
 
 bd_sample_opts bd_sample_defaults(void);
 
-/* Read sampler, steps, eta, seed, batch, clip, tap_t and the diffusion keys
- * over the defaults; then fail naming any key not read (owner "sample"). */
+/* Read sampler, steps, eta, seed, batch, clip, model_eps, tap_t and the
+ * diffusion keys over the defaults; then fail naming any key not read
+ * (owner "sample"). */
 bd_status bd_sample_read(bd_config *cfg, bd_sample_opts *opts);
 
 /* The visited timesteps, increasing: round(k (T-1) / (K-1)), k < K
