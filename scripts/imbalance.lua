@@ -41,9 +41,9 @@ local cfg = experiment.config({
   warmup = 100,
   ckpt = false,          -- keep each training's last checkpoint
 }, {
-  -- 8x8 on this 2-core machine: 3 conditions x 3 seeds in about 12 minutes
+  -- 8x8 on this 2-core machine: 3 conditions x 3 seeds in about 10 minutes
   quick = { size = 8, width = 8, emb = 64, attention_blocks = "down1,down2,down3,up1,up2",
-            steps = 800, lr = 2e-3, ema = 0.99, every = 50, sample_steps = 25,
+            steps = 700, lr = 2e-3, ema = 0.99, every = 50, sample_steps = 25,
             probe_step = 1.0, seeds = "1,2,3" },
   -- the paper's setting: 32x32, width 64 (about 23.8M parameters), all six
   -- attention blocks; the training length is ours (the papers do not give it)

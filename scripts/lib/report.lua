@@ -275,8 +275,8 @@ function report.lines(opts)
     out[#out + 1] = string.format('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#888" stroke-dasharray="2,3"/>',
                                   box.left, py(h.y), box.left + box.width, py(h.y))
     if h.label then
-      out[#out + 1] = string.format('<text x="%d" y="%.1f" text-anchor="end" fill="#666">%s</text>',
-                                    box.left + box.width - 4, py(h.y) - 3, report.escape(h.label))
+      out[#out + 1] = string.format('<text x="%d" y="%.1f" fill="#666">%s</text>',
+                                    box.left + 4, py(h.y) - 3, report.escape(h.label))
     end
   end
   local legend = {}
