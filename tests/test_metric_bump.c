@@ -6,6 +6,7 @@
 #include "bd/registry.h"
 #include "detect.h"
 #include "harness.h"
+#include "test_metric_util.h"
 
 #define S 32
 
@@ -97,38 +98,11 @@ static void test_components(void)
 
 /* ---- through the plugin ---------------------------------------------------- */
 
-static double number(const bd_metric_result *r, const char *name)
-{
-    for (int i = 0; i < bd_metric_result_count(r); i++)
-        if (strcmp(bd_metric_result_name(r, i), name) == 0)
-            return bd_metric_result_number(r, i);
-    CHECK(0, "result has no '%s'", name);
-    return NAN;
-}
-
-static const bd_tensor *array(const bd_metric_result *r, const char *name)
-{
-    for (int i = 0; i < bd_metric_result_count(r); i++)
-        if (strcmp(bd_metric_result_name(r, i), name) == 0)
-            return bd_metric_result_array(r, i);
-    CHECK(0, "result has no array '%s'", name);
-    return NULL;
-}
-
 /* Create "bump" from cfg (consumed), measure, and return the result. */
 static bd_metric_result *measure(bd_config *cfg, bd_tensor *images,
                                  bd_tensor *labels)
 {
-    bd_metric *m = NULL;
-    bd_metric_result *r = bd_metric_result_new();
-    CHECK_OK(bd_metric_create("bump", cfg, &m));
-    if (m) {
-        CHECK_OK(bd_metric_update(m, images, labels, NULL));
-        CHECK_OK(bd_metric_compute(m, r));
-    }
-    bd_metric_free(m);
-    bd_config_free(cfg);
-    return r;
+    return measure_with("bump", cfg, images, labels);
 }
 
 /* Eight images: none, several, wrong in x (1.5 px), wrong in y, and four

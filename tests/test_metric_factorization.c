@@ -5,21 +5,13 @@
 #include "bd/model.h"
 #include "bd/registry.h"
 #include "harness.h"
+#include "test_metric_util.h"
 #include "steps.h"
 
 static double normal(void)
 {
     double u = 1.0 - harness_uniform(), v = harness_uniform();
     return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
-
-static double number(const bd_metric_result *r, const char *name)
-{
-    for (int i = 0; i < bd_metric_result_count(r); i++)
-        if (strcmp(bd_metric_result_name(r, i), name) == 0)
-            return bd_metric_result_number(r, i);
-    CHECK(0, "result has no '%s'", name);
-    return NAN;
 }
 
 /* A code over a gx x gy grid (labels x = i, y = j): code(i, j, out[d]). */

@@ -8,6 +8,7 @@
 #include "bd/model.h"
 #include "bd/registry.h"
 #include "harness.h"
+#include "test_metric_util.h"
 #include "knn.h"
 #include "pca.h"
 #include "quality.h"
@@ -274,38 +275,11 @@ static void test_spectral(void)
 
 /* ---- through the plugin ---------------------------------------------------- */
 
-static double number(const bd_metric_result *r, const char *name)
-{
-    for (int i = 0; i < bd_metric_result_count(r); i++)
-        if (strcmp(bd_metric_result_name(r, i), name) == 0)
-            return bd_metric_result_number(r, i);
-    CHECK(0, "result has no '%s'", name);
-    return NAN;
-}
-
-static const bd_tensor *array(const bd_metric_result *r, const char *name)
-{
-    for (int i = 0; i < bd_metric_result_count(r); i++)
-        if (strcmp(bd_metric_result_name(r, i), name) == 0)
-            return bd_metric_result_array(r, i);
-    CHECK(0, "result has no array '%s'", name);
-    return NULL;
-}
-
 /* Measure act (n, 1, 8, 8) with labels; cfg consumed. NULL on failure. */
 static bd_metric_result *measure(bd_config *cfg, bd_tensor *act,
                                  bd_tensor *labels)
 {
-    bd_metric *m = NULL;
-    bd_metric_result *r = bd_metric_result_new();
-    CHECK_OK(bd_metric_create("manifold", cfg, &m));
-    if (m) {
-        CHECK_OK(bd_metric_update(m, act, labels, NULL));
-        CHECK_OK(bd_metric_compute(m, r));
-    }
-    bd_metric_free(m);
-    bd_config_free(cfg);
-    return r;
+    return measure_with("manifold", cfg, act, labels);
 }
 
 /* A 20 x 20 grid of labels in [0, 19]^2 mapped linearly into 64 dims by

@@ -6,6 +6,7 @@
 #include "bd/registry.h"
 #include "cluster.h"
 #include "harness.h"
+#include "test_metric_util.h"
 
 /* An nx x ny lattice of spacing h from (x0, y0) into xy, from index at. */
 static int64_t lattice(float *xy, int64_t at, int nx, int ny, double h,
@@ -113,15 +114,6 @@ static void test_random_points(void)
 }
 
 /* ---- through the plugin ---------------------------------------------------- */
-
-static double number(const bd_metric_result *r, const char *name)
-{
-    for (int i = 0; i < bd_metric_result_count(r); i++)
-        if (strcmp(bd_metric_result_name(r, i), name) == 0)
-            return bd_metric_result_number(r, i);
-    CHECK(0, "result has no '%s'", name);
-    return NAN;
-}
 
 /* percolation over the training labels of a bump dataset. */
 static bd_metric_result *measure(double spacing, double lambda, double thr)
