@@ -42,22 +42,6 @@ local function write(path, bytes)
   f:close()
 end
 
--- The number of elements that differ between two models' parameters.
-local function count_differences(m1, m2)
-  local function flat(t, out)
-    for _, v in ipairs(t) do
-      if type(v) == "table" then flat(v, out) else out[#out + 1] = v end
-    end
-    return out
-  end
-  local p2, n = m2:parameters(), 0
-  for name, t in pairs(m1:parameters()) do
-    local x, y = flat(t:to_table(), {}), flat(p2[name]:to_table(), {})
-    for i = 1, #x do if x[i] ~= y[i] then n = n + 1 end end
-  end
-  return n
-end
-
 local function run(name) return bd.run(name, { root = root }) end
 
 -- ---- keep and pin --------------------------------------------------------------
@@ -99,7 +83,7 @@ check.ok(tostring(err):find("test_ckpt_store.lua:%d+: pin broke"), "the pin's li
 local straight = mlp()
 bd.train(straight, data, opts{ ckpt_every = 2, run = run("straight") })
 -- resumed models start from other weights: only the checkpoint makes them equal
-check.ok(count_differences(straight, mlp(99)) > 100, "training and the seed change the weights")
+check.ok(check.count_differences(straight, mlp(99)) > 100, "training and the seed change the weights")
 
 -- Train toward 8 steps in run `name` and stop at step 5 as if killed: the
 -- checkpoints of steps 2 and 4 are written.
@@ -125,7 +109,7 @@ check.eq(summary.steps, 8, "resumed to the end")
 check.ok(summary.resumed and summary.resumed:find("/ckpt/step_4%.bdc$"), "from step 4: "
          .. tostring(summary.resumed))
 check.eq(#summary.skipped, 0, "nothing skipped")
-check.eq(count_differences(straight, resumed), 0, "bit-identical to the straight run")
+check.eq(check.count_differences(straight, resumed), 0, "bit-identical to the straight run")
 check.ok(not exists(stale), "the stale temp file is removed")
 check.ok(exists(live), "a live writer's temp file stays")
 os.remove(live)
@@ -144,7 +128,7 @@ check.eq(#summary.skipped, 1, "one skipped")
 check.eq(summary.skipped[1] and summary.skipped[1].path, latest, "the damaged one, named")
 check.ok(summary.skipped[1] and summary.skipped[1].error:find(latest, 1, true),
          "with the reason: " .. tostring(summary.skipped[1] and summary.skipped[1].error))
-check.eq(count_differences(straight, resumed), 0, "bit-identical after the fallback")
+check.eq(check.count_differences(straight, resumed), 0, "bit-identical after the fallback")
 check.eq(steps(k), "4,6,8", "step 4 written again")
 
 -- no checkpoint that loads: nil, message, stage
@@ -161,7 +145,7 @@ check.ok(msg and msg:find("resume = auto: none of the 1 checkpoints in '" .. r:p
 local fresh = mlp()
 summary = bd.train(fresh, data, opts{ run = run("fresh"), resume = "auto" })
 check.eq(summary.resumed, nil, "nothing to resume from")
-check.eq(count_differences(straight, fresh), 0, "the same as a straight run")
+check.eq(check.count_differences(straight, fresh), 0, "the same as a straight run")
 
 -- an explicit path is reported too
 summary = bd.train(mlp(), data, opts{ run = run("path"), resume = run("straight"):path("ckpt/step_6.bdc") })

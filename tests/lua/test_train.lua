@@ -3,21 +3,6 @@
 local check = require "check"
 local root = "lua-runs-train"
 
--- The number of elements that differ between two models' parameters.
-local function count_differences(m1, m2)
-  local function flat(t, out)
-    for _, v in ipairs(t) do
-      if type(v) == "table" then flat(v, out) else out[#out + 1] = v end
-    end
-    return out
-  end
-  local p2, n = m2:parameters(), 0
-  for name, t in pairs(m1:parameters()) do
-    local x, y = flat(t:to_table(), {}), flat(p2[name]:to_table(), {})
-    for i = 1, #x do if x[i] ~= y[i] then n = n + 1 end end
-  end
-  return n
-end
 os.execute("rm -rf " .. root)
 
 -- ---- datasets -------------------------------------------------------------
@@ -118,8 +103,8 @@ check.eq(bd.ckpt.save(path, model), true, "save")
 local fresh = bd.model("unet", { width = 8, size = 8, emb = 16, seed = 99 })
 local info = bd.ckpt.load(path, fresh)
 check.eq(info.step, 6, "step of the checkpoint")
-check.eq(count_differences(model, fresh), 0, "loaded weights equal the saved ones")
-check.ok(count_differences(model, bd.model("unet", cfg)) > 1000, "training changed the weights")
+check.eq(check.count_differences(model, fresh), 0, "loaded weights equal the saved ones")
+check.ok(check.count_differences(model, bd.model("unet", cfg)) > 1000, "training changed the weights")
 local r0 = bd.sample(model, probe, { sampler = "ddim", steps = 4, seed = 2, ema = false })
 local r1 = bd.sample(fresh, probe, { sampler = "ddim", steps = 4, seed = 2 })
 check.eq(r1.images:get(2, 1, 3, 3), r0.images:get(2, 1, 3, 3), "same weights, same samples")
@@ -141,8 +126,8 @@ local resumed = bd.model("unet", cfg)
 bd.train(resumed, data, { steps = 6, batch = 8, lr = 1e-3, seed = 5, ema = 0.9,
                           run = run, progress = false, every = 100,
                           resume = run:path("ckpt/step_3.bdc") })
-check.eq(count_differences(straight, resumed), 0, "resumed weights equal the straight run's")
-check.eq(count_differences(straight, model), 0, "and the first run's")
+check.eq(check.count_differences(straight, resumed), 0, "resumed weights equal the straight run's")
+check.eq(check.count_differences(straight, model), 0, "and the first run's")
 
 -- a NaN weight makes the loss NaN: training stops naming the step
 local broken = bd.model("unet", cfg)

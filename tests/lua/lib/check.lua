@@ -42,4 +42,20 @@ function check.done()
   if check.failed > 0 then error("some checks failed", 0) end
 end
 
+-- The number of elements that differ between two models' parameters.
+function check.count_differences(m1, m2)
+  local function flat(t, out)
+    for _, v in ipairs(t) do
+      if type(v) == "table" then flat(v, out) else out[#out + 1] = v end
+    end
+    return out
+  end
+  local p2, n = m2:parameters(), 0
+  for name, t in pairs(m1:parameters()) do
+    local x, y = flat(t:to_table(), {}), flat(p2[name]:to_table(), {})
+    for i = 1, #x do if x[i] ~= y[i] then n = n + 1 end end
+  end
+  return n
+end
+
 return check
