@@ -238,4 +238,17 @@ function experiment.duration(seconds)
   return string.format("%.1f s", seconds)
 end
 
+-- The mean over curves evaluated at the same steps (the seeds of one
+-- condition) of one key at each step: the steps of the first curve and the
+-- means (NaN where no curve has a finite value).
+function experiment.mean_curve(curves, key)
+  local steps, means = curves[1].steps, {}
+  for i = 1, #steps do
+    local xs = {}
+    for _, c in ipairs(curves) do xs[#xs + 1] = c.rows[i] and c.rows[i][key] end
+    means[i] = experiment.stats(xs).mean
+  end
+  return steps, means
+end
+
 return experiment
