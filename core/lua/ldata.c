@@ -4,6 +4,8 @@
  *   d.images (n, 1, N, N), d.labels (n, 2), d.n, d.size, #d
  *   d.held   { images =, labels =, n = } of the held-out region, or nil
  *   bd.data.stripes{...}, bd.data.stripe_sum{...}: the other kinds
+ *   bd.data.concat(a, b): a's images then b's, split by split (stripes
+ *            plus a few bumps); a new dataset, a and b stay as they are
  *   bd.data.grid{ size = 16, step = 4 [, lo =, hi =] }
  *            -> { labels = (n, 2), n = } on x, y in lo, lo + step, .. hi;
  *            lo = step / 2 and hi = size - step / 2 by default, so the
@@ -70,6 +72,21 @@ static void push_split(lua_State *L, const bd_split *sp, int owner)
     lua_setfield(L, -2, "labels");
     lua_pushinteger(L, sp->n);
     lua_setfield(L, -2, "n");
+}
+
+/* bd.data.concat(a, b) -> a's images followed by b's (bd_dataset_concat). */
+static int data_concat(lua_State *L)
+{
+    const bd_dataset *a = bdl_check_dataset(L, 1);
+    const bd_dataset *b = bdl_check_dataset(L, 2);
+    data_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+    box->d = NULL;
+    luaL_setmetatable(L, BDL_DATA);
+    bd_status s = bd_dataset_concat(a, b, &box->d);
+    if (s != BD_OK)
+        return bdl_raise_status(L, s);
+    bdl_account(L, (size_t)box->d->train.images->numel * sizeof(float));
+    return 1;
 }
 
 static int data_index(lua_State *L)
@@ -158,7 +175,7 @@ void bdl_open_data(lua_State *L)
     luaL_setfuncs(L, meta, 0);
     lua_pop(L, 1);
     static const char *const kinds[] = {"bumps", "stripes", "stripe_sum"};
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     for (int i = 0; i < 3; i++) {
         lua_pushstring(L, kinds[i]);
         lua_pushcclosure(L, data_new, 1);
@@ -166,5 +183,7 @@ void bdl_open_data(lua_State *L)
     }
     lua_pushcfunction(L, data_grid);
     lua_setfield(L, -2, "grid");
+    lua_pushcfunction(L, data_concat);
+    lua_setfield(L, -2, "concat");
     lua_setfield(L, -2, "data");
 }
