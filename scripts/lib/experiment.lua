@@ -9,6 +9,7 @@
 --   local curve = experiment.curve()
 --   ... on_eval = function(r) curve:add(r.step, evaluate(model)) end ...
 --   local step = curve:crossing("acc_x", 0.6)   -- interpolated, or nil
+--   local again = experiment.curve(json.decode(json.encode(curve)))  -- NaN kept
 local experiment = {}
 
 -- ---- configuration ------------------------------------------------------------
@@ -111,9 +112,24 @@ end
 local Curve = {}
 Curve.__index = Curve
 
--- A curve over training: rows of numbers, one per evaluated step.
-function experiment.curve()
-  return setmetatable({ steps = {}, rows = {} }, Curve)
+-- A curve over training: rows of numbers, one per evaluated step. With
+-- `saved`, the curve it holds: a curve read back from JSON (a sweep's done
+-- mark), where NaN became null, so a number missing from a row (of the
+-- evaluator's keys or of the keys other rows have) comes back NaN.
+function experiment.curve(saved)
+  local curve = setmetatable({ steps = {}, rows = {} }, Curve)
+  if not saved then return curve end
+  local keys = {}
+  for _, k in ipairs(experiment.row_keys) do keys[k] = true end
+  for _, row in ipairs(saved.rows) do
+    for k in pairs(row) do keys[k] = true end
+  end
+  for i, step in ipairs(saved.steps) do
+    local row = {}
+    for k in pairs(keys) do row[k] = saved.rows[i][k] or 0 / 0 end
+    curve:add(step, row)
+  end
+  return curve
 end
 
 function Curve:add(step, row)

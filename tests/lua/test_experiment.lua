@@ -45,6 +45,13 @@ local gap = experiment.curve()
 gap:add(100, { acc = 0.2 }); gap:add(200, { acc = 0 / 0 }); gap:add(300, { acc = 0.6 })
 check.ok(math.abs(gap:crossing("acc", 0.4) - 200) < 1e-9, "a NaN evaluation is skipped")
 check.eq(experiment.curve():crossing("acc", 0.5), nil, "an empty curve")
+local json = require "json"
+local back = experiment.curve(json.decode(json.encode(gap)))
+check.eq(table.concat(back.steps, ","), "100,200,300", "a saved curve's steps")
+check.ok(back.rows[2].acc ~= back.rows[2].acc, "a NaN saved as null comes back NaN")
+check.ok(back.rows[1].place_x ~= back.rows[1].place_x, "an evaluator key no row had: NaN")
+check.eq(back.rows[3].acc, 0.6, "numbers kept")
+check.eq(back:crossing("acc", 0.4), gap:crossing("acc", 0.4), "the same crossing")
 
 -- ---- which axis first -------------------------------------------------------------------
 -- a curve where acc_x and acc_y rise linearly to 1 at steps tx and ty
