@@ -1,0 +1,112 @@
+-- scripts/factorization.lua at a tiny scale (4 steps per training), run as
+-- two shards one after the other: the first only trains its share, the
+-- second trains the rest, collects every training and writes the run
+-- directory, with the rows, the figures and the answer in them. CTest
+-- passes the bdrun to use:
+--   bdrun test_factorization_smoke.lua bdrun=/path/to/bdrun
+local check = require "check"
+local cfg = bd.config{ bdrun = "bdrun" }
+
+local script = arg[0]:gsub("[^/]*$", "") .. "../../scripts/factorization.lua"
+local dir = os.tmpname()
+os.remove(dir)
+assert(os.execute("mkdir -p " .. dir))
+
+local args = "size=8 width=4 emb=16 f_width=4 hidden=8 steps=4 every=2 warmup=1 seeds=1,2"
+             .. " sample_steps=2 probe_step=1 name=smoke"
+local function shard(which)
+  local p = io.popen(string.format("cd %s && %s %s %s shard=%s 2>&1", dir, cfg.bdrun, script,
+                                   args, which))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  check.eq(code, 0, "exit status of shard " .. which .. "; output:\n" .. out)
+  return out
+end
+
+local run = dir .. "/runs/smoke/"
+local conditions = { "unet_y_dense", "unet_y_sparse", "factorized_y_dense",
+                     "factorized_y_sparse" }
+
+-- the first share: its 4 trainings, no answer yet
+local first = shard("0/2")
+check.ok(not first:find("answer:", 1, true), "no answer from a share that is not the last")
+check.ok(first:find("ran 4 of its 4 runs; 4 of 8 done", 1, true), "first share:\n" .. first)
+check.eq(check.read(run .. "report.html"), nil, "no report yet")
+
+-- the second: the rest, then the collection and the answer
+local out = shard("1/2")
+check.ok(out:find("answer: undetermined", 1, true), "undetermined after 4 steps:\n" .. out)
+for _, m in ipairs{ "unet", "factorized" } do
+  check.ok(out:find("  " .. m .. " +x not reached: step_x never with dense y, never with sparse"
+                    .. " y %(no seed reached it%); final acc_x [%d.]+ / [%d.]+\n"), m .. ": x line")
+end
+check.ok(out:find("             y not reached: step_y never", 1, true), "y lines")
+check.ok(out:find("8 trainings of 4 steps", 1, true), "trainings and timing")
+check.ok(out:find("factorized: width 4, depth 2, rank 2, 8x8, ", 1, true),
+         "the plugin prints its size")
+
+-- config.json: the resolved settings and the four conditions
+local config = check.read(run .. "config.json") or ""
+check.ok(config:find('"steps":4', 1, true), "config steps")
+check.ok(config:find('"dx":0.1,"dy":1,"model":"factorized","name":"factorized_y_sparse"', 1,
+                     true), "conditions: " .. config)
+
+-- metrics.jsonl: a row per condition, seed and evaluation; crossings; the answer
+local rows, crossings, answers = {}, 0, 0
+for line in (check.read(run .. "metrics.jsonl") or ""):gmatch("[^\n]+") do
+  if line:find('"event":"crossings"', 1, true) then
+    crossings = crossings + 1
+    check.ok(line:find('"censored":true', 1, true), "crossings row: " .. line)
+  elseif line:find('"event":"answer"', 1, true) then
+    answers = answers + 1
+    check.ok(line:find('"answer":"undetermined"', 1, true)
+             and line:find('"factorized":{', 1, true), "answer row: " .. line)
+  else
+    local c, seed, step = line:match('"condition":"([%w_]+)".*"seed":(%d+).*"step":(%d+)')
+    check.ok(c and line:find('"acc_x":', 1, true) and line:find('"r2_y":', 1, true),
+             "evaluation row: " .. line)
+    if c then rows[#rows + 1] = c .. seed .. "@" .. step end
+  end
+end
+check.eq(#rows, 4 * 2 * 2, "rows: 4 conditions x 2 seeds x 2 evaluations")
+check.eq(rows[1], "unet_y_dense1@2", "first row")
+check.eq(rows[16], "factorized_y_sparse2@4", "last row")
+check.eq(crossings, 4, "a crossings row per model and seed")
+check.eq(answers, 1, "one answer row")
+
+-- figures: SVG curves and PNG sample grids, each shown in the report
+local html = check.read(run .. "report.html") or ""
+check.ok(html:find("answer: undetermined", 1, true), "the answer in the report")
+check.ok(html:find("<h2>Setup</h2>", 1, true) and html:find("<h2>Numbers</h2>", 1, true),
+         "setup and numbers")
+local figures = { "acc_x.svg", "acc_y.svg" }
+for _, c in ipairs(conditions) do
+  figures[#figures + 1] = "curves_" .. c .. ".svg"
+  figures[#figures + 1] = "train/" .. c .. "_s1/samples.png"
+end
+for _, f in ipairs(figures) do
+  local data = check.read(run .. f) or ""
+  if f:find("%.svg$") then
+    check.ok(data:find("^<svg ") and data:find("</svg>\n$") and data:find("<polyline", 1, true),
+             f .. " is an SVG with curves")
+  else
+    check.eq(data:sub(1, 8), "\137PNG\r\n\26\n", f .. " is a PNG")
+  end
+  check.ok(html:find('<img src="' .. f .. '"', 1, true), f .. " is in the report")
+end
+
+-- each training: its loss log and its done mark; the sweep's summary
+for _, c in ipairs(conditions) do
+  for seed = 1, 2 do
+    local t = string.format("%strain/%s_s%d/", run, c, seed)
+    check.ok((check.read(t .. "metrics.jsonl") or ""):find('"loss":', 1, true),
+             c .. " seed " .. seed .. " loss log")
+    check.ok((check.read(t .. "done.json") or ""):find('"params":', 1, true),
+             c .. " seed " .. seed .. " done mark")
+  end
+end
+local _, csv_lines = (check.read(run .. "train/summary.csv") or ""):gsub("\n", "")
+check.eq(csv_lines, 1 + 8, "summary.csv: a header and a row per training")
+
+os.execute("rm -rf " .. dir)
+check.done()
