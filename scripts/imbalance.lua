@@ -3,6 +3,7 @@
 -- than y, a vanilla UNet still learns the two together.
 --
 --   bdrun scripts/imbalance.lua [scale=quick|paper] [seeds=1,2,3] [steps=...] ...
+--   bdrun scripts/imbalance.lua shard=0/2 ...   (and shard=1/2: the same sweep)
 --
 -- Three training sets of the same number of bumps: balanced (dx = dy), x
 -- dense / y sparse (dx = dense, dy = sparse) and the swap. For each, and for
@@ -21,14 +22,26 @@
 -- a run where the thresholds are not reached (the accuracies reached are
 -- reported).
 --
+-- The trainings are the runs of a sweep (scripts/lib/sweep.lua): one
+-- process runs them all, or shard=r/n, a Slurm job array or mpirun's ranks
+-- share them out; a finished training is marked and skipped when the script
+-- runs again. Each training's results (its curve, crossings and sample
+-- grid) go into its done mark, and the process that finishes the last one
+-- (or `collect=true`) reads every mark back and writes the statistic, the
+-- figures and the report, so these are the same however the runs were
+-- shared.
+--
 -- Writes runs/imbalance/: config.json, metrics.jsonl (one row per
 -- evaluation, tagged with condition and seed; then the crossings and the
--- decision), curves_<condition>.svg, accuracy.svg, samples_<condition>.png,
--- report.html, and train/<condition>_s<seed>/ (each training's loss log).
+-- decision), curves_<condition>.svg, accuracy.svg, report.html, and
+-- train/<condition>_s<seed>/ (each training's loss and evaluation log,
+-- samples.png: its last evaluation's samples, done.json: its results), with
+-- the sweep's train/summary.json and summary.csv.
 local experiment = require "experiment"
 local report = require "report"
+local sweep = require "sweep"
 
-local cfg = experiment.config({
+local cfg = experiment.config(sweep.options{
   name = "imbalance",
   dense = 0.1,           -- lattice spacing of the dense axis (pixels)
   sparse = 1.0,          -- of the sparse one: 10x fewer values
@@ -61,25 +74,22 @@ local conditions = {
   { name = "y_dense",  dx = cfg.sparse, dy = cfg.dense,  sign = -1 }, -- when dense first
 }
 
-local run = bd.run(cfg.name)
-local saved = { conditions = {} }
-for k, v in pairs(cfg) do saved[k] = v end
-for i, c in ipairs(conditions) do saved.conditions[i] = { name = c.name, dx = c.dx, dy = c.dy } end
-assert(run:save_config(saved))
-
 local evaluate, probe = experiment.evaluator{
   size = cfg.size, probe_step = cfg.probe_step, sampler = cfg.sampler,
   sample_steps = cfg.sample_steps, tolerance = cfg.tolerance }
-local started = bd.time()
 
--- ---- train every condition for every seed ------------------------------------
+-- ---- one training: a run of the sweep ------------------------------------------------
 
--- Train one condition with one seed; returns its curve and final samples.
-local function train_one(c, data, seed)
+-- Train condition c with one seed in the sweep's run directory `sub`,
+-- evaluating every `every` steps; writes the last evaluation's samples to
+-- sub/samples.png. Returns what the report needs (the sweep keeps it in the
+-- run's done mark): the curve, the crossings, the grid's file and the times.
+local function train_one(sub, c, seed)
+  local data = bd.data.bumps{ size = cfg.size, sigma = cfg.sigma, dx = c.dx, dy = c.dy }
+  bd.log.info("%s seed %d: dx %.3g, dy %.3g, %d images", c.name, seed, c.dx, c.dy, data.n)
   local model = bd.model("unet", { width = cfg.width, size = cfg.size, emb = cfg.emb,
                                    attention_blocks = cfg.attention_blocks, seed = seed })
   local curve, last = experiment.curve(), nil
-  local sub = assert(bd.run(c.name .. "_s" .. seed, { root = run.dir .. "/train" }))
   local eval_seconds = 0
   local result = bd.train(model, data, {
     steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup,
@@ -91,54 +101,88 @@ local function train_one(c, data, seed)
       eval_seconds = eval_seconds + bd.time() - t0
       curve:add(r.step, row)
       last = samples
-      local line = { condition = c.name, seed = seed, step = r.step }
+      local line = { event = "evaluation" }
       for k, v in pairs(row) do line[k] = v end
-      assert(run:log(line))
+      assert(sub:log(line))
       bd.log.info("%s seed %d step %d: acc_x %.2f acc_y %.2f  r2_x %.2f r2_y %.2f"
                   .. " (pca %.2f %.2f)", c.name, seed, r.step, row.acc_x, row.acc_y,
                   row.r2_x, row.r2_y, row.r2_x_pca, row.r2_y_pca)
     end,
   })
-  sub:close()
-  return { curve = curve, samples = last, seconds = result.seconds,
-           eval_seconds = eval_seconds, params = model:num_parameters() }
+  if last then
+    assert(bd.image.save_grid(sub:path("samples.png"), last.images,
+                              { labels = probe.labels, cols = math.floor(math.sqrt(probe.n) + 0.5),
+                                scale = math.max(1, 64 // cfg.size) }))
+  end
+  return { curve = curve, samples = last and "samples.png",
+           acc = experiment.axis_crossings(curve, cfg.threshold, cfg.steps, "acc_x", "acc_y"),
+           place = experiment.axis_crossings(curve, cfg.threshold, cfg.steps, "place_x", "place_y"),
+           images = data.n, params = model:num_parameters(), train_seconds = result.seconds,
+           eval_seconds = eval_seconds }
 end
 
+-- ---- every condition for every seed: the sweep -------------------------------------------
+
+local TRAIN = "train"  -- the trainings' folder in the run directory
+local marks = sweep.run{ name = cfg.name, dir = "runs/" .. cfg.name .. "/" .. TRAIN,
+                         conditions = conditions, seeds = seeds, config = cfg,
+                         train = train_one }
+if not marks then return end  -- runs are left to other processes: the last one collects
+
+-- Every run is done: its results, read back from its mark, join its condition.
+local by_name, runtime = {}, 0
 for _, c in ipairs(conditions) do
-  c.data = bd.data.bumps{ size = cfg.size, sigma = cfg.sigma, dx = c.dx, dy = c.dy }
   c.runs = {}
-  bd.log.info("%s: dx %.3g, dy %.3g, %d images", c.name, c.dx, c.dy, c.data.n)
-  for _, seed in ipairs(seeds) do
-    c.runs[#c.runs + 1] = train_one(c, c.data, seed)
-    c.runs[#c.runs].seed = seed
+  by_name[c.name] = c
+end
+for _, m in ipairs(marks) do
+  local r = m.results
+  r.name, r.seed, r.curve = m.name, m.seed, experiment.curve(r.curve)
+  table.insert(by_name[m.condition.name].runs, r)
+  runtime = runtime + m.seconds
+end
+
+local run = bd.run(cfg.name)
+local saved = { conditions = {} }
+for k, v in pairs(cfg) do saved[k] = v end
+for i, c in ipairs(conditions) do saved.conditions[i] = { name = c.name, dx = c.dx, dy = c.dy } end
+assert(run:save_config(saved))
+for _, c in ipairs(conditions) do
+  for _, r in ipairs(c.runs) do
+    for i, step in ipairs(r.curve.steps) do
+      local line = { condition = c.name, seed = r.seed, step = step }
+      for k, v in pairs(r.curve.rows[i]) do line[k] = v end
+      assert(run:log(line))
+    end
   end
 end
 
 -- ---- the statistic ---------------------------------------------------------------
 
--- The crossings of keys kx, ky in each training of a condition and the
--- verdict on them: { verdict =, lag =, rel = (stats), reached = (trainings
--- with both crossings), runs = (a crossings table per training) }.
-local function judge(c, kx, ky)
+-- The verdict on the crossings `key` ("acc" or "place", which each training
+-- found on its curve) of a condition's trainings: { verdict =, lag =, rel =
+-- (stats), reached = (trainings with both crossings), runs = (the crossings
+-- of each training) }.
+local function judge(c, key)
   local out = { runs = {}, reached = 0 }
   for i, r in ipairs(c.runs) do
-    out.runs[i] = experiment.axis_crossings(r.curve, cfg.threshold, cfg.steps, kx, ky)
-    if not out.runs[i].censored then out.reached = out.reached + 1 end
+    out.runs[i] = r[key]
+    if not r[key].censored then out.reached = out.reached + 1 end
   end
   out.verdict, out.lag, out.rel = experiment.lag_verdict(out.runs, c.sign, cfg.lag_tolerance)
   return out
 end
 
 for _, c in ipairs(conditions) do
-  c.acc = judge(c, "acc_x", "acc_y")        -- the decision's statistic
-  c.place = judge(c, "place_x", "place_y")  -- the same, apart from the bump count
+  c.acc = judge(c, "acc")      -- the decision's statistic
+  c.place = judge(c, "place")  -- the same, apart from the bump count
   for i, r in ipairs(c.runs) do
     local last, a, p = r.curve:last(), c.acc.runs[i], c.place.runs[i]
     assert(run:log{ event = "crossings", condition = c.name, seed = r.seed,
                     step_x = a.step_x, step_y = a.step_y, lag = a.lag, rel_lag = a.rel_lag,
                     censored = a.censored, place_step_x = p.step_x, place_step_y = p.step_y,
                     place_lag = p.lag, final_acc_x = last.acc_x, final_acc_y = last.acc_y,
-                    train_seconds = r.seconds, eval_seconds = r.eval_seconds })
+                    train_seconds = r.train_seconds, eval_seconds = r.eval_seconds })
   end
 end
 
@@ -174,7 +218,6 @@ local function lag_words(c, j, kx, ky)
                        experiment.describe(j.rel, "%+.2f"), bound)
 end
 
-local total = bd.time() - started
 local lines = {}
 lines[#lines + 1] = string.format("decision: %s (threshold %.0f%% accuracy, lag tolerance %.2f"
                                   .. " of the learning time, %d seed(s))", decision,
@@ -185,11 +228,11 @@ for _, c in ipairs(conditions) do
   lines[#lines + 1] = string.format("  %-8s placement among one-bump samples: %s", "",
                                     lag_words(c, c.place, "place_x", "place_y"))
 end
-lines[#lines + 1] = string.format("  %d trainings of %d steps in %s (scale %s)",
-                                  #conditions * #seeds, cfg.steps, experiment.duration(total),
+lines[#lines + 1] = string.format("  %d trainings of %d steps in %s (the runs' times added up;"
+                                  .. " scale %s)", #marks, cfg.steps, experiment.duration(runtime),
                                   cfg.scale)
 local answer = table.concat(lines, "\n")
-assert(run:log{ event = "decision", decision = decision, seconds = total,
+assert(run:log{ event = "decision", decision = decision, seconds = runtime,
                 verdicts = { balanced = conditions[1].acc.verdict, x_dense = x_dense.acc.verdict,
                              y_dense = y_dense.acc.verdict },
                 placement = { balanced = conditions[1].place.verdict,
@@ -199,13 +242,9 @@ assert(run:log{ event = "decision", decision = decision, seconds = total,
 
 -- The mean over seeds of one key at each evaluated step (seeds share steps).
 local function mean_curve(c, key)
-  local steps, sums = c.runs[1].curve.steps, {}
-  for i = 1, #steps do
-    local xs = {}
-    for _, r in ipairs(c.runs) do xs[#xs + 1] = r.curve.rows[i] and r.curve.rows[i][key] end
-    sums[i] = experiment.stats(xs).mean
-  end
-  return steps, sums
+  local curves = {}
+  for i, r in ipairs(c.runs) do curves[i] = r.curve end
+  return experiment.mean_curve(curves, key)
 end
 
 local BLUE, ORANGE = report.colors[1], report.colors[2]
@@ -222,11 +261,6 @@ for _, c in ipairs(conditions) do
     xlabel = "training step", ylabel = "accuracy (solid), R^2 in layer 4, one-bump fraction",
     ylim = { 0, 1 }, xlim = { 0, cfg.steps }, series = series,
     hlines = { { y = cfg.threshold, label = "threshold" } } }))
-  if c.runs[1].samples then
-    assert(bd.image.save_grid(run:path("samples_" .. c.name .. ".png"), c.runs[1].samples.images,
-                              { labels = probe.labels, cols = math.floor(math.sqrt(probe.n) + 0.5),
-                                scale = math.max(1, 64 // cfg.size) }))
-  end
 end
 
 local acc_series = {}
@@ -278,7 +312,7 @@ doc:table({
 local data_rows = {}
 for _, c in ipairs(conditions) do
   data_rows[#data_rows + 1] = { c.name, c.dx, c.dy, math.floor(cfg.size / c.dx + 1e-9) + 1,
-                                math.floor(cfg.size / c.dy + 1e-9) + 1, c.data.n }
+                                math.floor(cfg.size / c.dy + 1e-9) + 1, c.runs[1].images }
 end
 doc:table(data_rows, { header = { "condition", "dx", "dy", "x values", "y values", "images" } })
 
@@ -290,9 +324,10 @@ for _, c in ipairs(conditions) do
              .. " axis, and the fraction of samples with one bump (grey).")
 end
 for _, c in ipairs(conditions) do
-  if c.runs[1].samples then
-    doc:figure("samples_" .. c.name .. ".png", string.format("%s, seed %d, step %d: one sample per"
-               .. " probe label (requested place marked).", c.name, c.runs[1].seed, cfg.steps), 256)
+  local r = c.runs[1]
+  if r.samples then
+    doc:figure(TRAIN .. "/" .. r.name .. "/" .. r.samples, string.format("%s, seed %d, step %d: one sample per"
+               .. " probe label (requested place marked).", c.name, r.seed, cfg.steps), 256)
   end
 end
 
@@ -304,7 +339,7 @@ for _, c in ipairs(conditions) do
     rows[#rows + 1] = { c.name, r.seed, fmt_step(a.step_x), fmt_step(a.step_y), a.lag or "-",
                         a.rel_lag or "-", p.lag or "-", l.acc_x, l.acc_y, l.accuracy,
                         l.r2_x, l.r2_y, l.r2_x_pca, l.r2_y_pca,
-                        string.format("%.0f s", r.seconds) }
+                        string.format("%.0f s", r.train_seconds) }
   end
 end
 doc:table(rows, { header = { "condition", "seed", "step_x", "step_y", "lag", "relative lag",

@@ -1,8 +1,11 @@
 -- scripts/imbalance.lua at a tiny scale (a 4-step training per condition and
 -- seed): it must write every file of its run directory, with the rows, the
--- figures and the verdict in them. CTest passes the bdrun to use:
+-- figures and the verdict in them; run as a sweep in two shards at once, it
+-- must collect the same decision, report and rows, and collect=true must
+-- write them again. CTest passes the bdrun to use:
 --   bdrun test_imbalance_smoke.lua bdrun=/path/to/bdrun
 local check = require "check"
+local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
 local script = arg[0]:gsub("[^/]*$", "") .. "../../scripts/imbalance.lua"
@@ -12,12 +15,19 @@ assert(os.execute("mkdir -p " .. dir))
 
 local args = "size=8 width=4 emb=16 steps=4 every=2 warmup=1 seeds=1,2 sample_steps=2"
              .. " probe_step=1 name=smoke"
-local p = io.popen(string.format("cd %s && %s %s %s 2>&1", dir, cfg.bdrun, script, args))
-local out = p:read("a")
-local _, _, code = p:close()
-check.eq(code, 0, "exit status; output:\n" .. out)
+-- The shell command that runs the script in <dir>/<sub> with more
+-- arguments, its output to <dir>/<sub>/<log>. One BLAS thread, so that
+-- every process computes alike.
+local function command(sub, more, log)
+  return string.format("mkdir -p %s/%s && cd %s/%s && OPENBLAS_NUM_THREADS=1 %s %s %s %s"
+                       .. " > %s 2>&1", dir, sub, dir, sub, cfg.bdrun, script, args, more, log)
+end
 
-local run = dir .. "/runs/smoke/"
+local ok = os.execute(command("one", "", "out.log"))
+local out = check.read(dir .. "/one/out.log") or ""
+check.ok(ok, "exit status; output:\n" .. out)
+
+local run = dir .. "/one/runs/smoke/"
 local conditions = { "balanced", "x_dense", "y_dense" }
 
 -- the verdict is printed: 4 steps learn nothing, and it says so
@@ -60,7 +70,8 @@ check.eq(rows[12], "y_dense2@4", "last row")
 check.eq(crossings, 6, "a crossings row per training")
 check.eq(decisions, 1, "one decision row")
 
--- figures: SVG curves, PNG sample grids, each shown in the report
+-- figures: SVG curves, PNG sample grids (each training's own), each shown
+-- in the report
 local html = check.read(run .. "report.html") or ""
 check.ok(html:find("decision: undetermined", 1, true), "the answer in the report")
 check.ok(html:find("<h2>Setup</h2>", 1, true) and html:find("<h2>Numbers</h2>", 1, true),
@@ -68,7 +79,7 @@ check.ok(html:find("<h2>Setup</h2>", 1, true) and html:find("<h2>Numbers</h2>", 
 local figures = { "accuracy.svg" }
 for _, c in ipairs(conditions) do
   figures[#figures + 1] = "curves_" .. c .. ".svg"
-  figures[#figures + 1] = "samples_" .. c .. ".png"
+  figures[#figures + 1] = "train/" .. c .. "_s1/samples.png"
 end
 for _, f in ipairs(figures) do
   local data = check.read(run .. f) or ""
@@ -81,13 +92,54 @@ for _, f in ipairs(figures) do
   check.ok(html:find('<img src="' .. f .. '"', 1, true), f .. " is in the report")
 end
 
--- each training's own loss log
+-- each training: its loss and evaluation log, its samples, its done mark
+-- with the results the report was made of; the sweep's summary
 for _, c in ipairs(conditions) do
   for seed = 1, 2 do
-    local m = check.read(string.format("%strain/%s_s%d/metrics.jsonl", run, c, seed)) or ""
+    local name = string.format("%strain/%s_s%d/", run, c, seed)
+    local m = check.read(name .. "metrics.jsonl") or ""
     check.ok(m:find('"loss":', 1, true), c .. " seed " .. seed .. " loss log")
+    check.eq(select(2, m:gsub('"event":"evaluation"', "")), 2, c .. " seed " .. seed .. " evaluations")
+    check.eq((check.read(name .. "samples.png") or ""):sub(1, 4), "\137PNG", c .. " seed " .. seed .. " samples")
+    local mark = json.decode(check.read(name .. "done.json") or "null") or {}
+    local results = mark.results or {}
+    check.eq(mark.seed, seed, c .. " seed " .. seed .. " marked done")
+    check.eq(results.curve and table.concat(results.curve.steps, ","), "2,4", "the curve's steps")
+    check.ok(results.curve and results.curve.rows[2].acc_x ~= nil, "the curve's rows")
+    check.eq(results.acc and results.acc.censored, true, "the crossings: not reached")
+    check.eq(results.samples, "samples.png", "the samples' file")
   end
 end
+local summary = check.read(run .. "train/summary.csv") or ""
+check.eq(select(2, summary:gsub("\n", "")), 7, "summary.csv: a header and 6 runs")
+check.ok(summary:find("\n5,y_dense_s2,y_dense,2,1,0.1,-1,", 1, true), "the last run: " .. summary)
+
+-- ---- the same sweep in two shards at once ---------------------------------------------
+-- Times aside, the collected answer, report and rows equal the one process's.
+local function untimed(text)
+  return (text:gsub("steps in [^(]*%(", "steps in T ("):gsub("<td[^>]*>%d+ s</td>", "<td>T</td>")
+              :gsub('"[%w_]*time":[%d.e+-]+,?', ""):gsub('"[%w_]*seconds":[%d.e+-]+,?', ""))
+end
+local function answer(text) return text:match("\n(decision: .*)$") end
+
+check.ok(os.execute(command("two", "shard=0/2", "out0.log") .. " & "
+                    .. command("two", "shard=1/2", "out1.log") .. "; wait"), "two shards")
+local out0, out1 = check.read(dir .. "/two/out0.log") or "", check.read(dir .. "/two/out1.log") or ""
+check.ok(out0:find("share 0/2 (shard=0/2) ran 3 of its 3 runs", 1, true), "shard 0:\n" .. out0)
+check.ok(out1:find("share 1/2 (shard=1/2) ran 3 of its 3 runs", 1, true), "shard 1:\n" .. out1)
+local collector = out0:find("\ndecision: ") and out0 or out1
+check.ok(not (out0:find("\ndecision: ") and out1:find("\ndecision: ")), "one shard collects")
+local two = dir .. "/two/runs/smoke/"
+check.eq(untimed(answer(collector) or ""), untimed(answer(out) or "-"), "the sharded answer")
+for _, f in ipairs{ "report.html", "metrics.jsonl", "accuracy.svg", "curves_x_dense.svg" } do
+  check.eq(untimed(check.read(two .. f) or ""), untimed(check.read(run .. f) or "-"), "sharded " .. f)
+end
+
+ok = os.execute(command("two", "collect=true", "collect.log"))
+local again = check.read(dir .. "/two/collect.log") or ""
+check.ok(ok and not again:find("sweep smoke: run ", 1, true), "collect=true trains nothing:\n" .. again)
+check.eq(untimed(answer(again) or ""), untimed(answer(out) or "-"), "the answer collected again")
+check.eq(untimed(check.read(two .. "report.html") or ""), untimed(html), "the report collected again")
 
 os.execute("rm -rf " .. dir)
 check.done()
