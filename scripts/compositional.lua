@@ -313,8 +313,32 @@ end
 
 -- ---- the sweep -------------------------------------------------------------------------
 
+-- A finished training is skipped when the sweep runs again, so one made
+-- with other settings would be reported as if made with these: refuse it.
+local function check_marks(dir)
+  for _, c in ipairs(conditions) do
+    for _, seed in ipairs(seeds) do
+      local sub = string.format("%s/%s_s%d/", dir, c.name, seed)
+      local mark, saved = io.open(sub .. "done.json"), io.open(sub .. "config.json")
+      if mark and saved then
+        local old = (json.decode(saved:read("a")) or {}).config or {}
+        for k, v in pairs(cfg) do
+          if k ~= "shard" and k ~= "collect" and old[k] ~= v then
+            error(string.format("%s was trained with %s = %s, not %s; delete %s or choose"
+                                .. " another name=", sub, k, tostring(old[k]), tostring(v),
+                                dir), 0)
+          end
+        end
+      end
+      if mark then mark:close() end
+      if saved then saved:close() end
+    end
+  end
+end
+
 local started = bd.time()
 local root = "runs/" .. cfg.name
+check_marks(root .. "/train")
 local runs = sweep.run{ name = cfg.name, dir = root .. "/train", conditions = conditions,
                         seeds = seeds, config = cfg, train = train }
 if not runs then return end

@@ -116,5 +116,10 @@ check.eq(code2, 0, "collect exit status:\n" .. again)
 check.ok(not again:find("unet:", 1, true), "collect trains nothing")
 check.eq(again:match("answer:[^\n]*"), out:match("answer:[^\n]*"), "the same answer")
 
+-- other settings over the same run directory are refused, not reported as these
+local stale, code3 = run_script("lr=0.5")
+check.ok(code3 ~= 0 and stale:find("runs/smoke/train/cross_s1/ was trained with lr = 0.002,"
+                                   .. " not 0.5", 1, true), "stale runs refused:\n" .. stale)
+
 os.execute("rm -rf " .. dir)
 check.done()
