@@ -29,7 +29,8 @@
 -- grid) go into its done mark, and the process that finishes the last one
 -- (or `collect=true`) reads every mark back and writes the statistic, the
 -- figures and the report, so these are the same however the runs were
--- shared.
+-- shared. `collect=true threshold=0.5` decides again on other settings of
+-- the statistic without training.
 --
 -- Writes runs/imbalance/: config.json, metrics.jsonl (one row per
 -- evaluation, tagged with condition and seed; then the crossings and the
@@ -83,7 +84,7 @@ local evaluate, probe = experiment.evaluator{
 -- Train condition c with one seed in the sweep's run directory `sub`,
 -- evaluating every `every` steps; writes the last evaluation's samples to
 -- sub/samples.png. Returns what the report needs (the sweep keeps it in the
--- run's done mark): the curve, the crossings, the grid's file and the times.
+-- run's done mark): the curve, the grid's file, the data's size, the times.
 local function train_one(sub, c, seed)
   local data = bd.data.bumps{ size = cfg.size, sigma = cfg.sigma, dx = c.dx, dy = c.dy }
   bd.log.info("%s seed %d: dx %.3g, dy %.3g, %d images", c.name, seed, c.dx, c.dy, data.n)
@@ -114,10 +115,7 @@ local function train_one(sub, c, seed)
                               { labels = probe.labels, cols = math.floor(math.sqrt(probe.n) + 0.5),
                                 scale = math.max(1, 64 // cfg.size) }))
   end
-  return { curve = curve, samples = last and "samples.png",
-           acc = experiment.axis_crossings(curve, cfg.threshold, cfg.steps, "acc_x", "acc_y"),
-           place = experiment.axis_crossings(curve, cfg.threshold, cfg.steps, "place_x", "place_y"),
-           images = data.n, params = model:num_parameters(), train_seconds = result.seconds,
+  return { curve = curve, samples = last and "samples.png", images = data.n, params = model:num_parameters(), train_seconds = result.seconds,
            eval_seconds = eval_seconds }
 end
 
@@ -159,23 +157,22 @@ end
 
 -- ---- the statistic ---------------------------------------------------------------
 
--- The verdict on the crossings `key` ("acc" or "place", which each training
--- found on its curve) of a condition's trainings: { verdict =, lag =, rel =
--- (stats), reached = (trainings with both crossings), runs = (the crossings
--- of each training) }.
-local function judge(c, key)
+-- The crossings of keys kx, ky in each training of a condition and the
+-- verdict on them: { verdict =, lag =, rel = (stats), reached = (trainings
+-- with both crossings), runs = (a crossings table per training) }.
+local function judge(c, kx, ky)
   local out = { runs = {}, reached = 0 }
   for i, r in ipairs(c.runs) do
-    out.runs[i] = r[key]
-    if not r[key].censored then out.reached = out.reached + 1 end
+    out.runs[i] = experiment.axis_crossings(r.curve, cfg.threshold, cfg.steps, kx, ky)
+    if not out.runs[i].censored then out.reached = out.reached + 1 end
   end
   out.verdict, out.lag, out.rel = experiment.lag_verdict(out.runs, c.sign, cfg.lag_tolerance)
   return out
 end
 
 for _, c in ipairs(conditions) do
-  c.acc = judge(c, "acc")      -- the decision's statistic
-  c.place = judge(c, "place")  -- the same, apart from the bump count
+  c.acc = judge(c, "acc_x", "acc_y")        -- the decision's statistic
+  c.place = judge(c, "place_x", "place_y")  -- the same, apart from the bump count
   for i, r in ipairs(c.runs) do
     local last, a, p = r.curve:last(), c.acc.runs[i], c.place.runs[i]
     assert(run:log{ event = "crossings", condition = c.name, seed = r.seed,

@@ -33,7 +33,9 @@
 -- Marks. When train returns, <run dir>/done.json gets { name, index, seed,
 -- condition (its plain values), results, seconds }, written atomically
 -- (temp file, rename). A run without it (never started, or killed part way)
--- is run again from the start; one with it is skipped.
+-- is run again from the start; one with it is skipped, with a warning when
+-- its config.json holds other settings than this process's (shard and
+-- collect aside): its results are kept.
 --
 -- Collecting. <dir>/summary.json holds { sweep, runs (every done.json, in
 -- run order), missing (the names of runs not done) } and <dir>/summary.csv
@@ -180,6 +182,30 @@ local function read_mark(dir, run)
   return mark
 end
 
+-- The settings (shard and collect aside) a done run ran with that differ
+-- from `config`, as "key = its value, not this one" phrases.
+local function changed_settings(dir, run, config)
+  local saved = json.decode(read_file(dir .. "/" .. run.name .. "/config.json") or "null")
+  local was = type(saved) == "table" and saved.config
+  if type(was) ~= "table" or type(config) ~= "table" then return {} end
+  local keys, seen = {}, { shard = true, collect = true }
+  for _, t in ipairs{ was, config } do
+    for k in pairs(t) do
+      if not seen[k] then
+        seen[k] = true
+        keys[#keys + 1] = k
+      end
+    end
+  end
+  table.sort(keys)
+  local changed = {}
+  for _, k in ipairs(keys) do
+    local before, now = json.encode(was[k]), json.encode(config[k])
+    if before ~= now then changed[#changed + 1] = string.format("%s = %s, not %s", k, before, now) end
+  end
+  return changed
+end
+
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 local function claim_path(dir) return dir .. "/collected" end
@@ -297,6 +323,12 @@ function sweep.run(opts)
       mine = mine + 1
       if read_mark(dir, run) then
         bd.log.info("sweep %s: %s is done, skipped", opts.name, run.name)
+        local changed = changed_settings(dir, run, opts.config)
+        if #changed > 0 then
+          bd.log.warn("sweep %s: %s was done with %s: its results are kept (delete %s/%s"
+                      .. " to run it again)", opts.name, run.name, table.concat(changed, ", "),
+                      dir, run.name)
+        end
       else
         bd.log.info("sweep %s: run %d of %d, %s (share %d/%d: %s)", opts.name,
                     run.index + 1, #runs, run.name, r, n, from)

@@ -2,7 +2,8 @@
 -- shards (shard=0/2 and a Slurm array task 1 of 2) run at once produce the
 -- same runs and results as one process; a shard killed in a run (its share
 -- from an MPI launcher's environment) runs only that run again when it
--- restarts; collect=true collects again. CTest passes the bdrun to test:
+-- restarts; a done run met with other settings is kept, with a warning;
+-- collect=true collects again. CTest passes the bdrun to test:
 --   bdrun sweep_shards.lua bdrun=/path/to/bdrun
 local check = require "check"
 local json = require "json"
@@ -89,6 +90,8 @@ check.ok(mark ~= nil, "the run before the kill is marked")
 check.eq(check.read(dir .. "/runs/killed/sparse_s1/done.json"), nil, "the killed run is not")
 ok, _, _, out = sweep(mpi, "dir=runs/killed", "resumed")
 check.ok(ok and out:find("dense_s1 is done, skipped", 1, true), "resumed: " .. out)
+check.ok(out:find('dense_s1 was done with crash = "sparse_s1", not "": its results are kept', 1, true),
+         "the setting that differs: " .. out)
 check.eq(started("killed"), "dense_s1 sparse_s1 sparse_s1", "only the killed run again")
 check.eq(check.read(dir .. "/runs/killed/dense_s1/done.json"), mark, "the mark is kept")
 ok, _, _, out = sweep("OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2", "dir=runs/killed", "rest")
@@ -100,6 +103,10 @@ for name, text in pairs(all) do check.eq(killed[name], text, "resumed run " .. n
 ok, _, _, out = sweep(nil, "dir=runs/killed", "again")
 check.ok(ok and out:find("already collected", 1, true) and not out:find("collected 4"),
          "a done sweep is not collected twice: " .. out)
+ok, _, _, out = sweep(nil, "dir=runs/killed steps=7", "changed")
+check.ok(ok and out:find("sparse_s2 was done with steps = 6, not 7: its results are kept (delete"
+                         .. " runs/killed/sparse_s2 to run it again)", 1, true)
+         and out:find("already collected", 1, true), "other settings: " .. out)
 ok, _, _, out = sweep(nil, "dir=runs/killed collect=true", "collect")
 check.ok(ok and out:find("collected 4 runs", 1, true), "collect=true: " .. out)
 check.eq(started("killed"), "dense_s1 sparse_s1 sparse_s1 dense_s2 sparse_s2", "collecting runs nothing")

@@ -106,7 +106,6 @@ for _, c in ipairs(conditions) do
     check.eq(mark.seed, seed, c .. " seed " .. seed .. " marked done")
     check.eq(results.curve and table.concat(results.curve.steps, ","), "2,4", "the curve's steps")
     check.ok(results.curve and results.curve.rows[2].acc_x ~= nil, "the curve's rows")
-    check.eq(results.acc and results.acc.censored, true, "the crossings: not reached")
     check.eq(results.samples, "samples.png", "the samples' file")
   end
 end
@@ -140,6 +139,12 @@ local again = check.read(dir .. "/two/collect.log") or ""
 check.ok(ok and not again:find("sweep smoke: run ", 1, true), "collect=true trains nothing:\n" .. again)
 check.eq(untimed(answer(again) or ""), untimed(answer(out) or "-"), "the answer collected again")
 check.eq(untimed(check.read(two .. "report.html") or ""), untimed(html), "the report collected again")
+
+-- the statistic on other settings, without training: level 0 is reached at once
+ok = os.execute(command("two", "collect=true threshold=0", "threshold.log"))
+again = check.read(dir .. "/two/threshold.log") or ""
+check.ok(ok and again:find("\ndecision: coupled (threshold 0% accuracy", 1, true)
+         and not again:find("sweep smoke: run ", 1, true), "decided again:\n" .. again)
 
 os.execute("rm -rf " .. dir)
 check.done()
