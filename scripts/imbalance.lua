@@ -115,7 +115,8 @@ local function train_one(sub, c, seed)
                               { labels = probe.labels, cols = math.floor(math.sqrt(probe.n) + 0.5),
                                 scale = math.max(1, 64 // cfg.size) }))
   end
-  return { curve = curve, samples = last and "samples.png", images = data.n, params = model:num_parameters(), train_seconds = result.seconds,
+  return { curve = curve, samples = last and "samples.png", images = data.n,
+           params = model:num_parameters(), train_seconds = result.seconds,
            eval_seconds = eval_seconds }
 end
 
@@ -139,6 +140,8 @@ for _, m in ipairs(marks) do
   table.insert(by_name[m.condition.name].runs, r)
   runtime = runtime + m.seconds
 end
+
+-- ---- the run directory: settings and every evaluation ------------------------------------
 
 local run = bd.run(cfg.name)
 local saved = { conditions = {} }
