@@ -25,12 +25,12 @@
 -- The trainings are the runs of a sweep (scripts/lib/sweep.lua): one
 -- process runs them all, or shard=r/n, a Slurm job array or mpirun's ranks
 -- share them out; a finished training is marked and skipped when the script
--- runs again. Each training's results (its curve, crossings and sample
--- grid) go into its done mark, and the process that finishes the last one
--- (or `collect=true`) reads every mark back and writes the statistic, the
--- figures and the report, so these are the same however the runs were
--- shared. `collect=true threshold=0.5` decides again on other settings of
--- the statistic without training.
+-- runs again. Each training's results (its curve of evaluations, its
+-- sample grid's file, its times) go into its done mark, and the process
+-- that finishes the last one (or `collect=true`) reads every mark back and
+-- writes the statistic, the figures and the report, so these are the same
+-- however the runs were shared. `collect=true threshold=0.5` decides again
+-- on other settings of the statistic without training.
 --
 -- Writes runs/imbalance/: config.json, metrics.jsonl (one row per
 -- evaluation, tagged with condition and seed; then the crossings and the
