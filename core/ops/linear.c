@@ -1,6 +1,6 @@
-/* Matrix products on OpenBLAS: linear layers and plain matmul. */
-#include <cblas.h>
-
+/* Matrix products on OpenBLAS (bd_gemm: split over bd's threads): linear
+ * layers and plain matmul. */
+#include "bd/parallel.h"
 #include "op.h"
 
 /* y = x w^T + b;  x: (R, K), w: (M, K), b: (M) -> y: (R, M), R = rows of x */
@@ -12,11 +12,9 @@ static void linear_backward(const bd_node *node)
     const int R = (int)(x->numel / K);
     float *dx = bd_grad_of(x), *dw = bd_grad_of(w), *db = bd_grad_of(b);
     if (dx) /* dx (R,K) += dy (R,M) w (M,K) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, K, M, 1.0f,
-                    dy, M, w->data, K, 1.0f, dx, K);
+        bd_gemm(false, false, R, K, M, 1.0f, dy, M, w->data, K, 1.0f, dx, K);
     if (dw) /* dw (M,K) += dy^T (M,R) x (R,K) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, K, R, 1.0f,
-                    dy, M, x->data, K, 1.0f, dw, K);
+        bd_gemm(true, false, M, K, R, 1.0f, dy, M, x->data, K, 1.0f, dw, K);
     if (db)
         for (int r = 0; r < R; r++)
             for (int m = 0; m < M; m++)
@@ -44,8 +42,8 @@ bd_status bd_linear(bd_tape *tp, bd_tensor *x, bd_tensor *w, bd_tensor *b,
     for (int64_t r = 0; r < R; r++)
         for (int64_t m = 0; m < M; m++)
             out->data[r * M + m] = b ? b->data[m] : 0.0f;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)M, (int)K,
-                1.0f, x->data, (int)K, w->data, (int)K, 1.0f, out->data, (int)M);
+    bd_gemm(false, true, (int)R, (int)M, (int)K, 1.0f, x->data, (int)K, w->data,
+            (int)K, 1.0f, out->data, (int)M);
     bd_tensor *in[3] = {x, w, b};
     BD_TRY(bd_op_finish(tp, linear_backward, out, in, 3, NULL));
     *y = out;
@@ -60,11 +58,9 @@ static void matmul_backward(const bd_node *node)
     const float *dy = node->out->grad;
     float *da = bd_grad_of(a), *db = bd_grad_of(b);
     if (da)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, N, 1.0f, dy,
-                    N, b->data, N, 1.0f, da, K);
+        bd_gemm(false, true, M, K, N, 1.0f, dy, N, b->data, N, 1.0f, da, K);
     if (db)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M, 1.0f,
-                    a->data, K, dy, N, 1.0f, db, N);
+        bd_gemm(true, false, K, N, M, 1.0f, a->data, K, dy, N, 1.0f, db, N);
 }
 
 /* a: (M, K), b: (K, N) -> y: (M, N) */
@@ -76,9 +72,9 @@ bd_status bd_matmul(bd_tape *tp, bd_tensor *a, bd_tensor *b, bd_tensor **y)
     const int64_t shape[2] = {a->shape[0], b->shape[1]};
     bd_tensor *out;
     BD_TRY(bd_op_output(tp, 2, shape, &out));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)shape[0],
-                (int)shape[1], (int)a->shape[1], 1.0f, a->data, (int)a->shape[1],
-                b->data, (int)shape[1], 0.0f, out->data, (int)shape[1]);
+    bd_gemm(false, false, (int)shape[0], (int)shape[1], (int)a->shape[1], 1.0f,
+            a->data, (int)a->shape[1], b->data, (int)shape[1], 0.0f, out->data,
+            (int)shape[1]);
     bd_tensor *in[2] = {a, b};
     BD_TRY(bd_op_finish(tp, matmul_backward, out, in, 2, NULL));
     *y = out;

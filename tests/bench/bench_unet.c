@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "bd/diffusion.h"
+#include "bd/parallel.h"
 #include "bd/registry.h"
 
 enum { SIZE = 32, CHANNELS = 1, EMB = 256, SEED = 1, WARMUP = 2,
@@ -406,7 +407,7 @@ int main(int argc, char **argv)
             ceiling_only = true;
         } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             threads = atoi(argv[++i]);
-            openblas_set_num_threads(threads);
+            bd_set_num_threads(threads);
         } else if (!strcmp(argv[i], "--one") && i + 4 < argc) {
             run_one(argv[i + 1], atoll(argv[i + 2]), atoll(argv[i + 3]),
                     atof(argv[i + 4]), reps);
