@@ -169,23 +169,27 @@ local max_area = cfg.compact * 2 * math.pi * cfg.sigma ^ 2 * math.log(2)
 local bump_metric = bd.metric("bump", { tolerance = tol })
 
 -- Per sample: 1 when correct (one compact bump within tolerance), else 0;
--- and the fraction of one-bump samples too large to be a bump.
+-- the distance of its bump to the label (false unless one bump); and the
+-- fraction of one-bump samples too large to be a bump.
 local function score_bumps(images, labels)
   local b = bump_metric(images, labels)
-  local class, imgs = b.class:to_table(), images:to_table()
-  local correct, large, single = {}, 0, 0
+  local class, centre, imgs = b.class:to_table(), b.centre:to_table(), images:to_table()
+  local want = labels:to_table()
+  local correct, err, large, single = {}, {}, 0, 0
   for i, img in ipairs(imgs) do
     local area = 0
     for _, row in ipairs(img[1]) do
       for _, p in ipairs(row) do if p > 0 then area = area + 1 end end
     end
     correct[i] = (class[i] == 3 and area <= max_area) and 1 or 0
+    err[i] = class[i] >= 2 and math.sqrt((centre[i][1] - want[i][1]) ^ 2
+                                         + (centre[i][2] - want[i][2]) ^ 2)
     if class[i] >= 2 then
       single = single + 1
       if area > max_area then large = large + 1 end
     end
   end
-  return correct, single > 0 and large / single or 0 / 0
+  return correct, err, single > 0 and large / single or 0 / 0
 end
 
 -- Per stripe sample: 1 when at least 90% of the lines along the stripe
@@ -218,6 +222,17 @@ local function mean_of(values, keep)
     if not keep or keep[i] then s, n = s + v, n + 1 end
   end
   return n > 0 and s / n or 0 / 0, n
+end
+
+-- The median of the values (false: none) whose mask entry is true; NaN when none.
+local function median_of(values, keep)
+  local xs = {}
+  for i = 1, #keep do
+    if keep[i] and values[i] then xs[#xs + 1] = values[i] end
+  end
+  table.sort(xs)
+  if #xs == 0 then return 0 / 0 end
+  return (xs[(#xs + 1) // 2] + xs[#xs // 2 + 1]) / 2
 end
 
 -- The probe's masks for condition c: in distribution, held out, held out
@@ -272,8 +287,9 @@ local function train(run, c, seed)
     seed = seed, every = cfg.every, run = run,
     on_eval = function(r)
       local s = bd.sample(model, probe, sample_opts)
-      local correct, large = score_bumps(s.images, probe.labels)
-      local row = { step = r.step, large = large }
+      local correct, err, large = score_bumps(s.images, probe.labels)
+      local row = { step = r.step, large = large, err_in = median_of(err, m.inside),
+                    err_far = median_of(err, m.far) }
       row.acc_in = mean_of(correct, m.inside)
       row.acc_held = mean_of(correct, m.held)
       row.acc_far = mean_of(correct, m.far)
@@ -306,7 +322,8 @@ local function train(run, c, seed)
   local _, n_held = mean_of(last.correct, m.held)
   local _, n_far = mean_of(last.correct, m.far)
   return { acc_in = row.acc_in, acc_held = row.acc_held, acc_far = row.acc_far,
-           acc_stripes = row.acc_stripes, large = row.large, n_in = n_in, n_held = n_held,
+           acc_stripes = row.acc_stripes, large = row.large, err_in = row.err_in,
+           err_far = row.err_far, n_in = n_in, n_held = n_held,
            n_far = n_far, images = data.n, rim_images = rim_n, seconds = result.seconds,
            params = model:num_parameters(), curve = curve, correct = last.correct }
 end
@@ -373,6 +390,7 @@ for _, c in ipairs(conditions) do
   c.acc_in = stats_of(c, c.stripe_in and "acc_stripes" or "acc_in")
   c.acc_held, c.acc_far = stats_of(c, "acc_held"), stats_of(c, "acc_far")
   c.acc_stripes = stats_of(c, "acc_stripes")
+  c.err_in, c.err_far = stats_of(c, "err_in"), stats_of(c, "err_far")
   c.seconds = stats_of(c, "seconds")
   local first = by_condition[c.name][1].results
   c.n_far, c.n_held, c.images, c.rim_images = first.n_far, first.n_held, first.images,
@@ -422,6 +440,8 @@ local function pct(st)
   return string.format("%.0f%% +- %.0f", 100 * st.mean, 100 * st.sd)
 end
 
+local function px(st) return st.n > 0 and string.format("%.2f", st.mean) or "-" end
+
 local total = bd.time() - started
 local lines = { string.format("answer: the model %s", agreement),
                 string.format("  (far held-out accuracy >= %.2f x in-distribution: generalizes;"
@@ -429,9 +449,10 @@ local lines = { string.format("answer: the model %s", agreement),
                               cfg.ratio, 100 * cfg.learned, #seeds) }
 for _, c in ipairs(conditions) do
   lines[#lines + 1] = string.format("  %-11s %-12s (predicted %s): in %s%s, held out %s, far %s"
-                                    .. " (%d labels)%s", c.name, c.verdict, c.predicted,
-                                    pct(c.acc_in), c.stripe_in and " (stripes)" or "",
-                                    pct(c.acc_held), pct(c.acc_far), c.n_far or 0,
+                                    .. " (%d labels; median error %s px, in %s px)%s", c.name,
+                                    c.verdict, c.predicted, pct(c.acc_in),
+                                    c.stripe_in and " (stripes)" or "", pct(c.acc_held),
+                                    pct(c.acc_far), c.n_far or 0, px(c.err_far), px(c.err_in),
                                     (c.rim and string.format("; stripes %s", pct(c.acc_stripes)))
                                     or "")
 end
@@ -588,12 +609,14 @@ for _, c in ipairs(conditions) do
   for _, mark in ipairs(by_condition[c.name]) do
     local r = mark.results
     rows[#rows + 1] = { c.name, mark.seed, r.acc_in, r.acc_held, r.acc_far, r.acc_stripes or "-",
-                        r.large, string.format("%.0f s", r.seconds) }
+                        r.err_in, r.err_far, r.large, string.format("%.0f s", r.seconds) }
   end
 end
 doc:table(rows, { header = { "condition", "seed", "in", "held out", "far held out", "stripes",
-                             "too large", "train time" },
-                  caption = string.format("Accuracy at step %d. too large: fraction of one-bump"
+                             "median error in (px)", "median error far (px)", "too large",
+                             "train time" },
+                  caption = string.format("Accuracy at step %d; median distance of the bump to"
+                            .. " the label over one-bump samples; too large: fraction of one-bump"
                             .. " samples above the area limit.", cfg.steps) })
 doc:paragraph("Every evaluation is a row of train/<condition>_s<seed>/metrics.jsonl;"
               .. " train/summary.csv has one row per training.")
