@@ -12,9 +12,10 @@
 -- the layer-4 activations (tap "layer4"). For each checkpoint:
 --   bump metric      the class of every sample: none, several, wrong (one
 --                    bump, off by more than `tolerance` px), correct
---   manifold metric  a 2D UMAP of the layer-4 activations, the R^2 of x and
---                    y from it, kNN label consistency, trustworthiness,
---                    effective dimension
+--   manifold metric  a 3D UMAP of the layer-4 activations (as the paper),
+--                    the R^2 of x and y from it, kNN label consistency,
+--                    trustworthiness, effective dimension; and a 2D UMAP
+--                    of the same activations for the figures
 -- and its phase, by this rule (the thresholds are settings):
 --   A  fewer than `one_bump` of the samples hold a single bump
 --   C  accuracy >= `correct` and order = min(r2_x, r2_y) >= `order`
@@ -40,10 +41,10 @@ local cfg = experiment.config(sweep.options{
   sampler = "ddpm",    -- respaced ancestral sampling for evaluation
   batch = 64,
   warmup = 100,
-  umap_dims = 2,       -- the embedding that is measured is the one drawn
+  umap_dims = 3,       -- the embedding R^2 is measured on (the figures: 2D)
   one_bump = 0.5,      -- the rule: below this one-bump fraction, phase A
   correct = 0.5,       -- phase C: accuracy at least this
-  order = 0.7,         --          and min(r2_x, r2_y) at least this
+  order = 0.8,         --          and min(r2_x, r2_y) at least this
 }, {
   quick = { size = 8, spacing = 0.316, width = 8, emb = 64,
             attention_blocks = "down1,down2,down3,up1,up2", steps = 700, lr = 2e-3,
@@ -67,6 +68,7 @@ local labels = probe.labels:to_table()
 local bump = bd.metric("bump", { tolerance = cfg.tolerance })
 local manifold = bd.metric("manifold", { tap = "layer4", method = "umap", dims = cfg.umap_dims,
                                          seed = 1 })
+local picture = bd.metric("manifold", { tap = "layer4", method = "umap", dims = 2, seed = 1 })
 local sample_opts = { sampler = cfg.sampler, steps = cfg.sample_steps, seed = 1,
                       taps = { "layer4" } }
 
@@ -90,13 +92,13 @@ local function measure(model)
   row.single = row.frac_wrong + row.frac_correct
   row.order = math.min(row.r2_x, row.r2_y)
   row.phase = phase(row)
-  return row, s, m.embedding:to_table()
+  return row, s, picture(s.images, probe.labels, s.taps).embedding:to_table()
 end
 
 -- The UMAP of one checkpoint coloured by label coordinate k (1: x, 2: y).
 local function umap_plot(embedding, k, title)
   local ex, ey, v = {}, {}, {}
-  for i, e in ipairs(embedding) do ex[i], ey[i], v[i] = e[1], e[2] or 0, labels[i][k] end
+  for i, e in ipairs(embedding) do ex[i], ey[i], v[i] = e[1], e[2], labels[i][k] end
   return report.scatter{ x = ex, y = ey, value = v, value_label = k == 1 and "x" or "y",
                          title = title, width = 240, height = 200, radius = 2.5 }
 end
@@ -151,14 +153,16 @@ if not runs then return end  -- other shards still train; the last one reports
 local RANK = { A = 1, B = 2, C = 3 }
 
 -- A seed's sequence: the labels in order, the first step of each phase,
--- whether A, B and C first occur in that order, and the checkpoints that
--- fall back to an earlier phase than one already reached.
+-- whether A, B and C first occur in that order, the checkpoints that fall
+-- back to an earlier phase than one already reached, and the B checkpoints
+-- whose bumps are mostly correct (B for the manifold's order alone).
 local function sequence(rows)
-  local out = { labels = {}, first = {}, returns = 0 }
+  local out = { labels = {}, first = {}, returns = 0, b_correct = 0 }
   local reached = 0
   for i, r in ipairs(rows) do
     out.labels[i] = r.phase
     out.first[r.phase] = out.first[r.phase] or r.step
+    if r.phase == "B" and r.accuracy >= cfg.correct then out.b_correct = out.b_correct + 1 end
     if RANK[r.phase] < reached then out.returns = out.returns + 1 end
     reached = math.max(reached, RANK[r.phase])
   end
@@ -195,7 +199,8 @@ for _, m in ipairs(runs) do
   assert(run:log{ event = "sequence", condition = m.condition.name, seed = m.seed,
                   phases = table.concat(m.seq.labels), first_a = m.seq.first.A,
                   first_b = m.seq.first.B, first_c = m.seq.first.C,
-                  in_order = m.seq.in_order, returns = m.seq.returns })
+                  in_order = m.seq.in_order, returns = m.seq.returns,
+                  b_correct = m.seq.b_correct })
 end
 
 -- The median of key over the rows of one phase, over every seed.
@@ -225,18 +230,21 @@ lines[#lines + 1] = string.format("sequence A -> B -> C: %s in %d of %d seed(s) 
 for _, m in ipairs(runs) do
   local f = m.seq.first
   lines[#lines + 1] = string.format("  seed %d: %s (every %d steps); first A at %s, B at %s, C at"
-                                    .. " %s; %d checkpoint(s) back to an earlier phase", m.seed,
+                                    .. " %s; %d checkpoint(s) back to an earlier phase; %d B"
+                                    .. " checkpoint(s) with mostly correct bumps (B for the"
+                                    .. " manifold's order only)", m.seed,
                                     table.concat(m.seq.labels), cfg.every, fmt_step(f.A),
-                                    fmt_step(f.B), fmt_step(f.C), m.seq.returns)
+                                    fmt_step(f.B), fmt_step(f.C), m.seq.returns, m.seq.b_correct)
 end
 for _, p in ipairs{ "A", "B", "C" } do
   local single, n = phase_stat("single", p)
   if n > 0 then
     lines[#lines + 1] = string.format("  phase %s (%d checkpoints, medians): one bump %.2f, several"
-                                      .. " %.2f, correct %.2f; layer 4: r2_x %.2f r2_y %.2f, kNN"
-                                      .. " consistency %.2f, trustworthiness %.2f, eff. dim %.1f",
-                                      p, n, single, phase_stat("frac_multi", p),
-                                      phase_stat("accuracy", p), phase_stat("r2_x", p),
+                                      .. " %.2f, wrong %.2f, correct %.2f; layer 4: r2_x %.2f r2_y"
+                                      .. " %.2f, kNN consistency %.2f, trustworthiness %.2f, eff."
+                                      .. " dim %.1f", p, n, single, phase_stat("frac_multi", p),
+                                      phase_stat("frac_wrong", p), phase_stat("accuracy", p),
+                                      phase_stat("r2_x", p),
                                       phase_stat("r2_y", p), phase_stat("knn", p),
                                       phase_stat("trust", p), phase_stat("eff_dim", p))
   else
@@ -321,7 +329,8 @@ doc:table({
   { "manifold", string.format("manifold metric on the layer-4 tap: %dD UMAP (seed 1); R^2 of"
                               .. " linear regressions from it to x and y; kNN label consistency"
                               .. " and trustworthiness (10 neighbours); participation-ratio"
-                              .. " dimension", cfg.umap_dims) },
+                              .. " dimension. The figures show a 2D UMAP (seed 1) of the same"
+                              .. " activations", cfg.umap_dims) },
   { "rule", string.format("A: one-bump fraction < %g; C: accuracy >= %g and order = min(r2_x, r2_y)"
                           .. " >= %g; B: otherwise. The sequence is shown when A, B and C all"
                           .. " occur and first occur in that order", cfg.one_bump, cfg.correct,
@@ -338,7 +347,7 @@ end
 for _, m in ipairs(runs) do
   doc:heading(string.format("Seed %d: UMAP of layer 4 and samples at each checkpoint", m.seed))
   local sub = "train/" .. m.name .. "/"
-  for _, what in ipairs{ { "umap_x_%d.svg", "by x" }, { "umap_y_%d.svg", "by y" },
+  for _, what in ipairs{ { "umap_x_%d.svg", "2D UMAP by x" }, { "umap_y_%d.svg", "2D UMAP by y" },
                          { "samples_%d.png", "samples" } } do
     local strip = {}
     for _, r in ipairs(m.rows) do
