@@ -196,15 +196,15 @@ for _, m in ipairs(model_order) do
 end
 
 local fx, un = stat.factorized.x.verdict, stat.unet.x.verdict
-local answer_word
+local answer_word, meaning
 if fx == "independent" and un ~= "independent" and un ~= "not reached" then
-  answer_word = "yes"          -- the bias removes a dependence the unet has
+  answer_word, meaning = "yes", "factorized learns x independently of the y data, the unet does not"
 elseif fx == "independent" and un == "independent" then
-  answer_word = "no difference" -- neither depends on the y data here
+  answer_word, meaning = "no difference", "both learn x independently of the y data"
 elseif fx == "not reached" or un == "not reached" or fx == "unclear" then
-  answer_word = "undetermined"
+  answer_word, meaning = "undetermined", "a threshold not reached, or a change not clear of the tolerance by one sd"
 else
-  answer_word = "no"           -- factorized's x learning still moves with the y data
+  answer_word, meaning = "no", "factorized's x learning still moves with the y data"
 end
 
 -- ---- numbers in words --------------------------------------------------------------------
@@ -237,13 +237,22 @@ local function change_words(m, axis)
 end
 
 local total = bd.time() - started
-local lines = { string.format("answer: %s (does the factorized bias make learning x independent"
-                              .. " of the y data? threshold %.0f%% accuracy, tolerance %.2f, %d"
-                              .. " seed(s))", answer_word, 100 * cfg.threshold, cfg.tolerance,
-                              #seeds) }
+local lines = { string.format("answer: %s: %s (does the factorized bias make learning x"
+                              .. " independent of the y data? threshold %.0f%% accuracy, tolerance"
+                              .. " %.2f, %d seed(s))", answer_word, meaning, 100 * cfg.threshold,
+                              cfg.tolerance, #seeds) }
 for _, m in ipairs(model_order) do
   lines[#lines + 1] = string.format("  %-10s x %s", m, change_words(m, "x"))
   lines[#lines + 1] = string.format("  %-10s y %s", "", change_words(m, "y"))
+end
+-- how much sooner (or later) the bias learns x, whatever the y data
+for _, d in ipairs(data_order) do
+  local f = step_stats(stat.factorized.x.runs, d.data == "y_dense" and "step_x" or "step_y")
+  local u = step_stats(stat.unet.x.runs, d.data == "y_dense" and "step_x" or "step_y")
+  if f.n > 0 and u.n > 0 then
+    lines[#lines + 1] = string.format("  with %s, factorized reaches x at %.2f of the unet's step",
+                                      d.data:gsub("_", " "), f.mean / u.mean)
+  end
 end
 lines[#lines + 1] = string.format("  %d trainings of %d steps (%s, evaluations included);"
                                   .. " %s in this process (scale %s)", #marks, cfg.steps,
