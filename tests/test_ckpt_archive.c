@@ -1,7 +1,8 @@
 /* .bda archives: every step extracts bit-identical, a late step decodes
- * from its key entry only, tensors read straight from the archive, blobs
- * that cannot be re-encoded are kept verbatim, and a damaged archive fails
- * with the check's message. */
+ * from its key entry only, EMAs are coded from their weights, tensors read
+ * straight from the archive, blobs that cannot be re-encoded are kept
+ * verbatim, 1.x archives still read, and a damaged archive fails with the
+ * check's message. */
 #include <sys/stat.h>
 
 #include "test_ckpt_util.h"
@@ -30,16 +31,21 @@ static void fill_special(float *x, int n, int step)
         memcpy(&x[i], &bits[(i + step * (i % 3)) % k], 4);
 }
 
-/* A short "training history": weights take shrinking random steps, a
- * tensor appears half way, one changes shape, a few files are stored raw. */
+/* A short "training history": weights take shrinking random steps, their
+ * EMA appears half way, one tensor changes shape, a few files are stored
+ * raw, and special floats have an EMA of special floats. */
 static void write_history(void)
 {
     int64_t wd[2] = {96, 40}, vd[1] = {3000};
     bd_tensor *w = bd_tensor_new(2, wd, false), *v = bd_tensor_new(1, vd, false);
+    bd_tensor *ema = bd_tensor_new(2, wd, false);
     fill_smooth(w->data, w->numel, 0.0);
     for (int s = 0; s < N_STEPS; s++) {
         for (int64_t i = 0; i < w->numel; i++)
             w->data[i] += (float)(1e-3 / (1 + s) * (harness_uniform() - 0.5));
+        for (int64_t i = 0; i < w->numel; i++)
+            ema->data[i] = s <= N_STEPS / 2 ? w->data[i]
+                         : 0.8f * ema->data[i] + 0.2f * w->data[i];
         for (int64_t i = 0; i < v->numel; i++)
             v->data[i] = (float)(0.9 * v->data[i] + 0.1 * harness_uniform());
         bd_ckpt *ck = bd_ckpt_new();
@@ -51,11 +57,13 @@ static void write_history(void)
         float g[32] = {(float)s};
         CHECK_OK(bd_ckpt_add_array(ck, "net.grow", BD_CKPT_F32, 1, grow, g));
         if (s >= N_STEPS / 2)
-            CHECK_OK(bd_ckpt_add_tensor(ck, "ema.net.w", w));
+            CHECK_OK(bd_ckpt_add_tensor(ck, "ema.net.w", ema));
         int64_t sd[1] = {1500};
         float special[1500];
         fill_special(special, 1500, s);
         CHECK_OK(bd_ckpt_add_array(ck, "special", BD_CKPT_F32, 1, sd, special));
+        fill_special(special, 1500, s + 1);
+        CHECK_OK(bd_ckpt_add_array(ck, "ema.special", BD_CKPT_F32, 1, sd, special));
         uint64_t rng[4] = {1, 2, 3, (uint64_t)s};
         CHECK_OK(bd_ckpt_add_bytes(ck, "rng.state", rng, sizeof rng));
         bd_ckpt_save_opts opts = {.level = s % 5 == 2 ? 0 : 1 + s % 3};
@@ -66,6 +74,7 @@ static void write_history(void)
     }
     bd_tensor_free(w);
     bd_tensor_free(v);
+    bd_tensor_free(ema);
 }
 
 static void setup(void)
@@ -92,8 +101,9 @@ static bool extract_matches(bd_archive *a, uint64_t step)
     return same;
 }
 
-/* How many entries code "special" (their last tensor) as a delta (1). */
-static int special_deltas(const char *bda)
+/* How many payloads have this coding: of the entries' last tensors (which
+ * is "special") when last_only, else of every tensor. */
+static int count_coding(const char *bda, int coding, bool last_only)
 {
     uint8_t *b;
     size_t len;
@@ -104,10 +114,30 @@ static int special_deltas(const char *bda)
     for (uint64_t e = 0; e < bd_le64(b + 24); e++) {
         uint64_t tensors = bd_le64(p + 40);
         p += 48 + 9 * tensors;
-        n += p[-9] == 1;
+        for (uint64_t t = last_only ? tensors - 1 : 0; t < tensors; t++)
+            n += p[-9 * (int64_t)(tensors - t)] == coding;
     }
     free(b);
     return n;
+}
+
+/* Where the payload of tensor t of entry e starts in an archive, and the
+ * byte holding its coding in the index. */
+static uint64_t payload_at(uint8_t *b, uint64_t e, uint64_t t, uint8_t **coding)
+{
+    uint8_t *p = b + bd_le64(b + 32);
+    uint64_t at = 64;
+    for (uint64_t i = 0; i < e; i++) {
+        at += bd_le64(p + 32);
+        for (uint64_t j = 0; j < bd_le64(p + 40); j++)
+            at += bd_le64(p + 48 + 9 * j + 1);
+        p += 48 + 9 * bd_le64(p + 40);
+    }
+    at += bd_le64(p + 32);
+    for (uint64_t j = 0; j < t; j++)
+        at += bd_le64(p + 48 + 9 * j + 1);
+    *coding = p + 48 + 9 * t;
+    return at;
 }
 
 static void test_round_trip(void)
@@ -116,8 +146,12 @@ static void test_round_trip(void)
     snprintf(bda, sizeof bda, "%s/run.bda", run_dir);
     bd_archive_opts opts = {.level = 3, .key_every = KEY_EVERY};
     CHECK_OK(bd_archive_create(run_dir, bda, &opts));
-    CHECK(special_deltas(bda) > 0, "special floats were delta coded %d times",
-          special_deltas(bda));
+    CHECK(count_coding(bda, BDA_DELTA, true) > 0, "special floats were delta"
+          " coded %d times", count_coding(bda, BDA_DELTA, true));
+    CHECK(count_coding(bda, BDA_EMA, false) > 0, "EMAs were coded from their"
+          " weights %d times", count_coding(bda, BDA_EMA, false));
+    printf("   %d delta and %d EMA payloads\n", count_coding(bda, BDA_DELTA, false),
+           count_coding(bda, BDA_EMA, false));
     bd_archive *a = NULL;
     CHECK_OK(bd_archive_open(bda, &a));
     if (!a)
@@ -154,11 +188,14 @@ static void test_round_trip(void)
     bd_ckpt *ck = NULL;
     bd_tensor *t = NULL;
     CHECK_OK(bd_ckpt_load(orig, &ck));
-    CHECK_OK(bd_archive_read_tensor(bda, 700, "ema.net.w", &t));
-    const bd_ckpt_tensor *w = ck ? bd_ckpt_tensor_find(ck, "ema.net.w") : NULL;
-    CHECK(t && w && memcmp(t->data, w->data, w->nbytes) == 0,
-          "read_tensor gives the step's tensor");
-    bd_tensor_free(t);
+    for (int i = 0; i < 3; i++) {
+        const char *name = (const char *[]){"ema.net.w", "net.w", "ema.special"}[i];
+        CHECK_OK(bd_archive_read_tensor(bda, 700, name, &t));
+        const bd_ckpt_tensor *w = ck ? bd_ckpt_tensor_find(ck, name) : NULL;
+        CHECK(t && w && memcmp(t->data, w->data, w->nbytes) == 0,
+              "read_tensor gives the step's '%s'", name);
+        bd_tensor_free(t);
+    }
     bd_ckpt_free(ck);
     CHECK_FAILS(bd_archive_read_tensor(bda, 100, "ema.net.w", &t), BD_E_ARG,
                 "step 100 has no tensor 'ema.net.w'");
@@ -247,6 +284,34 @@ static void test_verbatim_blob(void)
     bd_ckpt_free(ck);
 }
 
+/* The EMA residuals give back every float exactly, special ones included,
+ * whatever the coefficients: predictions that overflow or are NaN fall back
+ * to the previous EMA. */
+static void test_ema_prediction_exact(void)
+{
+    enum { N = 700 };
+    float e[N], w[N], w_prev[N], ema[N], c[2];
+    fill_special(e, N, 1);
+    fill_special(w, N, 2);
+    fill_smooth(w_prev, N, 0.3);
+    fill_special(ema, N, 3);
+    for (int i = 0; i < N; i += 5)
+        ema[i] = 0.5f * w[i] + 0.5f * e[i];
+    bda_ema_refs r = {.ema_prev = e, .w = w, .w_prev = w_prev};
+    const float coefs[4][2] = {{0, 0}, {0.1f, 0.05f}, {1e30f, -1e30f}, {NAN, 1}};
+    uint8_t coded[4 * N];
+    for (int k = 0; k < 5; k++) {
+        if (k < 4)
+            memcpy(c, coefs[k], sizeof c);
+        else
+            bda_ema_fit(ema, &r, N, c);
+        bda_ema_encode(ema, &r, c, coded, N);
+        bda_ema_decode(coded, &r, c, N);
+        CHECK(memcmp(coded, ema, sizeof ema) == 0, "coefficients (%g, %g):"
+              " every float back bit for bit", c[0], c[1]);
+    }
+}
+
 static void test_write_errors(void)
 {
     char bda[800], dir[800], path[900];
@@ -333,6 +398,45 @@ static void add_le64(uint8_t *p, int64_t delta)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* The EMA payload of the last step ("ema.net.w" is its first tensor). */
+static void test_corrupt_ema(const uint8_t *b, uint8_t *c, size_t len)
+{
+    uint8_t *coding;
+    memcpy(c, b, len);
+    uint64_t at = payload_at(c, N_STEPS - 1, 0, &coding);
+    CHECK(*coding == BDA_EMA, "the last EMA is coded from its weights (%d)",
+          *coding);
+    c[at + 1] ^= 0x40;  /* a coefficient */
+    CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT,
+                "step 1000: tensor 'ema.net.w': crc32c mismatch of the raw bytes");
+    memcpy(c, b, len);
+    c[at + BDA_EMA_COEFS + 4] ^= 0x01;  /* the frame's descriptor */
+    CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT,
+                "step 1000: tensor 'ema.net.w': zstd frame");
+    /* Coding 3 where the previous step has no EMA (step 500: its first). */
+    memcpy(c, b, len);
+    payload_at(c, N_STEPS / 2, 0, &coding);
+    *coding = BDA_EMA;
+    CHECK_FAILS(open_step(c, len, true, 100 * (N_STEPS / 2)), BD_E_FORMAT,
+                "step 500: tensor 'ema.net.w': ema coding without its references");
+    /* An EMA payload too short for its coefficients (sizes moved to the
+     * next tensor's, so that the sums still add up). */
+    memcpy(c, b, len);
+    payload_at(c, N_STEPS - 1, 0, &coding);
+    uint64_t stored = bd_le64(coding + 1);
+    add_le64(coding + 1, -(int64_t)(stored - 5));
+    add_le64(coding + 10, (int64_t)(stored - 5));
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT,
+                "entry 10: tensor 0: ema payload of 5 bytes is shorter than its"
+                " 8 bytes of coefficients");
+    /* The same archive read as 1.x: no EMA coding there. */
+    memcpy(c, b, len);
+    c[4] = 1;
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT,
+                "bad coding (found 3, expected 0 key, 1 delta, 2 verbatim in a"
+                " delta entry of a 1.x archive)");
+}
+
 static void test_corrupt_archive(void)
 {
     size_t len;
@@ -344,9 +448,9 @@ static void test_corrupt_archive(void)
                 "file truncated inside the header");
     FRESH(); c[0] = 'X';
     CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT, "bad magic");
-    FRESH(); c[4] = 2;
+    FRESH(); c[4] = 3;
     CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT,
-                "format version 2.0 is newer than this reader (reads 1.x)");
+                "format version 3.0 is newer than this reader (reads 1.x to 2.x)");
     FRESH();
     CHECK_FAILS(open_patched(c, len - 1, false), BD_E_FORMAT, "file size mismatch");
     FRESH(); c[47] = 0x40;
@@ -370,6 +474,9 @@ static void test_corrupt_archive(void)
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "n_tensors too large");
     FRESH(); c[index_offset + 48] = 1;  /* coding of entry 0's first tensor */
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 1");
+    FRESH(); c[index_offset + 48] = 3;
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 3,"
+                " expected 0 key, 2 verbatim in a key entry of a 2.x archive)");
     FRESH(); c[24] = 8;  /* n_entries: 8 of 11 */
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "index has trailing bytes");
     FRESH(); add_le64(c + index_offset + 8, 64);  /* file_size of entry 0 */
@@ -384,9 +491,31 @@ static void test_corrupt_archive(void)
     /* A flipped bit in the payload of the last step's last tensor. */
     FRESH(); c[index_offset - 10] ^= 0x10;
     CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT, "step 1000: tensor");
+    test_corrupt_ema(b, c, len);
     free(c);
     free(b);
 #undef FRESH
+}
+
+/* An archive of major 1 (the same layout, no EMA coding) still reads; one
+ * of major 3 does not. */
+static void test_versions(void)
+{
+    char bda[800];
+    snprintf(bda, sizeof bda, "%s/foreign/f.bda", run_dir);
+    uint8_t *b;
+    size_t len;
+    CHECK_OK(bd_read_file(bda, &b, &len));
+    CHECK(count_coding(bda, BDA_EMA, false) == 0, "no EMA in the foreign run");
+    b[4] = 1;
+    CHECK_OK(open_step(b, len, true, 6));
+    b[4] = 3;
+    CHECK_FAILS(open_step(b, len, true, 6), BD_E_FORMAT,
+                "format version 3.0 is newer than this reader (reads 1.x to 2.x)");
+    b[4] = 0;
+    CHECK_FAILS(open_step(b, len, true, 6), BD_E_FORMAT,
+                "format version 0.0 is older than this reader");
+    free(b);
 }
 
 int main(void)
@@ -395,6 +524,8 @@ int main(void)
     RUN(test_round_trip);
     RUN(test_late_step_skips_early_entries);
     RUN(test_verbatim_blob);
+    RUN(test_ema_prediction_exact);
+    RUN(test_versions);
     RUN(test_write_errors);
     RUN(test_corrupt_archive);
     tmp_rmdir(strdup(run_dir));

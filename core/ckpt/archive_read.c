@@ -28,6 +28,7 @@ struct bd_archive {
     int      fd;
     char    *path;
     uint32_t zstd_version;  /* of the writer */
+    uint16_t major;         /* 1.x archives have no EMA coding */
     uint8_t *index;
     entry   *entries;
     size_t   n;
@@ -58,10 +59,10 @@ static bd_status check_header(bd_archive *a, const uint8_t *p, uint64_t file_siz
         .n_entries = bd_le64(p + 24), .index_offset = bd_le64(p + 32),
         .index_size = bd_le64(p + 40), .index_crc = bd_le32(p + 56),
     };
-    if (h->major != BDA_MAJOR)
-        return FAIL(a, "format version %u.%u is %s than this reader (reads %d.x)",
-                    h->major, h->minor, h->major > BDA_MAJOR ? "newer" : "older",
-                    BDA_MAJOR);
+    if (h->major < 1 || h->major > BDA_MAJOR)
+        return FAIL(a, "format version %u.%u is %s than this reader (reads 1.x"
+                    " to %d.x)", h->major, h->minor,
+                    h->major > BDA_MAJOR ? "newer" : "older", BDA_MAJOR);
     if (h->header_size < BDA_HEADER_SIZE || h->header_size > BDA_HEADER_MAX)
         return FAIL(a, "header_size out of range (found %u, expected %u to %u)",
                     h->header_size, BDA_HEADER_SIZE, BDA_HEADER_MAX);
@@ -137,10 +138,18 @@ static bd_status parse_entry(bd_archive *a, const bda_header *h, size_t i,
     uint64_t sum = e->meta_stored;
     for (uint64_t t = 0; t < e->n_tensors; t++) {
         const uint8_t *r = e->tensors + t * BDA_TENSOR_REC;
-        if (r[0] > BDA_VERBATIM || (e->key && r[0] == BDA_DELTA))
+        bool known = r[0] <= (a->major >= 2 ? BDA_EMA : BDA_VERBATIM);
+        if (!known || (e->key && (r[0] == BDA_DELTA || r[0] == BDA_EMA)))
             return FAIL(a, "entry %zu: tensor %llu: bad coding (found %u, expected"
-                        " 0 key, %s2 verbatim)", i, (unsigned long long)t, r[0],
-                        e->key ? "" : "1 delta, ");
+                        " 0 key, %s2 verbatim%s in a %s entry of a %u.x archive)",
+                        i, (unsigned long long)t, r[0], e->key ? "" : "1 delta, ",
+                        e->key || a->major < 2 ? "" : ", 3 ema",
+                        e->key ? "key" : "delta", a->major);
+        if (r[0] == BDA_EMA && bd_le64(r + 1) < BDA_EMA_COEFS)
+            return FAIL(a, "entry %zu: tensor %llu: ema payload of %llu bytes is"
+                        " shorter than its %u bytes of coefficients", i,
+                        (unsigned long long)t, (unsigned long long)bd_le64(r + 1),
+                        BDA_EMA_COEFS);
         if (__builtin_add_overflow(sum, bd_le64(r + 1), &sum))
             return FAIL(a, "entry %zu: payload sizes overflow", i);
     }
@@ -196,6 +205,7 @@ static bd_status open_checked(bd_archive *a)
     BD_TRY(check_header(a, hdr, size, &h));
     BD_TRY(bd_pread_exact(a->fd, hdr, h.header_size, 0, a->path));
     a->zstd_version = h.zstd_version;
+    a->major = h.major;
     a->index = malloc(h.index_size ? h.index_size : 1);
     if (!a->index)
         return bd_fail(BD_E_NOMEM, "archive '%s': cannot allocate its index of"
@@ -353,27 +363,36 @@ static bd_status decode_meta(bd_archive *a, const entry *e, const state *prev,
     return BD_OK;
 }
 
-/* Raw bytes of a key or delta payload: unshuffle, undo the delta from the
- * previous version, check the CRC the checkpoint's index records. */
-static bd_status decode_coded(bd_ckpt_tensor *t, const bd_ckpt_tensor *p,
-                              const uint8_t *payload, uint64_t stored,
+/* How a coded payload refers to earlier tensors: a delta to the previous
+ * version, an EMA to its references and coefficients; a key to nothing. */
+typedef struct refs {
+    uint8_t               coding;
+    const bd_ckpt_tensor *prev;
+    bda_ema_refs          ema;
+    float                 c[2];
+} refs;
+
+/* Raw bytes of a key, delta or EMA frame: unshuffle, undo the delta or
+ * prediction, check the CRC the checkpoint's index records. */
+static bd_status decode_coded(bd_ckpt_tensor *t, const refs *r,
+                              const uint8_t *frame, uint64_t stored,
                               const char *where)
 {
-    BD_TRY(bd_zstd_check(payload, stored, t->nbytes, where));
-    uint8_t *planes = NULL, *raw = malloc(t->nbytes ? t->nbytes : 1);
-    if (!raw)
+    uint8_t *planes = NULL, *raw = NULL;
+    BD_TRY(unzstd(frame, stored, t->nbytes, NULL, 0, where, &planes));
+    raw = malloc(t->nbytes ? t->nbytes : 1);
+    if (!raw) {
+        free(planes);
         return bd_fail(BD_E_NOMEM, "%s: cannot allocate %llu bytes", where,
                        (unsigned long long)t->nbytes);
-    bd_status s = unzstd(payload, stored, t->nbytes, NULL, 0, where, &planes);
-    if (s != BD_OK) {
-        free(raw);
-        return s;
     }
     size_t width = bdc_elem_size(t->dtype);
     bd_unshuffle(planes, raw, t->nbytes / width, width);
     free(planes);
-    if (p)
-        bda_delta_decode(t->dtype, raw, p->data, t->nbytes);
+    if (r->coding == BDA_DELTA)
+        bda_delta_decode(t->dtype, raw, r->prev->data, t->nbytes);
+    if (r->coding == BDA_EMA)
+        bda_ema_decode(raw, &r->ema, r->c, t->nbytes / 4);
     uint32_t crc = bd_crc32c(0, raw, t->nbytes);
     if (crc != t->stored.crc32c) {
         free(raw);
@@ -384,36 +403,83 @@ static bd_status decode_coded(bd_ckpt_tensor *t, const bd_ckpt_tensor *p,
     return BD_OK;
 }
 
+/* What a payload of this coding refers to, checked; an EMA payload's
+ * coefficients are read from its first bytes (*skip of them; the index
+ * check made sure it has them). */
+static bd_status find_refs(const state *prev, const state *cur,
+                           const bd_ckpt_tensor *t, const uint8_t *payload,
+                           const char *where, refs *r, uint64_t *skip)
+{
+    *skip = 0;
+    if (r->coding == BDA_DELTA && !(r->prev = bda_previous(prev->ck, t)))
+        return bd_fail(BD_E_FORMAT, "%s: delta without a previous version of"
+                       " the same dtype and size", where);
+    if (r->coding != BDA_EMA)
+        return BD_OK;
+    if (!bda_ema_refs_find(cur->ck, prev->ck, t, &r->ema))
+        return bd_fail(BD_E_FORMAT, "%s: ema coding without its references"
+                       " (an f32 'ema.<p>', <p> not an 'ema.' name, needs <p> in"
+                       " this and the previous step and itself in the previous"
+                       " step, of its size)",
+                       where);
+    memcpy(r->c, payload, BDA_EMA_COEFS);
+    *skip = BDA_EMA_COEFS;
+    return BD_OK;
+}
+
 static bd_status decode_tensor(bd_archive *a, const entry *e, size_t i,
                                uint64_t at, const state *prev, state *cur)
 {
     bd_ckpt_tensor *t = &cur->ck->tensors[i];
-    uint8_t coding = e->tensors[i * BDA_TENSOR_REC];
-    uint64_t stored = bd_le64(e->tensors + i * BDA_TENSOR_REC + 1);
+    refs r = {.coding = e->tensors[i * BDA_TENSOR_REC]};
+    uint64_t stored = bd_le64(e->tensors + i * BDA_TENSOR_REC + 1), skip = 0;
     char where[700];
     snprintf(where, sizeof where, "archive '%s': step %llu: tensor '%s'",
              a->path, (unsigned long long)e->step, t->name);
-    const bd_ckpt_tensor *p = coding == BDA_DELTA ? bda_previous(prev->ck, t)
-                                                  : NULL;
-    if (coding == BDA_DELTA && !p)
-        return bd_fail(BD_E_FORMAT, "%s: delta without a previous version of"
-                       " the same dtype and size", where);
-    if (coding == BDA_VERBATIM && stored != t->stored.stored_size)
+    if (r.coding == BDA_VERBATIM && stored != t->stored.stored_size)
         return bd_fail(BD_E_FORMAT, "%s: verbatim payload size mismatch (found"
                        " %llu, stored_size %llu)", where,
                        (unsigned long long)stored,
                        (unsigned long long)t->stored.stored_size);
     uint8_t *payload = NULL;
     BD_TRY(read_payload(a, at, stored, &payload));
-    bd_status s = coding == BDA_VERBATIM
+    bd_status s = r.coding == BDA_VERBATIM
                 ? bdc_blob_decode(t, payload, where)
-                : decode_coded(t, p, payload, stored, where);
+                : find_refs(prev, cur, t, payload, where, &r, &skip);
+    if (s == BD_OK && r.coding != BDA_VERBATIM)
+        s = decode_coded(t, &r, payload + skip, stored - skip, where);
     free(payload);
     return s;
 }
 
+/* Whether tensor `name` is needed to read `only` (every tensor when NULL):
+ * it is `only`, or the weight `only`'s EMA may be predicted from. */
+static bool wanted(const char *name, const char *only)
+{
+    return !only || strcmp(name, only) == 0
+        || (strncmp(only, "ema.", 4) == 0 && strcmp(name, only + 4) == 0);
+}
+
+/* Decode the wanted tensors of entry e: the EMA-coded ones last, since
+ * they refer to weights of the same entry. */
+static bd_status decode_entry(bd_archive *a, const entry *e, const char *only,
+                              const state *prev, state *cur)
+{
+    for (int ema_pass = 0; ema_pass < 2; ema_pass++) {
+        uint64_t at = e->offset + e->meta_stored;
+        for (size_t t = 0; t < e->n_tensors; t++) {
+            const uint8_t *rec = e->tensors + t * BDA_TENSOR_REC;
+            if ((rec[0] == BDA_EMA) == ema_pass
+                && wanted(cur->ck->tensors[t].name, only))
+                BD_TRY(decode_tensor(a, e, t, at, prev, cur));
+            at += bd_le64(rec + 1);
+        }
+    }
+    return BD_OK;
+}
+
 /* Decode the entries from the key entry at or before j up to j, and of
- * each only the tensor `only` (every tensor when NULL). */
+ * each only the tensors that reading `only` needs (every tensor when NULL). */
 static bd_status decode_upto(bd_archive *a, size_t j, const char *only,
                              state *out)
 {
@@ -425,12 +491,8 @@ static bd_status decode_upto(bd_archive *a, size_t j, const char *only,
     for (size_t i = k; i <= j && s == BD_OK; i++) {
         const entry *e = &a->entries[i];
         s = decode_meta(a, e, &prev, &cur);
-        uint64_t at = e->offset + e->meta_stored;
-        for (size_t t = 0; s == BD_OK && t < e->n_tensors; t++) {
-            if (!only || strcmp(cur.ck->tensors[t].name, only) == 0)
-                s = decode_tensor(a, e, t, at, &prev, &cur);
-            at += bd_le64(e->tensors + t * BDA_TENSOR_REC + 1);
-        }
+        if (s == BD_OK)
+            s = decode_entry(a, e, only, &prev, &cur);
         state_free(&prev);
         prev = cur;
         cur = (state){0};

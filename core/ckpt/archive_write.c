@@ -1,9 +1,9 @@
 /* Writing archives (.bda): a run's checkpoint history in one file. Each
- * tensor is stored byte shuffled in one zstd frame, either as it is or as
- * its delta from its previous version, whichever is smaller; every
- * key_every-th entry is a key entry that needs no earlier one. Blobs that
- * re-encode to themselves are stored as values, others verbatim. The
- * layout is in FORMAT.md. */
+ * tensor is stored byte shuffled in one zstd frame, as it is, as its delta
+ * from its previous version or (an EMA) as its residual from a prediction,
+ * whichever is smallest; every key_every-th entry is a key entry that needs
+ * no earlier one. Blobs that re-encode to themselves are stored as values,
+ * others verbatim. The layout is in FORMAT.md. */
 #include "format.h"
 
 #include <stdlib.h>
@@ -23,23 +23,62 @@ typedef struct writer {
     size_t    prev_meta;
 } writer;
 
-/* zstd of t's raw bytes (or of their delta from prev's), byte shuffled. */
+/* zstd of the byte planes of n coded bytes (which it frees). */
+static bd_status planes_frame(uint8_t *coded, size_t n, size_t width,
+                              int level, uint8_t **out, size_t *out_len)
+{
+    uint8_t *planes = malloc(n ? n : 1);
+    bd_status s = planes ? BD_OK : bd_fail(BD_E_NOMEM, "archive: cannot"
+                                           " shuffle %zu bytes", n);
+    if (s == BD_OK) {
+        bd_shuffle(coded, planes, n / width, width);
+        s = bd_zstd_compress(planes, n, level, NULL, 0, out, out_len);
+    }
+    free(planes);
+    free(coded);
+    return s;
+}
+
+/* The frame of t's raw bytes (or of their delta from prev's). */
 static bd_status tensor_frame(const bd_ckpt_tensor *t,
                               const bd_ckpt_tensor *prev, int level,
                               uint8_t **out, size_t *out_len)
 {
-    size_t n = t->nbytes, width = bdc_elem_size(t->dtype);
-    uint8_t *tmp = malloc(n ? 2 * n : 1);
-    if (!tmp)
+    size_t n = t->nbytes;
+    uint8_t *coded = malloc(n ? n : 1);
+    if (!coded)
         return bd_fail(BD_E_NOMEM, "archive: cannot code tensor '%s'", t->name);
     if (prev)
-        bda_delta_encode(t->dtype, t->data, prev->data, tmp, n);
+        bda_delta_encode(t->dtype, t->data, prev->data, coded, n);
     else
-        memcpy(tmp, t->data, n);
-    bd_shuffle(tmp, tmp + n, n / width, width);
-    bd_status s = bd_zstd_compress(tmp + n, n, level, NULL, 0, out, out_len);
-    free(tmp);
-    return s;
+        memcpy(coded, t->data, n);
+    return planes_frame(coded, n, bdc_elem_size(t->dtype), level, out, out_len);
+}
+
+/* The EMA payload of t: its two coefficients, then the frame of its
+ * residuals from their prediction. */
+static bd_status ema_payload(const bd_ckpt_tensor *t, const bda_ema_refs *r,
+                             int level, uint8_t **out, size_t *out_len)
+{
+    size_t n = t->nbytes;
+    uint8_t *coded = malloc(n ? n : 1), *frame;
+    if (!coded)
+        return bd_fail(BD_E_NOMEM, "archive: cannot code tensor '%s'", t->name);
+    float c[2];
+    bda_ema_fit(t->data, r, n / 4, c);
+    bda_ema_encode(t->data, r, c, coded, n / 4);
+    size_t len;
+    BD_TRY(planes_frame(coded, n, 4, level, &frame, &len));
+    *out = malloc(BDA_EMA_COEFS + len);
+    if (!*out) {
+        free(frame);
+        return bd_fail(BD_E_NOMEM, "archive: cannot code tensor '%s'", t->name);
+    }
+    memcpy(*out, c, BDA_EMA_COEFS);
+    memcpy(*out + BDA_EMA_COEFS, frame, len);
+    free(frame);
+    *out_len = BDA_EMA_COEFS + len;
+    return BD_OK;
 }
 
 /* Whether re-encoding t as its record says gives back the file's blob. */
@@ -55,43 +94,55 @@ static bd_status blob_reproducible(const bd_ckpt_tensor *t, const uint8_t *blob,
     return BD_OK;
 }
 
-/* The smaller of the key and (given a previous version) delta frames. */
-static bd_status best_frame(const bd_ckpt_tensor *t, const bd_ckpt_tensor *p,
-                            int level, uint8_t *coding, uint8_t **out,
-                            size_t *out_len)
+/* Keep the candidate payload if it is smaller than the best so far. */
+static void keep_smaller(uint8_t *cand, size_t cand_len, uint8_t coding,
+                         uint8_t **best, size_t *best_len, uint8_t *best_coding)
 {
-    uint8_t *delta;
-    size_t delta_len;
+    bool smaller = cand_len < *best_len;
+    free(smaller ? *best : cand);
+    if (smaller) {
+        *best = cand;
+        *best_len = cand_len;
+        *best_coding = coding;
+    }
+}
+
+/* The smallest of the key, delta (given a previous version) and EMA (given
+ * its references) payloads. cur and prev are the entries' checkpoints;
+ * prev is NULL in a key entry. */
+static bd_status best_payload(const bd_ckpt *cur, const bd_ckpt *prev,
+                              const bd_ckpt_tensor *t, int level,
+                              uint8_t *coding, uint8_t **out, size_t *out_len)
+{
+    uint8_t *cand;
+    size_t len;
     BD_TRY(tensor_frame(t, NULL, level, out, out_len));
     *coding = BDA_KEY;
-    if (!p)
-        return BD_OK;
-    bd_status s = tensor_frame(t, p, level, &delta, &delta_len);
-    if (s != BD_OK) {
+    const bd_ckpt_tensor *p = bda_previous(prev, t);
+    bd_status s = BD_OK;
+    if (p && (s = tensor_frame(t, p, level, &cand, &len)) == BD_OK)
+        keep_smaller(cand, len, BDA_DELTA, out, out_len, coding);
+    bda_ema_refs r;
+    if (s == BD_OK && prev && bda_ema_refs_find(cur, prev, t, &r)
+        && (s = ema_payload(t, &r, level, &cand, &len)) == BD_OK)
+        keep_smaller(cand, len, BDA_EMA, out, out_len, coding);
+    if (s != BD_OK)
         free(*out);
-        return s;
-    }
-    bool smaller = delta_len < *out_len;
-    free(smaller ? *out : delta);
-    if (smaller) {
-        *out = delta;
-        *out_len = delta_len;
-        *coding = BDA_DELTA;
-    }
-    return BD_OK;
+    return s;
 }
 
 /* A blob we could not reproduce is kept verbatim. */
-static bd_status put_tensor(writer *w, const bd_ckpt_tensor *t,
-                            const uint8_t *blob, bool key)
+static bd_status put_tensor(writer *w, const bd_ckpt *cur,
+                            const bd_ckpt_tensor *t, const uint8_t *blob,
+                            bool key)
 {
     bool same;
     BD_TRY(blob_reproducible(t, blob, &same));
     uint8_t coding = BDA_VERBATIM, *frame = NULL;
     size_t len = t->stored.stored_size;
     if (same)
-        BD_TRY(best_frame(t, key ? NULL : bda_previous(w->prev, t), w->level,
-                          &coding, &frame, &len));
+        BD_TRY(best_payload(cur, key ? NULL : w->prev, t, w->level, &coding,
+                            &frame, &len));
     bd_status s = bd_atomic_write(&w->file, frame ? frame : blob, len);
     free(frame);
     bd_buf_u8(&w->index, coding);
@@ -135,7 +186,7 @@ static bd_status put_entry(writer *w, const char *path, uint64_t step, bool key)
     }
     free(frame);
     for (size_t i = 0; s == BD_OK && i < ck->n_tensors; i++)
-        s = put_tensor(w, &ck->tensors[i],
+        s = put_tensor(w, ck, &ck->tensors[i],
                        bytes + h.data_offset + ck->tensors[i].stored.offset, key);
     bd_ckpt_free(w->prev);
     free(w->prev_file);

@@ -164,7 +164,7 @@ bd_status bd_format_fail(const char *kind, const char *name, const char *fmt,
 /* ---- .bda archives ------------------------------------------------------- */
 
 #define BDA_MAGIC       "BDAR"
-#define BDA_MAJOR       1
+#define BDA_MAJOR       2  /* reads 1.x too: 2.0 added the EMA coding */
 #define BDA_MINOR       0
 #define BDA_HEADER_SIZE 64u
 #define BDA_HEADER_MAX  4096u
@@ -175,7 +175,8 @@ bd_status bd_format_fail(const char *kind, const char *name, const char *fmt,
 #define BDA_META_MAX    ((uint64_t)BDC_HEADER_MAX + BDC_INDEX_MAX + BDC_ALIGN_MAX)
 
 /* How a tensor's payload is coded. */
-enum { BDA_KEY = 0, BDA_DELTA = 1, BDA_VERBATIM = 2 };
+enum { BDA_KEY = 0, BDA_DELTA = 1, BDA_VERBATIM = 2, BDA_EMA = 3 };
+#define BDA_EMA_COEFS 8u  /* an EMA payload starts with two f32 coefficients */
 
 /* The delta of n bytes of a tensor from its previous version, and back (in
  * place). f32: zigzag differences of order-preserving integers; u8: XOR. */
@@ -185,6 +186,27 @@ void bda_delta_decode(int dtype, uint8_t *cur, const uint8_t *prev, uint64_t n);
 /* The version of t in prev (which may be NULL) that a delta can be taken
  * against: same name, dtype and size, with data; or NULL. */
 const bd_ckpt_tensor *bda_previous(const bd_ckpt *prev, const bd_ckpt_tensor *t);
+
+/* What an EMA payload of `ema.<p>` is predicted from: ema.<p> in the
+ * previous entry, <p> in this entry and in the previous one. */
+typedef struct bda_ema_refs {
+    const float *ema_prev, *w, *w_prev;
+} bda_ema_refs;
+/* The references of t in (cur, prev): false unless t is an f32 `ema.<p>`
+ * (<p> not itself an `ema.` name) and all three exist with t's size and
+ * data. */
+bool bda_ema_refs_find(const bd_ckpt *cur, const bd_ckpt *prev,
+                       const bd_ckpt_tensor *t, bda_ema_refs *r);
+/* Least-squares coefficients of the prediction
+ * ema_prev + c[0] (w - ema_prev) + c[1] (w_prev - ema_prev) for ema. */
+void bda_ema_fit(const float *ema, const bda_ema_refs *r, uint64_t n,
+                 float c[2]);
+/* The residuals of n floats from their prediction, and back (in place);
+ * residuals are coded as deltas are. */
+void bda_ema_encode(const float *ema, const bda_ema_refs *r, const float c[2],
+                    uint8_t *out, uint64_t n);
+void bda_ema_decode(uint8_t *ema, const bda_ema_refs *r, const float c[2],
+                    uint64_t n);
 
 /* ---- files --------------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* libFuzzer target over the .bda reader: the input is written to a file,
- * opened, and every step extracted; then the same with the index CRC
- * recomputed, so that mutations of the header and index reach the parser. */
+ * opened, every step extracted and an EMA read alone from it (the seeds
+ * have "ema.net.w"); then the same with the index CRC recomputed, so that
+ * mutations of the header and index reach the parser. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,12 @@ static void open_and_extract(const char *path, const uint8_t *data, size_t size)
         if (bd_archive_extract_mem(a, bd_archive_entry_at(a, i).step, &bytes,
                                    &len) == BD_OK)
             free(bytes);
+    }
+    for (size_t i = 0; i < bd_archive_count(a) && i < 8; i++) {
+        bd_tensor *t;
+        if (bd_archive_read_tensor(path, bd_archive_entry_at(a, i).step,
+                                   "ema.net.w", &t) == BD_OK)
+            bd_tensor_free(t);
     }
     bd_archive_close(a);
 }

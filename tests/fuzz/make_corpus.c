@@ -112,6 +112,7 @@ static void bda_seeds(const char *dir)
         bd_ckpt *ck = bd_ckpt_new();
         check(bd_ckpt_set_u64(ck, "bd.step", (uint64_t)step));
         add_smooth(ck, "net.w", 0.01 * step);
+        add_smooth(ck, "ema.net.w", 0.004 * step);  /* coded from net.w */
         add_small(ck);
         char name[64];
         snprintf(name, sizeof name, "step_%d.bdc", step);
