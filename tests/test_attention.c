@@ -2,6 +2,8 @@
  * references, gradients, stability and errors. */
 #include <limits.h>
 
+#include "bd/parallel.h"
+
 #include "harness.h"
 
 /* ---- softmax ------------------------------------------------------------- */
@@ -240,6 +242,7 @@ static void test_attention(void)
     check_attention(3, 5, 4, 2, 1.0);
     check_attention(2, 16, 64, 4, 1.0);
     check_attention(2, 16, 64, 1, 0.5);
+    check_attention(1, 150, 8, 1, 2.0); /* query blocks of 64, 64 and 22 */
 }
 
 /* Sharp attention: large logits still give finite, correct outputs. */
@@ -280,6 +283,38 @@ static void test_attention_matches_composition(void)
     bd_tensor_free(q);
     bd_tensor_free(kt);
     bd_tensor_free(v);
+}
+
+/* Each (sample, head) is one thread's: the same bits at any thread count. */
+static void test_attention_threads(void)
+{
+    const int64_t shape[3] = {3, 130, 3 * 16};
+    bd_tensor *qkv = harness_tensor(3, shape, -2, 2, true);
+    float *first = malloc(2 * (size_t)qkv->numel * sizeof *first);
+    const int threads[2] = {1, 3};
+    bool same = true;
+    for (int r = 0; r < 2; r++) {
+        bd_set_num_threads(threads[r]);
+        bd_tape *tp = bd_tape_new();
+        bd_tensor *y = NULL, *loss = NULL;
+        memset(qkv->grad, 0, (size_t)qkv->numel * sizeof(float));
+        CHECK_OK(bd_attention(tp, qkv, 2, &y));
+        CHECK_OK(bd_sum(tp, y, &loss));
+        CHECK_OK(bd_tape_backward(tp, loss));
+        if (r == 0) {
+            memcpy(first, y->data, (size_t)y->numel * sizeof(float));
+            memcpy(first + y->numel, qkv->grad, (size_t)qkv->numel * sizeof(float));
+        } else {
+            same = !memcmp(first, y->data, (size_t)y->numel * sizeof(float)) &&
+                   !memcmp(first + y->numel, qkv->grad,
+                           (size_t)qkv->numel * sizeof(float));
+        }
+        bd_tape_free(tp);
+    }
+    CHECK(same, "attention: 1 and 3 threads give different bits");
+    bd_set_num_threads(0);
+    free(first);
+    bd_tensor_free(qkv);
 }
 
 static void test_errors(void)
@@ -333,6 +368,7 @@ int main(void)
     RUN(test_attention);
     RUN(test_attention_sharp);
     RUN(test_attention_matches_composition);
+    RUN(test_attention_threads);
     RUN(test_errors);
     return harness_summary();
 }

@@ -2,33 +2,31 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
+#include "bd/parallel.h"
+#include "fastmath.h"
 #include "op.h"
 
 /* ---- softmax ------------------------------------------------------------- */
 
-/* e^x for -87 <= x <= 0 to about 1 ulp (NaN stays NaN): 2^n e^r with
- * n = round(x / ln 2), r = x - n ln 2 and e^r by the Cephes expf polynomial.
- * No calls, branches or float-to-int conversions, so its loops vectorise. */
-static inline float exp_nonpositive(float x)
+/* Max of n >= 1 floats in 8 lanes (so that it vectorises). NaNs are
+ * skipped: they reach the softmax through x - max. */
+static float max_lanes(const float *p, int64_t n)
 {
-    const float shift = 12582912.0f; /* 1.5 * 2^23: t's low bits hold n */
-    const float t = x * 1.44269504f + shift, n = t - shift;
-    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    uint32_t bits;
-    memcpy(&bits, &t, sizeof bits);
-    bits = (bits - 0x4B400000u + 127u) << 23; /* 2^n */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    float lanes[8], m = p[0];
+    for (int j = 0; j < 8; j++)
+        lanes[j] = p[0];
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            lanes[j] = p[i + j] > lanes[j] ? p[i + j] : lanes[j];
+    for (; i < n; i++)
+        m = p[i] > m ? p[i] : m;
+    for (int j = 0; j < 8; j++)
+        m = lanes[j] > m ? lanes[j] : m;
+    return m;
 }
 
 /* Sum of n floats in 8 lanes (so that it vectorises), finished in double. */
@@ -47,37 +45,43 @@ static double sum_lanes(const float *p, int64_t n)
     return sum;
 }
 
-/* p = exp(x - max x) / sum exp(x - max x) over one row of k; p may be x.
- * Differences below -87 count as -87 (e^-87 ~ 1e-38 instead of 0). The
- * clamp has its own loop: inside the exp loop it stops vectorisation. */
-static void softmax_row(const float *x, float *p, int64_t k)
+/* p = exp(x - max x) over one row of k, p may be x; returns the sum of p
+ * and the max in *max. Differences below -87 count as -87 (e^-87 ~ 1e-38
+ * instead of 0). The clamp has its own loop: inside the exp loop it stops
+ * vectorisation. */
+BD_VECTOR_CLONES
+static double exp_shifted_row(const float *x, float *p, int64_t k, float *max)
 {
-    float max = x[0];
-    for (int64_t i = 1; i < k; i++)
-        max = x[i] > max ? x[i] : max;
+    const float m = max_lanes(x, k);
     for (int64_t i = 0; i < k; i++) {
-        const float d = x[i] - max;
+        const float d = x[i] - m;
         p[i] = d < -87.0f ? -87.0f : d;
     }
     for (int64_t i = 0; i < k; i++)
-        p[i] = exp_nonpositive(p[i]);
-    const float inv = (float)(1.0 / sum_lanes(p, k));
+        p[i] = bd_exp_nonpositive(p[i]);
+    *max = m;
+    return sum_lanes(p, k);
+}
+
+/* p = exp(x - max x) / sum exp(x - max x) over one row of k; p may be x. */
+static void softmax_row(const float *x, float *p, int64_t k)
+{
+    float max;
+    const float inv = (float)(1.0 / exp_shifted_row(x, p, k, &max));
     for (int64_t i = 0; i < k; i++)
         p[i] *= inv;
 }
 
-/* ds (+)= p (dp - sum(dp p)) over one row of k; ds may be dp */
-static void softmax_row_backward(const float *p, const float *dp, float *ds,
-                                 int64_t k, bool accumulate)
+/* dx += p (dp - sum(dp p)) over one row of k */
+static void softmax_row_backward(const float *p, const float *dp, float *dx,
+                                 int64_t k)
 {
     double dot = 0.0;
     for (int64_t i = 0; i < k; i++)
         dot += (double)dp[i] * p[i];
     const float d = (float)dot;
-    for (int64_t i = 0; i < k; i++) {
-        const float g = p[i] * (dp[i] - d);
-        ds[i] = accumulate ? ds[i] + g : g;
-    }
+    for (int64_t i = 0; i < k; i++)
+        dx[i] += p[i] * (dp[i] - d);
 }
 
 /* y = out: dx += y (dy - sum(dy y)) per row */
@@ -87,7 +91,7 @@ static void softmax_backward(const bd_node *node)
     const int64_t k = y->shape[y->ndim - 1];
     float *dx = bd_grad_of(node->in[0]);
     for (int64_t r = 0; r < y->numel; r += k)
-        softmax_row_backward(y->data + r, y->grad + r, dx + r, k, true);
+        softmax_row_backward(y->data + r, y->grad + r, dx + r, k);
 }
 
 /* x: (..., K) -> y: like x */
@@ -167,6 +171,13 @@ bd_status bd_from_tokens(bd_tape *tp, bd_tensor *x, int64_t h, int64_t w,
 
 /* ---- multi-head self-attention ------------------------------------------- */
 
+/* Blocked ("flash") attention: per (sample, head) the scores are formed
+ * QBLOCK query rows at a time, so the T x T matrix never exists. Forward
+ * keeps each query row's log-sum-exp; backward recomputes the block's
+ * probabilities from it and the block's score gradient next to them. A
+ * block's QBLOCK x T scores (256 KiB at T = 1024) stay in L2. */
+enum { QBLOCK = 64 };
+
 /* qkv: (N, T, 3C) seen per (n, head) as three (T, d) slices with row stride
  * 3C: q at column h d, k at C + h d, v at 2C + h d. */
 typedef struct attention_dims {
@@ -175,11 +186,13 @@ typedef struct attention_dims {
     float   scale; /* 1 / sqrt(d) */
 } attention_dims;
 
-/* What backward needs: the probabilities and room for their gradient. */
+/* What backward needs besides qkv and y: the rows' log-sum-exps and, per
+ * thread, room for one block's probabilities and their gradient. */
 typedef struct attention_saved {
     attention_dims dims;
-    bd_tensor     *probs;  /* (N heads, T, T) */
-    bd_tensor     *dprobs; /* (1, T, T) scratch */
+    float         *lse;     /* (N, heads, T): log sum_j exp(s_ij) */
+    float         *scratch; /* (threads, 2, QBLOCK, T) */
+    int            threads;
 } attention_saved;
 
 /* Offset of head h's q slice of sample n in qkv */
@@ -188,54 +201,117 @@ static int64_t head_offset(attention_dims a, int64_t n, int h)
     return n * a.T * 3 * a.C + (int64_t)h * a.d;
 }
 
-/* p = softmax(q k^T scale), y = p v for one (n, head) */
-static void head_forward(attention_dims a, const float *q, float *p, float *y)
+/* s = scale q k^T for query rows [i0, i0 + rows): s is rows x T */
+static void block_scores(attention_dims a, const float *q, int i0, int rows,
+                         float *s)
 {
-    const int ld = 3 * a.C, T = a.T;
-    const float *k = q + a.C, *v = q + 2 * a.C;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, a.d, a.scale,
-                q, ld, k, ld, 0.0f, p, T);
-    for (int64_t i = 0; i < T; i++)
-        softmax_row(p + i * T, p + i * T, T);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, a.d, T, 1.0f,
-                p, T, v, ld, 0.0f, y, a.C);
+    const int ld = 3 * a.C;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, a.T, a.d,
+                a.scale, q + (int64_t)i0 * ld, ld, q + a.C, ld, 0.0f, s, a.T);
 }
 
-/* dv += p^T dy,  dp = dy v^T,  ds = p (dp - rowsum(dp p)),
- * dq += ds k scale,  dk += ds^T q scale   for one (n, head) */
-static void head_backward(attention_dims a, const float *q, const float *p,
-                          const float *dy, float *dq, float *ds)
+/* y = softmax(q k^T scale) v for one (n, head); lse[i] = log-sum-exp of
+ * row i when lse is given. s: QBLOCK x T scratch. */
+static void head_forward(attention_dims a, const float *q, float *y,
+                         float *lse, float *s)
+{
+    const int ld = 3 * a.C, T = a.T;
+    for (int i0 = 0; i0 < T; i0 += QBLOCK) {
+        const int rows = T - i0 < QBLOCK ? T - i0 : QBLOCK;
+        float inv[QBLOCK];
+        block_scores(a, q, i0, rows, s);
+        for (int i = 0; i < rows; i++) {
+            float max;
+            const double sum = exp_shifted_row(s + (int64_t)i * T,
+                                               s + (int64_t)i * T, T, &max);
+            inv[i] = (float)(1.0 / sum);
+            if (lse)
+                lse[i0 + i] = max + (float)log(sum);
+        }
+        float *yb = y + (int64_t)i0 * a.C;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, a.d, T,
+                    1.0f, s, T, q + 2 * a.C, ld, 0.0f, yb, a.C);
+        for (int i = 0; i < rows; i++)
+            for (int c = 0; c < a.d; c++)
+                yb[(int64_t)i * a.C + c] *= inv[i];
+    }
+}
+
+/* One query row: p = exp(s - lse) (in s) and ds = p (dp - dy.y) scale (in
+ * dp), since sum_j p_j dp_j = dy . sum_j p_j v_j = dy . y */
+BD_VECTOR_CLONES
+static void row_score_grad(float *s, float *dp, int T, float lse,
+                           const float *y, const float *dy, int d, float scale)
+{
+    float dot = 0.0f;
+    for (int c = 0; c < d; c++)
+        dot += dy[c] * y[c];
+    for (int j = 0; j < T; j++) {
+        const float x = s[j] - lse;
+        s[j] = x < -87.0f ? -87.0f : x;
+    }
+    for (int j = 0; j < T; j++) {
+        const float p = bd_exp_nonpositive(s[j]);
+        s[j] = p;
+        dp[j] = p * (dp[j] - dot) * scale;
+    }
+}
+
+/* Per block of query rows: p (recomputed), dp = dy v^T, ds (in dp),
+ * dv += p^T dy,  dq += ds k,  dk += ds^T q   for one (n, head) */
+static void head_backward(attention_dims a, const float *q, const float *y,
+                          const float *dy, const float *lse, float *dq,
+                          float *s, float *dp)
 {
     const int ld = 3 * a.C, T = a.T;
     const float *k = q + a.C, *v = q + 2 * a.C;
     float *dk = dq + a.C, *dv = dq + 2 * a.C;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, a.d, T, 1.0f,
-                p, T, dy, a.C, 1.0f, dv, ld);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, a.d, 1.0f,
-                dy, a.C, v, ld, 0.0f, ds, T);
-    for (int64_t i = 0; i < T; i++)
-        softmax_row_backward(p + i * T, ds + i * T, ds + i * T, T, false);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, a.d, T, a.scale,
-                ds, T, k, ld, 1.0f, dq, ld);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, a.d, T, a.scale,
-                ds, T, q, ld, 1.0f, dk, ld);
+    for (int i0 = 0; i0 < T; i0 += QBLOCK) {
+        const int rows = T - i0 < QBLOCK ? T - i0 : QBLOCK;
+        const float *qb = q + (int64_t)i0 * ld;
+        const float *dyb = dy + (int64_t)i0 * a.C;
+        block_scores(a, q, i0, rows, s);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, T, a.d,
+                    1.0f, dyb, a.C, v, ld, 0.0f, dp, T);
+        for (int i = 0; i < rows; i++)
+            row_score_grad(s + (int64_t)i * T, dp + (int64_t)i * T, T,
+                           lse[i0 + i], y + (int64_t)(i0 + i) * a.C,
+                           dyb + (int64_t)i * a.C, a.d, a.scale);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, a.d, rows,
+                    1.0f, s, T, dyb, a.C, 1.0f, dv, ld);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, a.d, T,
+                    1.0f, dp, T, k, ld, 1.0f, dq + (int64_t)i0 * ld, ld);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, a.d, rows,
+                    1.0f, dp, T, qb, ld, 1.0f, dk, ld);
+    }
+}
+
+/* Threads for the (sample, head) pairs, at most `most` */
+static int attention_threads(attention_dims a, int most)
+{
+    const int t = bd_threads_for(4.0 * (double)a.N * a.T * a.T * a.C);
+    return t < most ? t : most;
 }
 
 static void attention_backward(const bd_node *node)
 {
     const attention_saved *sv = node->ctx;
     const attention_dims a = sv->dims;
-    const bd_tensor *qkv = node->in[0];
-    float *dqkv = bd_grad_of(qkv);
-    const int64_t TT = (int64_t)a.T * a.T;
-    for (int64_t n = 0; n < a.N; n++)
-        for (int h = 0; h < a.heads; h++) {
-            const int64_t at = head_offset(a, n, h);
-            head_backward(a, qkv->data + at,
-                          sv->probs->data + (n * a.heads + h) * TT,
-                          node->out->grad + n * a.T * a.C + (int64_t)h * a.d,
-                          dqkv + at, sv->dprobs->data);
-        }
+    const float *qkv = node->in[0]->data, *y = node->out->data;
+    const float *dy = node->out->grad;
+    float *dqkv = bd_grad_of(node->in[0]);
+    const int64_t block = (int64_t)QBLOCK * a.T, pairs = a.N * a.heads;
+    #pragma omp parallel for schedule(static) \
+        num_threads(attention_threads(a, sv->threads))
+    for (int64_t nh = 0; nh < pairs; nh++) {
+        const int64_t n = nh / a.heads;
+        const int h = (int)(nh % a.heads);
+        const int64_t at = head_offset(a, n, h);
+        const int64_t yo = n * a.T * a.C + (int64_t)h * a.d;
+        float *s = sv->scratch + 2 * block * omp_get_thread_num();
+        head_backward(a, qkv + at, y + yo, dy + yo, sv->lse + nh * a.T,
+                      dqkv + at, s, s + block);
+    }
 }
 
 static bd_status attention_check(const bd_tensor *qkv, int heads,
@@ -263,40 +339,48 @@ static bd_status attention_check(const bd_tensor *qkv, int heads,
     return BD_OK;
 }
 
-/* Probabilities for all heads when backward needs them, else one head's. */
-static bd_status attention_probs(bd_tape *tp, attention_dims a, bool saved,
-                                 bd_tensor **probs)
+/* Saved state when backward will run (log-sum-exps and two blocks of
+ * scratch per thread), else one block of scratch per thread. */
+static bd_status attention_saved_new(bd_tape *tp, attention_dims a, bool saved,
+                                     attention_saved **sv, float **scratch)
 {
-    const int64_t shape[3] = {saved ? a.N * a.heads : 1, a.T, a.T};
-    *probs = bd_tape_tensor(tp, 3, shape);
-    return *probs ? BD_OK : BD_E_NOMEM;
+    const int threads = bd_num_threads();
+    const size_t block = (size_t)QBLOCK * a.T * sizeof(float);
+    const size_t lse = saved ? (size_t)a.N * a.heads * a.T * sizeof(float) : 0;
+    *sv = saved ? bd_tape_alloc(tp, sizeof **sv) : NULL;
+    *scratch = bd_tape_alloc(tp, (saved ? 2 : 1) * block * threads + lse);
+    if (!*scratch || (saved && !*sv))
+        return BD_E_NOMEM;
+    if (saved)
+        **sv = (attention_saved){
+            .dims = a, .scratch = *scratch, .threads = threads,
+            .lse = *scratch + 2 * QBLOCK * (int64_t)a.T * threads};
+    return BD_OK;
 }
 
 /* qkv: (N, T, 3C), C = heads d -> y: (N, T, C) */
 bd_status bd_attention(bd_tape *tp, bd_tensor *qkv, int heads, bd_tensor **y)
 {
-    attention_dims a;
+    attention_dims a = {0};
     BD_TRY(attention_check(qkv, heads, &a));
     const int64_t shape[3] = {a.N, a.T, a.C};
     bd_tensor *out;
     BD_TRY(bd_op_output(tp, 3, shape, &out));
-    const bool saved = bd_tape_needs_node(tp, &qkv, 1);
-    attention_saved *sv = NULL;
-    bd_tensor *probs;
-    BD_TRY(attention_probs(tp, a, saved, &probs));
-    if (saved) {
-        sv = bd_tape_alloc(tp, sizeof *sv);
-        if (!sv)
-            return BD_E_NOMEM;
-        *sv = (attention_saved){.dims = a, .probs = probs};
-        BD_TRY(attention_probs(tp, a, false, &sv->dprobs));
+    attention_saved *sv;
+    float *scratch;
+    BD_TRY(attention_saved_new(tp, a, bd_tape_needs_node(tp, &qkv, 1), &sv,
+                               &scratch));
+    const int64_t block = (int64_t)QBLOCK * a.T, pairs = a.N * heads;
+    #pragma omp parallel for schedule(static) \
+        num_threads(attention_threads(a, bd_num_threads()))
+    for (int64_t nh = 0; nh < pairs; nh++) {
+        const int64_t n = nh / heads;
+        const int h = (int)(nh % heads);
+        head_forward(a, qkv->data + head_offset(a, n, h),
+                     out->data + n * a.T * a.C + (int64_t)h * a.d,
+                     sv ? sv->lse + nh * a.T : NULL,
+                     scratch + block * omp_get_thread_num());
     }
-    const int64_t TT = (int64_t)a.T * a.T;
-    for (int64_t n = 0; n < a.N; n++)
-        for (int h = 0; h < heads; h++)
-            head_forward(a, qkv->data + head_offset(a, n, h),
-                         probs->data + (saved ? (n * heads + h) * TT : 0),
-                         out->data + n * a.T * a.C + (int64_t)h * a.d);
     BD_TRY(bd_op_finish(tp, attention_backward, out, &qkv, 1, sv));
     *y = out;
     return BD_OK;
