@@ -1,43 +1,80 @@
-/* Elementwise activations: SiLU and exact GELU. */
-#include <math.h>
-
+/* Elementwise activations: SiLU and exact GELU.
+ *
+ * Each is a pair of array kernels that vectorise (fastmath.h), run over
+ * chunks of the tensor on bd's threads. */
+#include "bd/parallel.h"
+#include "fastmath.h"
 #include "op.h"
 
 typedef struct activation {
     const char *name;
-    float (*forward)(float x);
-    float (*derivative)(float x); /* dy/dx at x */
+    void (*forward)(const float *x, float *y, int64_t n);
+    void (*backward)(const float *x, const float *dy, float *dx, int64_t n);
 } activation;
 
-/* silu: y = x s,  s = sigmoid(x);  dy/dx = s (1 + x (1 - s)) */
-static float silu_f(float x) { return x / (1.0f + expf(-x)); }
-static float silu_d(float x)
+/* Elements per chunk handed to a thread */
+enum { CHUNK = 16384 };
+
+/* sigmoid(x) from e = e^-|x| <= 1, so that nothing overflows */
+static inline float sigmoid(float x)
 {
-    float s = 1.0f / (1.0f + expf(-x));
-    return s * (1.0f + x * (1.0f - s));
+    const float e = bd_exp_nonpositive(bd_clamp_exp_arg(-fabsf(x)));
+    const float r = 1.0f / (1.0f + e);
+    return x >= 0.0f ? r : e * r;
 }
 
-/* gelu: y = x Phi(x);  dy/dx = Phi(x) + x phi(x) */
-static float gelu_f(float x) { return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)); }
-static float gelu_d(float x)
+/* silu: y = x s,  s = sigmoid(x) */
+BD_VECTOR_CLONES
+static void silu_forward(const float *x, float *y, int64_t n)
 {
-    float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
-    float pdf = expf(-0.5f * x * x) * (float)(0.5 * M_2_SQRTPI * M_SQRT1_2);
-    return cdf + x * pdf;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] * sigmoid(x[i]);
 }
 
-static const activation SILU = {"silu", silu_f, silu_d};
-static const activation GELU = {"gelu", gelu_f, gelu_d};
+/* dx += dy s (1 + x (1 - s)) */
+BD_VECTOR_CLONES
+static void silu_backward(const float *x, const float *dy, float *dx, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float s = sigmoid(x[i]);
+        dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+}
 
-/* dx += dy * f'(x) */
+/* gelu: y = x Phi(x) */
+BD_VECTOR_CLONES
+static void gelu_forward(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] * bd_normal_cdf(x[i]);
+}
+
+/* dx += dy (Phi(x) + x phi(x)) */
+BD_VECTOR_CLONES
+static void gelu_backward(const float *x, const float *dy, float *dx, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += dy[i] * (bd_normal_cdf(x[i]) + x[i] * bd_normal_pdf(x[i]));
+}
+
+static const activation SILU = {"silu", silu_forward, silu_backward};
+static const activation GELU = {"gelu", gelu_forward, gelu_backward};
+
+static int64_t chunk_len(int64_t at, int64_t numel)
+{
+    return numel - at < CHUNK ? numel - at : CHUNK;
+}
+
 static void activation_backward(const bd_node *node)
 {
     const activation *act = node->ctx;
     const bd_tensor *x = node->in[0];
     const float *dy = node->out->grad;
     float *dx = bd_grad_of(x);
-    for (int64_t i = 0; i < x->numel; i++)
-        dx[i] += dy[i] * act->derivative(x->data[i]);
+    #pragma omp parallel for schedule(static) \
+        num_threads(bd_threads_for((double)x->numel))
+    for (int64_t at = 0; at < x->numel; at += CHUNK)
+        act->backward(x->data + at, dy + at, dx + at, chunk_len(at, x->numel));
 }
 
 /* x: any -> y: like x */
@@ -47,8 +84,10 @@ static bd_status activation_forward(bd_tape *tp, const activation *act,
     BD_TRY(bd_op_check_ndim(act->name, "x", x, 1, BD_MAX_DIMS));
     bd_tensor *out;
     BD_TRY(bd_op_output(tp, x->ndim, x->shape, &out));
-    for (int64_t i = 0; i < x->numel; i++)
-        out->data[i] = act->forward(x->data[i]);
+    #pragma omp parallel for schedule(static) \
+        num_threads(bd_threads_for((double)x->numel))
+    for (int64_t at = 0; at < x->numel; at += CHUNK)
+        act->forward(x->data + at, out->data + at, chunk_len(at, x->numel));
     BD_TRY(bd_op_finish(tp, activation_backward, out, &x, 1, (void *)act));
     *y = out;
     return BD_OK;
