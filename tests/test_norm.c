@@ -1,6 +1,8 @@
 /* group_norm and layer_norm: naive double references, gradients, errors. */
 #include "harness.h"
 
+#include "bd/parallel.h"
+
 typedef struct norm_case {
     int   groups; /* 0: layer norm */
     float eps;
@@ -92,6 +94,47 @@ static void test_group_norm(void)
                -2, 2, 1e-5);
     check_norm("group_norm (3,4,5) G=4", (norm_case){4, 1e-5f}, 3, seq, true,
                -2, 2, 1e-5);
+}
+
+/* Backward sums the affine gradients per chunk of 16K values or more:
+ * shapes of several chunks, and the same bits at 1 and 3 threads. */
+static void test_chunks(void)
+{
+    const int64_t img[4] = {3, 4, 45, 47}, tok[3] = {3, 100, 128};
+    check_norm("group_norm (3,4,45,47) G=2", (norm_case){2, 1e-5f}, 4, img,
+               true, -2, 2, 1e-5);
+    check_norm("layer_norm (3,100,128)", (norm_case){0, 1e-5f}, 3, tok, true,
+               -2, 2, 1e-5);
+    const int64_t cs[1] = {128};
+    bd_tensor *in[3] = {harness_tensor(3, tok, -2, 2, true),
+                        harness_tensor(1, cs, 0.5, 1.5, true),
+                        harness_tensor(1, cs, -1, 1, true)};
+    const int threads[2] = {1, 3};
+    float first[2 * 128];
+    bool same = true;
+    for (int r = 0; r < 2; r++) {
+        bd_set_num_threads(threads[r]);
+        for (int i = 0; i < 3; i++)
+            memset(in[i]->grad, 0, (size_t)in[i]->numel * sizeof(float));
+        bd_tape *tp = bd_tape_new();
+        bd_tensor *y = NULL, *w = NULL, *loss = NULL;
+        CHECK_OK(bd_layer_norm(tp, in[0], in[1], in[2], 1e-5f, &y));
+        CHECK_OK(bd_mul(tp, y, in[0], &w));
+        CHECK_OK(bd_sum(tp, w, &loss));
+        CHECK_OK(bd_tape_backward(tp, loss));
+        if (r == 0) {
+            memcpy(first, in[1]->grad, sizeof first / 2);
+            memcpy(first + 128, in[2]->grad, sizeof first / 2);
+        } else {
+            same = !memcmp(first, in[1]->grad, sizeof first / 2) &&
+                   !memcmp(first + 128, in[2]->grad, sizeof first / 2);
+        }
+        bd_tape_free(tp);
+    }
+    CHECK(same, "layer_norm: affine gradients differ between 1 and 3 threads");
+    bd_set_num_threads(0);
+    for (int i = 0; i < 3; i++)
+        bd_tensor_free(in[i]);
 }
 
 static void test_layer_norm(void)
@@ -202,6 +245,7 @@ int main(void)
 {
     RUN(test_group_norm);
     RUN(test_layer_norm);
+    RUN(test_chunks);
     RUN(test_large_offset);
     RUN(test_constant_input);
     RUN(test_no_grad);
