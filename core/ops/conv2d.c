@@ -1,29 +1,44 @@
-/* 2-D convolution as per-image im2col + sgemm.
+/* 2-D convolution as im2col + sgemm over chunks of images.
  *
- * For one image the patches form a column matrix col: (C KH KW, OH OW), and
- * y = w col + b with w viewed as (O, C KH KW). One column buffer, sized for
- * one image, comes from the tape's arena and is reused image after image, so
- * each product's operands stay in cache (as fast as one batched product on
- * the target machine) and the op never mallocs. A 1x1, stride-1, unpadded
- * conv needs no im2col: the image itself is the column matrix. */
-#include <cblas.h>
+ * The patches of `nb` images side by side form a column matrix col:
+ * (C KH KW, nb OH OW), and y = w col + b with w viewed as (O, C KH KW): one
+ * product per chunk. A chunk holds about CHUNK_COLUMNS columns, so the
+ * small late layers (8x8, 4x4) still make one wide product, and at most
+ * CHUNK_FLOATS in its column matrix. The gradients use the same chunks: dy
+ * gathered as (O, nb OH OW), dw += dy col^T (one product over the chunk's
+ * images), dcol = w^T dy scattered back by col2im.
+ *
+ * Threads: each pass is one parallel region over the chunks, each thread
+ * running whole chunks (im2col, product, scatter) in its own scratch, so no
+ * thread waits for another inside a pass. There are at least as many
+ * chunks as threads. Thread t > 0 sums its chunks' dw in its own buffer,
+ * added to dw in thread order afterwards. Scratch comes from the tape's
+ * arena: the op never mallocs. */
 #include <limits.h>
+#include <omp.h>
 #include <string.h>
 
+#include "bd/parallel.h"
 #include "op.h"
+
+/* Columns per chunk, and at most this many floats in its column matrix. */
+enum { CHUNK_COLUMNS = 2048, CHUNK_FLOATS = 1 << 20 };
 
 typedef struct conv_geom {
     int C, H, W;       /* input channels and size */
     int O, KH, KW;     /* output channels, kernel size */
     int stride, pad;
     int OH, OW;        /* output size */
-    int K, P;          /* column matrix: K = C KH KW rows, P = OH OW columns */
-    bool pointwise;    /* 1x1, stride 1, pad 0: col is x itself */
+    int K, P;          /* per image: K = C KH KW patch values, P = OH OW outputs */
 } conv_geom;
 
 typedef struct conv_ctx {
     conv_geom g;
-    float    *col;     /* (K, P) scratch, NULL when pointwise */
+    int       chunk;    /* images per chunk */
+    int       threads;  /* threads of each pass */
+    float    *col;      /* per thread: (K, chunk P) */
+    float    *mat;      /* per thread: (O, chunk P), a chunk's outputs or grads */
+    float    *dw_part;  /* per thread but the first: (O, K), NULL without grad */
 } conv_ctx;
 
 /* Output positions o in [*lo, *hi) whose input index o s - pad + k lies in
@@ -137,38 +152,38 @@ static void col2im_row_add(const conv_geom *g, const patch_row *r, float *row,
 }
 
 /* col[(c, kh, kw), (oh, ow)] = x[c, oh s - pad + kh, ow s - pad + kw], zero
- * outside x.   x: (C, H, W) -> col: (K, P) */
-static void im2col(const conv_geom *g, const float *x, float *col)
+ * outside x; rows ld apart.   x: (C, H, W) -> col: (K, P) */
+static void im2col(const conv_geom *g, const float *x, float *col, int64_t ld)
 {
-    const int64_t plane = (int64_t)g->H * g->W, step = (int64_t)g->KH * g->KW * g->P;
+    const int64_t plane = (int64_t)g->H * g->W, step = (int64_t)g->KH * g->KW * ld;
     for (int kh = 0; kh < g->KH; kh++)
         for (int kw = 0; kw < g->KW; kw++) {
             const patch_row r = patch_row_at(g, kh, kw);
-            float *row = col + (int64_t)(kh * g->KW + kw) * g->P;
+            float *row = col + (int64_t)(kh * g->KW + kw) * ld;
             for (int c = 0; c < g->C; c++)
                 im2col_row(g, &r, x + c * plane, row + c * step);
         }
 }
 
 /* dx += col2im(col), the adjoint of im2col; clobbers col.
- * col: (K, P) -> dx: (C, H, W) */
-static void col2im_add(const conv_geom *g, float *col, float *dx)
+ * col: (K, P), rows ld apart -> dx: (C, H, W) */
+static void col2im_add(const conv_geom *g, float *col, int64_t ld, float *dx)
 {
-    const int64_t plane = (int64_t)g->H * g->W, step = (int64_t)g->KH * g->KW * g->P;
+    const int64_t plane = (int64_t)g->H * g->W, step = (int64_t)g->KH * g->KW * ld;
     for (int kh = 0; kh < g->KH; kh++)
         for (int kw = 0; kw < g->KW; kw++) {
             const patch_row r = patch_row_at(g, kh, kw);
-            float *row = col + (int64_t)(kh * g->KW + kw) * g->P;
+            float *row = col + (int64_t)(kh * g->KW + kw) * ld;
             for (int c = 0; c < g->C; c++)
                 col2im_row_add(g, &r, row + c * step, dx + c * plane);
         }
 }
 
 /* Sum of n floats in eight interleaved lanes (vectorisable). */
-static float lane_sum(const float *v, int n)
+static float lane_sum(const float *v, int64_t n)
 {
     float lane[8] = {0};
-    int i = 0;
+    int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int j = 0; j < 8; j++)
             lane[j] += v[i + j];
@@ -180,50 +195,107 @@ static float lane_sum(const float *v, int n)
     return acc;
 }
 
-/* The column matrix of image x: x itself when pointwise, else im2col. */
-static const float *columns(const conv_ctx *ctx, const float *x)
+/* A chunk: images [n0, n0 + nb) of the batch, nb P columns, and the
+ * scratch of the thread running it. */
+typedef struct chunk {
+    int64_t n0;
+    int     nb, cols;
+    float  *col, *mat;
+} chunk;
+
+static chunk chunk_at(const conv_ctx *ctx, int64_t index, int64_t n, int thread)
 {
-    if (ctx->g.pointwise)
-        return x;
-    im2col(&ctx->g, x, ctx->col);
-    return ctx->col;
+    const int64_t n0 = index * ctx->chunk;
+    const int nb = (int)(n - n0 < ctx->chunk ? n - n0 : ctx->chunk);
+    const int64_t cols = (int64_t)ctx->chunk * ctx->g.P;
+    return (chunk){n0, nb, nb * ctx->g.P, ctx->col + thread * (int64_t)ctx->g.K * cols,
+                   ctx->mat + thread * (int64_t)ctx->g.O * cols};
 }
 
-/* y = w col + b.   x: (C, H, W), w: (O, K), b: (O) or NULL -> y: (O, P) */
-static void conv_forward_image(const conv_ctx *ctx, const float *x,
-                               const float *w, const float *b, float *y)
+static int64_t chunk_count(const conv_ctx *ctx, int64_t n)
 {
-    const conv_geom *g = &ctx->g;
-    const float *col = columns(ctx, x);
-    if (b)
-        for (int o = 0; o < g->O; o++)
+    return (n + ctx->chunk - 1) / ctx->chunk;
+}
+
+/* col = the chunk's column matrix.   x: (N, C, H, W) -> col: (K, nb P) */
+static void chunk_im2col(const conv_geom *g, const chunk *ch, const float *x)
+{
+    const int64_t x_img = (int64_t)g->C * g->H * g->W;
+    for (int i = 0; i < ch->nb; i++)
+        im2col(g, x + (ch->n0 + i) * x_img, ch->col + (int64_t)i * g->P, ch->cols);
+}
+
+/* dx[n0 + i] += col2im(col[:, i P : (i + 1) P]); clobbers col. */
+static void chunk_col2im(const conv_geom *g, const chunk *ch, float *dx)
+{
+    const int64_t x_img = (int64_t)g->C * g->H * g->W;
+    for (int i = 0; i < ch->nb; i++)
+        col2im_add(g, ch->col + (int64_t)i * g->P, ch->cols, dx + (ch->n0 + i) * x_img);
+}
+
+/* y = w col + b for one chunk.   x: (N, C, H, W), w: (O, K) -> y: (N, O, P) */
+static void conv_forward_chunk(const conv_geom *g, const chunk *ch,
+                               const float *x, const float *w, const float *b,
+                               float *y)
+{
+    const int64_t y_img = (int64_t)g->O * g->P;
+    chunk_im2col(g, ch, x);
+    bd_gemm(false, false, g->O, ch->cols, g->K, 1.0f, w, g->K, ch->col,
+            ch->cols, 0.0f, ch->mat, ch->cols);
+    for (int i = 0; i < ch->nb; i++)
+        for (int o = 0; o < g->O; o++) {
+            const float *src = ch->mat + (int64_t)o * ch->cols + (int64_t)i * g->P;
+            float *dst = y + (ch->n0 + i) * y_img + (int64_t)o * g->P;
+            const float bias = b ? b[o] : 0.0f;
             for (int p = 0; p < g->P; p++)
-                y[(int64_t)o * g->P + p] = b[o];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->O, g->P, g->K,
-                1.0f, w, g->K, col, g->P, b ? 1.0f : 0.0f, y, g->P);
+                dst[p] = src[p] + bias;
+        }
 }
 
-/* dw += dy col^T,  dx += col2im(w^T dy),  db += row sums of dy; each only
- * when non-NULL.   dy: (O, P), x and dx: (C, H, W) */
-static void conv_backward_image(const conv_ctx *ctx, const float *x,
-                                const float *w, const float *dy, float *dx,
-                                float *dw, float *db)
+/* dw += dy col^T,  dx += col2im(w^T dy) for one chunk; each only when
+ * non-NULL.   dy: (N, O, P), x and dx: (N, C, H, W) */
+static void conv_backward_chunk(const conv_geom *g, const chunk *ch,
+                                const float *x, const float *w, const float *dy,
+                                float *dx, float *dw)
+{
+    const int64_t y_img = (int64_t)g->O * g->P;
+    for (int i = 0; i < ch->nb; i++)
+        for (int o = 0; o < g->O; o++)
+            memcpy(ch->mat + (int64_t)o * ch->cols + (int64_t)i * g->P,
+                   dy + (ch->n0 + i) * y_img + (int64_t)o * g->P,
+                   (size_t)g->P * sizeof(float));
+    if (dw) {
+        chunk_im2col(g, ch, x);
+        bd_gemm(false, true, g->O, g->K, ch->cols, 1.0f, ch->mat, ch->cols,
+                ch->col, ch->cols, 1.0f, dw, g->K);
+    }
+    if (dx) {
+        bd_gemm(true, false, g->K, ch->cols, g->O, 1.0f, w, g->K, ch->mat,
+                ch->cols, 0.0f, ch->col, ch->cols);
+        chunk_col2im(g, ch, dx);
+    }
+}
+
+/* db[o] += sum of dy[:, o, :], image after image.   dy: (N, O, P) */
+static void conv_bias_grad(const conv_ctx *ctx, int64_t n, const float *dy,
+                           float *db)
 {
     const conv_geom *g = &ctx->g;
-    if (db)
-        for (int o = 0; o < g->O; o++)
-            db[o] += lane_sum(dy + (int64_t)o * g->P, g->P);
-    if (dw)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->O, g->K, g->P,
-                    1.0f, dy, g->P, columns(ctx, x), g->P, 1.0f, dw, g->K);
-    if (!dx)
-        return;
-    float *dcol = g->pointwise ? dx : ctx->col;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g->K, g->P, g->O,
-                1.0f, w, g->K, dy, g->P, g->pointwise ? 1.0f : 0.0f, dcol,
-                g->P);
-    if (!g->pointwise)
-        col2im_add(g, dcol, dx);
+    const int64_t y_img = (int64_t)g->O * g->P;
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads)
+    for (int o = 0; o < g->O; o++)
+        for (int64_t i = 0; i < n; i++)
+            db[o] += lane_sum(dy + i * y_img + (int64_t)o * g->P, g->P);
+}
+
+/* dw += the other threads' sums, in thread order.   dw: (O, K) */
+static void conv_weight_grad_reduce(const conv_ctx *ctx, float *dw)
+{
+    const int64_t size = (int64_t)ctx->g.O * ctx->g.K;
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads)
+    for (int64_t i = 0; i < size; i++)
+        for (int t = 1; t < ctx->threads; t++)
+            dw[i] += ctx->dw_part[(t - 1) * size + i];
 }
 
 static void conv2d_backward(const bd_node *node)
@@ -231,12 +303,27 @@ static void conv2d_backward(const bd_node *node)
     const conv_ctx *ctx = node->ctx;
     const conv_geom *g = &ctx->g;
     const bd_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2];
-    const int64_t x_img = (int64_t)g->C * g->H * g->W, y_img = (int64_t)g->O * g->P;
     float *dx = bd_grad_of(x), *dw = bd_grad_of(w), *db = bd_grad_of(b);
-    for (int64_t n = 0; n < x->shape[0]; n++)
-        conv_backward_image(ctx, x->data + n * x_img, w->data,
-                            node->out->grad + n * y_img, dx ? dx + n * x_img : NULL,
-                            dw, db);
+    const int64_t n = x->shape[0], size = (int64_t)g->O * g->K;
+    const float *dy = node->out->grad;
+    if (db)
+        conv_bias_grad(ctx, n, dy, db);
+    if (!dw && !dx)
+        return;
+    if (dw)
+        memset(ctx->dw_part, 0, (size_t)(ctx->threads - 1) * size * sizeof(float));
+    #pragma omp parallel num_threads(ctx->threads)
+    {
+        const int t = omp_get_thread_num();
+        float *dw_t = !dw ? NULL : t ? ctx->dw_part + (t - 1) * size : dw;
+        #pragma omp for schedule(static)
+        for (int64_t c = 0; c < chunk_count(ctx, n); c++) {
+            const chunk ch = chunk_at(ctx, c, n, t);
+            conv_backward_chunk(g, &ch, x->data, w->data, dy, dx, dw_t);
+        }
+    }
+    if (dw)
+        conv_weight_grad_reduce(ctx, dw);
 }
 
 /* Checks the arguments and derives the geometry. */
@@ -282,9 +369,45 @@ static bd_status conv_check(const bd_tensor *x, const bd_tensor *w,
         .O = (int)w->shape[0], .KH = (int)kh, .KW = (int)kw,
         .stride = stride, .pad = pad, .OH = (int)oh, .OW = (int)ow,
         .K = (int)k, .P = (int)(oh * ow),
-        .pointwise = kh == 1 && kw == 1 && stride == 1 && pad == 0,
     };
     return BD_OK;
+}
+
+/* Images per chunk: about CHUNK_COLUMNS columns, at most CHUNK_FLOATS in
+ * the column matrix, at least one image, and few enough for every thread
+ * to get a chunk. */
+static int chunk_images(const conv_geom *g, int64_t n, int threads)
+{
+    int64_t nb = (CHUNK_COLUMNS + g->P - 1) / g->P;
+    const int64_t fit = CHUNK_FLOATS / ((int64_t)g->K * g->P);
+    const int64_t share = (n + threads - 1) / threads;
+    if (nb > fit)
+        nb = fit;
+    if (nb > share)
+        nb = share;
+    return nb < 1 ? 1 : (int)nb;
+}
+
+/* The geometry, the chunking and the per-thread scratch. */
+static conv_ctx *conv_ctx_new(bd_tape *tp, const conv_geom *g, int64_t n,
+                              bool grad)
+{
+    conv_ctx *ctx = bd_tape_alloc(tp, sizeof *ctx);
+    if (!ctx)
+        return NULL;
+    ctx->g = *g;
+    ctx->threads = bd_threads_for(2.0 * (double)n * g->O * g->K * g->P);
+    ctx->chunk = chunk_images(g, n, ctx->threads);
+    const size_t cols = (size_t)ctx->chunk * (size_t)g->P;
+    const size_t size = (size_t)g->O * (size_t)g->K;
+    ctx->col = bd_tape_alloc(tp, ctx->threads * (size_t)g->K * cols * sizeof(float));
+    ctx->mat = bd_tape_alloc(tp, ctx->threads * (size_t)g->O * cols * sizeof(float));
+    ctx->dw_part = NULL;
+    if (grad && ctx->threads > 1)
+        ctx->dw_part = bd_tape_alloc(tp, (ctx->threads - 1) * size * sizeof(float));
+    if (!ctx->col || !ctx->mat || (grad && ctx->threads > 1 && !ctx->dw_part))
+        return NULL;
+    return ctx;
 }
 
 /* x: (N, C, H, W), w: (O, C, KH, KW), b: (O) -> y: (N, O, OH, OW) */
@@ -293,24 +416,19 @@ bd_status bd_conv2d(bd_tape *tp, bd_tensor *x, bd_tensor *w, bd_tensor *b,
 {
     conv_geom g;
     BD_TRY(conv_check(x, w, b, stride, pad, &g));
-    conv_ctx *ctx = bd_tape_alloc(tp, sizeof *ctx);
+    bd_tensor *in[3] = {x, w, b};
+    const int64_t n = x->shape[0];
+    conv_ctx *ctx = conv_ctx_new(tp, &g, n, bd_tape_needs_node(tp, in, 3));
     if (!ctx)
         return BD_E_NOMEM;
-    ctx->g = g;
-    ctx->col = NULL;
-    if (!g.pointwise) {
-        ctx->col = bd_tape_alloc(tp, (size_t)g.K * (size_t)g.P * sizeof(float));
-        if (!ctx->col)
-            return BD_E_NOMEM;
-    }
-    const int64_t shape[4] = {x->shape[0], g.O, g.OH, g.OW};
+    const int64_t shape[4] = {n, g.O, g.OH, g.OW};
     bd_tensor *out;
     BD_TRY(bd_op_output(tp, 4, shape, &out));
-    const int64_t x_img = (int64_t)g.C * g.H * g.W, y_img = (int64_t)g.O * g.P;
-    for (int64_t n = 0; n < x->shape[0]; n++)
-        conv_forward_image(ctx, x->data + n * x_img, w->data,
-                           b ? b->data : NULL, out->data + n * y_img);
-    bd_tensor *in[3] = {x, w, b};
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads)
+    for (int64_t c = 0; c < chunk_count(ctx, n); c++) {
+        const chunk ch = chunk_at(ctx, c, n, omp_get_thread_num());
+        conv_forward_chunk(&g, &ch, x->data, w->data, b ? b->data : NULL, out->data);
+    }
     BD_TRY(bd_op_finish(tp, conv2d_backward, out, in, 3, ctx));
     *y = out;
     return BD_OK;

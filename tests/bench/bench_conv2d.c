@@ -2,16 +2,21 @@
  * run. Prints GFLOP/s of forward (no grad, as sampling runs) and of
  * forward + backward (grads of x, w and b), the ratio to a large square
  * sgemm, and the ratio to the conv's own per-image GEMM shape run bare.
- * Twice: with OpenBLAS on all threads (im2col and col2im then run on one
- * core while the products use all), and on one thread, the per-core
- * efficiency that a per-image split across cores would keep.
- * Times are medians of REPS repetitions after one warm-up. */
+ * Twice: on bd's threads (OMP_NUM_THREADS, the products and im2col split
+ * over them; the sgemm ceiling and gemm* on as many OpenBLAS threads), and
+ * on one thread.
+ * Times are medians of REPS repetitions after one warm-up, on the monotonic
+ * clock, or with --cpu on the process's CPU clock (a busy machine inflates
+ * wall time much more than CPU time; with several threads CPU time adds up
+ * their work, so --cpu compares efficiency, not speed). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "bd/ops.h"
+#include "bd/parallel.h"
 
 enum { REPS = 7, SQUARE = 2048 };
 
@@ -32,10 +37,12 @@ typedef struct bench_run {
     int        m, nn, k, batch;
 } bench_run;
 
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -105,9 +112,11 @@ static float *filled(size_t n)
     return p;
 }
 
-/* GFLOP/s of `batch` bare (m, k) x (k, nn) products. */
-static double gemm_gflops(int m, int nn, int k, int batch)
+/* GFLOP/s of `batch` bare (m, k) x (k, nn) products on `threads` OpenBLAS
+ * threads. */
+static double gemm_gflops(int m, int nn, int k, int batch, int threads)
 {
+    openblas_set_num_threads(threads);
     bench_run r = {.a = filled((size_t)m * k), .bm = filled((size_t)k * nn),
                    .c = filled((size_t)m * nn), .m = m, .nn = nn, .k = k,
                    .batch = batch};
@@ -128,17 +137,18 @@ static bd_tensor *param(int64_t d0, int64_t d1, int64_t d2, int64_t d3)
     return t;
 }
 
-static void bench_shape_run(const bench_shape *s, double square)
+static void bench_shape_run(const bench_shape *s, double square, int threads)
 {
     bench_run r = {.tp = bd_tape_new(), .x = param(s->n, s->c, s->hw, s->hw),
                    .w = param(s->o, s->c, 3, 3), .b = param(s->o, 0, 0, 0)};
     if (!r.tp)
         die("tape");
     const double fwd_flop = 2.0 * s->n * s->o * s->c * 9 * s->hw * s->hw;
+    bd_set_num_threads(threads);
     const double fwd = fwd_flop / median_time(run_forward, &r) * 1e-9;
     const double train = 3.0 * fwd_flop / median_time(run_train, &r) * 1e-9;
     const double gemm = gemm_gflops((int)s->o, (int)(s->hw * s->hw),
-                                    (int)(s->c * 9), (int)s->n);
+                                    (int)(s->c * 9), (int)s->n, threads);
     printf("%4lld x %2lldx%-2lld -> %3lld  %7.1f %7.1f %7.1f  %14.0f%% %13.0f%%\n",
            (long long)s->c, (long long)s->hw, (long long)s->hw, (long long)s->o,
            fwd, train, gemm, 100.0 * train / square, 100.0 * train / gemm);
@@ -150,23 +160,29 @@ static void bench_shape_run(const bench_shape *s, double square)
 
 static void bench_section(int threads)
 {
-    openblas_set_num_threads(threads);
-    const double square = gemm_gflops(SQUARE, SQUARE, SQUARE, 1);
-    printf("\n%d OpenBLAS thread%s: sgemm ceiling %dx%dx%d %.1f GFLOP/s\n",
+    const double square = gemm_gflops(SQUARE, SQUARE, SQUARE, 1, threads);
+    printf("\n%d thread%s: sgemm ceiling %dx%dx%d %.1f GFLOP/s\n",
            threads, threads > 1 ? "s" : "", SQUARE, SQUARE, SQUARE, square);
     printf("   C x HxW  ->   O   forward fwd+bwd   gemm*  fwd+bwd/ceiling"
            "  fwd+bwd/gemm*\n");
     for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++)
-        bench_shape_run(&SHAPES[i], square);
+        bench_shape_run(&SHAPES[i], square, threads);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "--cpu"))
+        bench_clock = CLOCK_PROCESS_CPUTIME_ID;
+    else if (argc > 1) {
+        fprintf(stderr, "usage: bench_conv2d [--cpu]\n");
+        return 2;
+    }
     const char *core = getenv("OPENBLAS_CORETYPE");
-    const int threads = openblas_get_num_threads();
+    const int threads = bd_num_threads();
     printf("%s, OPENBLAS_CORETYPE=%s\n", openblas_get_config(),
            core ? core : "(unset)");
-    printf("conv2d 3x3 pad 1 stride 1, batch 64, GFLOP/s, median of %d\n", REPS);
+    printf("conv2d 3x3 pad 1 stride 1, batch 64, GFLOP/s, median of %d, %s time\n",
+           REPS, bench_clock == CLOCK_MONOTONIC ? "wall" : "CPU");
     bench_section(threads);
     if (threads > 1)
         bench_section(1);
