@@ -24,7 +24,8 @@ local run = dir .. "/runs/smoke/"
 local steps = { 2, 4 }
 
 -- the answer is printed: a verdict, each seed's sequence, the phases' medians
-check.ok(out:find("sequence A %-> B %-> C: [%a ]+ in %d of 2 seed%(s%) %(rule: A one%-bump fraction"
+check.ok(out:find("sequence A %-> B %-> C: [%a ]+ in %d of 2 seed%(s%), %d of them without a fall"
+                  .. " back to an earlier phase %(rule: A one%-bump fraction"
                   .. " < 0%.50; C accuracy >= 0%.50 and min%(r2_x, r2_y%) >= 0%.80; else B%)"),
          "the verdict and the rule:\n" .. out)
 for seed = 1, 2 do
@@ -34,7 +35,8 @@ for seed = 1, 2 do
            "seed " .. seed .. "'s sequence")
 end
 check.ok(out:find("  phase A[ :(]"), "phase A's line")
-check.ok(out:find("2 training(s) of 4 steps, 2 checkpoints each, in", 1, true), "trainings and timing")
+check.ok(out:find("2 training%(s%) of 4 steps, 2 checkpoints each: [%d.]+ s of training and evaluation;"
+                  .. " this process [%d.]+ s %(scale quick%)"), "trainings and timing")
 
 -- config.json: the resolved settings and the training set
 local config = check.read(run .. "config.json") or ""
