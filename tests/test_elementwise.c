@@ -63,6 +63,8 @@ static void test_add(void)
 {
     check_patterns("add", bd_add, false, 1, 3, 5, 7);
     check_patterns("add", bd_add, false, 2, 64, 16, 16);
+    /* chunks of 16384 elements end inside rows of b */
+    check_patterns("add", bd_add, false, 3, 5, 37, 41);
     const int64_t a2[2] = {4, 5}, b2[2] = {1, 5}, a1[1] = {9}, b1[1] = {1};
     check_binary("add", bd_add, false, 2, a2, b2);
     check_binary("add", bd_add, false, 1, a1, b1);
@@ -72,6 +74,7 @@ static void test_mul(void)
 {
     check_patterns("mul", bd_mul, true, 1, 3, 5, 7);
     check_patterns("mul", bd_mul, true, 2, 64, 16, 16);
+    check_patterns("mul", bd_mul, true, 3, 5, 37, 41);
     const int64_t a2[2] = {4, 5}, b2[2] = {4, 1}, a3[3] = {2, 3, 4},
                   b3[3] = {2, 1, 4};
     check_binary("mul", bd_mul, true, 2, a2, b2);

@@ -13,6 +13,7 @@
 
 /* Max of n >= 1 floats in 8 lanes (so that it vectorises). NaNs are
  * skipped: they reach the softmax through x - max. */
+BD_VECTOR_CLONES
 static float max_lanes(const float *p, int64_t n)
 {
     float lanes[8], m = p[0];
@@ -110,17 +111,24 @@ bd_status bd_softmax(bd_tape *tp, bd_tensor *x, bd_tensor **y)
 
 /* ---- image <-> tokens ---------------------------------------------------- */
 
-/* dst[n, b, a] (+)= src[n, a, b].   src: (N, A, B) -> dst: (N, B, A) */
+/* dst[n, b, a] (+)= src[n, a, b].   src: (N, A, B) -> dst: (N, B, A)
+ * In strips of 16 a's, so that the writes are 16 contiguous floats and the
+ * reads 16 sequential streams; samples on bd's threads. */
 static void transpose(const float *src, float *dst, int64_t N, int64_t A,
                       int64_t B, bool accumulate)
 {
+    #pragma omp parallel for schedule(static) \
+        num_threads(bd_threads_for((double)(N * A * B)))
     for (int64_t n = 0; n < N; n++) {
         const float *s = src + n * A * B;
         float *d = dst + n * A * B;
-        for (int64_t a = 0; a < A; a++)
+        for (int64_t a0 = 0; a0 < A; a0 += 16) {
+            const int64_t a1 = A - a0 < 16 ? A : a0 + 16;
             for (int64_t b = 0; b < B; b++)
-                d[b * A + a] = accumulate ? d[b * A + a] + s[a * B + b]
-                                          : s[a * B + b];
+                for (int64_t a = a0; a < a1; a++)
+                    d[b * A + a] = accumulate ? d[b * A + a] + s[a * B + b]
+                                              : s[a * B + b];
+        }
     }
 }
 

@@ -2,7 +2,16 @@
  * copy) and channel concat. */
 #include <string.h>
 
+#include "bd/parallel.h"
 #include "op.h"
+
+/* Elements per chunk handed to a thread */
+enum { CHUNK = 16384 };
+
+static int64_t chunk_end(int64_t at, int64_t numel)
+{
+    return numel - at < CHUNK ? numel : at + CHUNK;
+}
 
 /* ---- broadcasting --------------------------------------------------------- */
 
@@ -82,21 +91,26 @@ static bd_status check_broadcast(const char *op, const bd_tensor *a,
 
 /* ---- add ------------------------------------------------------------------ */
 
-/* y = a + b */
+/* y = a + b over elements [lo, hi) of a, row piece by row piece */
 static void add_forward(const broadcast *p, const float *a, const float *b,
-                        float *y)
+                        float *y, int64_t lo, int64_t hi)
 {
-    for (int64_t r = 0; r < p->rows; r++) {
-        const float *ar = a + r * p->len, *br = b + b_row(p, r);
-        float *yr = y + r * p->len;
+    while (lo < hi) {
+        const int64_t r = lo / p->len, i0 = lo % p->len;
+        const int64_t n = p->len - i0 < hi - lo ? p->len - i0 : hi - lo;
+        const int64_t off = b_row(p, r);
+        const float *ar = a + lo;
+        float *yr = y + lo;
         if (p->b_vector) {
-            for (int64_t i = 0; i < p->len; i++)
+            const float *br = b + off + i0;
+            for (int64_t i = 0; i < n; i++)
                 yr[i] = ar[i] + br[i];
         } else {
-            const float s = br[0];
-            for (int64_t i = 0; i < p->len; i++)
+            const float s = b[off];
+            for (int64_t i = 0; i < n; i++)
                 yr[i] = ar[i] + s;
         }
+        lo += n;
     }
 }
 
@@ -106,9 +120,13 @@ static void add_backward(const bd_node *node)
     const bd_tensor *a = node->in[0], *b = node->in[1];
     const float *dy = node->out->grad;
     float *da = bd_grad_of(a), *db = bd_grad_of(b);
-    if (da)
-        for (int64_t i = 0; i < a->numel; i++)
-            da[i] += dy[i];
+    if (da) {
+        #pragma omp parallel for schedule(static) \
+            num_threads(bd_threads_for((double)a->numel))
+        for (int64_t at = 0; at < a->numel; at += CHUNK)
+            for (int64_t i = at; i < chunk_end(at, a->numel); i++)
+                da[i] += dy[i];
+    }
     if (!db)
         return;
     const broadcast p = broadcast_plan(a, b);
@@ -129,21 +147,26 @@ static void add_backward(const bd_node *node)
 
 /* ---- mul ------------------------------------------------------------------ */
 
-/* y = a * b */
+/* y = a * b over elements [lo, hi) of a, row piece by row piece */
 static void mul_forward(const broadcast *p, const float *a, const float *b,
-                        float *y)
+                        float *y, int64_t lo, int64_t hi)
 {
-    for (int64_t r = 0; r < p->rows; r++) {
-        const float *ar = a + r * p->len, *br = b + b_row(p, r);
-        float *yr = y + r * p->len;
+    while (lo < hi) {
+        const int64_t r = lo / p->len, i0 = lo % p->len;
+        const int64_t n = p->len - i0 < hi - lo ? p->len - i0 : hi - lo;
+        const int64_t off = b_row(p, r);
+        const float *ar = a + lo;
+        float *yr = y + lo;
         if (p->b_vector) {
-            for (int64_t i = 0; i < p->len; i++)
+            const float *br = b + off + i0;
+            for (int64_t i = 0; i < n; i++)
                 yr[i] = ar[i] * br[i];
         } else {
-            const float s = br[0];
-            for (int64_t i = 0; i < p->len; i++)
+            const float s = b[off];
+            for (int64_t i = 0; i < n; i++)
                 yr[i] = ar[i] * s;
         }
+        lo += n;
     }
 }
 
@@ -176,7 +199,8 @@ static void mul_backward(const bd_node *node)
 }
 
 typedef void (*binary_forward_fn)(const broadcast *p, const float *a,
-                                  const float *b, float *y);
+                                  const float *b, float *y, int64_t lo,
+                                  int64_t hi);
 
 /* a: (d0..d3), b: broadcastable to a -> y: like a */
 static bd_status binary(bd_tape *tp, const char *op, binary_forward_fn forward,
@@ -187,7 +211,10 @@ static bd_status binary(bd_tape *tp, const char *op, binary_forward_fn forward,
     bd_tensor *out;
     BD_TRY(bd_op_output(tp, a->ndim, a->shape, &out));
     const broadcast p = broadcast_plan(a, b);
-    forward(&p, a->data, b->data, out->data);
+    #pragma omp parallel for schedule(static) \
+        num_threads(bd_threads_for((double)a->numel))
+    for (int64_t at = 0; at < a->numel; at += CHUNK)
+        forward(&p, a->data, b->data, out->data, at, chunk_end(at, a->numel));
     bd_tensor *in[2] = {a, b};
     BD_TRY(bd_op_finish(tp, backward, out, in, 2, NULL));
     *y = out;
