@@ -12,10 +12,17 @@
  *   archive      bd_archive_create at that level
  *
  * and the time to extract the last step (the longest chain from a key
- * entry) and every step on average.
+ * entry) and every step on average (CPU time, create too). At level 3 it also splits the bytes by
+ * kind of tensor (weights, EMA, AdamW m and v; "state" is the rest: headers,
+ * indexes, key/values and the archive's own index), .bdc alone against the
+ * archive, and gives the model part (weights + EMA) alone.
  *
  *   bench_ckpt_archive [checkpoints=24] [every=100] [keep_dir]
+ *
+ * With a keep_dir that already holds checkpoints (ckpt/step_<N>.bdc, from
+ * an earlier run), those are measured and nothing is trained.
  */
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,12 +32,18 @@
 #include "bd/train.h"
 #include "../test_diffusion_model.h"
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+
+/* Archive timings are CPU time of this process: on a shared machine, wall
+ * time mostly measures the load. */
+static double cpu(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 static void must(bd_status s)
 {
@@ -120,6 +133,45 @@ static void train(history *h, int n, int every)
     bd_dataset_free(d);
 }
 
+static int by_step(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The checkpoints an earlier run left in h->dir/ckpt, in step order. */
+static void find_history(history *h)
+{
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/ckpt", h->dir);
+    DIR *d = opendir(sub);
+    struct dirent *e;
+    while (d && (e = readdir(d)) && h->n < 256) {
+        unsigned long long step;
+        char tail[8];
+        if (sscanf(e->d_name, "step_%llu%7s", &step, tail) == 2
+            && strcmp(tail, ".bdc") == 0)
+            h->steps[h->n++] = step;
+    }
+    if (d)
+        closedir(d);
+    qsort(h->steps, (size_t)h->n, sizeof h->steps[0], by_step);
+    for (int i = 0; i < h->n; i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/step_%llu.bdc", sub,
+                 (unsigned long long)h->steps[i]);
+        bd_ckpt *ck;
+        must(bd_ckpt_load(path, &ck));
+        for (size_t t = 0; t < bd_ckpt_tensor_count(ck); t++)
+            h->raw_f32 += bd_ckpt_tensor_at(ck, t)->nbytes;
+        bd_ckpt_free(ck);
+    }
+    if (h->n)
+        printf("measuring the %d checkpoints in %s (steps %llu to %llu)\n", h->n,
+               sub, (unsigned long long)h->steps[0],
+               (unsigned long long)h->steps[h->n - 1]);
+}
+
 static uint64_t file_size(const char *path)
 {
     struct stat st;
@@ -159,41 +211,154 @@ static void alone(const history *h, int level, uint64_t *bdc, uint64_t *plain)
     }
 }
 
-static void measure(const history *h, int level, int key_every)
+/* ---- bytes by kind of tensor --------------------------------------------- */
+
+enum { WEIGHTS, EMA, ADAM_M, ADAM_V, STATE, N_KINDS };
+static const char *const kind_names[N_KINDS] = {"weights", "ema", "adam m",
+                                                "adam v", "state"};
+
+static int kind_of(const char *name)
+{
+    if (strncmp(name, "ema.", 4) == 0)
+        return EMA;
+    if (strncmp(name, "optim.m.", 8) == 0)
+        return ADAM_M;
+    if (strncmp(name, "optim.v.", 8) == 0)
+        return ADAM_V;
+    return WEIGHTS;
+}
+
+typedef struct kinds {
+    double raw[N_KINDS], alone[N_KINDS], archive[N_KINDS];
+} kinds;
+
+/* Checkpoint i's bytes by kind, stored alone at `level` (.bdc). */
+static void kinds_alone(const history *h, int i, int level, kinds *k)
+{
+    char path[700];
+    step_path(h, i, path, sizeof path);
+    bd_ckpt *ck, *back;
+    must(bd_ckpt_load(path, &ck));
+    uint8_t *bytes;
+    size_t len;
+    bd_ckpt_save_opts o = {.level = level};
+    must(bd_ckpt_encode(ck, &o, &bytes, &len));
+    must(bd_ckpt_load_mem(bytes, len, path, &back));
+    double tensors = 0;
+    for (size_t t = 0; t < bd_ckpt_tensor_count(back); t++) {
+        const bd_ckpt_tensor *x = bd_ckpt_tensor_at(back, t);
+        int kind = x->dtype == BD_CKPT_F32 ? kind_of(x->name) : STATE;
+        k->raw[kind] += (double)x->nbytes;
+        k->alone[kind] += (double)x->stored.stored_size;
+        tensors += (double)x->stored.stored_size;
+    }
+    k->alone[STATE] += (double)len - tensors;
+    free(bytes);
+    bd_ckpt_free(back);
+    bd_ckpt_free(ck);
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The archive's payload bytes by kind, from its index (FORMAT.md: entries
+ * of 48 bytes, n_tensors at +40, then u8 coding, u64 stored per tensor, in
+ * the order of the checkpoint's tensor records, which is name order). */
+static void kinds_archive(const history *h, const char *bda, kinds *k)
+{
+    FILE *f = fopen(bda, "rb");
+    uint64_t size = file_size(bda);
+    uint8_t *b = malloc(size);
+    if (!f || fread(b, 1, size, f) != size) {
+        printf("bench_ckpt_archive: cannot read %s\n", bda);
+        exit(1);
+    }
+    fclose(f);
+    const uint8_t *p = b + le64(b + 32);
+    double tensors = 0;
+    for (int i = 0; i < h->n; i++, p += 48 + 9 * le64(p + 40)) {
+        char path[700];
+        step_path(h, i, path, sizeof path);
+        bd_ckpt *ck;
+        must(bd_ckpt_load(path, &ck));
+        for (size_t t = 0; t < bd_ckpt_tensor_count(ck); t++) {
+            const bd_ckpt_tensor *x = bd_ckpt_tensor_at(ck, t);
+            double stored = (double)le64(p + 48 + 9 * t + 1);
+            k->archive[x->dtype == BD_CKPT_F32 ? kind_of(x->name) : STATE] += stored;
+            tensors += stored;
+        }
+        bd_ckpt_free(ck);
+    }
+    k->archive[STATE] += (double)size - tensors;
+    free(b);
+}
+
+static void print_kinds(const history *h, const char *bda, int level)
+{
+    kinds k = {0};
+    for (int i = 0; i < h->n; i++)
+        kinds_alone(h, i, level, &k);
+    kinds_archive(h, bda, &k);
+    printf("  by kind, level %d   raw MB   .bdc alone MB   archive MB   archive/alone\n",
+           level);
+    double raw = 0, alone = 0, archive = 0;
+    for (int i = 0; i < N_KINDS; i++) {
+        printf("  %-16s %8.2f %15.2f %12.2f %15.3f\n", kind_names[i],
+               k.raw[i] / 1e6, k.alone[i] / 1e6, k.archive[i] / 1e6,
+               k.archive[i] / k.alone[i]);
+        raw += k.raw[i], alone += k.alone[i], archive += k.archive[i];
+    }
+    double model_alone = k.alone[WEIGHTS] + k.alone[EMA];
+    double model_archive = k.archive[WEIGHTS] + k.archive[EMA];
+    printf("  %-16s %8.2f %15.2f %12.2f %15.3f\n", "all", raw / 1e6,
+           alone / 1e6, archive / 1e6, archive / alone);
+    printf("  %-16s %8.2f %15.2f %12.2f %15.3f\n", "weights + ema",
+           (k.raw[WEIGHTS] + k.raw[EMA]) / 1e6, model_alone / 1e6,
+           model_archive / 1e6, model_archive / model_alone);
+}
+
+static void measure(const history *h, int level, int key_every, bool by_kind)
 {
     char bda[700];
     snprintf(bda, sizeof bda, "%s/run_l%d_k%d.bda", h->dir, level, key_every);
     uint64_t bdc, plain;
     alone(h, level, &bdc, &plain);
     bd_archive_opts o = {.level = level, .key_every = key_every};
-    double t0 = now();
+    double t0 = cpu();
     must(bd_archive_create(h->dir, bda, &o));
-    double t_create = now() - t0;
+    double t_create = cpu() - t0;
     uint64_t size = file_size(bda);
 
     bd_archive *a;
     must(bd_archive_open(bda, &a));
     uint8_t *bytes;
     size_t len;
-    t0 = now();
+    t0 = cpu();
     must(bd_archive_extract_mem(a, h->steps[h->n - 1], &bytes, &len));
-    double t_last = now() - t0;
+    double t_last = cpu() - t0;
     free(bytes);
-    t0 = now();
+    t0 = cpu();
     for (int i = 0; i < h->n; i++) {
         must(bd_archive_extract_mem(a, h->steps[i], &bytes, &len));
         free(bytes);
     }
-    double t_mean = (now() - t0) / h->n;
+    double t_mean = (cpu() - t0) / h->n;
     bd_archive_close(a);
 
     printf("level %2d key_every %2d | raw f32 %6.1f MB | alone: .bdc %6.1f MB,"
            " plain zstd %6.1f MB | archive %6.1f MB = %.2f of .bdc alone,"
-           " %.2f of plain zstd, %.2f of raw | create %.1f s, extract last"
+           " %.2f of plain zstd, %.2f of raw | CPU: create %.1f s, extract last"
            " %.0f ms, mean %.0f ms\n", level, key_every, h->raw_f32 / 1e6,
            bdc / 1e6, plain / 1e6, size / 1e6, (double)size / (double)bdc,
            (double)size / (double)plain, (double)size / (double)h->raw_f32,
            t_create, 1e3 * t_last, 1e3 * t_mean);
+    if (by_kind)
+        print_kinds(h, bda, level);
     unlink(bda);
 }
 
@@ -217,11 +382,13 @@ int main(int argc, char **argv)
     char sub[600];
     snprintf(sub, sizeof sub, "%s/ckpt", h->dir);
     mkdir(sub, 0755);
-    train(h, n, every);
-    measure(h, 3, 16);
-    measure(h, 3, 8);
-    measure(h, 9, 16);
-    measure(h, 19, 16);
+    find_history(h);
+    if (h->n == 0)
+        train(h, n, every);
+    measure(h, 3, 16, true);
+    measure(h, 3, 8, false);
+    measure(h, 9, 16, false);
+    measure(h, 19, 16, false);
     if (argc <= 3) {
         for (int i = 0; i < h->n; i++) {
             char path[700];
