@@ -257,6 +257,22 @@ for _, p in ipairs{ "A", "B", "C" } do
     lines[#lines + 1] = string.format("  phase %s: no checkpoint", p)
   end
 end
+-- Is B what the paper describes: one bump at the wrong place, and a
+-- disordered layer 4?
+local b_all, b_wrong, b_disordered = 0, 0, 0
+for _, m in ipairs(runs) do
+  for _, r in ipairs(m.rows) do
+    if r.phase == "B" then
+      b_all = b_all + 1
+      if r.frac_wrong > r.frac_correct then b_wrong = b_wrong + 1 end
+      if not (r.order >= cfg.order) then b_disordered = b_disordered + 1 end
+    end
+  end
+end
+lines[#lines + 1] = string.format("  B as the paper describes it: %d of %d B checkpoints have more"
+                                  .. " wrong-place than correct bumps, %d have a disordered layer 4"
+                                  .. " (min(r2_x, r2_y) < %.2f)", b_wrong, b_all, b_disordered,
+                                  cfg.order)
 local total, run_seconds = bd.time() - started, 0
 for _, m in ipairs(runs) do run_seconds = run_seconds + (m.seconds or 0) end
 lines[#lines + 1] = string.format("  %d training(s) of %d steps, %d checkpoints each: %s of training"
@@ -269,7 +285,8 @@ local agreement = steady == #runs and "agrees with it"
                   or shown > 0 and "agrees with it for some seeds only"
                   or "disagrees with it"
 assert(run:log{ event = "answer", shown = shown, steady = steady, seeds = #runs,
-                agreement = agreement,
+                agreement = agreement, b_checkpoints = b_all, b_wrong = b_wrong,
+                b_disordered = b_disordered,
                 seconds = total })
 
 -- ---- figures ---------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ for seed = 1, 2 do
            "seed " .. seed .. "'s sequence")
 end
 check.ok(out:find("  phase A[ :(]"), "phase A's line")
+check.ok(out:find("  B as the paper describes it: %d+ of %d+ B checkpoints have more wrong%-place than"
+                  .. " correct bumps, %d+ have a disordered layer 4 %(min%(r2_x, r2_y%) < 0%.80%)"),
+         "the check of B")
 check.ok(out:find("2 training%(s%) of 4 steps, 2 checkpoints each: [%d.]+ s of training and evaluation;"
                   .. " this process [%d.]+ s %(scale quick%)"), "trainings and timing")
 
