@@ -35,6 +35,8 @@ for seed = 1, 2 do
            "seed " .. seed .. "'s sequence")
 end
 check.ok(out:find("  phase A[ :(]"), "phase A's line")
+check.ok(out:find("  A as the paper describes it: %d+ of %d+ A checkpoints have more samples with"
+                  .. " several bumps than with none, %d+ have a disordered layer 4"), "the check of A")
 check.ok(out:find("  B as the paper describes it: %d+ of %d+ B checkpoints have more wrong%-place than"
                   .. " correct bumps, %d+ have a disordered layer 4 %(min%(r2_x, r2_y%) < 0%.80%)"),
          "the check of B")
