@@ -1,7 +1,10 @@
 /* conv2d: naive double reference, finite-difference gradients, grads only
- * where needed, accumulation, argument errors. */
+ * where needed, accumulation, argument errors; both algorithms (im2col, and
+ * Winograd F(2x2, 3x3) for 3x3 stride-1 kernels, forced through BD_CONV),
+ * at 1 and 3 threads. */
 #include <limits.h>
 
+#include "bd/parallel.h"
 #include "harness.h"
 
 typedef struct conv_case {
@@ -92,12 +95,28 @@ static const conv_case CASES[] = {
     {"conv 3x2 s3 p3 (1,2,4,5) -> 3", 1, 2, 4, 5, 3, 3, 2, 3, 3, true},
     {"conv 3x3 s=INT_MAX p2 (1,2,4,5) -> 2", 1, 2, 4, 5, 2, 3, 3, INT_MAX, 2, true},
     {"conv 3x3 s1 p1 (2,16,16,16) -> 32", 2, 16, 16, 16, 32, 3, 3, 1, 1, true},
+    {"conv 3x3 s1 p1 (1,5,5,7) -> 6", 1, 5, 5, 7, 6, 3, 3, 1, 1, true},
+    {"conv 3x3 s1 p0 (3,4,7,6) -> 5", 3, 4, 7, 6, 5, 3, 3, 1, 0, true},
+    {"conv 3x3 s1 p2 (2,6,4,5) -> 4 no bias", 2, 6, 4, 5, 4, 3, 3, 1, 2, false},
+    {"conv 3x3 s1 p1 (5,8,3,3) -> 7", 5, 8, 3, 3, 7, 3, 3, 1, 1, true},
+    {"conv 3x3 s1 p1 (3,64,8,8) -> 64 (UNet)", 3, 64, 8, 8, 64, 3, 3, 1, 1, true},
 };
 
 static void test_conv_configs(void)
 {
-    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
-        check_conv(&CASES[i], 150);
+    static const char *const algorithms[] = {"im2col", "winograd"};
+    const int start = bd_num_threads();
+    for (int a = 0; a < 2; a++)
+        for (int threads = 1; threads <= 3; threads += 2) {
+            setenv("BD_CONV", algorithms[a], 1);
+            bd_set_num_threads(threads);
+            printf("   %s where it fits, %d thread%s\n", algorithms[a], threads,
+                   threads > 1 ? "s" : "");
+            for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
+                check_conv(&CASES[i], 150);
+        }
+    unsetenv("BD_CONV");
+    bd_set_num_threads(start);
 }
 
 /* Only the inputs that require grad get one; the others stay untouched. */
@@ -153,7 +172,10 @@ static void check_accumulates(const conv_case *cc)
 static void test_accumulates(void)
 {
     check_accumulates(&CASES[0]); /* im2col path */
-    check_accumulates(&CASES[2]); /* pointwise path */
+    check_accumulates(&CASES[2]); /* pointwise */
+    setenv("BD_CONV", "winograd", 1);
+    check_accumulates(&CASES[9]);
+    unsetenv("BD_CONV");
 }
 
 static void test_no_grad_records_nothing(void)

@@ -16,9 +16,11 @@
  * arena: the op never mallocs. */
 #include <limits.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bd/parallel.h"
+#include "conv2d_winograd.h"
 #include "op.h"
 
 /* Columns per chunk, and at most this many floats in its column matrix. */
@@ -39,6 +41,9 @@ typedef struct conv_ctx {
     float    *col;      /* per thread: (K, chunk P) */
     float    *mat;      /* per thread: (O, chunk P), a chunk's outputs or grads */
     float    *dw_part;  /* per thread but the first: (O, K), NULL without grad */
+    bool      wino_y, wino_dx;  /* Winograd F(2x2, 3x3) for y, for dx */
+    wino_conv wy, wdx;          /* their plans */
+    float    *wino;             /* their scratch (one at a time) */
 } conv_ctx;
 
 /* Output positions o in [*lo, *hi) whose input index o s - pad + k lies in
@@ -298,19 +303,14 @@ static void conv_weight_grad_reduce(const conv_ctx *ctx, float *dw)
             dw[i] += ctx->dw_part[(t - 1) * size + i];
 }
 
-static void conv2d_backward(const bd_node *node)
+/* dw += dy col^T and, unless Winograd does it, dx += col2im(w^T dy), over
+ * the chunks, thread t > 0 summing dw in its own buffer. */
+static void conv_backward_im2col(const conv_ctx *ctx, const bd_tensor *x,
+                                 const float *w, const float *dy, float *dx,
+                                 float *dw)
 {
-    const conv_ctx *ctx = node->ctx;
-    const conv_geom *g = &ctx->g;
-    const bd_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2];
-    float *dx = bd_grad_of(x), *dw = bd_grad_of(w), *db = bd_grad_of(b);
-    const int64_t n = x->shape[0], size = (int64_t)g->O * g->K;
-    const float *dy = node->out->grad;
-    if (db)
-        conv_bias_grad(ctx, n, dy, db);
-    if (!dw && !dx)
-        return;
-    if (dw)
+    const int64_t n = x->shape[0], size = (int64_t)ctx->g.O * ctx->g.K;
+    if (dw && ctx->dw_part)
         memset(ctx->dw_part, 0, (size_t)(ctx->threads - 1) * size * sizeof(float));
     #pragma omp parallel num_threads(ctx->threads)
     {
@@ -319,11 +319,27 @@ static void conv2d_backward(const bd_node *node)
         #pragma omp for schedule(static)
         for (int64_t c = 0; c < chunk_count(ctx, n); c++) {
             const chunk ch = chunk_at(ctx, c, n, t);
-            conv_backward_chunk(g, &ch, x->data, w->data, dy, dx, dw_t);
+            conv_backward_chunk(&ctx->g, &ch, x->data, w, dy, dx, dw_t);
         }
     }
     if (dw)
         conv_weight_grad_reduce(ctx, dw);
+}
+
+static void conv2d_backward(const bd_node *node)
+{
+    const conv_ctx *ctx = node->ctx;
+    const bd_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2];
+    float *dx = bd_grad_of(x), *dw = bd_grad_of(w), *db = bd_grad_of(b);
+    const float *dy = node->out->grad;
+    if (db)
+        conv_bias_grad(ctx, x->shape[0], dy, db);
+    if (dx && ctx->wino_dx) {
+        wino_run(&ctx->wdx, dy, w->data, NULL, dx, ctx->wino);
+        dx = NULL;
+    }
+    if (dw || dx)
+        conv_backward_im2col(ctx, x, w->data, dy, dx, dw);
 }
 
 /* Checks the arguments and derives the geometry. */
@@ -388,21 +404,62 @@ static int chunk_images(const conv_geom *g, int64_t n, int threads)
     return nb < 1 ? 1 : (int)nb;
 }
 
-/* The geometry, the chunking and the per-thread scratch. */
+/* Winograd where the shape allows it and it measured faster than im2col:
+ * at least WINO_CHANNELS channels in and out. The environment variable
+ * BD_CONV=im2col or BD_CONV=winograd overrides the choice (tests,
+ * measurements). */
+enum { WINO_CHANNELS = 64 };
+
+static bool conv_use_winograd(const conv_geom *g)
+{
+    if (!wino_fits(g->KH, g->KW, g->stride, g->pad))
+        return false;
+    const char *force = getenv("BD_CONV");
+    if (force && !strcmp(force, "im2col"))
+        return false;
+    if (force && !strcmp(force, "winograd"))
+        return true;
+    return g->C >= WINO_CHANNELS && g->O >= WINO_CHANNELS;
+}
+
+/* The Winograd plans: for y, and for dx (dy convolved with the flipped,
+ * transposed kernel, pad 2 - pad, accumulated). */
+static void conv_plan_winograd(conv_ctx *ctx, int64_t n)
+{
+    const conv_geom *g = &ctx->g;
+    ctx->wino_y = ctx->wino_dx = conv_use_winograd(g);
+    if (!ctx->wino_y)
+        return;
+    ctx->wy = wino_plan((int)n, g->C, g->H, g->W, g->O, g->pad);
+    ctx->wdx = wino_plan((int)n, g->O, g->OH, g->OW, g->C, 2 - g->pad);
+    ctx->wdx.transpose_flip = ctx->wdx.accumulate = true;
+}
+
+/* The geometry, the plans and the scratch: per-thread im2col chunks unless
+ * Winograd does all but dw, and Winograd's. */
 static conv_ctx *conv_ctx_new(bd_tape *tp, const conv_geom *g, int64_t n,
                               bool grad)
 {
     conv_ctx *ctx = bd_tape_alloc(tp, sizeof *ctx);
     if (!ctx)
         return NULL;
-    ctx->g = *g;
+    *ctx = (conv_ctx){.g = *g};
+    conv_plan_winograd(ctx, n);
     ctx->threads = bd_threads_for(2.0 * (double)n * g->O * g->K * g->P);
     ctx->chunk = chunk_images(g, n, ctx->threads);
+    if (ctx->wino_y) {
+        size_t floats = wino_scratch_floats(&ctx->wy);
+        if (grad && wino_scratch_floats(&ctx->wdx) > floats)
+            floats = wino_scratch_floats(&ctx->wdx);
+        if (!(ctx->wino = bd_tape_alloc(tp, floats * sizeof(float))))
+            return NULL;
+    }
+    if (ctx->wino_y && !grad)
+        return ctx;
     const size_t cols = (size_t)ctx->chunk * (size_t)g->P;
     const size_t size = (size_t)g->O * (size_t)g->K;
     ctx->col = bd_tape_alloc(tp, ctx->threads * (size_t)g->K * cols * sizeof(float));
     ctx->mat = bd_tape_alloc(tp, ctx->threads * (size_t)g->O * cols * sizeof(float));
-    ctx->dw_part = NULL;
     if (grad && ctx->threads > 1)
         ctx->dw_part = bd_tape_alloc(tp, (ctx->threads - 1) * size * sizeof(float));
     if (!ctx->col || !ctx->mat || (grad && ctx->threads > 1 && !ctx->dw_part))
@@ -424,10 +481,15 @@ bd_status bd_conv2d(bd_tape *tp, bd_tensor *x, bd_tensor *w, bd_tensor *b,
     const int64_t shape[4] = {n, g.O, g.OH, g.OW};
     bd_tensor *out;
     BD_TRY(bd_op_output(tp, 4, shape, &out));
-    #pragma omp parallel for schedule(static) num_threads(ctx->threads)
-    for (int64_t c = 0; c < chunk_count(ctx, n); c++) {
-        const chunk ch = chunk_at(ctx, c, n, omp_get_thread_num());
-        conv_forward_chunk(&g, &ch, x->data, w->data, b ? b->data : NULL, out->data);
+    const float *bias = b ? b->data : NULL;
+    if (ctx->wino_y)
+        wino_run(&ctx->wy, x->data, w->data, bias, out->data, ctx->wino);
+    else {
+        #pragma omp parallel for schedule(static) num_threads(ctx->threads)
+        for (int64_t c = 0; c < chunk_count(ctx, n); c++) {
+            const chunk ch = chunk_at(ctx, c, n, omp_get_thread_num());
+            conv_forward_chunk(&g, &ch, x->data, w->data, bias, out->data);
+        }
     }
     BD_TRY(bd_op_finish(tp, conv2d_backward, out, in, 3, ctx));
     *y = out;

@@ -1,0 +1,33 @@
+/* Winograd F(2x2, 3x3) convolution (not a public header): 3x3 kernels,
+ * stride 1, for conv2d's forward and its gradient of x. */
+#ifndef BD_CORE_CONV2D_WINOGRAD_H
+#define BD_CORE_CONV2D_WINOGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* y (N, O, H + 2 pad - 2, W + 2 pad - 2) = conv(x (N, C, H, W), g) + b,
+ * or y += conv(x, g) when accumulate. g is w (O, C, 3, 3), or with
+ * transpose_flip w (C, O, 3, 3) read as g[o, c, i, j] = w[c, o, 2 - i, 2 - j]
+ * (the gradient of x: dy convolved with the flipped, transposed kernel). */
+typedef struct wino_conv {
+    int     N, C, H, W, O, pad;
+    bool    transpose_flip, accumulate;
+    int     threads, chunk;   /* threads, images per chunk */
+} wino_conv;
+
+/* Whether Winograd can compute a conv of this shape (3x3, stride 1,
+ * pad <= 2). */
+bool wino_fits(int KH, int KW, int stride, int pad);
+
+/* The plan: threads and images per chunk, for this shape. */
+wino_conv wino_plan(int N, int C, int H, int W, int O, int pad);
+
+/* Floats of scratch wino_run needs (transformed kernel, per-thread tiles). */
+size_t wino_scratch_floats(const wino_conv *p);
+
+void wino_run(const wino_conv *p, const float *x, const float *w,
+              const float *b, float *y, float *scratch);
+
+#endif
