@@ -28,7 +28,8 @@
 -- checkpoint with the class fractions, the manifold quality and the phase;
 -- a row per seed with its sequence; the answer), fractions_s<seed>.svg,
 -- manifold_s<seed>.svg, report.html, and train/<condition>_s<seed>/ (the
--- training's loss log, its checkpoints, and per checkpoint a sample grid
+-- training's loss log, its last checkpoint (every one with keep_ckpt=true),
+-- and per checkpoint a sample grid
 -- samples_<step>.png and the UMAP coloured by x and by y,
 -- umap_x_<step>.svg, umap_y_<step>.svg).
 local experiment = require "experiment"
@@ -46,6 +47,7 @@ local cfg = experiment.config(sweep.options{
   one_bump = 0.5,      -- the rule: below this one-bump fraction, phase A
   correct = 0.5,       -- phase C: accuracy at least this
   order = 0.8,         --          and min(r2_x, r2_y) at least this
+  keep_ckpt = false,   -- keep every checkpoint (else the last only, once measured)
 }, {
   -- 8x8 on a 2-core machine: three seeds of 2000 steps, 20 checkpoints each
   quick = { size = 8, spacing = 0.316, width = 8, emb = 64,
@@ -126,7 +128,9 @@ local function train(run, c, seed)
     seed = seed, every = cfg.every, run = run, ckpt_every = cfg.every, keep = 0 })
   local t0, rows = bd.time(), {}
   for _, step in ipairs(checkpoint_steps()) do
-    assert(bd.ckpt.load(run:path(string.format("ckpt/step_%d.bdc", step)), model, { ema = true }))
+    local path = run:path(string.format("ckpt/step_%d.bdc", step))
+    assert(bd.ckpt.load(path, model, { ema = true }))
+    if not cfg.keep_ckpt and step ~= cfg.steps then assert(os.remove(path)) end
     local row, s, embedding = measure(model)
     row.step = step
     rows[#rows + 1] = row
@@ -366,8 +370,9 @@ doc:table({
   { "training", string.format("%d steps, batch %d, AdamW lr %g, warm-up %d, EMA %g", cfg.steps,
                               cfg.batch, cfg.lr, cfg.warmup, cfg.ema) },
   { "seeds", cfg.seeds },
-  { "checkpoints", string.format("every %d steps, all kept; each evaluated with its EMA weights",
-                                 cfg.every) },
+  { "checkpoints", string.format("every %d steps, %s; each evaluated with its EMA weights",
+                                 cfg.every, cfg.keep_ckpt and "all kept"
+                                 or "the last kept (keep_ckpt=true keeps all)") },
   { "evaluation", string.format("%d probe labels (grid step %g px), %s %d steps, the same noise"
                                 .. " at every checkpoint", probe.n, cfg.probe_step, cfg.sampler,
                                 cfg.sample_steps) },
