@@ -78,6 +78,7 @@ local conditions = {
 local evaluate, probe = experiment.evaluator{
   size = cfg.size, probe_step = cfg.probe_step, sampler = cfg.sampler,
   sample_steps = cfg.sample_steps, tolerance = cfg.tolerance }
+local started = bd.time()
 
 -- ---- one training: a run of the sweep ------------------------------------------------
 
@@ -228,9 +229,10 @@ for _, c in ipairs(conditions) do
   lines[#lines + 1] = string.format("  %-8s placement among one-bump samples: %s", "",
                                     lag_words(c, c.place, "place_x", "place_y"))
 end
-lines[#lines + 1] = string.format("  %d trainings of %d steps in %s (the runs' times added up;"
-                                  .. " scale %s)", #marks, cfg.steps, experiment.duration(runtime),
-                                  cfg.scale)
+lines[#lines + 1] = string.format("  %d trainings of %d steps: %s of training and evaluation;"
+                                  .. " this process %s (scale %s)", #marks, cfg.steps,
+                                  experiment.duration(runtime),
+                                  experiment.duration(bd.time() - started), cfg.scale)
 local answer = table.concat(lines, "\n")
 assert(run:log{ event = "decision", decision = decision, seconds = runtime,
                 verdicts = { balanced = conditions[1].acc.verdict, x_dense = x_dense.acc.verdict,
