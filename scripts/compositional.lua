@@ -463,8 +463,11 @@ for _, c in ipairs(conditions) do
                                     (c.rim and string.format("; stripes %s", pct(c.acc_stripes)))
                                     or "")
 end
-lines[#lines + 1] = string.format("  %d trainings of %d steps, %s from the start of this process"
-                                  .. " (scale %s)", #runs, cfg.steps, experiment.duration(total),
+local run_seconds = 0 -- what the runs took, whichever process ran them
+for _, mark in ipairs(runs) do run_seconds = run_seconds + mark.seconds end
+lines[#lines + 1] = string.format("  %d trainings of %d steps: %s of training and evaluation;"
+                                  .. " this process %s (scale %s)", #runs, cfg.steps,
+                                  experiment.duration(run_seconds), experiment.duration(total),
                                   cfg.scale)
 local answer = table.concat(lines, "\n")
 local verdicts = {}

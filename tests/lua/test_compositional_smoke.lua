@@ -16,8 +16,8 @@ assert(os.execute("mkdir -p " .. dir))
 local args = "size=8 width=4 emb=16 steps=4 every=2 warmup=1 seeds=1,2 sample_steps=2"
              .. " probe_step=1 hold_lo=2 hold_hi=6 rim=1 name=smoke"
 local function run_script(extra)
-  local p = io.popen(string.format("cd %s && %s %s %s %s 2>&1", dir, cfg.bdrun, script, args,
-                                   extra or ""))
+  local p = io.popen(string.format("cd %s && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 %s %s %s"
+                                   .. " %s 2>&1", dir, cfg.bdrun, script, args, extra or ""))
   local out = p:read("a")
   local _, _, code = p:close()
   return out, code
@@ -44,7 +44,8 @@ for _, c in ipairs(conditions) do
              c .. " far labels: " .. line)
   end
 end
-check.ok(out:find("10 trainings of 4 steps", 1, true), "trainings and timing")
+check.ok(out:find("\n  10 trainings of 4 steps: [%d.]+[ minhs%d]* of training and evaluation;"
+                  .. " this process [%d.]+[ minhs%d]* %(scale quick%)\n"), "trainings and timing")
 check.ok(out:find("report: runs/smoke/report.html", 1, true), "report path")
 
 -- config.json: the resolved settings and the training sets
