@@ -41,9 +41,9 @@ typedef struct conv_ctx {
     float    *col;      /* per thread: (K, chunk P) */
     float    *mat;      /* per thread: (O, chunk P), a chunk's outputs or grads */
     float    *dw_part;  /* per thread but the first: (O, K), NULL without grad */
-    bool      wino_y, wino_dx;  /* Winograd F(2x2, 3x3) for y, for dx */
-    wino_conv wy, wdx;          /* their plans */
-    float    *wino;             /* their scratch (one at a time) */
+    bool      wino;     /* Winograd F(2x2, 3x3) for y, dx and dw */
+    wino_conv wy, wdx;  /* the plans for y (and dw), for dx */
+    float    *scratch;  /* Winograd's (one pass at a time) */
 } conv_ctx;
 
 /* Output positions o in [*lo, *hi) whose input index o s - pad + k lies in
@@ -303,8 +303,8 @@ static void conv_weight_grad_reduce(const conv_ctx *ctx, float *dw)
             dw[i] += ctx->dw_part[(t - 1) * size + i];
 }
 
-/* dw += dy col^T and, unless Winograd does it, dx += col2im(w^T dy), over
- * the chunks, thread t > 0 summing dw in its own buffer. */
+/* dw += dy col^T and dx += col2im(w^T dy) (each when non-NULL) over the
+ * chunks, thread t > 0 summing dw in its own buffer. */
 static void conv_backward_im2col(const conv_ctx *ctx, const bd_tensor *x,
                                  const float *w, const float *dy, float *dx,
                                  float *dw)
@@ -334,9 +334,13 @@ static void conv2d_backward(const bd_node *node)
     const float *dy = node->out->grad;
     if (db)
         conv_bias_grad(ctx, x->shape[0], dy, db);
-    if (dx && ctx->wino_dx) {
-        wino_run(&ctx->wdx, dy, w->data, NULL, dx, ctx->wino);
+    if (dx && ctx->wino) {
+        wino_run(&ctx->wdx, dy, w->data, NULL, dx, ctx->scratch);
         dx = NULL;
+    }
+    if (dw && ctx->wino) {
+        wino_weight_grad(&ctx->wy, x->data, dy, dw, ctx->scratch);
+        dw = NULL;
     }
     if (dw || dx)
         conv_backward_im2col(ctx, x, w->data, dy, dx, dw);
@@ -427,16 +431,16 @@ static bool conv_use_winograd(const conv_geom *g)
 static void conv_plan_winograd(conv_ctx *ctx, int64_t n)
 {
     const conv_geom *g = &ctx->g;
-    ctx->wino_y = ctx->wino_dx = conv_use_winograd(g);
-    if (!ctx->wino_y)
+    ctx->wino = conv_use_winograd(g);
+    if (!ctx->wino)
         return;
     ctx->wy = wino_plan((int)n, g->C, g->H, g->W, g->O, g->pad);
     ctx->wdx = wino_plan((int)n, g->O, g->OH, g->OW, g->C, 2 - g->pad);
     ctx->wdx.transpose_flip = ctx->wdx.accumulate = true;
 }
 
-/* The geometry, the plans and the scratch: per-thread im2col chunks unless
- * Winograd does all but dw, and Winograd's. */
+/* The geometry, the plans and the scratch: Winograd's, or per-thread
+ * im2col chunks. */
 static conv_ctx *conv_ctx_new(bd_tape *tp, const conv_geom *g, int64_t n,
                               bool grad)
 {
@@ -447,15 +451,15 @@ static conv_ctx *conv_ctx_new(bd_tape *tp, const conv_geom *g, int64_t n,
     conv_plan_winograd(ctx, n);
     ctx->threads = bd_threads_for(2.0 * (double)n * g->O * g->K * g->P);
     ctx->chunk = chunk_images(g, n, ctx->threads);
-    if (ctx->wino_y) {
+    if (ctx->wino) {
         size_t floats = wino_scratch_floats(&ctx->wy);
         if (grad && wino_scratch_floats(&ctx->wdx) > floats)
             floats = wino_scratch_floats(&ctx->wdx);
-        if (!(ctx->wino = bd_tape_alloc(tp, floats * sizeof(float))))
-            return NULL;
+        if (grad && wino_weight_grad_scratch_floats(&ctx->wy) > floats)
+            floats = wino_weight_grad_scratch_floats(&ctx->wy);
+        ctx->scratch = bd_tape_alloc(tp, floats * sizeof(float));
+        return ctx->scratch ? ctx : NULL;
     }
-    if (ctx->wino_y && !grad)
-        return ctx;
     const size_t cols = (size_t)ctx->chunk * (size_t)g->P;
     const size_t size = (size_t)g->O * (size_t)g->K;
     ctx->col = bd_tape_alloc(tp, ctx->threads * (size_t)g->K * cols * sizeof(float));
@@ -482,8 +486,8 @@ bd_status bd_conv2d(bd_tape *tp, bd_tensor *x, bd_tensor *w, bd_tensor *b,
     bd_tensor *out;
     BD_TRY(bd_op_output(tp, 4, shape, &out));
     const float *bias = b ? b->data : NULL;
-    if (ctx->wino_y)
-        wino_run(&ctx->wy, x->data, w->data, bias, out->data, ctx->wino);
+    if (ctx->wino)
+        wino_run(&ctx->wy, x->data, w->data, bias, out->data, ctx->scratch);
     else {
         #pragma omp parallel for schedule(static) num_threads(ctx->threads)
         for (int64_t c = 0; c < chunk_count(ctx, n); c++) {

@@ -12,6 +12,7 @@
 #include "conv2d_winograd.h"
 
 #include <omp.h>
+#include <string.h>
 
 #include "bd/parallel.h"
 
@@ -227,5 +228,109 @@ void wino_run(const wino_conv *p, const float *x, const float *w,
                         m + k * (int64_t)p->O * T, T);
             output_transform(p, &dm, m, b, n0, nb, rows, y);
         }
+    }
+}
+
+/* ---- the gradient of the kernel ------------------------------------------- */
+
+/* Per thread: dU (16, O, C), V (16, C, T), Z (16, O, T), padded rows. */
+static size_t grad_thread_floats(const wino_conv *p)
+{
+    return 16 * (size_t)p->O * (size_t)p->C + thread_floats(p);
+}
+
+size_t wino_weight_grad_scratch_floats(const wino_conv *p)
+{
+    return (size_t)p->threads * grad_thread_floats(p);
+}
+
+/* Z[k, o, t] = (A y A^T)[k] for each tile of the chunk's output grads, the
+ * 2x2 tile y zero past the output's edge.   dy: (N, O, OH, OW) -> z: (16, O, T) */
+static void grad_transform(const wino_conv *p, const wino_dims *dm,
+                           const float *dy, int64_t n0, int nb, float *z)
+{
+    const int64_t T = (int64_t)nb * dm->tiles, plane = (int64_t)dm->OH * dm->OW;
+    const int64_t kstride = (int64_t)p->O * T;
+    for (int i = 0; i < nb; i++)
+        for (int o = 0; o < p->O; o++) {
+            const float *src = dy + ((n0 + i) * p->O + o) * plane;
+            float *dst = z + (int64_t)o * T + (int64_t)i * dm->tiles;
+            for (int th = 0; th < dm->TH; th++)
+                for (int tw = 0; tw < dm->TW; tw++, dst++) {
+                    float y[2][2], r[4][2];
+                    for (int a = 0; a < 2; a++)
+                        for (int b = 0; b < 2; b++) {
+                            const int oh = 2 * th + a, ow = 2 * tw + b;
+                            y[a][b] = oh < dm->OH && ow < dm->OW
+                                    ? src[(int64_t)oh * dm->OW + ow] : 0.0f;
+                        }
+                    for (int b = 0; b < 2; b++) {
+                        r[0][b] = y[0][b];
+                        r[1][b] = y[0][b] + y[1][b];
+                        r[2][b] = y[0][b] - y[1][b];
+                        r[3][b] = -y[1][b];
+                    }
+                    for (int a = 0; a < 4; a++) {
+                        dst[(a * 4 + 0) * kstride] = r[a][0];
+                        dst[(a * 4 + 1) * kstride] = r[a][0] + r[a][1];
+                        dst[(a * 4 + 2) * kstride] = r[a][0] - r[a][1];
+                        dst[(a * 4 + 3) * kstride] = -r[a][1];
+                    }
+                }
+        }
+}
+
+/* dw[o, c] += G^T (sum over threads of dU[:, o, c]) G.   -> dw: (O, C, 3, 3) */
+static void grad_finish(const wino_conv *p, const float *scratch, float *dw)
+{
+    const int64_t plane = (int64_t)p->O * p->C;
+    const size_t per = grad_thread_floats(p);
+    #pragma omp for schedule(static)
+    for (int64_t oc = 0; oc < plane; oc++) {
+        float u[4][4] = {{0}}, t[3][4];
+        for (int th = 0; th < omp_get_num_threads(); th++)
+            for (int k = 0; k < 16; k++)
+                u[k / 4][k % 4] += scratch[th * per + k * plane + oc];
+        for (int j = 0; j < 4; j++) {
+            t[0][j] = u[0][j] + 0.5f * (u[1][j] + u[2][j]);
+            t[1][j] = 0.5f * (u[1][j] - u[2][j]);
+            t[2][j] = 0.5f * (u[1][j] + u[2][j]) + u[3][j];
+        }
+        float *g = dw + oc * 9;
+        for (int i = 0; i < 3; i++) {
+            g[i * 3 + 0] += t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+            g[i * 3 + 1] += 0.5f * (t[i][1] - t[i][2]);
+            g[i * 3 + 2] += 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+        }
+    }
+}
+
+void wino_weight_grad(const wino_conv *p, const float *x, const float *dy,
+                      float *dw, float *scratch)
+{
+    const wino_dims dm = dims_of(p);
+    const int64_t chunks = (p->N + p->chunk - 1) / p->chunk;
+    const int64_t plane = (int64_t)p->O * p->C;
+    #pragma omp parallel num_threads(p->threads)
+    {
+        const int th = omp_get_thread_num();
+        float *du = scratch + th * grad_thread_floats(p);
+        float *v = du + 16 * plane;
+        float *z = v + 16 * (int64_t)p->C * p->chunk * dm.tiles;
+        float *rows = z + 16 * (int64_t)p->O * p->chunk * dm.tiles;
+        memset(du, 0, 16 * (size_t)plane * sizeof(float));
+        #pragma omp for schedule(static)
+        for (int64_t ci = 0; ci < chunks; ci++) {
+            const int64_t n0 = ci * p->chunk;
+            const int nb = (int)(p->N - n0 < p->chunk ? p->N - n0 : p->chunk);
+            const int T = nb * dm.tiles;
+            input_transform(p, &dm, x, n0, nb, rows, v);
+            grad_transform(p, &dm, dy, n0, nb, z);
+            for (int k = 0; k < 16; k++)
+                bd_gemm(false, true, p->O, p->C, T, 1.0f, z + k * (int64_t)p->O * T,
+                        T, v + k * (int64_t)p->C * T, T, 1.0f, du + k * plane,
+                        p->C);
+        }
+        grad_finish(p, scratch, dw);
     }
 }

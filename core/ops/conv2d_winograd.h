@@ -30,4 +30,11 @@ size_t wino_scratch_floats(const wino_conv *p);
 void wino_run(const wino_conv *p, const float *x, const float *w,
               const float *b, float *y, float *scratch);
 
+/* dw (O, C, 3, 3) += the gradient of the kernel of the forward plan p
+ * (not transpose_flip), from x and dy (N, O, OH, OW):
+ * G^T [sum over tiles (A dy A^T) .* (B^T x B)] G. */
+size_t wino_weight_grad_scratch_floats(const wino_conv *p);
+void wino_weight_grad(const wino_conv *p, const float *x, const float *dy,
+                      float *dw, float *scratch);
+
 #endif
