@@ -1,4 +1,6 @@
-/* 2-D convolution as im2col + sgemm over chunks of images.
+/* 2-D convolution: Winograd F(2x2, 3x3) (conv2d_winograd.c) for the 3x3
+ * stride-1 convs where it measured faster, else im2col + sgemm over chunks
+ * of images.
  *
  * The patches of `nb` images side by side form a column matrix col:
  * (C KH KW, nb OH OW), and y = w col + b with w viewed as (O, C KH KW): one
