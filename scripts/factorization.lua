@@ -118,17 +118,6 @@ if not marks then return end -- another share collects
 
 -- ---- the collected trainings ---------------------------------------------------------
 
--- A curve back from a mark (JSON null, i.e. NaN, back to NaN).
-local function curve_of(results)
-  local curve = experiment.curve()
-  for i, step in ipairs(results.steps) do
-    local row = {}
-    for _, k in ipairs(experiment.row_keys) do row[k] = results.rows[i][k] or 0 / 0 end
-    curve:add(step, row)
-  end
-  return curve
-end
-
 local by_name = {}
 for _, c in ipairs(conditions) do
   c.runs = {}
@@ -137,7 +126,7 @@ end
 local total_train = 0
 for _, m in ipairs(marks) do
   local c = by_name[m.condition.name]
-  c.runs[#c.runs + 1] = { seed = m.seed, curve = curve_of(m.results), results = m.results,
+  c.runs[#c.runs + 1] = { seed = m.seed, curve = experiment.curve(m.results), results = m.results,
                           dir = m.name }
   total_train = total_train + m.seconds
 end
