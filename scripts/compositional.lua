@@ -271,7 +271,7 @@ local function tinted(images, held)
   return bd.tensor.from_table(out)
 end
 
-local scale = math.max(1, 96 // N)
+local scale = math.max(1, 64 // N)  -- grids are stored uncompressed
 
 -- ---- one training --------------------------------------------------------------------
 

@@ -90,7 +90,7 @@ for _, c in ipairs(conditions) do
     check.ok(mark:find('"correct":[', 1, true), c .. " per-label results")
     local png = check.read(sub .. "samples.png") or ""
     check.eq(png:sub(1, 8), "\137PNG\r\n\26\n", c .. " samples.png")
-    check.eq(string.unpack(">I4", png, 17), 8 * (8 * 12 + 2) + 2, c .. " samples: 8 per row")
+    check.eq(string.unpack(">I4", png, 17), 8 * (8 * 8 + 2) + 2, c .. " samples: 8 per row")
     check.eq(check.read(sub .. "stripes.png") ~= nil, stripes[c] == true, c .. " stripes.png")
   end
 end
