@@ -44,7 +44,9 @@
 -- to find every run done collects (when several find it at once, the one
 -- that makes the folder <dir>/collected; starting a run removes it), and
 -- its sweep.run returns the runs, read back from the marks, so they are the
--- same whichever process ran them. `collect=true` runs nothing and collects
+-- same whichever process ran them. A process that runs every run (share
+-- 0/1) always collects, so running a finished sweep again prints its answer
+-- again without training. `collect=true` runs nothing and collects
 -- what is done, returning the runs when none is missing. Otherwise
 -- sweep.run returns nil.
 local json = require "json"
@@ -341,7 +343,7 @@ function sweep.run(opts)
   bd.log.info("sweep %s: share %d/%d (%s) ran %d of its %d runs; %d of %d done",
               opts.name, r, n, from, ran, mine, done, #runs)
   if done < #runs then return nil end
-  if not claim(dir) then
+  if not claim(dir) and n > 1 then
     bd.log.info("sweep %s: already collected (collect=true collects again)", opts.name)
     return nil
   end

@@ -100,10 +100,13 @@ local killed = summary("killed")
 for name, text in pairs(all) do check.eq(killed[name], text, "resumed run " .. name) end
 
 -- ---- collecting again, and errors ---------------------------------------------------------
-ok, _, _, out = sweep(nil, "dir=runs/killed", "again")
+ok, _, _, out = sweep(nil, "dir=runs/killed shard=1/2", "again")
 check.ok(ok and out:find("already collected", 1, true) and not out:find("collected 4"),
-         "a done sweep is not collected twice: " .. out)
-ok, _, _, out = sweep(nil, "dir=runs/killed steps=7", "changed")
+         "a shard does not collect a done sweep twice: " .. out)
+ok, _, _, out = sweep(nil, "dir=runs/killed", "whole")
+check.ok(ok and out:find("collected 4 runs", 1, true),
+         "one process running the whole done sweep collects it again: " .. out)
+ok, _, _, out = sweep(nil, "dir=runs/killed steps=7 shard=1/2", "changed")
 check.ok(ok and out:find("sparse_s2 was done with steps = 6, not 7: its results are kept (delete"
                          .. " runs/killed/sparse_s2 to run it again)", 1, true)
          and out:find("already collected", 1, true), "other settings: " .. out)
