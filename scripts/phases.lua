@@ -136,7 +136,7 @@ local function train(run, c, seed)
     rows[#rows + 1] = row
     assert(bd.image.save_grid(run:path(string.format("samples_%d.png", step)), s.images,
                               { labels = probe.labels, cols = math.floor(math.sqrt(probe.n) + 0.5),
-                                scale = math.max(1, 64 // cfg.size) }))
+                                scale = math.max(1, 16 // cfg.size) }))  -- PNGs are stored raw
     for k, axis in ipairs{ "x", "y" } do
       assert(report.save(run:path(string.format("umap_%s_%d.svg", axis, step)),
                          umap_plot(embedding, k, string.format("step %d, by %s", step, axis))))
@@ -403,11 +403,10 @@ for _, m in ipairs(runs) do
                          { "samples_%d.png", "samples" } } do
     local strip = {}
     for _, r in ipairs(m.rows) do
-      strip[#strip + 1] = string.format('<figure><img src="%s" alt="step %d" width="%d"/>'
+      strip[#strip + 1] = string.format('<figure><img src="%s" alt="step %d" width="200"/>'
                                         .. "<figcaption>step %d: phase %s (%s)</figcaption></figure>",
                                         report.escape(sub .. string.format(what[1], r.step)),
-                                        r.step, what[2] == "samples" and 128 or 200, r.step,
-                                        r.phase, what[2])
+                                        r.step, r.step, r.phase, what[2])
     end
     doc:add('<div style="white-space: nowrap; overflow-x: auto">' .. table.concat(strip) .. "</div>")
   end
