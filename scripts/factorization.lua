@@ -234,13 +234,18 @@ for _, m in ipairs(model_order) do
   lines[#lines + 1] = string.format("  %-10s x %s", m, change_words(m, "x"))
   lines[#lines + 1] = string.format("  %-10s y %s", "", change_words(m, "y"))
 end
--- how much sooner (or later) the bias learns x, whatever the y data
+-- how much sooner (or later) the bias learns x, whatever the y data: the
+-- ratio of the two models' steps, paired by seed where both reached it
 for _, d in ipairs(data_order) do
-  local f = step_stats(stat.factorized.x.runs, d.data == "y_dense" and "step_x" or "step_y")
-  local u = step_stats(stat.unet.x.runs, d.data == "y_dense" and "step_x" or "step_y")
-  if f.n > 0 and u.n > 0 then
-    lines[#lines + 1] = string.format("  with %s, factorized reaches x at %.2f of the unet's step",
-                                      d.data:gsub("_", " "), f.mean / u.mean)
+  local field = d.data == "y_dense" and "step_x" or "step_y"
+  local f, u, ratios = stat.factorized.x.runs, stat.unet.x.runs, {}
+  for i = 1, #f do
+    if f[i][field] and u[i][field] then ratios[#ratios + 1] = f[i][field] / u[i][field] end
+  end
+  if #ratios > 0 then
+    lines[#lines + 1] = string.format("  with %s, factorized reaches x at %s of the unet's step"
+                                      .. " (paired by seed)", d.data:gsub("_", " "),
+                                      experiment.describe(experiment.stats(ratios), "%.2f"))
   end
 end
 lines[#lines + 1] = string.format("  %d trainings of %d steps (%s, evaluations included);"

@@ -97,25 +97,31 @@ static void test_accuracy(void)
 }
 
 /* Inputs past the polynomials' range: 0 or x, no NaN or inf. */
+/* Far from 0 both are relu: y = max(x, 0), dy/dx = 1 or 0. */
 static void test_extremes(void)
 {
-    const int64_t n = 6;
-    const float xs[6] = {-1e20f, -200.0f, -90.0f, 90.0f, 200.0f, 1e20f};
-    bd_tensor *x = bd_tensor_new(1, &n, false);
-    memcpy(x->data, xs, sizeof xs);
-    bd_tape *tp = bd_tape_new();
-    bd_tensor *g = NULL, *s = NULL;
-    CHECK_OK(bd_gelu(tp, x, &g));
-    CHECK_OK(bd_silu(tp, x, &s));
-    for (int i = 0; i < 6; i++) {
-        const double want = xs[i] > 0 ? xs[i] : 0.0;
-        CHECK(fabs(g->data[i] - want) <= 1e-6 * fabs(want) + 1e-10 &&
-              fabs(s->data[i] - want) <= 1e-6 * fabs(want) + 1e-10,
-              "gelu / silu (%g) = %g / %g, expected %g", (double)xs[i],
-              (double)g->data[i], (double)s->data[i], want);
+    enum { N = 8 };
+    const int64_t n = N;
+    const float xs[N] = {-3e38f, -1e20f, -200.0f, -90.0f, 90.0f, 200.0f, 1e20f, 3e38f};
+    for (int op = 0; op < 2; op++) {
+        const char *name = op ? "silu" : "gelu";
+        bd_tensor *x = bd_tensor_new(1, &n, true);
+        memcpy(x->data, xs, sizeof xs);
+        bd_tape *tp = bd_tape_new();
+        bd_tensor *y = NULL, *loss = NULL;
+        CHECK_OK(op ? bd_silu(tp, x, &y) : bd_gelu(tp, x, &y));
+        CHECK_OK(bd_sum(tp, y, &loss));
+        CHECK_OK(bd_tape_backward(tp, loss));
+        for (int i = 0; i < N; i++) {
+            const double want = xs[i] > 0 ? xs[i] : 0.0, dwant = xs[i] > 0 ? 1.0 : 0.0;
+            CHECK(fabs(y->data[i] - want) <= 1e-6 * fabs(want) + 1e-10
+                      && fabs(x->grad[i] - dwant) <= 1e-6,
+                  "%s(%g) = %g, derivative %g, expected %g and %g", name, (double)xs[i],
+                  (double)y->data[i], (double)x->grad[i], want, dwant);
+        }
+        bd_tape_free(tp);
+        bd_tensor_free(x);
     }
-    bd_tape_free(tp);
-    bd_tensor_free(x);
 }
 
 static void test_no_grad_records_nothing(void)

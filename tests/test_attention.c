@@ -291,7 +291,7 @@ static void test_attention_threads(void)
     const int64_t shape[3] = {3, 130, 3 * 16};
     bd_tensor *qkv = harness_tensor(3, shape, -2, 2, true);
     float *first = malloc(2 * (size_t)qkv->numel * sizeof *first);
-    const int threads[2] = {1, 3};
+    const int threads[2] = {1, 3}, start = bd_num_threads();
     bool same = true;
     for (int r = 0; r < 2; r++) {
         bd_set_num_threads(threads[r]);
@@ -312,7 +312,7 @@ static void test_attention_threads(void)
         bd_tape_free(tp);
     }
     CHECK(same, "attention: 1 and 3 threads give different bits");
-    bd_set_num_threads(0);
+    bd_set_num_threads(start);
     free(first);
     bd_tensor_free(qkv);
 }

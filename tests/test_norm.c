@@ -97,23 +97,27 @@ static void test_group_norm(void)
 }
 
 /* Backward sums the affine gradients per chunk of 16K values or more:
- * shapes of several chunks, and the same bits at 1 and 3 threads. */
+ * shapes of several chunks, and the same bits at 1 and 3 threads (on a
+ * shape wide enough for 3 threads to be used). */
 static void test_chunks(void)
 {
-    const int64_t img[4] = {3, 4, 45, 47}, tok[3] = {3, 100, 128};
+    const int64_t img[4] = {3, 4, 45, 47}, tok[3] = {8, 256, 128};
     check_norm("group_norm (3,4,45,47) G=2", (norm_case){2, 1e-5f}, 4, img,
                true, -2, 2, 1e-5);
-    check_norm("layer_norm (3,100,128)", (norm_case){0, 1e-5f}, 3, tok, true,
+    check_norm("layer_norm (8,256,128)", (norm_case){0, 1e-5f}, 3, tok, true,
                -2, 2, 1e-5);
     const int64_t cs[1] = {128};
     bd_tensor *in[3] = {harness_tensor(3, tok, -2, 2, true),
                         harness_tensor(1, cs, 0.5, 1.5, true),
                         harness_tensor(1, cs, -1, 1, true)};
-    const int threads[2] = {1, 3};
+    const int threads[2] = {1, 3}, start = bd_num_threads();
     float first[2 * 128];
     bool same = true;
     for (int r = 0; r < 2; r++) {
         bd_set_num_threads(threads[r]);
+        CHECK(bd_threads_for(3.0 * (double)in[0]->numel) == threads[r],
+              "layer_norm (8,256,128) runs on %d threads, expected %d",
+              bd_threads_for(3.0 * (double)in[0]->numel), threads[r]);
         for (int i = 0; i < 3; i++)
             memset(in[i]->grad, 0, (size_t)in[i]->numel * sizeof(float));
         bd_tape *tp = bd_tape_new();
@@ -132,7 +136,7 @@ static void test_chunks(void)
         bd_tape_free(tp);
     }
     CHECK(same, "layer_norm: affine gradients differ between 1 and 3 threads");
-    bd_set_num_threads(0);
+    bd_set_num_threads(start);
     for (int i = 0; i < 3; i++)
         bd_tensor_free(in[i]);
 }

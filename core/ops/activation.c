@@ -15,12 +15,13 @@ typedef struct activation {
 /* Elements per chunk handed to a thread */
 enum { CHUNK = 16384 };
 
-/* sigmoid(x) from e = e^-|x| <= 1, so that nothing overflows */
+/* sigmoid(x) from e = e^-|x| <= 1, so that nothing overflows; 0 below
+ * -87, where e^x is under the smallest normal float (x e^x would not be). */
 static inline float sigmoid(float x)
 {
     const float e = bd_exp_nonpositive(bd_clamp_exp_arg(-fabsf(x)));
     const float r = 1.0f / (1.0f + e);
-    return x >= 0.0f ? r : e * r;
+    return x >= 0.0f ? r : x < -87.0f ? 0.0f : e * r;
 }
 
 /* silu: y = x s,  s = sigmoid(x) */

@@ -11,8 +11,9 @@
 
 /* ---- softmax ------------------------------------------------------------- */
 
-/* Max of n >= 1 floats in 8 lanes (so that it vectorises). NaNs are
- * skipped: they reach the softmax through x - max. */
+/* Max of n >= 1 floats in 8 lanes (so that it vectorises). A NaN after
+ * the first value is skipped here (it reaches the softmax through x - max);
+ * a NaN first value makes the max NaN, and the whole row with it. */
 BD_VECTOR_CLONES
 static float max_lanes(const float *p, int64_t n)
 {
@@ -30,22 +31,6 @@ static float max_lanes(const float *p, int64_t n)
     return m;
 }
 
-/* Sum of n floats in 8 lanes (so that it vectorises), finished in double. */
-static double sum_lanes(const float *p, int64_t n)
-{
-    float lanes[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++)
-            lanes[j] += p[i + j];
-    double sum = 0.0;
-    for (; i < n; i++)
-        sum += p[i];
-    for (int j = 0; j < 8; j++)
-        sum += lanes[j];
-    return sum;
-}
-
 /* p = exp(x - max x) over one row of k, p may be x; returns the sum of p
  * and the max in *max. Differences below -87 count as -87 (e^-87 ~ 1e-38
  * instead of 0). The clamp has its own loop: inside the exp loop it stops
@@ -61,7 +46,7 @@ static double exp_shifted_row(const float *x, float *p, int64_t k, float *max)
     for (int64_t i = 0; i < k; i++)
         p[i] = bd_exp_nonpositive(p[i]);
     *max = m;
-    return sum_lanes(p, k);
+    return bd_sum_lanes(p, k);
 }
 
 /* p = exp(x - max x) / sum exp(x - max x) over one row of k; p may be x. */

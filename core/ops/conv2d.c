@@ -12,8 +12,9 @@
  *
  * Threads: each pass is one parallel region over the chunks, each thread
  * running whole chunks (im2col, product, scatter) in its own scratch, so no
- * thread waits for another inside a pass. There are at least as many
- * chunks as threads. Thread t > 0 sums its chunks' dw in its own buffer,
+ * thread waits for another inside a pass. A pass has at most one thread
+ * per chunk; with a single chunk (fewer images than threads) it runs on
+ * one thread and bd_gemm splits the product instead. Thread t > 0 sums its chunks' dw in its own buffer,
  * added to dw in thread order afterwards. Scratch comes from the tape's
  * arena: the op never mallocs. */
 #include <limits.h>
@@ -23,6 +24,7 @@
 
 #include "bd/parallel.h"
 #include "conv2d_winograd.h"
+#include "fastmath.h"
 #include "op.h"
 
 /* Columns per chunk, and at most this many floats in its column matrix. */
@@ -186,22 +188,6 @@ static void col2im_add(const conv_geom *g, float *col, int64_t ld, float *dx)
         }
 }
 
-/* Sum of n floats in eight interleaved lanes (vectorisable). */
-static float lane_sum(const float *v, int64_t n)
-{
-    float lane[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++)
-            lane[j] += v[i + j];
-    float acc = 0.0f;
-    for (; i < n; i++)
-        acc += v[i];
-    for (int j = 0; j < 8; j++)
-        acc += lane[j];
-    return acc;
-}
-
 /* A chunk: images [n0, n0 + nb) of the batch, nb P columns, and the
  * scratch of the thread running it. */
 typedef struct chunk {
@@ -292,7 +278,8 @@ static void conv_bias_grad(const conv_ctx *ctx, int64_t n, const float *dy,
     #pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int o = 0; o < g->O; o++)
         for (int64_t i = 0; i < n; i++)
-            db[o] += lane_sum(dy + i * y_img + (int64_t)o * g->P, g->P);
+            db[o] += (float)bd_sum_lanes(dy + i * y_img + (int64_t)o * g->P,
+                                         g->P);
 }
 
 /* dw += the other threads' sums, in thread order.   dw: (O, K) */
@@ -453,6 +440,9 @@ static conv_ctx *conv_ctx_new(bd_tape *tp, const conv_geom *g, int64_t n,
     conv_plan_winograd(ctx, n);
     ctx->threads = bd_threads_for(2.0 * (double)n * g->O * g->K * g->P);
     ctx->chunk = chunk_images(g, n, ctx->threads);
+    const int64_t chunks = (n + ctx->chunk - 1) / ctx->chunk;
+    if (ctx->threads > chunks) /* fewer images than threads: bd_gemm splits */
+        ctx->threads = (int)chunks;
     if (ctx->wino) {
         size_t floats = wino_scratch_floats(&ctx->wy);
         if (grad && wino_scratch_floats(&ctx->wdx) > floats)

@@ -52,6 +52,9 @@ wino_conv wino_plan(int N, int C, int H, int W, int O, int pad)
     if (nb > share)
         nb = share;
     p.chunk = nb < 1 ? 1 : (int)nb;
+    const int64_t chunks = (N + p.chunk - 1) / p.chunk;
+    if (p.threads > chunks) /* fewer images than threads: bd_gemm splits */
+        p.threads = (int)chunks;
     return p;
 }
 

@@ -1,5 +1,5 @@
 /* Winograd F(2x2, 3x3) convolution (not a public header): 3x3 kernels,
- * stride 1, for conv2d's forward and its gradient of x. */
+ * stride 1, for conv2d's forward and its gradients of x and of w. */
 #ifndef BD_CORE_CONV2D_WINOGRAD_H
 #define BD_CORE_CONV2D_WINOGRAD_H
 

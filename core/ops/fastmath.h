@@ -41,6 +41,23 @@ static inline float bd_exp_nonpositive(float x)
     return p * scale;
 }
 
+/* Sum of n floats in 8 float lanes (so that it vectorises), finished in
+ * double. */
+static inline double bd_sum_lanes(const float *p, int64_t n)
+{
+    float lanes[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            lanes[j] += p[i + j];
+    double sum = 0.0;
+    for (; i < n; i++)
+        sum += p[i];
+    for (int j = 0; j < 8; j++)
+        sum += lanes[j];
+    return sum;
+}
+
 /* x clamped below at -87, where e^x ~ 1e-38 (NaN stays NaN). */
 static inline float bd_clamp_exp_arg(float x)
 {
@@ -70,10 +87,12 @@ static inline float bd_normal_cdf(float x)
     return x < 0.0f ? half_erfc : 1.0f - half_erfc;
 }
 
-/* phi(x) = e^(-x^2 / 2) / sqrt(2 pi), the standard normal density */
+/* phi(x) = e^(-x^2 / 2) / sqrt(2 pi), the standard normal density; 0 where
+ * the exponent is below -87 (so that x phi(x) is 0 for huge |x|) */
 static inline float bd_normal_pdf(float x)
 {
-    return 0.39894228f * bd_exp_nonpositive(bd_clamp_exp_arg(-0.5f * x * x));
+    const float a = -0.5f * x * x;
+    return a < -87.0f ? 0.0f : 0.39894228f * bd_exp_nonpositive(bd_clamp_exp_arg(a));
 }
 
 #endif

@@ -6,7 +6,8 @@
  * workers would compete with OpenMP's for the cores (and spin in
  * sched_yield between products). Products go through bd_gemm, which splits
  * a large one across bd's threads by blocks of C and runs each block on a
- * one-thread sgemm; inside a parallel region it runs the product whole.
+ * one-thread sgemm; inside an active parallel region (more than one
+ * thread) it runs the product whole.
  *
  * An op parallelises over independent outputs (images, heads, rows,
  * channels): a `#pragma omp parallel for schedule(static)` over them whose
