@@ -103,9 +103,7 @@ local function train(r, c, seed)
     end,
   })
   if last then
-    assert(bd.image.save_grid(r:path("samples.png"), last.images,
-                              { labels = probe.labels, cols = math.floor(math.sqrt(probe.n) + 0.5),
-                                scale = math.max(1, 64 // cfg.size) }))
+    experiment.save_samples(r:path("samples.png"), last.images, probe, math.max(1, 64 // cfg.size))
   end
   return { steps = curve.steps, rows = curve.rows, images = data.n,
            params = model:num_parameters(), train_seconds = result.seconds,

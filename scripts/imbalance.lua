@@ -112,9 +112,8 @@ local function train_one(sub, c, seed)
     end,
   })
   if last then
-    assert(bd.image.save_grid(sub:path("samples.png"), last.images,
-                              { labels = probe.labels, cols = math.floor(math.sqrt(probe.n) + 0.5),
-                                scale = math.max(1, 64 // cfg.size) }))
+    experiment.save_samples(sub:path("samples.png"), last.images, probe,
+                            math.max(1, 64 // cfg.size))
   end
   return { curve = curve, samples = last and "samples.png", images = data.n,
            params = model:num_parameters(), train_seconds = result.seconds,

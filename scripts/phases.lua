@@ -134,9 +134,8 @@ local function train(run, c, seed)
     local row, s, embedding = measure(model)
     row.step = step
     rows[#rows + 1] = row
-    assert(bd.image.save_grid(run:path(string.format("samples_%d.png", step)), s.images,
-                              { labels = probe.labels, cols = math.floor(math.sqrt(probe.n) + 0.5),
-                                scale = math.max(1, 16 // cfg.size) }))  -- PNGs are stored raw
+    experiment.save_samples(run:path(string.format("samples_%d.png", step)), s.images, probe,
+                            math.max(1, 16 // cfg.size))  -- PNGs are stored raw
     for k, axis in ipairs{ "x", "y" } do
       assert(report.save(run:path(string.format("umap_%s_%d.svg", axis, step)),
                          umap_plot(embedding, k, string.format("step %d, by %s", step, axis))))

@@ -267,4 +267,11 @@ function experiment.mean_curve(curves, key)
   return steps, means
 end
 
+-- One sample per probe label as a PNG grid, square, the requested places
+-- marked; each pixel `scale` pixels wide.
+function experiment.save_samples(path, images, probe, scale)
+  assert(bd.image.save_grid(path, images, { labels = probe.labels, scale = scale,
+                                            cols = math.floor(math.sqrt(probe.n) + 0.5) }))
+end
+
 return experiment
