@@ -281,18 +281,9 @@ for _, key in ipairs{ "acc_x", "acc_y" } do
     series = series, hlines = { { y = cfg.threshold, label = "threshold" } } }))
 end
 for _, c in ipairs(conditions) do
-  local series = {}
-  for _, s in ipairs{ { "acc_x", 1, false }, { "acc_y", 2, false }, { "r2_x", 1, true },
-                      { "r2_y", 2, true }, { "single", 8, true } } do
-    local steps, ys = experiment.mean_curve(curves_of(c), s[1])
-    series[#series + 1] = { name = s[1], x = steps, y = ys, color = report.colors[s[2]],
-                            dash = s[3] }
-  end
-  assert(report.save(run:path("curves_" .. c.name .. ".svg"), report.lines{
-    title = string.format("%s (dx %.3g, dy %.3g), mean of %d seed(s)", c.name, c.dx, c.dy, #seeds),
-    xlabel = "training step", ylabel = "accuracy (solid), R^2 in layer 4, one-bump fraction",
-    ylim = { 0, 1 }, xlim = { 0, cfg.steps }, series = series,
-    hlines = { { y = cfg.threshold, label = "threshold" } } }))
+  experiment.save_curves(run:path("curves_" .. c.name .. ".svg"),
+                         string.format("%s (dx %.3g, dy %.3g), mean of %d seed(s)", c.name, c.dx,
+                                       c.dy, #seeds), curves_of(c), cfg.steps, cfg.threshold)
 end
 
 -- ---- the report --------------------------------------------------------------------------------

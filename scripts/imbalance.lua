@@ -241,33 +241,23 @@ assert(run:log{ event = "decision", decision = decision, seconds = runtime,
 
 -- ---- figures ---------------------------------------------------------------------------
 
--- The mean over seeds of one key at each evaluated step (seeds share steps).
-local function mean_curve(c, key)
+-- A condition's curves, one per seed (seeds share steps).
+local function curves_of(c)
   local curves = {}
   for i, r in ipairs(c.runs) do curves[i] = r.curve end
-  return experiment.mean_curve(curves, key)
+  return curves
 end
 
-local BLUE, ORANGE = report.colors[1], report.colors[2]
 for _, c in ipairs(conditions) do
-  local series = {}
-  for _, s in ipairs{ { "acc_x", BLUE, false }, { "acc_y", ORANGE, false },
-                      { "r2_x", BLUE, true }, { "r2_y", ORANGE, true },
-                      { "single", report.colors[8], true } } do
-    local steps, ys = mean_curve(c, s[1])
-    series[#series + 1] = { name = s[1], x = steps, y = ys, color = s[2], dash = s[3] }
-  end
-  assert(report.save(run:path("curves_" .. c.name .. ".svg"), report.lines{
-    title = string.format("%s (dx %.3g, dy %.3g), mean of %d seed(s)", c.name, c.dx, c.dy, #seeds),
-    xlabel = "training step", ylabel = "accuracy (solid), R^2 in layer 4, one-bump fraction",
-    ylim = { 0, 1 }, xlim = { 0, cfg.steps }, series = series,
-    hlines = { { y = cfg.threshold, label = "threshold" } } }))
+  experiment.save_curves(run:path("curves_" .. c.name .. ".svg"),
+                         string.format("%s (dx %.3g, dy %.3g), mean of %d seed(s)", c.name, c.dx,
+                                       c.dy, #seeds), curves_of(c), cfg.steps, cfg.threshold)
 end
 
 local acc_series = {}
 for i, c in ipairs(conditions) do
   for _, key in ipairs{ "acc_x", "acc_y" } do
-    local steps, ys = mean_curve(c, key)
+    local steps, ys = experiment.mean_curve(curves_of(c), key)
     acc_series[#acc_series + 1] = { name = c.name .. " " .. key, x = steps, y = ys,
                                     color = report.colors[i], dash = key == "acc_y" }
   end

@@ -267,6 +267,23 @@ function experiment.mean_curve(curves, key)
   return steps, means
 end
 
+-- The mean over `curves` (one condition's runs) of accuracy per axis
+-- (solid), layer-4 R^2 per axis and the one-bump fraction (dashed) over
+-- training steps 0..steps, with the threshold drawn: an SVG at path.
+function experiment.save_curves(path, title, curves, steps, threshold)
+  local report = require "report"
+  local series = {}
+  for _, s in ipairs{ { "acc_x", 1, false }, { "acc_y", 2, false }, { "r2_x", 1, true },
+                      { "r2_y", 2, true }, { "single", 8, true } } do
+    local x, y = experiment.mean_curve(curves, s[1])
+    series[#series + 1] = { name = s[1], x = x, y = y, color = report.colors[s[2]], dash = s[3] }
+  end
+  assert(report.save(path, report.lines{
+    title = title, xlabel = "training step",
+    ylabel = "accuracy (solid), R^2 in layer 4, one-bump fraction", ylim = { 0, 1 },
+    xlim = { 0, steps }, series = series, hlines = { { y = threshold, label = "threshold" } } }))
+end
+
 -- One sample per probe label as a PNG grid, square, the requested places
 -- marked; each pixel `scale` pixels wide.
 function experiment.save_samples(path, images, probe, scale)
