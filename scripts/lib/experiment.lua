@@ -217,21 +217,9 @@ end
 
 -- ---- summaries ----------------------------------------------------------------------
 
--- n, mean, sd (n - 1 in the denominator; 0 for one value), min, max of the
--- finite numbers of a list.
-function experiment.stats(list)
-  local xs = {}
-  for _, v in ipairs(list) do
-    if type(v) == "number" and v == v and math.abs(v) < math.huge then xs[#xs + 1] = v end
-  end
-  local n = #xs
-  if n == 0 then return { n = 0, mean = 0 / 0, sd = 0 / 0, min = 0 / 0, max = 0 / 0 } end
-  local sum, lo, hi = 0, math.huge, -math.huge
-  for _, v in ipairs(xs) do sum, lo, hi = sum + v, math.min(lo, v), math.max(hi, v) end
-  local mean, ss = sum / n, 0
-  for _, v in ipairs(xs) do ss = ss + (v - mean) ^ 2 end
-  return { n = n, mean = mean, sd = n > 1 and math.sqrt(ss / (n - 1)) or 0, min = lo, max = hi }
-end
+-- n, mean, sd, min, max of the finite numbers of a list (stats.summary;
+-- intervals are in scripts/lib/stats.lua).
+experiment.stats = require("stats").summary
 
 -- "m +- sd (min..max, n = k)" with the given format for the numbers (the
 -- sd without a sign).
