@@ -190,6 +190,65 @@ static void test_plugin_classes(void)
     bd_tensor_free(labels);
 }
 
+/* Each axis on its own among one-bump images, with the training lattice x
+ * in 0, 2, 4, .. and y in 0, 1, 2, ..: six images, one with none and one
+ * with two bumps; asked / drawn:
+ *   (9, 16.5) / (9, 16.5)        exact
+ *   (9, 16.5) / (10, 16.5)       x 1 px off, onto the lattice value 10: snapped
+ *   (9, 16.5) / (9.3, 16.9)      x 0.3 off; y 0.4 off, 0.1 from 17: snapped
+ *   (20.5, 8.25) / (20.5, 8.25)  exact */
+static void test_axes(void)
+{
+    const double ask[6][2] = {{9, 16.5}, {9, 16.5}, {9, 16.5}, {9, 16.5},
+                              {9, 16.5}, {20.5, 8.25}};
+    const double got[6][2] = {{0, 0}, {9, 16.5}, {10, 16.5}, {9.3, 16.9},
+                              {9, 16.5}, {20.5, 8.25}};
+    bd_tensor *images = bd_tensor_new4(6, 1, S, S, false);
+    bd_tensor *labels = bd_tensor_new4(6, 2, 0, 0, false);
+    for (int i = 0; i < 6; i++) {
+        double cx[2] = {got[i][0], 25}, cy[2] = {got[i][1], 25};
+        draw(images->data + i * S * S, i == 0 ? 0 : i == 4 ? 2 : 1, cx, cy);
+        labels->data[2 * i] = (float)ask[i][0];
+        labels->data[2 * i + 1] = (float)ask[i][1];
+    }
+    bd_config *cfg = bd_config_new();
+    bd_config_set_num(cfg, "lattice_dx", 2);
+    bd_config_set_num(cfg, "lattice_dy", 1);
+    bd_metric_result *r = measure(cfg, images, labels);
+    const struct { const char *key; double want; } known[] = {
+        {"frac_single", 4 / 6.0}, {"place_x", 3 / 4.0}, {"place_y", 1},
+        {"snap_x", 1 / 4.0},      {"snap_y", 1 / 4.0},  {"err_x", 0.15},
+        {"err_y", 0},             {"mean_err_x", 0.325}, {"mean_err_y", 0.1},
+        {"acc_y", 4 / 6.0}};
+    for (size_t k = 0; k < sizeof known / sizeof *known; k++)
+        CHECK(fabs(number(r, known[k].key) - known[k].want) < 0.02,
+              "%s = %g, expected %g", known[k].key, number(r, known[k].key),
+              known[k].want);
+    bd_metric_result_free(r);
+
+    /* no lattice: nothing can snap; a wider axis tolerance takes the 1 px miss */
+    cfg = bd_config_new();
+    bd_config_set_num(cfg, "axis_tolerance", 1.2);
+    r = measure(cfg, images, labels);
+    CHECK(isnan(number(r, "snap_x")) && isnan(number(r, "snap_y")),
+          "no lattice: snap NaN");
+    CHECK(number(r, "place_x") == 1, "axis_tolerance 1.2: place_x %g",
+          number(r, "place_x"));
+    bd_metric_result_free(r);
+
+    /* a shifted lattice 0.5, 2.5, ..: 10 is 0.5 from 10.5 and 1 from the
+     * asked 9, still snapped; 9.3 is 0.8 from 8.5, not */
+    cfg = bd_config_new();
+    bd_config_set_num(cfg, "lattice_dx", 2);
+    bd_config_set_num(cfg, "lattice_x0", 0.5);
+    r = measure(cfg, images, labels);
+    CHECK(fabs(number(r, "snap_x") - 1 / 4.0) < 1e-9, "shifted lattice: snap_x"
+          " %g", number(r, "snap_x"));
+    bd_metric_result_free(r);
+    bd_tensor_free(images);
+    bd_tensor_free(labels);
+}
+
 /* Three identical channels measure as one. */
 static void test_channels(void)
 {
@@ -275,6 +334,9 @@ static void test_errors(void)
     check_config_error("region", "yband", 0, "region_y0", 3,
                        "region = yband needs finite region_y0 and region_y1");
     check_config_error("region", "xband", 0, "inside", 2, "inside = 2");
+    check_config_error("axis_tolerance", NULL, -0.5, NULL, 0,
+                       "axis_tolerance = -0.5");
+    check_config_error("lattice_dx", NULL, -1, NULL, 0, "lattice_dx = -1");
     check_config_error("tolerence", NULL, 1, NULL, 0, "unknown key 'tolerence'");
     check_config_error("region_x0", NULL, 1, NULL, 0, "unknown key 'region_x0'");
 
@@ -294,7 +356,8 @@ static void test_errors(void)
                 "labels have shape (3, 2), expected (2, 2)");
     bd_metric_result *r = bd_metric_result_new();  /* nothing measured */
     CHECK_OK(bd_metric_compute(m, r));
-    CHECK(number(r, "n") == 0 && isnan(number(r, "accuracy")),
+    CHECK(number(r, "n") == 0 && isnan(number(r, "accuracy"))
+          && isnan(number(r, "place_x")) && isnan(number(r, "err_y")),
           "an empty metric reports n = 0 and NaN");
     bd_metric_result_free(r);
     bd_metric_free(m);
@@ -307,6 +370,7 @@ int main(void)
     RUN(test_counts_and_centres);
     RUN(test_components);
     RUN(test_plugin_classes);
+    RUN(test_axes);
     RUN(test_channels);
     RUN(test_dataset);
     RUN(test_errors);

@@ -65,44 +65,66 @@ end
 
 -- The keys an evaluation row holds, in the order tables show them.
 experiment.row_keys = { "accuracy", "acc_x", "acc_y", "frac_none", "frac_multi", "single",
-                        "place_x", "place_y", "median_error", "r2_x", "r2_y", "r2_x_pca",
-                        "r2_y_pca", "eff_dim" }
+                        "place_x", "place_y", "err_x", "err_y", "snap_x", "snap_y",
+                        "median_error", "r2_x", "r2_y", "r2_x_pca", "r2_y_pca", "eff_dim" }
 
 -- An evaluation pass: returns evaluate(model) -> row, samples. It draws one
--- sample per label of a probe grid (step `probe_step` over the image,
+-- sample per probe label (opts.labels: an (n, 2) tensor or a table of
+-- {x, y}; by default a grid of step `probe_step` over the image,
 -- bd.data.grid) with the activations of `tap`, then measures:
 --   bump metric:      accuracy, acc_x, acc_y, frac_none, frac_multi, median_error;
---                     single (fraction with one bump) and place_x, place_y:
---                     acc_x, acc_y among the one-bump samples, i.e. placement
---                     apart from the bump count (NaN while fewer than
---                     min_single of the samples hold one bump)
+--                     single (fraction with one bump, the part both axes
+--                     share) and, each axis on its own among the one-bump
+--                     samples (NaN while fewer than min_single of the
+--                     samples hold one bump): place_x, place_y (within
+--                     axis_tolerance), err_x, err_y (median |error|),
+--                     snap_x, snap_y (nearer a training-lattice value than
+--                     the asked one; NaN without opts.lattice)
 --   manifold metric:  r2_x, r2_y (linear regression from a UMAP embedding of
 --                     the tap to the labels, as the paper), r2_x_pca, r2_y_pca
---                     (from its top principal components), eff_dim
--- opts: size, probe_step (2), sampler ("ddpm"), sample_steps (25),
--- tolerance (1.0), tap ("layer4"), seed (1: the same noise at every
--- evaluation, so curves move with the model, not the draw), manifold (a
--- config for the manifold metric; default UMAP to 3 dims), min_single (0.25).
+--                     (from its top principal components), eff_dim; left
+--                     out (NaN) with manifold = false
+-- opts: size, labels, probe_step (2), sampler ("ddpm"), sample_steps (25),
+-- tolerance (1.0), axis_tolerance (0.5), lattice ({ dx =, dy = [, x0 =,
+-- y0 =] }: the training set's), tap ("layer4"), seed (1: the same noise at
+-- every evaluation, so curves move with the model, not the draw; pass one
+-- derived from the training seed), manifold (a config for the manifold
+-- metric; default UMAP to 3 dims; false: none), min_single (0.25).
 function experiment.evaluator(opts)
-  local probe = bd.data.grid{ size = opts.size, step = opts.probe_step or 2 }
+  local probe
+  if opts.labels then
+    local labels = type(opts.labels) == "table" and bd.tensor.from_table(opts.labels) or opts.labels
+    probe = { labels = labels, n = labels:shape()[1] }
+  else
+    probe = bd.data.grid{ size = opts.size, step = opts.probe_step or 2 }
+  end
   local tap = opts.tap or "layer4"
-  local bump = bd.metric("bump", { tolerance = opts.tolerance or 1.0 })
-  local manifold_cfg = { tap = tap, method = "umap", dims = 3, seed = 1 }
-  for k, v in pairs(opts.manifold or {}) do manifold_cfg[k] = v end
-  local manifold = bd.metric("manifold", manifold_cfg)
+  local lattice = opts.lattice or {}
+  local bump = bd.metric("bump", { tolerance = opts.tolerance or 1.0,
+                                   axis_tolerance = opts.axis_tolerance or 0.5,
+                                   lattice_dx = lattice.dx or 0, lattice_dy = lattice.dy or 0,
+                                   lattice_x0 = lattice.x0 or 0, lattice_y0 = lattice.y0 or 0 })
+  local manifold
+  if opts.manifold ~= false then
+    local manifold_cfg = { tap = tap, method = "umap", dims = 3, seed = 1 }
+    for k, v in pairs(opts.manifold or {}) do manifold_cfg[k] = v end
+    manifold = bd.metric("manifold", manifold_cfg)
+  end
   local min_single = opts.min_single or 0.25
   local sample_opts = { sampler = opts.sampler or "ddpm", steps = opts.sample_steps or 25,
-                        seed = opts.seed or 1, taps = { tap } }
+                        seed = opts.seed or 1, taps = manifold and { tap } or nil }
   return function(model)
     local s = bd.sample(model, probe, sample_opts)
     local b = bump(s.images, probe.labels)
-    local m = manifold(s.images, probe.labels, s.taps)
+    local m = manifold and manifold(s.images, probe.labels, s.taps) or {}
     local row = {}
-    for _, k in ipairs(experiment.row_keys) do row[k] = b[k] or m[k] end
-    row.single = 1 - b.frac_none - b.frac_multi
-    local enough = row.single >= min_single
-    row.place_x = enough and b.acc_x / row.single or 0 / 0
-    row.place_y = enough and b.acc_y / row.single or 0 / 0
+    for _, k in ipairs(experiment.row_keys) do row[k] = b[k] or m[k] or 0 / 0 end
+    row.single = b.frac_single
+    if row.single < min_single then
+      for _, k in ipairs{ "place_x", "place_y", "err_x", "err_y", "snap_x", "snap_y" } do
+        row[k] = 0 / 0
+      end
+    end
     return row, s
   end, probe
 end

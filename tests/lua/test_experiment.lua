@@ -121,15 +121,24 @@ end
 check.ok(row.acc_x >= 0 and row.acc_x <= 1, "acc_x in [0, 1]: " .. row.acc_x)
 check.ok(row.r2_x_pca >= 0 and row.r2_x_pca <= 1, "r2_x_pca in [0, 1]: " .. row.r2_x_pca)
 check.ok(math.abs(row.single - (1 - row.frac_none - row.frac_multi)) < 1e-12, "single")
-if row.single >= 0.25 then
-  check.ok(math.abs(row.place_x * row.single - row.acc_x) < 1e-12, "place_x = acc_x / single")
-else
+if row.single < 0.25 then
   check.ok(row.place_x ~= row.place_x, "place_x NaN with few one-bump samples")
 end
+check.ok(row.snap_x ~= row.snap_x, "no lattice: snap_x NaN")
 check.eq(samples.images:shape()[1], 64, "the samples")
 check.eq(samples.taps.layer4:shape()[1], 64, "with the layer-4 tap")
 local again = evaluate(model)
 check.eq(again.acc_x, row.acc_x, "the same noise at every evaluation")
 check.eq(again.r2_x, row.r2_x, "the same UMAP")
+
+-- probe labels of one's own, a lattice, no manifold metric, another noise seed
+local evaluate2, probe2 = experiment.evaluator{ labels = { { 2.5, 3.5 }, { 4.25, 6.0 } },
+                                                lattice = { dx = 1, dy = 1 }, manifold = false,
+                                                sample_steps = 2, seed = 7, min_single = 0 }
+check.eq(probe2.n, 2, "two labels")
+local row2, samples2 = evaluate2(model)
+check.ok(row2.r2_x ~= row2.r2_x, "no manifold: r2_x NaN")
+check.ok(not samples2.taps or next(samples2.taps) == nil, "no taps drawn")
+check.ok(row2.single == 0 or row2.snap_x == row2.snap_x, "a lattice: snap_x a number")
 
 check.done()

@@ -16,6 +16,11 @@
  *   min_size      1     smallest component that counts, in pixels
  *   window        2     centroid window growth, pixels
  *   tolerance     1.0   pixels, in each coordinate
+ *   axis_tolerance 0.5  pixels, for place_x and place_y (each axis on its
+ *                       own, among one-bump images)
+ *   lattice_dx, lattice_dy   0   the training lattice's spacing on each
+ *                       axis (0: none; snap_x / snap_y are then NaN)
+ *   lattice_x0, lattice_y0   0   its origin: values x0 + k dx, k integer
  *   region        all   which labels the aggregates cover: all, or the
  *                       held-out shapes of bd/data.h: rect (x in [x0, x1]
  *                       and y in [y0, y1]), cross (x in .. or y in ..),
@@ -27,11 +32,20 @@
  *   n, accuracy (= frac_correct), acc_x, acc_y (one bump, within tolerance
  *   in that coordinate), frac_none, frac_multi, frac_wrong, frac_correct,
  *   mean_error, median_error (Euclidean, pixels, over one-bump images;
- *   NaN when there are none)
+ *   NaN when there are none);
+ * each axis on its own, so that neither shares the other's cap (over the
+ * one-bump images; NaN when there are none):
+ *   frac_single   the fraction of images with one bump (the shared part)
+ *   place_x, place_y   fraction within axis_tolerance in that coordinate
+ *   err_x, err_y, mean_err_x, mean_err_y   median and mean |found - asked|
+ *   snap_x, snap_y     fraction whose coordinate is nearer the nearest
+ *                      lattice value than the asked one (strictly): the
+ *                      bump went to a training value instead
  * and per image, over every image in the order given:
  *   count (n), centre (n, 2) (NaN without a bump), class (n). */
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +74,8 @@ typedef struct bump_metric {
     const bd_host *h;
     bump_params    p;
     double         tolerance;
+    double         axis_tolerance;
+    double         lattice[2][2];  /* {origin, spacing} of x and of y */
     region         region;
     seen          *seen;
     int64_t        n, cap;
@@ -119,6 +135,12 @@ static bd_status read_config(bump_metric *m, bd_config *cfg)
     BD_TRY(h->config_int(cfg, "min_size", 1, 1, 1 << 20, &min_size));
     BD_TRY(h->config_int(cfg, "window", 2, 0, 16, &window));
     BD_TRY(h->config_num(cfg, "tolerance", 1.0, 0.0, 1e6, &m->tolerance));
+    BD_TRY(h->config_num(cfg, "axis_tolerance", 0.5, 0.0, 1e6,
+                         &m->axis_tolerance));
+    BD_TRY(h->config_num(cfg, "lattice_x0", 0.0, -1e6, 1e6, &m->lattice[0][0]));
+    BD_TRY(h->config_num(cfg, "lattice_dx", 0.0, 0.0, 1e6, &m->lattice[0][1]));
+    BD_TRY(h->config_num(cfg, "lattice_y0", 0.0, -1e6, 1e6, &m->lattice[1][0]));
+    BD_TRY(h->config_num(cfg, "lattice_dy", 0.0, 0.0, 1e6, &m->lattice[1][1]));
     m->p.connectivity = (int)conn;
     m->p.min_size = (int)min_size;
     m->p.window = (int)window;
@@ -250,11 +272,41 @@ static int compare_floats(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* One axis of the one-bump images: within axis_tolerance, snapped, and
+ * the |found - asked| of each. */
+typedef struct axis_tally {
+    int64_t placed, snapped;
+    double  sum;
+    float  *err;  /* n_err of them */
+} axis_tally;
+
 typedef struct tally {
-    int64_t n, cls[4], ok_x, ok_y, n_err;
-    double  err_sum;
-    float  *err;  /* n_err errors of one-bump images */
+    int64_t    n, cls[4], ok_x, ok_y, n_err;
+    double     err_sum;
+    float     *err;  /* n_err errors of one-bump images */
+    axis_tally axis[2];
 } tally;
+
+/* True when `found` is strictly nearer the lattice value nearest to it than
+ * the asked value (a lattice {origin, spacing}; never without a spacing). */
+static bool snapped(const double lattice[2], double found, double asked)
+{
+    if (!(lattice[1] > 0))
+        return false;
+    double nearest = lattice[0] + round((found - lattice[0]) / lattice[1]) * lattice[1];
+    return fabs(found - nearest) < fabs(found - asked);
+}
+
+/* Add one coordinate of a one-bump image to its axis. */
+static void count_axis(const bump_metric *m, int a, double found, double asked,
+                       axis_tally *t, int64_t k)
+{
+    double e = fabs(found - asked);
+    t->placed += e <= m->axis_tolerance;
+    t->snapped += snapped(m->lattice[a], found, asked);
+    t->sum += e;
+    t->err[k] = (float)e;
+}
 
 static void count_region(const bump_metric *m, tally *t)
 {
@@ -268,21 +320,48 @@ static void count_region(const bump_metric *m, tally *t)
             continue;
         t->ok_x += fabs(s->cx - s->lx) <= m->tolerance;
         t->ok_y += fabs(s->cy - s->ly) <= m->tolerance;
+        count_axis(m, 0, s->cx, s->lx, &t->axis[0], t->n_err);
+        count_axis(m, 1, s->cy, s->ly, &t->axis[1], t->n_err);
         float e = hypotf(s->cx - s->lx, s->cy - s->ly);
         t->err[t->n_err++] = e;
         t->err_sum += e;
     }
 }
 
-static bd_status report_numbers(const bump_metric *m, const tally *t,
+/* The median of n values (sorted in place); NaN for none. */
+static double median_of(float *v, int64_t n)
+{
+    if (n == 0)
+        return NAN;
+    qsort(v, (size_t)n, sizeof(float), compare_floats);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* place_, snap_, err_ and mean_err_ of one axis ("x" or "y"). */
+static bd_status report_axis(const bump_metric *m, const tally *t, int a,
+                             bd_metric_result *r)
+{
+    const bd_host *h = m->h;
+    const axis_tally *at = &t->axis[a];
+    const char *name = a ? "y" : "x";
+    double ones = t->n_err ? (double)t->n_err : NAN;
+    char key[16];
+    snprintf(key, sizeof key, "place_%s", name);
+    BD_TRY(h->result_number(r, key, at->placed / ones));
+    snprintf(key, sizeof key, "snap_%s", name);
+    BD_TRY(h->result_number(r, key, m->lattice[a][1] > 0 ? at->snapped / ones : NAN));
+    snprintf(key, sizeof key, "mean_err_%s", name);
+    BD_TRY(h->result_number(r, key, at->sum / ones));
+    snprintf(key, sizeof key, "err_%s", name);
+    return h->result_number(r, key, median_of(at->err, t->n_err));
+}
+
+static bd_status report_numbers(const bump_metric *m, tally *t,
                                 bd_metric_result *r)
 {
     const bd_host *h = m->h;
     double n = t->n ? (double)t->n : NAN;
-    double median = NAN;
-    if (t->n_err)
-        median = t->n_err % 2 ? t->err[t->n_err / 2]
-               : 0.5 * (t->err[t->n_err / 2 - 1] + t->err[t->n_err / 2]);
+    double median = median_of(t->err, t->n_err);
     BD_TRY(h->result_number(r, "n", (double)t->n));
     BD_TRY(h->result_number(r, "accuracy", t->cls[CLASS_CORRECT] / n));
     BD_TRY(h->result_number(r, "acc_x", t->ok_x / n));
@@ -293,7 +372,10 @@ static bd_status report_numbers(const bump_metric *m, const tally *t,
     BD_TRY(h->result_number(r, "frac_correct", t->cls[CLASS_CORRECT] / n));
     BD_TRY(h->result_number(r, "mean_error",
                             t->n_err ? t->err_sum / (double)t->n_err : NAN));
-    return h->result_number(r, "median_error", median);
+    BD_TRY(h->result_number(r, "median_error", median));
+    BD_TRY(h->result_number(r, "frac_single", t->n_err / n));
+    BD_TRY(report_axis(m, t, 0, r));
+    return report_axis(m, t, 1, r);
 }
 
 /* count (n), centre (n, 2), class (n) of every image */
@@ -318,12 +400,14 @@ static bd_status report_arrays(const bump_metric *m, float *buf,
 static bd_status bump_compute(void *state, bd_metric_result *r)
 {
     bump_metric *m = state;
-    float *buf = malloc((size_t)(2 * m->n + 1) * sizeof(float));
+    /* the errors, then those of x and of y; later the arrays (2 n) */
+    float *buf = malloc((size_t)(3 * m->n + 1) * sizeof(float));
     if (!buf)
         return m->h->fail(BD_E_NOMEM, "bump: out of memory");
     tally t = {.err = buf};
+    t.axis[0].err = buf + m->n;
+    t.axis[1].err = buf + 2 * m->n;
     count_region(m, &t);
-    qsort(t.err, (size_t)t.n_err, sizeof(float), compare_floats);
     bd_status s = report_numbers(m, &t, r);
     if (s == BD_OK && m->n > 0)
         s = report_arrays(m, buf, r);
