@@ -370,7 +370,7 @@ static int cmd_extract(const char *prog, int argc, char **argv)
         fprintf(stderr, "extract: bad step '%s'\n", argv[1]);
         return usage(prog);
     }
-    snprintf(out, sizeof out, "step_%llu.bdc", step);
+    bd_ckpt_step_path(out, sizeof out, NULL, step); /* 64 bytes hold any */
     const char *target = argc > 2 ? argv[2] : out;
     if (bd_archive_extract(argv[0], step, target) != BD_OK)
         return failed();

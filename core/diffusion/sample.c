@@ -12,8 +12,6 @@
 #define DDIM_DEFAULT_STEPS 50
 #define MAX_BATCH 65536
 
-static const char *const SAMPLERS[] = {"ddpm", "ddim", NULL};
-
 bd_sample_opts bd_sample_defaults(void)
 {
     return (bd_sample_opts){.diffusion = bd_diffusion_defaults(),
@@ -28,7 +26,7 @@ bd_status bd_sample_read(bd_config *cfg, bd_sample_opts *opts)
     int sampler;
     int64_t seed, clip, model_eps;
     BD_TRY(bd_diffusion_read(cfg, &o.diffusion));
-    BD_TRY(bd_config_choice(cfg, "sampler", "ddpm", SAMPLERS, &sampler));
+    BD_TRY(bd_config_choice(cfg, "sampler", "ddpm", bd_sampler_names, &sampler));
     o.sampler = (bd_sampler)sampler;
     BD_TRY(bd_config_int(cfg, "steps", 0, 0, o.diffusion.timesteps, &o.steps));
     BD_TRY(bd_config_num(cfg, "eta", o.eta, 0, 1, &o.eta));

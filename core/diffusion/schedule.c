@@ -8,8 +8,31 @@
 #define COSINE_MAX_BETA 0.999
 #define MAX_TIMESTEPS 100000
 
-static const char *const SCHEDULES[] = {"linear", "cosine", NULL};
-static const char *const PREDICTIONS[] = {"eps", "x0", "v", NULL};
+const char *const bd_schedule_names[] = {"linear", "cosine", NULL};
+const char *const bd_prediction_names[] = {"eps", "x0", "v", NULL};
+const char *const bd_sampler_names[] = {"ddpm", "ddim", NULL};
+
+_Static_assert(BD_SCHEDULE_COSINE == 1 && BD_PREDICT_V == 2
+               && BD_SAMPLER_DDIM == 1, "the name tables follow the enums");
+
+/* names[i] if the NULL-terminated names have an i-th entry. */
+static const char *name_at(const char *const *names, int i)
+{
+    for (int k = 0; i >= 0 && names[k]; k++)
+        if (k == i)
+            return names[k];
+    return "(unknown)";
+}
+
+const char *bd_schedule_name(bd_schedule_kind k)
+{
+    return name_at(bd_schedule_names, (int)k);
+}
+
+const char *bd_prediction_name(bd_prediction p)
+{
+    return name_at(bd_prediction_names, (int)p);
+}
 
 bd_diffusion_spec bd_diffusion_defaults(void)
 {
@@ -22,7 +45,7 @@ bd_status bd_diffusion_read(bd_config *cfg, bd_diffusion_spec *spec)
 {
     bd_diffusion_spec s = bd_diffusion_defaults();
     int schedule, prediction;
-    BD_TRY(bd_config_choice(cfg, "schedule", "linear", SCHEDULES, &schedule));
+    BD_TRY(bd_config_choice(cfg, "schedule", "linear", bd_schedule_names, &schedule));
     BD_TRY(bd_config_int(cfg, "timesteps", s.timesteps, 1, MAX_TIMESTEPS,
                          &s.timesteps));
     if (schedule == BD_SCHEDULE_LINEAR) {
@@ -31,7 +54,7 @@ bd_status bd_diffusion_read(bd_config *cfg, bd_diffusion_spec *spec)
         BD_TRY(bd_config_num(cfg, "beta_end", s.beta_end, 1e-8, 0.999,
                              &s.beta_end));
     }
-    BD_TRY(bd_config_choice(cfg, "prediction", "eps", PREDICTIONS, &prediction));
+    BD_TRY(bd_config_choice(cfg, "prediction", "eps", bd_prediction_names, &prediction));
     s.schedule = (bd_schedule_kind)schedule;
     s.prediction = (bd_prediction)prediction;
     *spec = s;

@@ -138,37 +138,14 @@ typedef struct model_box {
 
 model_box *bdl_check_model(lua_State *L, int arg);
 
-/* Names of bd_schedule_kind and bd_prediction values, as the diffusion
- * config keys spell them (lsample.c). */
-extern const char *const bdl_schedule_names[2];
-extern const char *const bdl_prediction_names[3];
+/* Push a new, empty model box (set its m before anything can raise). */
+model_box *bdl_push_model(lua_State *L);
 
-/* ---- training and checkpoints (ltrain.c, lckpt.c) ------------------------ */
+/* ---- training (ltrain.c) --------------------------------------------------- */
 
 typedef struct bd_trainer bd_trainer;
 /* The trainer of the model's last bd.train, or NULL (the model keeps it). */
 bd_trainer *bdl_model_trainer(lua_State *L, int model);
-/* Save the model's weights, and with a trainer (may be NULL) its EMA, AdamW
- * moments and loop state, to path (atomically). No Lua calls. */
-bd_status bdl_ckpt_save(const char *path, bd_model *m, bd_trainer *tr);
-/* Restore all of that from path into the model and the trainer. */
-bd_status bdl_ckpt_resume(const char *path, bd_model *m, bd_trainer *tr);
-
-/* A run's checkpoints: <dir>/step_<N>.bdc (dir is <run>/ckpt). */
-void bdl_ckpt_step_path(char *buf, size_t len, const char *dir, int64_t step);
-/* The steps N of dir's step_<N>.bdc files, ascending, in a malloc'd array
- * (NULL and 0 when there are none or dir does not exist). */
-bd_status bdl_ckpt_steps(const char *dir, int64_t **steps, size_t *n);
-/* Remove dir's <file>.bdc.tmp-<pid> files whose writer is gone (no
- * process <pid>, or this one: it writes none now), each with a warning. */
-bd_status bdl_ckpt_clean(const char *dir);
-/* Whether a step's checkpoint is pinned (never pruned). */
-typedef bd_status (*bdl_pinned_fn)(void *ud, int64_t step, bool *pinned);
-/* Remove the checkpoints of steps up to `upto` but the newest `keep` of
- * them (0: keep all) and those pinned (pinned may be NULL). Checkpoints of
- * later steps are another run's: left alone. */
-bd_status bdl_ckpt_prune(const char *dir, int64_t upto, int64_t keep,
-                         bdl_pinned_fn pinned, void *ud);
 
 int luaopen_bd(lua_State *L);
 

@@ -29,6 +29,14 @@ model_box *bdl_check_model(lua_State *L, int arg)
     return b;
 }
 
+model_box *bdl_push_model(lua_State *L)
+{
+    model_box *b = lua_newuserdatauv(L, sizeof *b, 1);
+    memset(b, 0, sizeof *b);
+    luaL_setmetatable(L, BDL_MODEL);
+    return b;
+}
+
 static int model_new(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
@@ -43,9 +51,7 @@ static int model_new(lua_State *L)
             return bdl_config_error(L, "%s: seed = %s, expected an integer >="
                                     " 0", name, luaL_tolstring(L, -1, NULL));
     }
-    model_box *b = lua_newuserdatauv(L, sizeof *b, 1);
-    memset(b, 0, sizeof *b);
-    luaL_setmetatable(L, BDL_MODEL);
+    model_box *b = bdl_push_model(L);
     bd_status s = bd_model_create(name, cfg, (uint64_t)seed, &b->m);
     if (s == BD_E_PLUGIN)
         return bdl_fail(L, "plugin");

@@ -17,9 +17,6 @@
 
 #define BDL_SAMPLES "bd.Samples"
 
-const char *const bdl_schedule_names[2] = {"linear", "cosine"};
-const char *const bdl_prediction_names[3] = {"eps", "x0", "v"};
-
 static const char *const LUA_KEYS[] = {"taps", "ema", NULL};
 
 static int samples_gc(lua_State *L)
@@ -32,10 +29,10 @@ static int samples_gc(lua_State *L)
 static bd_status fill_diffusion(bd_config *cfg, const bd_diffusion_spec *d)
 {
     if (!bd_config_has(cfg, "schedule"))
-        BD_TRY(bd_config_set_str(cfg, "schedule", bdl_schedule_names[d->schedule]));
+        BD_TRY(bd_config_set_str(cfg, "schedule", bd_schedule_name(d->schedule)));
     if (!bd_config_has(cfg, "prediction"))
         BD_TRY(bd_config_set_str(cfg, "prediction",
-                                 bdl_prediction_names[d->prediction]));
+                                 bd_prediction_name(d->prediction)));
     if (!bd_config_has(cfg, "timesteps"))
         BD_TRY(bd_config_set_num(cfg, "timesteps", (double)d->timesteps));
     if (!bd_config_has(cfg, "beta_start"))

@@ -20,5 +20,6 @@ void bd_model_free(bd_model *m)
     if (m->destroy)
         m->destroy(m->state);
     bd_params_free(m->params);
+    bd_config_free(m->config);
     free(m);
 }

@@ -42,6 +42,8 @@ static bd_status build(const bd_denoiser_desc *d, bd_config *cfg, bd_model *m,
         return bd_fail(BD_E_PLUGIN, "model: denoiser '%s' made an instance for"
                        " %lld channels of size %lld, expected both >= 1",
                        d->name, (long long)inst.channels, (long long)inst.size);
+    if (!(m->config = bd_config_copy(cfg)))
+        return BD_E_NOMEM;
     snprintf(m->arch, sizeof m->arch, "%s", d->name);
     m->channels = inst.channels;
     m->size = inst.size;

@@ -338,7 +338,7 @@ static bd_status agree(const bd_trainer *tr, bd_status st)
 }
 
 static bd_status report(bd_trainer *tr, interval *iv, double grad_norm,
-                        bd_train_callback cb, void *ud)
+                        const bd_train_hooks *h)
 {
     const double t = now_s();
     const double dt = t - iv->start_s;
@@ -349,7 +349,7 @@ static bd_status report(bd_trainer *tr, interval *iv, double grad_norm,
         .images_per_s = dt > 0 ? (double)(iv->steps * tr->o.batch) / dt : 0.0,
         .elapsed_s = t - iv->begin_s,
     };
-    bd_status st = agree(tr, cb(tr, &r, ud));
+    bd_status st = agree(tr, h->on_report(tr, &r, h->ud));
     *iv = (interval){.start_s = now_s(), .begin_s = iv->begin_s};
     return st;
 }
@@ -376,7 +376,28 @@ static bd_status broadcast_run(bd_trainer *tr)
     return bd_dist_broadcast(&tr->st, sizeof tr->st);
 }
 
-bd_status bd_trainer_run(bd_trainer *tr, bd_train_callback cb, void *ud)
+static bool due(int64_t step, int64_t every, int64_t total)
+{
+    return every > 0 && (step % every == 0 || step == total);
+}
+
+/* After a step: on_step, then on_save and on_report when they are due. */
+static bd_status after_step(bd_trainer *tr, interval *iv, double loss,
+                            double grad_norm, const bd_train_hooks *h)
+{
+    const int64_t step = tr->st.step;
+    iv->loss_sum += loss;
+    iv->steps++;
+    if (h->on_step)
+        h->on_step(h->ud, step, loss);
+    if (h->on_save && due(step, h->save_every, tr->total))
+        BD_TRY(agree(tr, h->on_save(tr, step, h->ud)));
+    if (h->on_report && due(step, tr->o.every, tr->total))
+        return report(tr, iv, grad_norm, h);
+    return BD_OK;
+}
+
+bd_status bd_trainer_run_hooks(bd_trainer *tr, const bd_train_hooks *h)
 {
     bd_train_state *st = &tr->st;
     if (tr->ranks > 1)
@@ -393,14 +414,16 @@ bd_status bd_trainer_run(bd_trainer *tr, bd_train_callback cb, void *ud)
     while (status == BD_OK && st->step < tr->total) {
         double loss = 0.0, grad_norm = 0.0;
         status = train_step(tr, &loss, &grad_norm);
-        if (status != BD_OK)
-            break;
-        iv.loss_sum += loss;
-        iv.steps++;
-        if (cb && (st->step % tr->o.every == 0 || st->step == tr->total))
-            status = report(tr, &iv, grad_norm, cb, ud);
+        if (status == BD_OK)
+            status = after_step(tr, &iv, loss, grad_norm, h);
     }
     return status;
+}
+
+bd_status bd_trainer_run(bd_trainer *tr, bd_train_callback cb, void *ud)
+{
+    const bd_train_hooks h = {.on_report = cb, .ud = ud};
+    return bd_trainer_run_hooks(tr, &h);
 }
 
 bd_status bd_train(bd_model *m, const bd_dataset *d, const bd_train_opts *opts,

@@ -105,6 +105,22 @@ bd_status bd_config_set_str(bd_config *c, const char *key, const char *value)
     return e->str ? BD_OK : bd_fail(BD_E_NOMEM, "config: out of memory");
 }
 
+bd_config *bd_config_copy(const bd_config *c)
+{
+    bd_config *copy = bd_config_new();
+    bd_status s = copy ? BD_OK : BD_E_NOMEM;
+    for (int i = 0; s == BD_OK && c && i < c->n; i++) {
+        const entry *e = &c->entries[i];
+        s = e->is_num ? bd_config_set_num(copy, e->key, e->num)
+                      : bd_config_set_str(copy, e->key, e->str);
+    }
+    if (s != BD_OK) {
+        bd_config_free(copy);
+        return NULL;
+    }
+    return copy;
+}
+
 bool bd_config_has(const bd_config *c, const char *key)
 {
     return find(c, key) != NULL;
@@ -166,23 +182,38 @@ bd_status bd_config_str(bd_config *c, const char *key, const char *dflt,
     return BD_OK;
 }
 
+int bd_name_find(const char *const *names, const char *name)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *bd_names_join(const char *const *names, char *buf, size_t len)
+{
+    if (len)
+        buf[0] = '\0';
+    for (int i = 0; names[i] && len; i++) {
+        size_t at = strlen(buf);
+        snprintf(buf + at, len - at, "%s%s", i ? ", " : "", names[i]);
+    }
+    return buf;
+}
+
 bd_status bd_config_choice(bd_config *c, const char *key, const char *dflt,
                            const char *const *choices, int *index)
 {
     const char *v;
     BD_TRY(bd_config_str(c, key, dflt, &v));
-    char allowed[256] = "";
-    for (int i = 0; choices[i]; i++) {
-        if (strcmp(v, choices[i]) == 0) {
-            *index = i;
-            return BD_OK;
-        }
-        size_t at = strlen(allowed);
-        snprintf(allowed + at, sizeof allowed - at, "%s%s", i ? ", " : "",
-                 choices[i]);
+    int i = bd_name_find(choices, v);
+    if (i >= 0) {
+        *index = i;
+        return BD_OK;
     }
+    char allowed[256];
     return bd_fail(BD_E_ARG, "config: %s = '%s', expected one of: %s", key, v,
-                   allowed);
+                   bd_names_join(choices, allowed, sizeof allowed));
 }
 
 bd_status bd_config_check_unused(const bd_config *c, const char *owner)

@@ -18,8 +18,9 @@
  *
  * Run directories: a run keeps its checkpoints as
  *     runs/<name>/ckpt/step_<N>.bdc        (N the training step, decimal)
- * and `bd_archive_create` packs that folder's step_<N>.bdc files, in step
- * order, into one .bda archive.
+ * (core/ckpt/rundir.c names, parses and lists them; bd/session.h writes
+ * and prunes them) and `bd_archive_create` packs that folder's
+ * step_<N>.bdc files, in step order, into one .bda archive.
  *
  * Errors: a file that fails a check gives BD_E_FORMAT with a message
  * "ckpt '<path>': <check> (found X, expected Y)"; file system failures give
@@ -170,6 +171,29 @@ bd_status bd_ckpt_verify(const char *path);
 
 /* CRC32C (Castagnoli) of n bytes, continuing from crc (0 to start). */
 uint32_t bd_crc32c(uint32_t crc, const void *data, size_t n);
+
+/* ---- a run's checkpoint folder: <dir>/step_<N>.bdc ---------------------- */
+
+/* "<dir>/step_<N>.bdc" (dir NULL: "step_<N>.bdc") into buf; BD_E_ARG when
+ * it does not fit in len. */
+bd_status bd_ckpt_step_path(char *buf, size_t len, const char *dir,
+                            uint64_t step);
+/* N of a file name "step_<N>.bdc" (1 to 19 digits); false for any other. */
+bool bd_ckpt_step_of(const char *name, uint64_t *step);
+
+typedef struct bd_ckpt_step {
+    uint64_t step;
+    char    *path;  /* "<dir>/<the file's name>" */
+} bd_ckpt_step;
+
+/* dir's step_<N>.bdc files by step, ascending, in a malloc'd list (NULL
+ * and 0 when there are none). BD_E_IO when dir cannot be listed, BD_E_ARG
+ * naming both files when two name the same step (step_7, step_07). */
+bd_status bd_ckpt_list_steps(const char *dir, bd_ckpt_step **steps, size_t *n);
+void      bd_ckpt_steps_free(bd_ckpt_step *steps, size_t n);
+/* The pid of a file name "<file>.bdc.tmp-<pid>", bd_ckpt_save's temp file
+ * while it writes <file>.bdc; -1 for any other name. */
+long bd_ckpt_temp_writer(const char *name);
 
 /* ---- archives (.bda) ----------------------------------------------------- */
 

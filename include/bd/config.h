@@ -9,6 +9,7 @@
 #define BD_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bd/status.h"
@@ -21,6 +22,10 @@ void       bd_config_free(bd_config *c);
 /* Set (or replace) a value. Keys: [a-z0-9_.]+, at most 63 characters. */
 bd_status bd_config_set_num(bd_config *c, const char *key, double value);
 bd_status bd_config_set_str(bd_config *c, const char *key, const char *value);
+
+/* The same keys and values, none marked used (NULL: an empty config);
+ * NULL with the error set when out of memory. */
+bd_config *bd_config_copy(const bd_config *c);
 
 bool bd_config_has(const bd_config *c, const char *key);
 
@@ -36,6 +41,12 @@ bd_status bd_config_str(bd_config *c, const char *key, const char *dflt,
 /* A string that must be one of the NULL-terminated `choices`. */
 bd_status bd_config_choice(bd_config *c, const char *key, const char *dflt,
                            const char *const *choices, int *index);
+
+/* The index of name in the NULL-terminated names, or -1. */
+int         bd_name_find(const char *const *names, const char *name);
+/* "a, b, c": every one of the NULL-terminated names, into buf (cut short
+ * if it does not fit); returns buf. */
+const char *bd_names_join(const char *const *names, char *buf, size_t len);
 
 /* Fails naming the first key no getter read, with the keys that were read:
  * "unknown key 'widht' for unet (known: width, attention, ...)". */

@@ -28,6 +28,15 @@ typedef struct bd_diffusion_spec {
 
 bd_diffusion_spec bd_diffusion_defaults(void);
 
+/* The names the config keys and checkpoints spell, indexed by the enums
+ * and NULL-terminated (bd_name_find, bd_names_join in bd/config.h). */
+extern const char *const bd_schedule_names[];   /* linear, cosine */
+extern const char *const bd_prediction_names[]; /* eps, x0, v */
+extern const char *const bd_sampler_names[];    /* ddpm, ddim */
+/* The name of a value; "(unknown)" for a value outside the enum. */
+const char *bd_schedule_name(bd_schedule_kind k);
+const char *bd_prediction_name(bd_prediction p);
+
 /* Read the keys schedule, timesteps, beta_start, beta_end, prediction over
  * the defaults, with range checks. Leaves other keys for the caller. */
 bd_status bd_diffusion_read(bd_config *cfg, bd_diffusion_spec *spec);

@@ -3,6 +3,7 @@
 #ifndef BD_MODEL_H
 #define BD_MODEL_H
 
+#include "bd/config.h"
 #include "bd/nn.h"
 #include "bd/tape.h"
 
@@ -28,6 +29,8 @@ typedef enum bd_prediction {
 
 typedef struct bd_model {
     char           arch[64];   /* denoiser name, e.g. "unet" */
+    bd_config     *config;     /* the keys it was made with (owned; NULL for
+                                  a model not made by bd_model_create) */
     bd_params     *params;     /* owned */
     void          *state;      /* owned by the denoiser */
     int64_t        channels, size;  /* images: (N, channels, size, size) */

@@ -112,6 +112,25 @@ const bd_schedule   *bd_trainer_schedule(const bd_trainer *tr);
 /* Learning rate at a step (0-based): lr min(1, (step + 1) / warmup). */
 double               bd_trainer_lr(const bd_trainer *tr, int64_t step);
 
+/* What bd_trainer_run_hooks calls; each may be NULL. The ones that return
+ * a status run on every rank and, when one fails on any rank, all stop. */
+typedef struct bd_train_hooks {
+    /* After every step on this process, with the step's loss (progress
+     * lines): it cannot stop training. */
+    void (*on_step)(void *ud, int64_t step, double loss);
+    /* After every save_every-th step and the last (save_every 0: never),
+     * before on_report (checkpoints). */
+    bd_status (*on_save)(bd_trainer *tr, int64_t step, void *ud);
+    int64_t save_every;
+    /* After every opts.every-th step and the last, as bd_trainer_run's
+     * callback. */
+    bd_train_callback on_report;
+    void *ud;
+} bd_train_hooks;
+
+/* bd_trainer_run with all three hooks. */
+bd_status bd_trainer_run_hooks(bd_trainer *tr, const bd_train_hooks *h);
+
 /* bd_trainer_new, run, free. */
 bd_status bd_train(bd_model *m, const bd_dataset *d, const bd_train_opts *opts,
                    bd_train_callback cb, void *ud);
