@@ -19,6 +19,12 @@ install(TARGETS bd bd_plugin_api EXPORT bdTargets
 if(TARGET bdrun)
     install(TARGETS bdrun RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
+# bd's own scripts (bdrun sample, the shared Lua modules), found by an
+# installed bdrun in ../share/bd/scripts.
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/scripts/lib
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bd/scripts)
+install(FILES ${PROJECT_SOURCE_DIR}/scripts/sample.lua
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bd/scripts)
 get_property(BD_PLUGIN_TARGETS GLOBAL PROPERTY BD_PLUGIN_TARGETS)
 if(BD_PLUGIN_TARGETS)
     install(TARGETS ${BD_PLUGIN_TARGETS}

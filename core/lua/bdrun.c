@@ -1,8 +1,13 @@
 /* bdrun: run a Lua experiment script with the `bd` module.
  *
  *   bdrun script.lua [key=value ...]
+ *   bdrun sample CKPT [key=value ...]  (bd's scripts/sample.lua)
  *   bdrun plugins
  *   bdrun ckpt <command> ...        (bd_ckpt_main)
+ *
+ * bd's own scripts (sample.lua, lib/) are found in $BD_SCRIPTS, else in
+ * <prefix>/share/bd/scripts beside an installed bdrun (<prefix>/bin),
+ * else in the source tree this bdrun was built from.
  *
  * Like lua.c, all work happens inside a protected call (pmain), and the
  * script runs under a message handler that appends a traceback, so any
@@ -11,7 +16,9 @@
 #include "bdlua.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bd/ckpt.h"
@@ -19,6 +26,8 @@
 
 static const char usage[] =
     "usage: bdrun script.lua [key=value ...]   run an experiment script\n"
+    "       bdrun sample CKPT [key=value ...]  a sample grid from any checkpoint\n"
+    "                                          (per_side, sampler, steps, seed, out)\n"
     "       bdrun plugins                      list plugins and what they provide\n"
     "       bdrun ckpt <command> ...           inspect, verify, diff, export,\n"
     "                                          archive, ls, extract checkpoints\n"
@@ -27,7 +36,37 @@ static const char usage[] =
     "key=value arguments override the defaults the script declares with\n"
     "bd.config{...}; each value must have the type of its default.\n"
     "Scripts find shared Lua modules with require() in lib/ beside the\n"
-    "script and in " BD_SOURCE_DIR "/scripts/lib.\n";
+    "script and in bd's scripts/lib ($BD_SCRIPTS, the installed share/bd/scripts\n"
+    "or the source tree's).\n";
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* bd's scripts folder (see the top) into buf. */
+static const char *scripts_dir(char *buf, size_t len)
+{
+    const char *env = getenv("BD_SCRIPTS");
+    if (env && *env) {
+        snprintf(buf, len, "%s", env);
+        return buf;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(buf, len, "%s/../share/bd/scripts", exe);
+        if (is_dir(buf))
+            return buf;
+    }
+    snprintf(buf, len, "%s", BD_SOURCE_DIR "/scripts");
+    return buf;
+}
 
 /* require() for Lua files only, loaded as text: package.path is searched
  * with package.searchpath. */
@@ -49,8 +88,8 @@ static int text_searcher(lua_State *L)
     return 2;
 }
 
-/* package.path: the script's folder and its lib/, then scripts/lib of the
- * source tree; no C modules; require() loads text only. */
+/* package.path: the script's folder and its lib/, then bd's scripts/lib;
+ * no C modules; require() loads text only. */
 static void set_package(lua_State *L, const char *script)
 {
     const char *slash = strrchr(script, '/');
@@ -63,7 +102,9 @@ static void set_package(lua_State *L, const char *script)
         luaL_addlstring(&b, dir, (size_t)dir_len);
         luaL_addstring(&b, k ? "/lib/?.lua;" : "/?.lua;");
     }
-    luaL_addstring(&b, BD_SOURCE_DIR "/scripts/lib/?.lua");
+    char dir_buf[4400];
+    luaL_addstring(&b, scripts_dir(dir_buf, sizeof dir_buf));
+    luaL_addstring(&b, "/lib/?.lua");
     luaL_pushresult(&b);
     lua_setfield(L, -2, "path");
     lua_pushliteral(L, "");
@@ -144,6 +185,25 @@ static int list_plugins(void)
     return bd_plugin_failure_count() ? 1 : 0;
 }
 
+static int run_script(int argc, char **argv);
+
+/* bdrun sample CKPT [key=value ...]: bdrun <scripts>/sample.lua ckpt=CKPT ... */
+static int sample_checkpoint(int argc, char **argv)
+{
+    if (argc < 3 || argv[2][0] == '-' || strchr(argv[2], '=')) {
+        fprintf(stderr, "bdrun sample: expected a checkpoint, then key=value"
+                " arguments\n%s", usage);
+        return 2;
+    }
+    char dir[4400], script[4500], ckpt[4400];
+    snprintf(script, sizeof script, "%s/sample.lua",
+             scripts_dir(dir, sizeof dir));
+    snprintf(ckpt, sizeof ckpt, "ckpt=%s", argv[2]);
+    argv[1] = script;
+    argv[2] = ckpt;
+    return run_script(argc, argv);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -165,10 +225,18 @@ int main(int argc, char **argv)
         argv[1] = name;
         return bd_ckpt_main(argc - 1, argv + 1);
     }
+    if (!strcmp(argv[1], "sample"))
+        return sample_checkpoint(argc, argv);
     if (argv[1][0] == '-') {
         fprintf(stderr, "bdrun: unknown option '%s'\n%s", argv[1], usage);
         return 2;
     }
+    return run_script(argc, argv);
+}
+
+/* bdrun script.lua [key=value ...] */
+static int run_script(int argc, char **argv)
+{
     lua_State *L = luaL_newstate();
     if (!L) {
         fputs("bdrun: cannot create a Lua state: out of memory\n", stderr);

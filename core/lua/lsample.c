@@ -35,6 +35,8 @@ static bd_status fill_diffusion(bd_config *cfg, const bd_diffusion_spec *d)
                                  bd_prediction_name(d->prediction)));
     if (!bd_config_has(cfg, "timesteps"))
         BD_TRY(bd_config_set_num(cfg, "timesteps", (double)d->timesteps));
+    if (d->schedule != BD_SCHEDULE_LINEAR)
+        return BD_OK; /* the betas are the linear schedule's */
     if (!bd_config_has(cfg, "beta_start"))
         BD_TRY(bd_config_set_num(cfg, "beta_start", d->beta_start));
     if (!bd_config_has(cfg, "beta_end"))
