@@ -1,23 +1,29 @@
 /* bd's unet, loaded through the plugin host, timed on a training step and a
- * sampling step against the sgemm ceiling measured in the same run.
+ * sampling step against the fp32 FMA peak and the sgemm ceiling measured in
+ * the same run.
  *
- *   bench_unet [--threads N] [--widths 32,64] [--batches 64,128]
- *   bench_unet --flops WIDTH     forward and training FLOPs per image and
- *                                the parameter count of the recipe
- *   bench_unet --ceiling         the sgemm ceilings only
- *   bench_unet [--reps K] --one MODE WIDTH BATCH CEILING
- *                                one configuration (run_peer.sh); --reps K
- *                                times exactly K steps (at most 10: profiling)
+ *   bench_unet [--threads N] [--widths 32,64] [--batches 64,128] [NET]
+ *   bench_unet --flops WIDTH [NET]   forward and training FLOPs per image
+ *                                    and the parameter count of the recipe
+ *   bench_unet --ceiling             the FMA peak and sgemm ceilings only
+ *   bench_unet [--reps K] [NET] --one MODE WIDTH BATCH PEAK
+ *                                    one configuration (run_peer.sh); --reps
+ *                                    K times exactly K steps (profiling)
+ * NET: --size S (32, image side), --emb E (256), --attention BLOCKS: "all"
+ * (the six blocks), "none", or a comma-separated list of down1, down2,
+ * down3, up1, up2, up3 (at 32x32, down2,down3,up1 attend at 8x8 and 4x4).
  *
- * train   draw t and eps, q_sample, forward, eps-prediction MSE, backward,
- *         AdamW (lr 3e-4, weight decay 0.01, grad-norm clip 1.0), as bd's
- *         trainer does;
- * sample  one forward with grad off.
- * 32x32 one-channel images. Each (mode, width, batch) runs in a fresh child
+ * train   steps of bd's trainer (bd_trainer_run, what bd.train runs) on
+ *         Gaussian bumps: draw a batch, t and eps, q_sample, forward,
+ *         eps-prediction MSE, backward, AdamW (lr 3e-4, weight decay 0.01,
+ *         grad-norm clip 1.0), EMA 0.999;
+ * sample  one forward of the denoiser with grad off (a step of bd.sample).
+ * One-channel images. Each (mode, width, batch) runs in a fresh child
  * process (this program re-executed) so its ru_maxrss is its own: WARMUP
- * steps (the tape's arena settles into one block on the second), then timed
- * steps until BUDGET_S has passed, at least MIN_REPS of them unless they
- * take 3 BUDGET_S, at most MAX_REPS; the median is reported.
+ * steps (the tape's arena settles on the second), then timed steps until
+ * BUDGET_S has passed, at least MIN_REPS of them unless they take 3 BUDGET_S,
+ * at most MAX_REPS; the median is reported, with the CPU time per step and
+ * the page faults per warm step.
  *
  * FLOPs are counted analytically from the recipe (PAPER.md, "Model"):
  * 2 per multiply-add of every convolution, linear layer and attention
@@ -27,13 +33,15 @@
  * --flops, so both sides divide by the same numbers.
  *
  * Memory: the tape arena's peak + parameters and their grads + the AdamW
- * moments, and the child's ru_maxrss growth from just before the model is
- * built (what unet_torch.py reports for PyTorch).
+ * moments and EMA, and the child's ru_maxrss growth from just before the
+ * model is built (what unet_torch.py reports for PyTorch).
  *
  * One line per configuration, for run_peer.sh:
  *   RESULT bd <mode> <width> <batch> <img/s> <GFLOP/s> <peak MiB> <ms/step>
  */
 #include <cblas.h>
+#include <immintrin.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +50,37 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bd/data.h"
 #include "bd/diffusion.h"
 #include "bd/parallel.h"
 #include "bd/registry.h"
+#include "bd/train.h"
 
-enum { SIZE = 32, CHANNELS = 1, EMB = 256, SEED = 1, WARMUP = 2,
-       MIN_REPS = 3, MAX_REPS = 10 };
+enum { CHANNELS = 1, SEED = 1, WARMUP = 2, MIN_REPS = 3, MAX_REPS = 10 };
 #define BUDGET_S 10.0
+
+/* The net's shape beyond its width (the unet plugin's config). */
+typedef struct net_shape {
+    int64_t     size, emb;
+    const char *attention; /* "all", "none" or the unet's attention_blocks */
+} net_shape;
+
+static const char *const BLOCKS[6] = {"down1", "down2", "down3", "up1", "up2", "up3"};
+
+/* Does block `i` (of BLOCKS) attend? */
+static bool attends(const net_shape *s, int i)
+{
+    if (!strcmp(s->attention, "all"))
+        return true;
+    const size_t len = strlen(BLOCKS[i]);
+    for (const char *p = s->attention; *p;) {
+        const size_t n = strcspn(p, ",");
+        if (n == len && !strncmp(p, BLOCKS[i], len))
+            return true;
+        p += n + (p[n] == ',');
+    }
+    return false;
+}
 
 /* ---- the recipe's FLOPs and parameters --------------------------------------- */
 
@@ -91,29 +123,32 @@ static void attention(tally *t, int64_t c, int64_t tokens)
 }
 
 /* double convs (in, in, residual) and (in, out, mid), + Linear(3E -> out),
- * self-attention */
-static void block(tally *t, int64_t in, int64_t out, int64_t mid, int64_t hw)
+ * self-attention if it attends */
+static void block(tally *t, const net_shape *s, int i, int64_t in, int64_t out,
+                  int64_t mid, int64_t hw)
 {
     double_conv(t, in, in, in, hw);
     double_conv(t, in, out, mid, hw);
-    linear(t, 3 * EMB, out, 1);
-    attention(t, out, hw * hw);
+    linear(t, 3 * s->emb, out, 1);
+    if (attends(s, i))
+        attention(t, out, hw * hw);
 }
 
-static tally recipe(int64_t c)
+static tally recipe(int64_t c, const net_shape *s)
 {
     tally t = {0};
-    double_conv(&t, CHANNELS, c, c, SIZE);
-    block(&t, c, 2 * c, 2 * c, SIZE / 2);
-    block(&t, 2 * c, 4 * c, 4 * c, SIZE / 4);
-    block(&t, 4 * c, 4 * c, 4 * c, SIZE / 8);
-    double_conv(&t, 4 * c, 8 * c, 8 * c, SIZE / 8);
-    double_conv(&t, 8 * c, 8 * c, 8 * c, SIZE / 8);
-    double_conv(&t, 8 * c, 4 * c, 4 * c, SIZE / 8);
-    block(&t, 8 * c, 2 * c, 4 * c, SIZE / 4);
-    block(&t, 4 * c, c, 2 * c, SIZE / 2);
-    block(&t, 2 * c, c, c, SIZE);
-    conv(&t, c, CHANNELS, 1, SIZE);
+    const int64_t n = s->size;
+    double_conv(&t, CHANNELS, c, c, n);
+    block(&t, s, 0, c, 2 * c, 2 * c, n / 2);
+    block(&t, s, 1, 2 * c, 4 * c, 4 * c, n / 4);
+    block(&t, s, 2, 4 * c, 4 * c, 4 * c, n / 8);
+    double_conv(&t, 4 * c, 8 * c, 8 * c, n / 8);
+    double_conv(&t, 8 * c, 8 * c, 8 * c, n / 8);
+    double_conv(&t, 8 * c, 4 * c, 4 * c, n / 8);
+    block(&t, s, 3, 8 * c, 2 * c, 4 * c, n / 4);
+    block(&t, s, 4, 4 * c, c, 2 * c, n / 2);
+    block(&t, s, 5, 2 * c, c, c, n);
+    conv(&t, c, CHANNELS, 1, n);
     t.params += CHANNELS;
     return t;
 }
@@ -124,6 +159,14 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds of all this process's threads */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -154,7 +197,45 @@ static long page_faults(void)
     return ru.ru_minflt + ru.ru_majflt;
 }
 
-/* ---- the sgemm ceiling ---------------------------------------------------------- */
+/* ---- the ceilings ----------------------------------------------------------------- */
+
+enum { FMA_CHAINS = 12, FMA_ITERS = 50 * 1000 * 1000 };
+
+/* FMA_ITERS rounds of FMA_CHAINS independent 8-wide FMAs; returns a sum so
+ * the work is not optimised away. */
+__attribute__((target("avx2,fma"))) static void *fma_loop(void *out)
+{
+    __m256 acc[FMA_CHAINS];
+    const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+    for (int c = 0; c < FMA_CHAINS; c++)
+        acc[c] = _mm256_set1_ps((float)c);
+    for (int i = 0; i < FMA_ITERS; i++)
+        for (int c = 0; c < FMA_CHAINS; c++)
+            acc[c] = _mm256_fmadd_ps(acc[c], a, b);
+    float sum = 0.0f, lanes[8];
+    for (int c = 0; c < FMA_CHAINS; c++) {
+        _mm256_storeu_ps(lanes, acc[c]);
+        sum += lanes[0];
+    }
+    *(float *)out = sum;
+    return NULL;
+}
+
+/* GFLOP/s of the fp32 FMA loop on `threads` threads at once (2 FLOPs per
+ * lane and FMA): the peak no fp32 code exceeds. */
+static double fma_peak(int threads)
+{
+    pthread_t tid[64];
+    float sums[64];
+    threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
+    const double t0 = now();
+    for (int i = 0; i < threads; i++)
+        pthread_create(&tid[i], NULL, fma_loop, &sums[i]);
+    for (int i = 0; i < threads; i++)
+        pthread_join(tid[i], NULL);
+    const double sec = now() - t0;
+    return 2.0 * 8.0 * FMA_CHAINS * (double)FMA_ITERS * threads / sec / 1e9;
+}
 
 /* Median GFLOP/s of `reps` runs of `batch` products C (m, n) = A (m, k) B (k, n),
  * one B and C per product (as per-image im2col columns), after one warm-up. */
@@ -185,32 +266,29 @@ static double sgemm_gflops(int m, int n, int k, int batch, int reps)
     return 2.0 * m * n * (double)k * batch / median(t, reps) / 1e9;
 }
 
-/* Print the ceilings: a large square product and the per-image im2col
- * product of the width-64 net's 32x32 convolutions. Returns the square's. */
+/* Print the ceilings: the FMA peak (the best of three), a large square
+ * product and the per-image im2col product of the width-64 net's 32x32
+ * convolutions. Returns the FMA peak. */
 static double ceilings(int threads)
 {
     printf("OpenBLAS %s, core %s, %d threads\n", openblas_get_config(),
            openblas_get_corename(), threads);
+    double peak = 0.0;
+    for (int i = 0; i < 3; i++) {
+        const double p = fma_peak(threads);
+        peak = p > peak ? p : peak;
+    }
     const double square = sgemm_gflops(2048, 2048, 2048, 1, 5);
     const double im2col = sgemm_gflops(64, 1024, 576, 64, 5);
-    printf("CEILING %.1f %.1f\n", square, im2col);
-    printf("sgemm ceiling: square 2048 %.1f GFLOP/s; per-image im2col 64x1024x576"
-           " (x64 images) %.1f GFLOP/s\n", square, im2col);
+    printf("CEILING %.1f %.1f %.1f\n", peak, square, im2col);
+    printf("fp32 FMA peak %.1f GFLOP/s; sgemm: square 2048 %.1f GFLOP/s,"
+           " per-image im2col 64x1024x576 (x64 images) %.1f GFLOP/s\n", peak,
+           square, im2col);
     fflush(stdout);
-    return square;
+    return peak;
 }
 
 /* ---- one configuration ---------------------------------------------------------- */
-
-typedef struct bench {
-    bd_model    *m;
-    bd_schedule *s;
-    bd_adamw    *opt;
-    bd_tape     *tp;
-    bd_tensor   *x0, *eps, *cond, *tf;
-    int64_t     *t;
-    bd_rng       rng;
-} bench;
 
 static void check(bd_status s, const char *what)
 {
@@ -220,67 +298,108 @@ static void check(bd_status s, const char *what)
     }
 }
 
-static bd_model *make_model(int64_t width)
+static void *need(void *p)
 {
-    bd_config *cfg = bd_config_new();
-    bd_model *m = NULL;
-    if (!cfg) {
+    if (!p) {
         fprintf(stderr, "bench_unet: out of memory\n");
         exit(1);
     }
+    return p;
+}
+
+static bd_model *make_model(int64_t width, const net_shape *s)
+{
+    bd_config *cfg = need(bd_config_new());
+    bd_model *m = NULL;
+    const bool none = !strcmp(s->attention, "none");
     check(bd_config_set_num(cfg, "width", (double)width), "config");
+    check(bd_config_set_num(cfg, "size", (double)s->size), "config");
+    check(bd_config_set_num(cfg, "emb", (double)s->emb), "config");
+    check(bd_config_set_num(cfg, "attention", none ? 0 : 1), "config");
+    if (!none && strcmp(s->attention, "all"))
+        check(bd_config_set_str(cfg, "attention_blocks", s->attention), "config");
     check(bd_model_create("unet", cfg, SEED, &m), "bd_model_create(\"unet\")");
     bd_config_free(cfg);
     return m;
 }
 
-/* The AdamW state only for training, so sampling's memory is its own. */
-static void bench_setup(bench *b, int64_t width, int64_t batch, bool train)
+/* The timed steps: wall and CPU seconds of each, the faults since warm-up. */
+typedef struct timing {
+    int    fixed, reps, seen;
+    double wall[MAX_REPS], cpu[MAX_REPS], spent, t0, c0, start;
+    long   faults;
+} timing;
+
+/* Call after each step; false once enough steps are timed. */
+static bool timing_step(timing *tm)
 {
-    const bd_diffusion_spec spec = bd_diffusion_defaults();
-    b->m = make_model(width);
-    check(bd_schedule_new(&spec, &b->s), "schedule");
-    if (train)
-        check(bd_adamw_new(b->m->params, bd_adamw_defaults(), &b->opt), "adamw");
-    b->tp = bd_tape_new();
-    b->x0 = bd_tensor_new4(batch, CHANNELS, SIZE, SIZE, false);
-    b->eps = bd_tensor_new4(batch, CHANNELS, SIZE, SIZE, false);
-    b->cond = bd_tensor_new4(batch, 2, 0, 0, false);
-    b->tf = bd_tensor_new4(batch, 0, 0, 0, false);
-    b->t = malloc(sizeof(int64_t) * (size_t)batch);
-    if (!b->tp || !b->x0 || !b->eps || !b->cond || !b->tf || !b->t) {
-        fprintf(stderr, "bench_unet: out of memory\n");
-        exit(1);
+    const double t = now(), c = cpu_now();
+    if (tm->seen++ == WARMUP) {
+        tm->faults = page_faults();
+        tm->start = t;
+    } else if (tm->seen > WARMUP) {
+        tm->wall[tm->reps] = t - tm->t0;
+        tm->cpu[tm->reps] = c - tm->c0;
+        tm->spent += tm->wall[tm->reps++];
     }
-    b->rng = bd_rng_make(SEED, 0);
-    bd_rng_fill_uniform(&b->rng, b->x0->data, b->x0->numel, -1.0f, 1.0f);
-    bd_rng_fill_uniform(&b->rng, b->cond->data, b->cond->numel, 0.0f, SIZE);
-    bd_rng_fill_normal(&b->rng, b->eps->data, b->eps->numel, 0.0f, 1.0f);
-    bd_tensor_fill(b->tf, 500.0f);
+    tm->t0 = t, tm->c0 = c;
+    if (tm->seen <= WARMUP)
+        return true;
+    return tm->fixed ? tm->reps < tm->fixed
+                     : tm->reps < MAX_REPS && (tm->spent < BUDGET_S
+                           || (tm->reps < MIN_REPS && tm->spent < 3 * BUDGET_S));
 }
 
-static void train_step(bench *b)
+static bd_status train_callback(bd_trainer *tr, const bd_train_report *r, void *ud)
 {
-    const int64_t n = b->x0->shape[0];
-    bd_tensor *loss;
-    for (int64_t i = 0; i < n; i++)
-        b->t[i] = (int64_t)bd_rng_below(&b->rng, (uint32_t)b->s->T);
-    bd_rng_fill_normal(&b->rng, b->eps->data, b->eps->numel, 0.0f, 1.0f);
-    bd_tape_reset(b->tp);
-    check(bd_diffusion_loss(b->tp, b->m, b->s, b->x0, b->cond, b->t, b->eps,
-                            NULL, &loss), "training loss");
-    bd_params_zero_grad(b->m->params);
-    check(bd_tape_backward(b->tp, loss), "backward");
-    check(bd_adamw_step(b->opt, 3e-4f, NULL), "adamw step");
+    (void)tr, (void)r;
+    return timing_step(ud) ? BD_OK
+                           : bd_fail(BD_E_STATE, "bench_unet: enough steps timed");
 }
 
-/* x_t = eps at t = 500: the denoiser's forward with grad off */
-static void sample_step(bench *b)
+/* bd's trainer on bumps of the net's size until `tm` has its steps. */
+static void run_train(bd_model *m, const net_shape *s, int64_t batch, timing *tm)
 {
-    bd_tensor *out;
-    bd_tape_reset(b->tp);
-    check(b->m->forward(b->m->state, b->tp, b->eps, b->tf, b->cond, NULL, &out),
-          "sampling forward");
+    bd_data_spec spec = bd_data_defaults();
+    bd_dataset *d = NULL;
+    spec.size = s->size;
+    check(bd_dataset_new(&spec, &d), "bumps");
+    bd_train_opts o = bd_train_defaults();
+    o.steps = WARMUP + MAX_REPS + 1;
+    o.batch = batch;
+    o.lr = 3e-4;
+    o.every = 1;
+    o.seed = SEED;
+    timing_step(tm);
+    const bd_status st = bd_train(m, d, &o, train_callback, tm);
+    if (st != BD_OK && tm->reps == 0)
+        check(st, "bd_train");
+    bd_dataset_free(d);
+}
+
+/* x_t = eps at t = 500: the denoiser's forward with grad off. Returns the
+ * tape arena's peak. */
+static size_t run_sample(bd_model *m, const net_shape *s, int64_t batch, timing *tm)
+{
+    bd_tape *tp = need(bd_tape_new());
+    bd_tensor *x = need(bd_tensor_new4(batch, CHANNELS, s->size, s->size, false));
+    bd_tensor *cond = need(bd_tensor_new4(batch, 2, 0, 0, false));
+    bd_tensor *t = need(bd_tensor_new4(batch, 0, 0, 0, false));
+    bd_rng rng = bd_rng_make(SEED, 0);
+    bd_rng_fill_normal(&rng, x->data, x->numel, 0.0f, 1.0f);
+    bd_rng_fill_uniform(&rng, cond->data, cond->numel, 0.0f, (float)s->size);
+    bd_tensor_fill(t, 500.0f);
+    bd_tape_set_grad(tp, false);
+    timing_step(tm);
+    do {
+        bd_tensor *out;
+        bd_tape_reset(tp);
+        check(m->forward(m->state, tp, x, t, cond, NULL, &out), "sampling forward");
+    } while (timing_step(tm));
+    const size_t peak = bd_tape_arena_peak(tp);
+    bd_tensor_free(x), bd_tensor_free(cond), bd_tensor_free(t);
+    bd_tape_free(tp);
+    return peak;
 }
 
 /* The plugin's parameter count against the recipe's. */
@@ -300,71 +419,62 @@ static void check_params(const bd_model *m, int64_t width, const tally *r)
  * span on stderr (for perf record -k CLOCK_MONOTONIC, then perf report
  * --time FROM,TO); else the policy above. */
 static void run_one(const char *mode, int64_t width, int64_t batch,
-                    double ceiling, int fixed_reps)
+                    const net_shape *s, double peak, int fixed_reps)
 {
     const bool train = !strcmp(mode, "train");
-    const tally r = recipe(width);
+    const tally r = recipe(width, s);
     const double base = maxrss_mib();
-    bench b = {0};
-    double times[MAX_REPS], spent = 0.0;
-    if (fixed_reps > MAX_REPS)
-        fixed_reps = MAX_REPS;
-    int reps = 0;
-    bench_setup(&b, width, batch, train);
-    check_params(b.m, width, &r);
-    bd_tape_set_grad(b.tp, train);
-    for (int i = 0; i < WARMUP; i++)
-        train ? train_step(&b) : sample_step(&b);
-    const long faults = page_faults();
-    while (fixed_reps ? reps < fixed_reps
-                      : reps < MAX_REPS && (spent < BUDGET_S
-                                            || (reps < MIN_REPS && spent < 3 * BUDGET_S))) {
-        double t0 = now();
-        train ? train_step(&b) : sample_step(&b);
-        times[reps] = now() - t0;
-        spent += times[reps++];
-    }
+    timing tm = {.fixed = fixed_reps > MAX_REPS ? MAX_REPS : fixed_reps};
+    bd_model *m = make_model(width, s);
+    check_params(m, width, &r);
+    const size_t arena = train ? 0 : run_sample(m, s, batch, &tm);
+    if (train)
+        run_train(m, s, batch, &tm);
+    const double end = now();
     if (fixed_reps)
-        fprintf(stderr, "timed steps: %.6f,%.6f\n", now() - spent, now());
-    const double sec = median(times, reps);
+        fprintf(stderr, "timed steps: %.6f,%.6f\n", tm.start, end);
+    const long faults = page_faults() - tm.faults;
+    const double sec = median(tm.wall, tm.reps), cpu = median(tm.cpu, tm.reps);
     const double gflops = (train ? 3.0 : 1.0) * r.flops * (double)batch / sec / 1e9;
-    const double params = (double)bd_params_numel(b.m->params) * sizeof(float);
-    const double accounted = (double)bd_tape_arena_peak(b.tp)
-                           + params * (train ? 4.0 : 2.0);
     printf("RESULT bd %s %lld %lld %.2f %.1f %.0f %.1f\n", mode, (long long)width,
            (long long)batch, (double)batch / sec, gflops, maxrss_mib() - base,
            sec * 1e3);
-    printf("  %s width %lld batch %lld: %d reps, %.0f%% of the square sgemm ceiling,"
-           " %.0f page faults per step; arena peak %.0f MiB + parameters and grads"
-           " %.0f MiB%s = %.0f MiB\n", mode, (long long)width, (long long)batch,
-           reps, 100.0 * gflops / ceiling, (double)(page_faults() - faults) / reps,
-           (double)bd_tape_arena_peak(b.tp) / 1048576.0, 2.0 * params / 1048576.0,
-           train ? " + AdamW moments" : "", accounted / 1048576.0);
+    printf("  %s width %lld batch %lld size %lld attention %s: %d reps, %.0f%% of"
+           " the FMA peak, %.2f CPU s per step (%.2f threads busy), %.0f page"
+           " faults per step", mode, (long long)width, (long long)batch,
+           (long long)s->size, s->attention, tm.reps, 100.0 * gflops / peak, cpu,
+           cpu / sec, (double)faults / tm.reps);
+    if (!train)
+        printf("; arena peak %.0f MiB", (double)arena / 1048576.0);
+    printf("\n");
     fflush(stdout);
-    bd_tensor_free(b.x0), bd_tensor_free(b.eps), bd_tensor_free(b.cond);
-    bd_tensor_free(b.tf), free(b.t);
-    bd_tape_free(b.tp);
-    if (b.opt)
-        bd_adamw_free(b.opt);
-    bd_schedule_free(b.s);
-    bd_model_free(b.m);
+    bd_model_free(m);
     bd_plugins_unload_all();
 }
 
 /* ---- the driver ---------------------------------------------------------------- */
 
-/* Re-run this program as `--one mode width batch ceiling`, wait for it. */
-static void spawn_one(const char *mode, const char *width, const char *batch,
-                      double ceiling, int threads)
+typedef struct driver {
+    int       threads, reps;
+    net_shape net;
+} driver;
+
+/* Re-run this program as `--one mode width batch peak` with the same net,
+ * wait for it. */
+static void spawn_one(const driver *dr, const char *mode, const char *width,
+                      const char *batch, double peak)
 {
-    char ceil_s[32], threads_s[16];
-    snprintf(ceil_s, sizeof ceil_s, "%.3f", ceiling);
-    snprintf(threads_s, sizeof threads_s, "%d", threads);
+    char peak_s[32], threads_s[16], size_s[16], emb_s[16];
+    snprintf(peak_s, sizeof peak_s, "%.3f", peak);
+    snprintf(threads_s, sizeof threads_s, "%d", dr->threads);
+    snprintf(size_s, sizeof size_s, "%lld", (long long)dr->net.size);
+    snprintf(emb_s, sizeof emb_s, "%lld", (long long)dr->net.emb);
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        execl("/proc/self/exe", "bench_unet", "--threads", threads_s, "--one",
-              mode, width, batch, ceil_s, (char *)NULL);
+        execl("/proc/self/exe", "bench_unet", "--threads", threads_s, "--size",
+              size_s, "--emb", emb_s, "--attention", dr->net.attention, "--one",
+              mode, width, batch, peak_s, (char *)NULL);
         perror("bench_unet: exec");
         _exit(127);
     }
@@ -378,56 +488,73 @@ static void spawn_one(const char *mode, const char *width, const char *batch,
 }
 
 /* Forward and training FLOPs per image of each width. */
-static void print_flops(const char *widths)
+static void print_flops(const char *widths, const net_shape *s)
 {
     char list[64];
     snprintf(list, sizeof list, "%s", widths);
     for (char *w = strtok(list, ","); w; w = strtok(NULL, ",")) {
-        const tally r = recipe(atoll(w));
-        printf("width %s: %lld parameters, %.3f GFLOP/img forward, %.3f GFLOP/img"
-               " training step\n", w, (long long)r.params, r.flops / 1e9,
-               3.0 * r.flops / 1e9);
+        const tally r = recipe(atoll(w), s);
+        printf("width %s, %lldx%lld, attention %s: %lld parameters, %.3f GFLOP/img"
+               " forward, %.3f GFLOP/img training step\n", w, (long long)s->size,
+               (long long)s->size, s->attention, (long long)r.params,
+               r.flops / 1e9, 3.0 * r.flops / 1e9);
     }
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: bench_unet [--threads N] [--widths 32,64] [--batches"
+            " 64,128] [NET] | --flops WIDTH [NET] | --ceiling | [--reps K] [NET]"
+            " --one MODE WIDTH BATCH PEAK\n  NET: [--size S] [--emb E]"
+            " [--attention all|none|down1,...]\n");
+    return 2;
 }
 
 int main(int argc, char **argv)
 {
     const char *widths = "32,64", *batches = "64,128";
-    int threads = 2;
+    driver dr = {.threads = 2, .net = {32, 256, "all"}};
     bool ceiling_only = false;
-    int reps = 0;
+    int64_t flops_width = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--flops") && i + 1 < argc) {
-            const tally r = recipe(atoll(argv[i + 1]));
-            printf("%.0f %.0f %lld\n", r.flops, 3.0 * r.flops, (long long)r.params);
-            return 0;
-        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
-            reps = atoi(argv[++i]);
+        const bool arg = i + 1 < argc;
+        if (!strcmp(argv[i], "--flops") && arg) {
+            flops_width = atoll(argv[++i]);
+        } else if (!strcmp(argv[i], "--reps") && arg) {
+            dr.reps = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--ceiling")) {
             ceiling_only = true;
-        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            threads = atoi(argv[++i]);
-            bd_set_num_threads(threads);
+        } else if (!strcmp(argv[i], "--threads") && arg) {
+            dr.threads = atoi(argv[++i]);
+            bd_set_num_threads(dr.threads);
+        } else if (!strcmp(argv[i], "--size") && arg) {
+            dr.net.size = atoll(argv[++i]);
+        } else if (!strcmp(argv[i], "--emb") && arg) {
+            dr.net.emb = atoll(argv[++i]);
+        } else if (!strcmp(argv[i], "--attention") && arg) {
+            dr.net.attention = argv[++i];
         } else if (!strcmp(argv[i], "--one") && i + 4 < argc) {
-            run_one(argv[i + 1], atoll(argv[i + 2]), atoll(argv[i + 3]),
-                    atof(argv[i + 4]), reps);
+            run_one(argv[i + 1], atoll(argv[i + 2]), atoll(argv[i + 3]), &dr.net,
+                    atof(argv[i + 4]), dr.reps);
             return 0;
-        } else if (!strcmp(argv[i], "--widths") && i + 1 < argc) {
+        } else if (!strcmp(argv[i], "--widths") && arg) {
             widths = argv[++i];
-        } else if (!strcmp(argv[i], "--batches") && i + 1 < argc) {
+        } else if (!strcmp(argv[i], "--batches") && arg) {
             batches = argv[++i];
         } else {
-            fprintf(stderr, "usage: bench_unet [--threads N] [--widths 32,64]"
-                    " [--batches 64,128] | --flops WIDTH | --ceiling"
-                    " | [--reps K] --one MODE WIDTH BATCH CEILING\n");
-            return 2;
+            return usage();
         }
     }
-    openblas_set_num_threads(threads);
-    const double square = ceilings(threads);
+    if (flops_width) {
+        const tally r = recipe(flops_width, &dr.net);
+        printf("%.0f %.0f %lld\n", r.flops, 3.0 * r.flops, (long long)r.params);
+        return 0;
+    }
+    openblas_set_num_threads(dr.threads);
+    const double peak = ceilings(dr.threads);
     if (ceiling_only)
         return 0;
-    print_flops(widths);
+    print_flops(widths, &dr.net);
     static const char *const modes[] = {"train", "sample"};
     for (int mo = 0; mo < 2; mo++) {
         char wl[64], bl[64];
@@ -435,7 +562,7 @@ int main(int argc, char **argv)
         for (char *ws, *w = strtok_r(wl, ",", &ws); w; w = strtok_r(NULL, ",", &ws)) {
             snprintf(bl, sizeof bl, "%s", batches);
             for (char *bs, *b = strtok_r(bl, ",", &bs); b; b = strtok_r(NULL, ",", &bs))
-                spawn_one(modes[mo], w, b, square, threads);
+                spawn_one(&dr, modes[mo], w, b, peak);
         }
     }
     return 0;

@@ -2,25 +2,32 @@
 # bd's unet against its PyTorch peer, side by side on this machine.
 #
 #   tests/bench/run_peer.sh [--threads N] [--widths 32,64] [--batches 64,128]
-#                           [--build DIR]
+#                           [--attention "none down2,down3,up1 ..."]
+#                           [--modes "train sample"] [--build DIR]
 #
 # Builds bench_unet and the unet plugin (in DIR, default build-bench),
 # installs Debian's python3-torch if /usr/bin/python3 cannot import torch,
-# then for every (mode, width, batch) runs bd's step and PyTorch's in turn,
-# one after the other, with the same thread count (so a busy machine hurts
-# both alike), and prints the table with the ratios bd / PyTorch. The sgemm
-# ceiling is measured before and after. Each side's raw lines are kept in
-# DIR/bench/run_peer.log.
+# then for every (mode, attention, width, batch) runs bd's step and
+# PyTorch's in turn, one after the other, with the same thread count (so a
+# busy machine hurts both alike), and prints the table with the ratios
+# bd / PyTorch and each side's fraction of the fp32 FMA peak. --attention
+# lists the sets of attending blocks, space-separated (default: none; 8x8
+# and 4x4; all but 32x32; all six). The FMA peak and the sgemm ceiling are
+# measured before and after. The raw lines are kept in DIR/bench/run_peer.log.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-threads=2 widths=32,64 batches=64,128 build=$root/build-bench
+threads=2 widths=32,64 batches=64,128 build=$root/build-bench modes="train sample"
+attention="none down2,down3,up1 down1,down2,down3,up1,up2 all"
 while [ $# -gt 0 ]; do
     case $1 in
-        --threads) threads=$2; shift 2 ;;
-        --widths)  widths=$2; shift 2 ;;
-        --batches) batches=$2; shift 2 ;;
-        --build)   build=$2; shift 2 ;;
-        *) echo "usage: $0 [--threads N] [--widths 32,64] [--batches 64,128] [--build DIR]" >&2
+        --threads)   threads=$2; shift 2 ;;
+        --widths)    widths=$2; shift 2 ;;
+        --batches)   batches=$2; shift 2 ;;
+        --attention) attention=$2; shift 2 ;;
+        --modes)     modes=$2; shift 2 ;;
+        --build)     build=$2; shift 2 ;;
+        *) echo "usage: $0 [--threads N] [--widths 32,64] [--batches 64,128]" \
+                "[--attention \"none all ...\"] [--modes \"train sample\"] [--build DIR]" >&2
            exit 2 ;;
     esac
 done
@@ -28,7 +35,7 @@ done
 py=/usr/bin/python3
 if ! $py -c 'import torch' 2>/dev/null; then
     echo "installing Debian's python3-torch (CPU PyTorch, for the peer only)"
-    apt-get install -y python3-torch >/dev/null
+    apt-get install -y -o DPkg::Lock::Timeout=600 python3-torch >/dev/null
 fi
 cmake -S "$root" -B "$build" >/dev/null
 cmake --build "$build" -j2 --target bench_unet bd_unet >/dev/null
@@ -37,47 +44,65 @@ peer=$root/tests/bench/unet_torch.py
 log=$build/bench/run_peer.log
 export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
 
-$bench --threads "$threads" --ceiling | tee "$log"
-ceiling=$(awk '/^CEILING/ { print $2 }' "$log")
-for mode in train sample; do
-    for w in ${widths//,/ }; do
-        for b in ${batches//,/ }; do
-            $bench --threads "$threads" --one $mode "$w" "$b" "$ceiling" | tee -a "$log"
-            $py "$peer" --threads "$threads" --bench "$bench" --widths "$w" \
-                --one $mode "$w" "$b" | tee -a "$log"
+uptime | tee "$log"
+$bench --threads "$threads" --ceiling | tee -a "$log"
+peak=$(awk '/^CEILING/ { print $2 }' "$log")
+for mode in $modes; do
+    for at in $attention; do
+        for w in ${widths//,/ }; do
+            for b in ${batches//,/ }; do
+                echo "ATTENTION $at" | tee -a "$log"
+                $bench --threads "$threads" --attention "$at" --one $mode "$w" "$b" \
+                    "$peak" | tee -a "$log"
+                $py "$peer" --threads "$threads" --bench "$bench" --widths "$w" \
+                    --attention "$at" --one $mode "$w" "$b" | tee -a "$log"
+            done
         done
     done
 done
 $bench --threads "$threads" --ceiling | tee -a "$log"
+uptime | tee -a "$log"
 
-# PARAMS <side> <width> <n>; RESULT <side> <mode> <width> <batch> <img/s>
-# <GFLOP/s> <peak MiB> <ms/step>; CEILING <square> <im2col> (before, after)
+# ATTENTION <set>; PARAMS <side> <width> <n>; RESULT <side> <mode> <width>
+# <batch> <img/s> <GFLOP/s> <peak MiB> <ms/step>; CEILING <fma peak>
+# <sgemm square> <sgemm im2col> (before, after)
 awk -v threads="$threads" '
-    /^PARAMS/  { params[$2, $3] = $4 }
-    /^CEILING/ { ceil[++nc] = $2 }
-    /^RESULT/  { k = $3 " " $4 " " $5; if (!(k in seen)) { seen[k] = 1; keys[++n] = k }
+    function short(a) {
+        return a == "down2,down3,up1" ? "8,4" : a == "down1,down2,down3,up1,up2" \
+               ? "no32" : a
+    }
+    /^ATTENTION/ { at = $2 }
+    /^PARAMS/  { params[$2, at, $3] = $4; pk[at, $3] = 1 }
+    /^CEILING/ { peak[++nc] = $2; square[nc] = $3 }
+    /^RESULT/  { k = $3 " " short(at) " " $4 " " $5
+                 if (!(k in seen)) { seen[k] = 1; keys[++n] = k }
                  ips[$2, k] = $6; gf[$2, k] = $7; mem[$2, k] = $8 }
     END {
-        printf "\n%d threads; sgemm ceiling (square 2048) %.1f GFLOP/s before, %.1f after\n",
-               threads, ceil[1], ceil[nc]
+        printf "\n%d threads; fp32 FMA peak %.1f GFLOP/s before, %.1f after;" \
+               " sgemm 2048 square %.1f, %.1f\n", threads, peak[1], peak[nc],
+               square[1], square[nc]
         bad = 0
-        for (p in params) {
-            split(p, pw, SUBSEP)
-            if (pw[1] == "bd" && params["torch", pw[2]] != params[p]) {
-                printf "PARAMETER COUNTS DIFFER at width %s: bd %s, torch %s\n",
-                       pw[2], params[p], params["torch", pw[2]]; bad = 1
-            } else if (pw[1] == "bd")
-                printf "width %s: %s parameters on both sides\n", pw[2], params[p]
+        for (p in pk) {
+            split(p, q, SUBSEP)
+            if (params["bd", q[1], q[2]] != params["torch", q[1], q[2]]) {
+                printf "PARAMETER COUNTS DIFFER at width %s, attention %s: bd %s," \
+                       " torch %s\n", q[2], q[1], params["bd", q[1], q[2]],
+                       params["torch", q[1], q[2]]; bad = 1
+            }
         }
-        printf "\n%-6s %5s %5s | %8s %8s %6s | %7s %7s %5s | %7s %7s\n", "mode", "width",
-               "batch", "bd img/s", "pt img/s", "bd/pt", "bd GF/s", "pt GF/s", "bd %",
-               "bd MiB", "pt MiB"
+        printf "attention: 8,4 = down2,down3,up1 (8x8 and 4x4); no32 = all but" \
+               " the 32x32 block; %% = of the FMA peak before\n"
+        printf "\n%-6s %-5s %5s %5s | %8s %8s %6s | %7s %7s %5s %5s | %7s %7s\n",
+               "mode", "attn", "width", "batch", "bd img/s", "pt img/s", "bd/pt",
+               "bd GF/s", "pt GF/s", "bd %", "pt %", "bd MiB", "pt MiB"
         for (i = 1; i <= n; i++) {
             k = keys[i]; split(k, f, " ")
             r = ips["torch", k] > 0 ? ips["bd", k] / ips["torch", k] : 0
-            printf "%-6s %5s %5s | %8.2f %8.2f %6.2f | %7.1f %7.1f %4.0f%% | %7.0f %7.0f\n",
-                   f[1], f[2], f[3], ips["bd", k], ips["torch", k], r, gf["bd", k],
-                   gf["torch", k], 100 * gf["bd", k] / ceil[1], mem["bd", k], mem["torch", k]
+            printf "%-6s %-5s %5s %5s | %8.2f %8.2f %6.2f | %7.1f %7.1f %4.0f%% %4.0f%% |" \
+                   " %7.0f %7.0f\n", f[1], f[2], f[3], f[4], ips["bd", k],
+                   ips["torch", k], r, gf["bd", k], gf["torch", k],
+                   100 * gf["bd", k] / peak[1], 100 * gf["torch", k] / peak[1],
+                   mem["bd", k], mem["torch", k]
         }
         exit bad
     }' "$log"

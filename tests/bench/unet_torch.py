@@ -3,10 +3,12 @@
 PyTorch 1.13 (Debian's python3-torch, CPU), timed on the same steps.
 
     /usr/bin/python3 tests/bench/unet_torch.py [--threads 2] [--bench BIN]
+                                               [--attention all|none|down1,...]
 
 For widths 32 and 64 and batches 64 and 128 on 32x32 one-channel images:
   train   q_sample, forward, eps-prediction MSE, backward, grad-norm clip to
-          1.0 and an AdamW step (lr 3e-4, weight decay 0.01), as bd's trainer;
+          1.0, an AdamW step (lr 3e-4, weight decay 0.01) and an EMA update
+          (0.999), as bd's trainer;
   sample  one forward under torch.no_grad() (model.eval()).
 Each (mode, width, batch) runs in a fresh child process: WARMUP steps, then
 timed steps as bench_unet times them (median_step); the median is reported.
@@ -28,9 +30,11 @@ import sys
 import time
 
 WIDTHS = (32, 64)
+BLOCKS = ("down1", "down2", "down3", "up1", "up2", "up3")
 BATCHES = (64, 128)
 MODES = ("train", "sample")
 SIZE, CHANNELS, EMB, HEADS, T = 32, 1, 256, 4, 1000
+EMA = 0.999
 WARMUP, MIN_REPS, MAX_REPS, BUDGET_S = 2, 3, 10, 10.0
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -70,13 +74,13 @@ def build_net(nn, torch):
 
     class Block(nn.Module):
         """down: max-pool first; up: bilinear 2x and the skip concat first."""
-        def __init__(self, cin, cout, mid, up):
+        def __init__(self, cin, cout, mid, up, attend):
             super().__init__()
             self.up = up
             self.conv = nn.Sequential(DoubleConv(cin, cin, residual=True),
                                       DoubleConv(cin, cout, mid))
             self.emb = nn.Linear(3 * EMB, cout)
-            self.attn = SelfAttention(cout)
+            self.attn = SelfAttention(cout) if attend else nn.Identity()
 
         def forward(self, x, semb, skip=None):
             if self.up:
@@ -89,17 +93,18 @@ def build_net(nn, torch):
             return self.attn(x)
 
     class UNet(nn.Module):
-        def __init__(self, c):
+        def __init__(self, c, attention):
             super().__init__()
+            at = [attention == "all" or b in attention.split(",") for b in BLOCKS]
             self.stem = DoubleConv(CHANNELS, c)
-            self.down = nn.ModuleList([Block(c, 2 * c, 2 * c, False),
-                                       Block(2 * c, 4 * c, 4 * c, False),
-                                       Block(4 * c, 4 * c, 4 * c, False)])
+            self.down = nn.ModuleList([Block(c, 2 * c, 2 * c, False, at[0]),
+                                       Block(2 * c, 4 * c, 4 * c, False, at[1]),
+                                       Block(4 * c, 4 * c, 4 * c, False, at[2])])
             self.mid = nn.Sequential(DoubleConv(4 * c, 8 * c), DoubleConv(8 * c, 8 * c),
                                      DoubleConv(8 * c, 4 * c))
-            self.up = nn.ModuleList([Block(8 * c, 2 * c, 4 * c, True),
-                                     Block(4 * c, c, 2 * c, True),
-                                     Block(2 * c, c, c, True)])
+            self.up = nn.ModuleList([Block(8 * c, 2 * c, 4 * c, True, at[3]),
+                                     Block(4 * c, c, 2 * c, True, at[4]),
+                                     Block(2 * c, c, c, True, at[5])])
             self.head = nn.Conv2d(c, CHANNELS, 1)
             half = EMB // 2
             self.register_buffer("freq", torch.pow(10000.0, -torch.arange(half) / half))
@@ -124,9 +129,10 @@ def build_net(nn, torch):
     return UNet
 
 
-def recipe_flops(bench, width):
+def recipe_flops(bench, width, attention):
     """(forward, training step) FLOPs per image from bench_unet --flops."""
-    out = subprocess.run([bench, "--flops", str(width)], check=True,
+    out = subprocess.run([bench, "--flops", str(width), "--attention", attention],
+                         check=True,
                          capture_output=True, text=True).stdout.split()
     return float(out[0]), float(out[1])
 
@@ -150,12 +156,12 @@ def median_step(step):
     return statistics.median(times)
 
 
-def run_one(mode, width, batch, threads, flops):
+def run_one(mode, width, batch, threads, flops, attention):
     import torch
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     base = maxrss_mib()
-    net = build_net(torch.nn, torch)(width)
+    net = build_net(torch.nn, torch)(width, attention)
     print(f"PARAMS torch {width} {sum(q.numel() for q in net.parameters())}")
     betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
     abar = torch.cumprod(1.0 - betas, 0).float()
@@ -163,6 +169,8 @@ def run_one(mode, width, batch, threads, flops):
     cond = torch.rand(batch, 2) * SIZE
     if mode == "train":
         opt = torch.optim.AdamW(net.parameters(), lr=3e-4, weight_decay=0.01)
+        params = list(net.parameters())
+        ema = [q.detach().clone() for q in params]
 
         def step():
             t = torch.randint(0, T, (batch,))
@@ -174,6 +182,9 @@ def run_one(mode, width, batch, threads, flops):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
+            with torch.no_grad():
+                torch._foreach_mul_(ema, EMA)
+                torch._foreach_add_(ema, params, alpha=1 - EMA)
     else:
         net.eval()
         x_t = torch.randn(batch, CHANNELS, SIZE, SIZE)
@@ -198,14 +209,16 @@ def main():
                    help="bench_unet binary, for the FLOP counts")
     p.add_argument("--widths", default=",".join(map(str, WIDTHS)))
     p.add_argument("--batches", default=",".join(map(str, BATCHES)))
+    p.add_argument("--attention", default="all",
+                   help="blocks that attend: all, none or a list of " + ",".join(BLOCKS))
     p.add_argument("--one", nargs=3, metavar=("MODE", "WIDTH", "BATCH"),
                    help=argparse.SUPPRESS)
     a = p.parse_args()
     widths = [int(w) for w in a.widths.split(",")]
-    flops = {w: recipe_flops(a.bench, w) for w in widths}
+    flops = {w: recipe_flops(a.bench, w, a.attention) for w in widths}
     if a.one:
         mode, w, b = a.one[0], int(a.one[1]), int(a.one[2])
-        return run_one(mode, w, b, a.threads, flops[w])
+        return run_one(mode, w, b, a.threads, flops[w], a.attention)
     import torch
     print(f"torch {torch.__version__}, {a.threads} threads")
     for w in widths:
@@ -216,7 +229,8 @@ def main():
             for b in a.batches.split(","):
                 subprocess.run([sys.executable, os.path.abspath(__file__), "--one",
                                 mode, str(w), b, "--threads", str(a.threads),
-                                "--bench", a.bench, "--widths", str(w)], check=True)
+                                "--bench", a.bench, "--widths", str(w),
+                                "--attention", a.attention], check=True)
 
 
 if __name__ == "__main__":
