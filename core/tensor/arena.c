@@ -11,8 +11,8 @@
 #define ARENA_MIN_BLOCK ((size_t)1 << 20)
 
 struct bd_arena_block {
-    bd_arena_block *prev;
-    size_t          size; /* usable bytes after the header */
+    bd_arena_block *next; /* the block after this one in the step's order */
+    size_t          size; /* usable bytes */
     size_t          used;
     unsigned char  *base; /* ARENA_ALIGN-aligned start of the usable bytes */
 };
@@ -25,29 +25,44 @@ static bd_arena_block *block_new(size_t size)
         free(b);
         return NULL;
     }
-    b->prev = NULL;
-    b->size = size;
-    b->used = 0;
-    b->base = base;
+    *b = (bd_arena_block){.size = size, .base = base};
     return b;
-}
-
-static void blocks_free(bd_arena_block *b)
-{
-    while (b) {
-        bd_arena_block *prev = b->prev;
-        free(b->base);
-        free(b);
-        b = prev;
-    }
 }
 
 void bd_arena_init(bd_arena *a) { memset(a, 0, sizeof *a); }
 
 void bd_arena_free(bd_arena *a)
 {
-    blocks_free(a->head);
+    for (bd_arena_block *b = a->head; b;) {
+        bd_arena_block *next = b->next;
+        free(b->base);
+        free(b);
+        b = next;
+    }
     memset(a, 0, sizeof *a);
+}
+
+/* A block after a->cur (or the first) with room for `need` bytes, taking
+ * a new one, twice the size of the last, when none has. */
+static bd_arena_block *block_with_room(bd_arena *a, size_t need)
+{
+    bd_arena_block *b = a->cur ? a->cur : a->head, *last = NULL;
+    for (; b; last = b, b = b->next)
+        if (b->size - b->used >= need)
+            return b;
+    size_t size = need > ARENA_MIN_BLOCK ? need : ARENA_MIN_BLOCK;
+    if (last && size < last->size * 2)
+        size = last->size * 2;
+    b = block_new(size);
+    if (!b)
+        return bd_fail(BD_E_NOMEM, "arena: cannot allocate a block of %zu"
+                       " bytes", size), NULL;
+    if (last)
+        last->next = b;
+    else
+        a->head = b;
+    a->capacity += size;
+    return b;
 }
 
 void *bd_arena_alloc(bd_arena *a, size_t bytes)
@@ -57,18 +72,12 @@ void *bd_arena_alloc(bd_arena *a, size_t bytes)
     size_t need = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     if (need == 0)
         need = ARENA_ALIGN;
-    bd_arena_block *b = a->head;
+    bd_arena_block *b = a->cur;
     if (!b || b->size - b->used < need) {
-        size_t size = need > ARENA_MIN_BLOCK ? need : ARENA_MIN_BLOCK;
-        if (b && size < b->size * 2)
-            size = b->size * 2;
-        bd_arena_block *nb = block_new(size);
-        if (!nb)
-            return bd_fail(BD_E_NOMEM, "arena: cannot allocate a block of %zu"
-                           " bytes", size), NULL;
-        nb->prev = b;
-        a->head = b = nb;
-        a->capacity += size;
+        b = block_with_room(a, need);
+        if (!b)
+            return NULL;
+        a->cur = b;
     }
     void *p = b->base + b->used;
     b->used += need;
@@ -89,18 +98,12 @@ void *bd_arena_calloc(bd_arena *a, size_t count, size_t size)
     return p;
 }
 
-/* Keep one block. If the step spilled over several, replace them by a single
- * block that holds everything the step used, so the next step fits. */
+/* Keep every block, emptied: the next step of the same shape takes the
+ * same addresses, already mapped. */
 void bd_arena_reset(bd_arena *a)
 {
-    bd_arena_block *b = a->head;
-    if (b && b->prev) {
-        size_t total = a->capacity;
-        blocks_free(b);
-        a->head = block_new(total);
-        a->capacity = a->head ? total : 0;
-    } else if (b) {
+    for (bd_arena_block *b = a->head; b; b = b->next)
         b->used = 0;
-    }
+    a->cur = a->head;
     a->used = 0;
 }

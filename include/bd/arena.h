@@ -1,9 +1,10 @@
 /* Arena: bump allocator for per-step temporaries.
  *
  * Allocations are 64-byte aligned and live until bd_arena_reset. A reset
- * that finds the arena spilled into extra blocks merges them into one block
- * big enough for the whole step, so from the second step on a step of the
- * same shape never calls malloc. */
+ * keeps every block (each new one twice the size of the last), and the
+ * next step fills them again in the same order: from the second step on, a
+ * step of the same shape neither calls malloc nor touches a page the
+ * kernel has not already mapped (no page faults, no pages to clear). */
 #ifndef BD_ARENA_H
 #define BD_ARENA_H
 
@@ -12,7 +13,8 @@
 typedef struct bd_arena_block bd_arena_block;
 
 typedef struct bd_arena {
-    bd_arena_block *head;     /* block being filled; older blocks behind it */
+    bd_arena_block *head;     /* the first block; the others follow it */
+    bd_arena_block *cur;      /* the block being filled */
     size_t          used;     /* bytes handed out since the last reset */
     size_t          peak;     /* largest `used` seen */
     size_t          capacity; /* bytes held in all blocks */
