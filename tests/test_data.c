@@ -323,6 +323,39 @@ static void test_concat(void)
     bd_dataset_free(small);
 }
 
+/* bd_data_draw gives each label the image the dataset holds for it (with
+ * a crop, an inverted profile and denom 4 too); stripes have no (x, y). */
+static void test_draw(void)
+{
+    const char *specs[] = {"size=8 dx=1.5 dy=2.5 sigma=1.3",
+                           "size=8 canvas=12 dx=2 dy=3 invert=1 denom=4",
+                           "size=8 kind=stripe_sum dx=2 dy=2"};
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        bd_dataset *d = must_make(specs[k]);
+        bd_tensor *img = NULL;
+        CHECK_OK(bd_data_draw(&d->spec, d->train.labels, &img));
+        CHECK(img && bd_shape_equal(img, d->train.images)
+              && memcmp(img->data, d->train.images->data,
+                        (size_t)img->numel * sizeof(float)) == 0,
+              "%s: drawn images equal the dataset's", specs[k]);
+        bd_tensor_free(img);
+        bd_dataset_free(d);
+    }
+    bd_dataset *s = must_make("size=8 kind=stripes");
+    bd_tensor *img = NULL, *flat = bd_tensor_new4(4, 0, 0, 0, false);
+    CHECK_FAILS(bd_data_draw(&s->spec, s->train.labels, &img), BD_E_ARG,
+                "data draw: a stripe has one coordinate, not an (x, y) label");
+    s->spec.kind = BD_DATA_BUMPS;
+    CHECK_FAILS(bd_data_draw(&s->spec, flat, &img), BD_E_ARG,
+                "data draw: labels have shape (4), expected (N, 2)");
+    s->spec.sigma = -1;
+    CHECK_FAILS(bd_data_draw(&s->spec, s->train.labels, &img), BD_E_ARG,
+                "sigma");
+    CHECK(img == NULL, "nothing made on failure");
+    bd_tensor_free(flat);
+    bd_dataset_free(s);
+}
+
 static void test_grid(void)
 {
     bd_tensor *g = NULL;
@@ -420,6 +453,7 @@ int main(void)
     RUN(test_holdout);
     RUN(test_lambda);
     RUN(test_concat);
+    RUN(test_draw);
     RUN(test_grid);
     RUN(test_errors);
     return harness_summary();

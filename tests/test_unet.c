@@ -1,5 +1,6 @@
 /* The unet denoiser plugin: parameter count at the paper's scale, names and
- * shapes, config errors, output and tap shapes, a finite-difference check of
+ * shapes, config errors, output and tap shapes (layer4_pre: before the
+ * embedding), a finite-difference check of
  * the gradient through the whole network, and overfitting a small batch. */
 #include "bd/registry.h"
 #include "harness.h"
@@ -109,7 +110,7 @@ static void test_shapes_and_taps(void)
     inputs(2, 16, &x, &t, &cond);
     static const struct { const char *name; int64_t c, s; } want[] = {
         {"stem", 8, 16}, {"down1", 16, 8}, {"down2", 32, 4}, {"down3", 32, 2},
-        {"layer4", 32, 2}, {"bottleneck", 32, 2}, {"up1", 16, 4}, {"up2", 8, 8},
+        {"layer4", 32, 2}, {"layer4_pre", 32, 2}, {"bottleneck", 32, 2}, {"up1", 16, 4}, {"up2", 8, 8},
         {"up3", 8, 16}, {"nonexistent", 0, 0},
     };
     const int n_taps = (int)(sizeof want / sizeof want[0]);
@@ -138,6 +139,45 @@ static void test_shapes_and_taps(void)
                 "expected (N, 1, 16, 16)");
     bd_tensor_free(bad_t);
     bd_tensor_free(bad_x);
+    bd_tensor_free(x);
+    bd_tensor_free(t);
+    bd_tensor_free(cond);
+    bd_tape_free(tp);
+    bd_model_free(m);
+}
+
+/* layer4_pre is down3 before Linear(SiLU(emb)) is added: without down3's
+ * attention, layer4 - layer4_pre is one number per image and channel, the
+ * same at every position, and not zero. */
+static void test_layer4_pre(void)
+{
+    bd_config *cfg = bd_config_new();
+    bd_config_set_num(cfg, "width", 8);
+    bd_config_set_num(cfg, "size", 16);
+    bd_config_set_str(cfg, "attention_blocks", "down1,down2,up1,up2,up3");
+    bd_model *m = NULL;
+    CHECK_OK(bd_model_create("unet", cfg, 5, &m));
+    bd_config_free(cfg);
+    if (!m)
+        return;
+    bd_tensor *x, *t, *cond, *out = NULL;
+    inputs(3, 16, &x, &t, &cond);
+    bd_taps taps = {.n = 2, .names = {"layer4", "layer4_pre"}};
+    bd_tape *tp = bd_tape_new();
+    CHECK_OK(m->forward(m->state, tp, x, t, cond, &taps, &out));
+    const bd_tensor *post = taps.values[0], *pre = taps.values[1];
+    CHECK(post && pre && bd_shape_equal(post, pre), "layer4 and layer4_pre alike");
+    double spread = 0, size = 0;
+    for (int64_t nc = 0; post && pre && nc < 3 * 32; nc++) {
+        const float *a = post->data + 4 * nc, *b = pre->data + 4 * nc;
+        for (int k = 1; k < 4; k++)
+            spread = fmax(spread, fabs((a[k] - b[k]) - (a[0] - b[0])));
+        size = fmax(size, fabs(a[0] - b[0]));
+    }
+    printf("   layer4 - layer4_pre: largest %.3f, varies over positions by %.1e\n",
+           size, spread);
+    CHECK(size > 1e-3 && spread < 1e-5, "layer4 = layer4_pre + a per-channel term"
+          " (largest %.2e, spread %.2e)", size, spread);
     bd_tensor_free(x);
     bd_tensor_free(t);
     bd_tensor_free(cond);
@@ -267,6 +307,7 @@ int main(void)
     RUN(test_paper_scale);
     RUN(test_config);
     RUN(test_shapes_and_taps);
+    RUN(test_layer4_pre);
     RUN(test_gradient);
     RUN(test_overfit);
     bd_plugins_unload_all();

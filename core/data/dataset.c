@@ -252,3 +252,42 @@ bd_status bd_dataset_new(const bd_data_spec *spec, bd_dataset **out)
     *out = d;
     return BD_OK;
 }
+
+/* ---- drawing given labels --------------------------------------------------- */
+
+bd_status bd_data_draw(const bd_data_spec *spec, const bd_tensor *labels,
+                       bd_tensor **images)
+{
+    char sh[64];
+    BD_TRY(bd_data_check(spec));
+    if (spec->kind == BD_DATA_STRIPES)
+        return bd_fail(BD_E_ARG, "data draw: a stripe has one coordinate, not"
+                       " an (x, y) label; expected kind bumps or stripe_sum");
+    if (!labels || labels->ndim != 2 || labels->shape[1] != 2)
+        return bd_fail(BD_E_ARG, "data draw: labels have shape %s, expected"
+                       " (N, 2)", labels ? bd_shape_str(labels, sh, sizeof sh)
+                                         : "NULL");
+    const int64_t n = labels->shape[0];
+    BD_TRY(check_count(spec, n, 1, n));
+    site *sites = malloc((size_t)(n ? n : 1) * sizeof *sites);
+    bool *all = malloc((size_t)(n ? n : 1) * sizeof *all);
+    bd_split split = {0};
+    bd_status st = sites && all ? BD_OK
+                 : bd_fail(BD_E_NOMEM, "data draw: out of memory");
+    for (int64_t i = 0; st == BD_OK && i < n; i++) {
+        sites[i] = (site){labels->data[2 * i], labels->data[2 * i + 1],
+                          spec->kind == BD_DATA_BUMPS ? SHAPE_BUMP : SHAPE_SUM};
+        all[i] = true;
+    }
+    if (st == BD_OK)
+        st = fill_split(spec, sites, n, all, n, &split);
+    free(sites);
+    free(all);
+    bd_tensor_free(split.labels);
+    if (st != BD_OK) {
+        bd_tensor_free(split.images);
+        return st;
+    }
+    *images = split.images;
+    return BD_OK;
+}

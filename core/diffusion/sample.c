@@ -144,18 +144,17 @@ static bd_status batch_init(const run *r, const bd_tensor *labels, batch *b)
     return BD_OK;
 }
 
-/* Copy the taps of this batch into rows [first, first + count) of the heap
- * tensors, allocated at the first batch. */
-static bd_status keep_taps(const run *r, const batch *b, const bd_taps *got)
+bd_status bd_samples_keep_taps(bd_samples *out, int64_t first, int64_t count,
+                               const bd_taps *got, const char *owner,
+                               const char *arch, int64_t t)
 {
-    bd_samples *out = r->out;
     for (int i = 0; i < got->n; i++) {
         const bd_tensor *v = got->values[i];
-        if (!v || v->shape[0] != b->count)
-            return bd_fail(BD_E_ARG, "sample: denoiser '%s' offered no tap"
+        if (!v || v->shape[0] != count)
+            return bd_fail(BD_E_ARG, "%s: denoiser '%s' offered no tap"
                            " '%s' with a batch dim of %lld at t = %lld",
-                           r->m->arch, got->names[i], (long long)b->count,
-                           (long long)r->ts[r->tap_k]);
+                           owner, arch, got->names[i], (long long)count,
+                           (long long)t);
         int64_t shape[BD_MAX_DIMS];
         memcpy(shape, v->shape, sizeof shape);
         shape[0] = out->images->shape[0];
@@ -165,9 +164,9 @@ static bd_status keep_taps(const run *r, const batch *b, const bd_taps *got)
             return BD_E_NOMEM;
         int64_t inner = bd_tensor_inner(v, 1);
         if (out->taps[i]->ndim != v->ndim || bd_tensor_inner(out->taps[i], 1) != inner)
-            return bd_fail(BD_E_PLUGIN, "sample: tap '%s' changed shape between"
-                           " batches", got->names[i]);
-        memcpy(out->taps[i]->data + b->first * inner, v->data,
+            return bd_fail(BD_E_PLUGIN, "%s: tap '%s' changed shape between"
+                           " batches", owner, got->names[i]);
+        memcpy(out->taps[i]->data + first * inner, v->data,
                (size_t)v->numel * sizeof(float));
     }
     return BD_OK;
@@ -213,7 +212,8 @@ static bd_status step(const run *r, batch *b, int64_t k)
                        bd_shape_str(b->x, sx, sizeof sx));
     }
     if (tp_taps)
-        BD_TRY(keep_taps(r, b, tp_taps));
+        BD_TRY(bd_samples_keep_taps(r->out, b->first, b->count, tp_taps,
+                                    "sample", r->m->arch, t));
     estimate(r, b, out->data, t);
     const update u = step_coefficients(r->o, ab, ab_prev);
     for (int64_t i = 0; i < b->count; i++) {

@@ -9,11 +9,32 @@
  * steps, eta, seed, batch, clip, model_eps, tap_t and the diffusion keys),
  * plus taps (names of activations to return) and ema (sample with the EMA weights
  * of the model's last training; default true when it has them). The
- * diffusion keys default to those the model was trained with. */
+ * diffusion keys default to those the model was trained with.
+ *
+ * bd.represent(model, labels, opts): the taps on one fixed noisy input per
+ * label at one timestep, in one forward pass (bd_represent).
+ *
+ *   local r = bd.represent(model, probe, { taps = { "layer4" }, t = 500,
+ *                                          seed = 1, data = data })
+ *   r.taps.layer4 (N, ...), r.images (the inputs), r.tap_t, r.labels, r.seed
+ *
+ * labels as bd.sample's. opts: t (default -1: T / 2), seed, shared_noise
+ * (1: one noise image for all labels), batch, the diffusion keys, taps (at
+ * least one), ema, and
+ *   input  "bump" (default): each label's own clean image, drawn as the
+ *          training images are, noised to t with the shared noise, so
+ *          labels differ in image and conditioning, never in noise;
+ *          "noise": the noise alone, the same input for every label, so
+ *          only the conditioning differs
+ *   data   the dataset whose drawing the clean images follow (sigma,
+ *          denom, invert, kind); default bumps of sigma 1 at the model's
+ *          size. */
 #include "bdlua.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#include "bd/data.h"
 
 #define BDL_SAMPLES "bd.Samples"
 
@@ -90,41 +111,141 @@ static void push_result(lua_State *L, bd_samples *sb, int labels)
     lua_setfield(L, -2, "labels");
 }
 
-static int sample(lua_State *L)
+/* What bd.sample and bd.represent read alike from (model, labels, opts):
+ * the model, the labels (a probe's .labels replace arg 2), the options as a
+ * config over the trained diffusion settings (without the keys lua_keys
+ * the binding reads itself), the taps, and whether to use the EMA. */
+typedef struct call {
+    model_box       *mb;
+    const bd_tensor *labels;
+    bd_config       *cfg;
+    bd_taps          taps;
+    bool             use_ema;
+} call;
+
+static void read_call(lua_State *L, const char *owner,
+                      const char *const *lua_keys, call *c)
 {
-    model_box *mb = bdl_check_model(L, 1);
+    c->mb = bdl_check_model(L, 1);
     lua_settop(L, 3);
     if (lua_istable(L, 2) && lua_getfield(L, 2, "labels") != LUA_TNIL)
         lua_replace(L, 2); /* a probe: use its labels */
     lua_settop(L, 3);
-    const bd_tensor *labels = bdl_to_tensor(L, 2);
-    bd_config *cfg = bdl_check_config(L, 3, "sample", LUA_KEYS);
-    bd_sample_opts o;
-    bd_status s = mb->trained ? fill_diffusion(cfg, &mb->diffusion) : BD_OK;
-    if (s == BD_OK)
-        s = bd_sample_read(cfg, &o);
+    c->labels = bdl_to_tensor(L, 2);
+    c->cfg = bdl_check_config(L, 3, owner, lua_keys);
+    bd_status s = c->mb->trained ? fill_diffusion(c->cfg, &c->mb->diffusion)
+                                 : BD_OK;
     if (s != BD_OK)
-        return bdl_raise_status(L, s);
-    bd_taps taps;
-    read_taps(L, &taps);
-    bool use_ema = mb->ema != NULL;
+        bdl_raise_status(L, s);
+    read_taps(L, &c->taps);
+    c->use_ema = c->mb->ema != NULL;
     if (lua_istable(L, 3) && lua_getfield(L, 3, "ema") != LUA_TNIL)
-        use_ema = lua_toboolean(L, -1);
-    if (use_ema && !mb->ema)
-        return bdl_config_error(L, "sample: ema = true, but the model has no"
-                                " EMA (train it with ema > 0 first)");
+        c->use_ema = lua_toboolean(L, -1);
+    lua_settop(L, 4); /* the config box stays at 4 */
+    if (c->use_ema && !c->mb->ema)
+        bdl_config_error(L, "%s: ema = true, but the model has no EMA (train"
+                         " it with ema > 0 first)", owner);
+}
+
+/* A samples box on the stack top, for the result. */
+static bd_samples *new_samples(lua_State *L)
+{
     bd_samples *sb = lua_newuserdatauv(L, sizeof *sb, 0);
     memset(sb, 0, sizeof *sb);
     luaL_setmetatable(L, BDL_SAMPLES);
-    if (use_ema)
-        bd_ema_swap(mb->ema);
-    s = bd_sample(mb->m, labels, &o, taps.n ? &taps : NULL, sb);
-    if (use_ema)
-        bd_ema_swap(mb->ema);
+    return sb;
+}
+
+static int sample(lua_State *L)
+{
+    call c;
+    read_call(L, "sample", LUA_KEYS, &c);
+    bd_sample_opts o;
+    bd_status s = bd_sample_read(c.cfg, &o);
+    if (s != BD_OK)
+        return bdl_raise_status(L, s);
+    bd_samples *sb = new_samples(L);
+    if (c.use_ema)
+        bd_ema_swap(c.mb->ema);
+    s = bd_sample(c.mb->m, c.labels, &o, c.taps.n ? &c.taps : NULL, sb);
+    if (c.use_ema)
+        bd_ema_swap(c.mb->ema);
     if (s != BD_OK)
         return bdl_raise_status(L, s);
     bdl_account(L, (size_t)sb->images->numel * sizeof(float));
     push_result(L, sb, 2);
+    return 1;
+}
+
+/* ---- bd.represent ------------------------------------------------------------ */
+
+static const char *const REPRESENT_KEYS[] = {"taps", "ema", "input", "data", NULL};
+static const char *const INPUTS[] = {"bump", "noise", NULL};
+
+/* opts.data: a dataset whose drawing the clean images follow; default
+ * bumps of the defaults (sigma 1) at the model's size. */
+static bd_data_spec clean_spec(lua_State *L, const bd_model *m)
+{
+    bd_data_spec spec = bd_data_defaults();
+    spec.size = spec.canvas = m->size;
+    if (lua_istable(L, 3) && lua_getfield(L, 3, "data") != LUA_TNIL) {
+        spec = bdl_check_dataset(L, -1)->spec;
+        if (spec.size != m->size)
+            bdl_config_error(L, "represent: data has images of %dx%d, the"
+                             " model %dx%d", (int)spec.size, (int)spec.size,
+                             (int)m->size, (int)m->size);
+    }
+    return spec;
+}
+
+/* The clean images for input = "bump" (boxed on the stack top), or NULL
+ * for input = "noise". */
+static const bd_tensor *clean_images(lua_State *L, const call *c)
+{
+    int input = 0;
+    if (lua_istable(L, 3) && lua_getfield(L, 3, "input") != LUA_TNIL) {
+        const char *name = lua_tostring(L, -1);
+        while (INPUTS[input] && (!name || strcmp(INPUTS[input], name)))
+            input++;
+        if (!INPUTS[input])
+            bdl_config_error(L, "represent: input = %s, expected bump (the"
+                             " label's own clean image, noised to t) or noise"
+                             " (the noise alone)", luaL_tolstring(L, -1, NULL));
+    }
+    if (input == 1)
+        return NULL;
+    bd_data_spec spec = clean_spec(L, c->mb->m);
+    bd_tensor **slot = bdl_new_tensor_slot(L);
+    bd_status s = bd_data_draw(&spec, c->labels, slot);
+    if (s != BD_OK)
+        bdl_raise_status(L, s);
+    return *slot;
+}
+
+static int represent(lua_State *L)
+{
+    call c;
+    read_call(L, "represent", REPRESENT_KEYS, &c);
+    bd_represent_opts o;
+    bd_status s = bd_represent_read(c.cfg, &o);
+    if (s != BD_OK)
+        return bdl_raise_status(L, s);
+    if (c.taps.n == 0)
+        return bdl_config_error(L, "represent: no taps, expected taps = a list"
+                                " of names (e.g. { \"layer4\" })");
+    const bd_tensor *x0 = clean_images(L, &c);
+    bd_samples *sb = new_samples(L);
+    if (c.use_ema)
+        bd_ema_swap(c.mb->ema);
+    s = bd_represent(c.mb->m, c.labels, x0, &o, &c.taps, sb);
+    if (c.use_ema)
+        bd_ema_swap(c.mb->ema);
+    if (s != BD_OK)
+        return bdl_raise_status(L, s);
+    bdl_account(L, (size_t)sb->images->numel * sizeof(float));
+    push_result(L, sb, 2);
+    lua_pushinteger(L, o.seed);
+    lua_setfield(L, -2, "seed");
     return 1;
 }
 
@@ -136,4 +257,6 @@ void bdl_open_sample(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, sample);
     lua_setfield(L, -2, "sample");
+    lua_pushcfunction(L, represent);
+    lua_setfield(L, -2, "represent");
 }

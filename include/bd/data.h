@@ -117,6 +117,14 @@ void      bd_dataset_free(bd_dataset *d);
 bd_status bd_dataset_concat(const bd_dataset *a, const bd_dataset *b,
                             bd_dataset **out);
 
+/* The image each label has in a dataset of this spec (kind bumps or
+ * stripe_sum; the lattice, held-out region and lambda play no part): one
+ * image per label, drawn as bd_dataset_new draws its images, e.g. the
+ * clean images of probe labels.   labels: (n, 2) -> images: (n, 1, N, N),
+ * a heap tensor (NULL for n = 0). */
+bd_status bd_data_draw(const bd_data_spec *spec, const bd_tensor *labels,
+                       bd_tensor **images);
+
 /* Labels on a regular grid for probing: x and y each take lo, lo + step,
  * ... up to hi (inclusive, within 1e-9 step), y outer, x inner.
  * -> labels: (n * n, 2), a heap tensor. Fails on step <= 0 or hi < lo. */

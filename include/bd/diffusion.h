@@ -138,4 +138,44 @@ bd_status bd_sample(bd_model *m, const bd_tensor *labels,
                     const bd_sample_opts *opts, const bd_taps *taps,
                     bd_samples *out);
 
+/* Copy the taps a denoiser offered for the `count` images starting at row
+ * `first` into rows [first, first + count) of out->taps (heap tensors of
+ * out->images->shape[0] rows, made at the first batch). Fails, the message
+ * starting with `owner`, naming the denoiser `arch` and the timestep t when
+ * a tap is missing or changes shape. */
+bd_status bd_samples_keep_taps(bd_samples *out, int64_t first, int64_t count,
+                               const bd_taps *got, const char *owner,
+                               const char *arch, int64_t t);
+
+/* ---- reading representations ------------------------------------------------ */
+
+typedef struct bd_represent_opts {
+    bd_diffusion_spec diffusion; /* must match training */
+    int64_t  t;     /* the timestep the input is noised to and the denoiser
+                       is told; -1: T / 2, the middle of the schedule */
+    uint64_t seed;  /* the noise: Philox stream (seed, 0) when shared (0) */
+    bool     shared_noise; /* one noise image for every label (true), or
+                              image n's own stream (seed, n) */
+    int64_t  batch; /* images per forward pass (64) */
+} bd_represent_opts;
+
+bd_represent_opts bd_represent_defaults(void);
+
+/* Read t, seed, shared_noise, batch and the diffusion keys over the
+ * defaults; then fail naming any key not read (owner "represent"). */
+bd_status bd_represent_read(bd_config *cfg, bd_represent_opts *opts);
+
+/* The denoiser's taps on one fixed noisy input per label, in one forward
+ * pass at timestep t (no sampling, no tape):
+ *   x0 given:  x_t[n] = sqrt(abar[t]) x0[n] + sqrt(1 - abar[t]) eps[n]
+ *   x0 NULL:   x_t[n] = eps[n]   (the same input for every label when the
+ *                                 noise is shared: only the label varies)
+ * with eps[n] one shared draw (or image n's own, see shared_noise). The
+ * inputs come back as out->images and t as out->tap_t. taps must name at
+ * least one tap the denoiser offers.
+ *   labels: (N, 2), x0: (N, C, H, W) or NULL -> out->taps: (N, ...) */
+bd_status bd_represent(bd_model *m, const bd_tensor *labels,
+                       const bd_tensor *x0, const bd_represent_opts *opts,
+                       const bd_taps *taps, bd_samples *out);
+
 #endif

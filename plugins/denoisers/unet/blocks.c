@@ -147,11 +147,14 @@ static bd_status attention_forward(const bd_host *h, const self_attention *at,
 
 /* x: (N, in, H, W), semb: (N, 3E) -> y: (N, out, H, W) */
 bd_status block_forward(const bd_host *h, const block *blk, bd_tape *tp,
-                        bd_tensor *x, bd_tensor *semb, bd_tensor **y)
+                        bd_tensor *x, bd_tensor *semb, bd_tensor **pre,
+                        bd_tensor **y)
 {
     bd_tensor *a, *e;
     BD_TRY(double_conv_forward(h, &blk->conv_a, tp, x, &a));
     BD_TRY(double_conv_forward(h, &blk->conv_b, tp, a, &a));
+    if (pre)
+        *pre = a;
     BD_TRY(h->linear(tp, semb, blk->emb_w, blk->emb_b, &e));     /* (N, out) */
     const int64_t per_channel[4] = {h->tensor_dim(e, 0), h->tensor_dim(e, 1), 1, 1};
     BD_TRY(h->reshape(tp, e, 4, per_channel, &e));

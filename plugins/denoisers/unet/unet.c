@@ -10,6 +10,17 @@
  *   emb       [enc(t), enc(x), enc(y)], sinusoidal (base 10000) of size E
  *             each; every block adds Linear(SiLU(emb)) per channel.
  *
+ * Taps (activations a script can read, bd.sample / bd.represent):
+ *   stem, down1, down2, up1, up2, up3   each block's output
+ *   down3 = layer4   the last down block's output (4C x size/8 x size/8,
+ *                    after its embedding and its attention): PAPER.md's
+ *                    layer 4
+ *   layer4_pre       the same block's double convs' output before its
+ *                    Linear(SiLU(emb)) is added (and before its attention):
+ *                    what the image path holds at that depth, though the
+ *                    label has entered through down1 and down2's embeddings
+ *   bottleneck       after mid1..3
+ *
  * Config: width C (64), attention 1/0 (1), attention_blocks (all six:
  * "down1,down2,down3,up1,up2,up3"), emb E (256), channels (1), size (32, a
  * multiple of 8). At C = 64, 32x32: 23.79M parameters. */
@@ -35,7 +46,8 @@ typedef struct unet {
 static const char *const BLOCKS[] = {"down1", "down2", "down3",
                                      "up1", "up2", "up3", NULL};
 static const char *const TAPS[] = {"stem", "down1", "down2", "down3", "layer4",
-                                   "bottleneck", "up1", "up2", "up3", NULL};
+                                   "layer4_pre", "bottleneck", "up1", "up2", "up3",
+                                   NULL};
 
 /* Channel multiples of C: {in, out} of each down block, mid conv, up block. */
 static const int64_t DOWN_IO[LEVELS][2] = {{1, 2}, {2, 4}, {4, 4}};
@@ -210,12 +222,15 @@ static bd_status unet_forward(void *state, bd_tape *tp, bd_tensor *x_t,
     BD_TRY(embed(u, tp, t, cond, &semb));
     BD_TRY(double_conv_forward(h, &u->stem, tp, x_t, &x));
     h->taps_offer(taps, "stem", x);
+    bd_tensor *pre = NULL;
     for (int i = 0; i < LEVELS; i++) {
         skip[i] = x;
         BD_TRY(h->max_pool(tp, x, 2, &x));
-        BD_TRY(block_forward(h, &u->down[i], tp, x, semb, &x));
+        BD_TRY(block_forward(h, &u->down[i], tp, x, semb,
+                             i == LEVELS - 1 ? &pre : NULL, &x));
         h->taps_offer(taps, BLOCKS[i], x);
     }
+    h->taps_offer(taps, "layer4_pre", pre);
     h->taps_offer(taps, "layer4", x);
     for (int i = 0; i < LEVELS; i++)
         BD_TRY(double_conv_forward(h, &u->mid[i], tp, x, &x));
@@ -223,7 +238,7 @@ static bd_status unet_forward(void *state, bd_tape *tp, bd_tensor *x_t,
     for (int i = 0; i < LEVELS; i++) {
         BD_TRY(h->upsample2x(tp, x, BD_PLUGIN_UPSAMPLE_BILINEAR, &x));
         BD_TRY(h->concat(tp, skip[LEVELS - 1 - i], x, &x));
-        BD_TRY(block_forward(h, &u->up[i], tp, x, semb, &x));
+        BD_TRY(block_forward(h, &u->up[i], tp, x, semb, NULL, &x));
         h->taps_offer(taps, BLOCKS[LEVELS + i], x);
     }
     return h->conv2d(tp, x, u->head_w, u->head_b, 1, 0, out);

@@ -53,8 +53,10 @@ bd_status double_conv_forward(const bd_host *h, const double_conv *dc,
                               bd_tape *tp, bd_tensor *x, bd_tensor **y);
 
 /* After the resampling and skip concat: x: (N, in, H, W), semb: (N, 3E)
- * = SiLU(emb) -> y: (N, out, H, W) */
+ * = SiLU(emb) -> y: (N, out, H, W); *pre (if pre is not NULL): the double
+ * convs' output before the embedding is added, (N, out, H, W). */
 bd_status block_forward(const bd_host *h, const block *blk, bd_tape *tp,
-                        bd_tensor *x, bd_tensor *semb, bd_tensor **y);
+                        bd_tensor *x, bd_tensor *semb, bd_tensor **pre,
+                        bd_tensor **y);
 
 #endif
