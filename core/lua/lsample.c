@@ -156,6 +156,24 @@ static bd_samples *new_samples(lua_State *L)
     return sb;
 }
 
+/* The EMA weights in (or back out) when the call uses them. */
+static void swap_weights(const call *c)
+{
+    if (c->use_ema)
+        bd_ema_swap(c->mb->ema);
+}
+
+/* Raise on failure; else push the result table of the samples box sb
+ * (labels at arg 2). */
+static int finish(lua_State *L, bd_samples *sb, bd_status s)
+{
+    if (s != BD_OK)
+        return bdl_raise_status(L, s);
+    bdl_account(L, (size_t)sb->images->numel * sizeof(float));
+    push_result(L, sb, 2);
+    return 1;
+}
+
 static int sample(lua_State *L)
 {
     call c;
@@ -165,16 +183,10 @@ static int sample(lua_State *L)
     if (s != BD_OK)
         return bdl_raise_status(L, s);
     bd_samples *sb = new_samples(L);
-    if (c.use_ema)
-        bd_ema_swap(c.mb->ema);
+    swap_weights(&c);
     s = bd_sample(c.mb->m, c.labels, &o, c.taps.n ? &c.taps : NULL, sb);
-    if (c.use_ema)
-        bd_ema_swap(c.mb->ema);
-    if (s != BD_OK)
-        return bdl_raise_status(L, s);
-    bdl_account(L, (size_t)sb->images->numel * sizeof(float));
-    push_result(L, sb, 2);
-    return 1;
+    swap_weights(&c);
+    return finish(L, sb, s);
 }
 
 /* ---- bd.represent ------------------------------------------------------------ */
@@ -235,16 +247,11 @@ static int represent(lua_State *L)
                                 " of names (e.g. { \"layer4\" })");
     const bd_tensor *x0 = clean_images(L, &c);
     bd_samples *sb = new_samples(L);
-    if (c.use_ema)
-        bd_ema_swap(c.mb->ema);
+    swap_weights(&c);
     s = bd_represent(c.mb->m, c.labels, x0, &o, &c.taps, sb);
-    if (c.use_ema)
-        bd_ema_swap(c.mb->ema);
-    if (s != BD_OK)
-        return bdl_raise_status(L, s);
-    bdl_account(L, (size_t)sb->images->numel * sizeof(float));
-    push_result(L, sb, 2);
-    lua_pushinteger(L, o.seed);
+    swap_weights(&c);
+    finish(L, sb, s);
+    lua_pushinteger(L, (lua_Integer)o.seed);
     lua_setfield(L, -2, "seed");
     return 1;
 }
