@@ -26,7 +26,7 @@ endfunction()
 bd_metric_test(test_metric_bump bump detect.c)
 bd_metric_test(test_metric_percolation percolation cluster.c)
 bd_metric_test(test_metric_manifold manifold pca.c knn.c quality.c umap.c
-               spectral.c)
+               spectral.c order.c)
 bd_metric_test(test_metric_factorization factorization steps.c)
 
 # The UMAP benchmark runs the algorithms directly and the plugin by name.

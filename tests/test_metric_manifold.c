@@ -1,6 +1,6 @@
 /* Metric "manifold": PCA against exact eigenvalues, UMAP's a and b, exact
- * kNN, trustworthiness, label consistency and R^2 on cases with known
- * answers; through the plugin: a noisy 2D sheet in 64 dimensions (R^2 > 0.95,
+ * kNN, trustworthiness, label consistency, R^2, kNN regression R^2 and
+ * the distance rank correlation on cases with known answers; through the plugin: a noisy 2D sheet in 64 dimensions (R^2 > 0.95,
  * effective dimension near 2) and the same with shuffled labels (R^2 near
  * 0); well-separated clusters; seeds; every config error. */
 #include <lapacke.h>
@@ -10,6 +10,7 @@
 #include "harness.h"
 #include "test_metric_util.h"
 #include "knn.h"
+#include "order.h"
 #include "pca.h"
 #include "quality.h"
 #include "spectral.h"
@@ -315,6 +316,95 @@ static void sheet(bd_tensor **act, bd_tensor **labels)
     }
 }
 
+/* ---- order without an embedding ------------------------------------------- */
+
+/* Labels on a side x side grid; codes: (x, y) rotated into d dims (ordered),
+ * the same rows shuffled against the labels, a constant, x alone. */
+static void test_order(void)
+{
+    /* a case by hand: positions 0, 1, 3, 7 on a line, k = 1: nearest
+     * others 1, 0, 1, 3, so R^2 = 1 - 22 / 28.75 */
+    const float line[4] = {0, 1, 3, 7}, line_labels[8] = {0, 5, 1, 5, 3, 5, 7, 5};
+    double r2[2];
+    CHECK(order_knn_r2(line, 4, 1, line_labels, 1, 1, r2) == 0, "knn r2 runs");
+    CHECK(fabs(r2[0] - (1 - 22 / 28.75)) < 1e-12 && isnan(r2[1]),
+          "by hand: %.6f (want %.6f), constant y NaN: %g", r2[0], 1 - 22 / 28.75, r2[1]);
+    CHECK(fabs(order_rank_corr(line, 4, 1, line_labels, 1) - 1) < 1e-12,
+          "distances equal to label distances: rho 1");
+
+    enum { SIDE = 14, N = SIDE * SIDE, D = 24, K = 5 };
+    float *labels = malloc(2 * N * sizeof *labels), *x = calloc(N * D, sizeof *x);
+    float *shuffled = malloc(N * D * sizeof *x), *flat = malloc(N * D * sizeof *x);
+    double rot[D][2];
+    double n0 = 0, dot = 0, n1 = 0;  /* two orthonormal columns: an isometry */
+    for (int c = 0; c < D; c++)
+        rot[c][0] = normal(), rot[c][1] = normal(), n0 += rot[c][0] * rot[c][0];
+    for (int c = 0; c < D; c++)
+        rot[c][0] /= sqrt(n0), dot += rot[c][0] * rot[c][1];
+    for (int c = 0; c < D; c++)
+        rot[c][1] -= dot * rot[c][0], n1 += rot[c][1] * rot[c][1];
+    for (int c = 0; c < D; c++)
+        rot[c][1] /= sqrt(n1);
+    for (int i = 0; i < N; i++) {
+        labels[2 * i] = (float)(i % SIDE), labels[2 * i + 1] = (float)(i / SIDE);
+        for (int c = 0; c < D; c++) {
+            x[i * D + c] = (float)(rot[c][0] * labels[2 * i] + rot[c][1] * labels[2 * i + 1]);
+            flat[i * D + c] = (float)(rot[c][0] * labels[2 * i]);
+        }
+    }
+    memcpy(shuffled, x, N * D * sizeof *x);
+    for (int i = N - 1; i > 0; i--) {
+        int j = (int)(harness_uniform() * (i + 1));
+        for (int c = 0; c < D; c++) {
+            float t = shuffled[i * D + c];
+            shuffled[i * D + c] = shuffled[j * D + c];
+            shuffled[j * D + c] = t;
+        }
+    }
+    const struct { const char *name; const float *code; double lo_x, hi_x, lo_y, hi_y, lo_rho, hi_rho; } cases[] = {
+        {"ordered", x, 0.97, 1, 0.97, 1, 0.999, 1.0},
+        {"shuffled", shuffled, -0.4, 0.05, -0.4, 0.05, -0.05, 0.05},
+        {"x alone", flat, 0.97, 1, -0.5, 0.05, 0.3, 0.9},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        CHECK(order_knn_r2(cases[c].code, N, D, labels, K, 3, r2) == 0, "runs");
+        double rho = order_rank_corr(cases[c].code, N, D, labels, 3);
+        printf("   %-8s code: knn_r2 %.3f %.3f (unordered: -1/k = %.2f), rho %.3f\n",
+               cases[c].name, r2[0], r2[1], -1.0 / K, rho);
+        CHECK(r2[0] >= cases[c].lo_x && r2[0] <= cases[c].hi_x && r2[1] >= cases[c].lo_y
+              && r2[1] <= cases[c].hi_y && rho >= cases[c].lo_rho && rho <= cases[c].hi_rho,
+              "%s code out of its expected ranges", cases[c].name);
+    }
+    /* a constant code: every distance ties; the grid order must not leak */
+    float *same = calloc(N * D, sizeof *same);
+    CHECK(order_knn_r2(same, N, D, labels, K, 3, r2) == 0, "runs");
+    printf("   constant code: knn_r2 %.3f %.3f\n", r2[0], r2[1]);
+    CHECK(r2[0] < 0.05 && r2[1] < 0.05, "constant code: no order from ties (%g, %g)",
+          r2[0], r2[1]);
+    CHECK(isnan(order_rank_corr(same, N, D, labels, 3)), "constant code: rho NaN");
+    free(same);
+    free(labels);
+    free(x);
+    free(shuffled);
+    free(flat);
+}
+
+/* More pairs than ORDER_MAX_PAIRS: a sample of them, still rho near 1 for
+ * a code whose distances are the label distances. */
+static void test_order_sampled_pairs(void)
+{
+    enum { N = 1600 };  /* 1,279,200 pairs */
+    float *labels = malloc(2 * N * sizeof *labels), *x = malloc(3 * N * sizeof *x);
+    for (int i = 0; i < N; i++) {
+        labels[2 * i] = (float)(i % 40), labels[2 * i + 1] = (float)(i / 40);
+        x[3 * i] = labels[2 * i], x[3 * i + 1] = labels[2 * i + 1], x[3 * i + 2] = 1;
+    }
+    double rho = order_rank_corr(x, N, 3, labels, 9);
+    CHECK(fabs(rho - 1) < 1e-9, "sampled pairs: rho %.12f", rho);
+    free(labels);
+    free(x);
+}
+
 static void test_sheet(void)
 {
     bd_tensor *act, *labels;
@@ -334,6 +424,10 @@ static void test_sheet(void)
     CHECK(number(r, "knn_consistency") > 0.7 && number(r, "trustworthiness") > 0.95,
           "neighbourhoods kept");
     CHECK(number(r, "n") == 400 && number(r, "d") == 64, "n, d");
+    printf("   sheet: knn_r2 %.4f %.4f, dist_rank_corr %.4f\n", number(r, "knn_r2_x"),
+           number(r, "knn_r2_y"), number(r, "dist_rank_corr"));
+    CHECK(number(r, "knn_r2_x") > 0.95 && number(r, "knn_r2_y") > 0.95
+          && number(r, "dist_rank_corr") > 0.9, "order without an embedding");
     const bd_tensor *emb = array(r, "embedding");
     const bd_tensor *evr = array(r, "explained_variance_ratio");
     CHECK(emb && emb->ndim == 2 && emb->shape[0] == 400 && emb->shape[1] == 2,
@@ -361,6 +455,11 @@ static void test_sheet(void)
           && number(r, "r2_x_pca") < 0.08 && number(r, "r2_y_pca") < 0.08,
           "shuffled labels: R^2 near 0");
     CHECK(number(r, "knn_consistency") < 0.15, "shuffled: consistency");
+    printf("   shuffled: knn_r2 %.4f %.4f, dist_rank_corr %.4f\n", number(r, "knn_r2_x"),
+           number(r, "knn_r2_y"), number(r, "dist_rank_corr"));
+    CHECK(fabs(number(r, "knn_r2_x") + 0.2) < 0.15 && fabs(number(r, "knn_r2_y") + 0.2) < 0.15
+          && fabs(number(r, "dist_rank_corr")) < 0.05,
+          "shuffled: kNN R^2 near -1/k = -0.2, rank correlation near 0");
     bd_metric_result_free(r);
 
     /* method = pca: the embedding is the top scores */
@@ -562,6 +661,8 @@ int main(void)
     RUN(test_pca);
     RUN(test_knn_and_quality);
     RUN(test_spectral);
+    RUN(test_order);
+    RUN(test_order_sampled_pairs);
     RUN(test_sheet);
     RUN(test_clusters);
     RUN(test_taps);

@@ -21,6 +21,7 @@
  *   seed            0        UMAP's sampling and PCA's random start
  *   pcs             10       principal components reported and regressed on
  *   eval_neighbors  10       k of trustworthiness and label consistency
+ *   order_neighbors 5        k of the kNN regression (order.h)
  *
  * Results:
  *   n, d                      samples and values per sample
@@ -36,6 +37,11 @@
  *                             label neighbours (1: all)
  *   trustworthiness           quality.h: embedding neighbours that are
  *                             activation neighbours (1: all)
+ *   knn_r2_x, knn_r2_y        order.h, on the activations themselves (no
+ *                             UMAP, no PCA): leave-one-out R^2 of kNN
+ *                             regression of x and y; about -1/k unordered
+ *   dist_rank_corr            order.h: Spearman's rho of activation
+ *                             distances against label distances
  *   embedding (n, dims), explained_variance_ratio (pcs)                  */
 #include <math.h>
 #include <stdlib.h>
@@ -43,6 +49,7 @@
 
 #include "bd/plugin.h"
 #include "knn.h"
+#include "order.h"
 #include "pca.h"
 #include "quality.h"
 #include "samples.h"
@@ -58,13 +65,13 @@ typedef struct manifold {
     samples        s;
     int            method;
     umap_options   umap;
-    int            pcs, eval_k;
+    int            pcs, eval_k, order_k;
 } manifold;
 
 static bd_status read_config(manifold *m, bd_config *cfg)
 {
     const bd_host *h = m->h;
-    int64_t dims, neighbors, epochs, neg, seed, pcs, eval_k;
+    int64_t dims, neighbors, epochs, neg, seed, pcs, eval_k, order_k;
     BD_TRY(samples_init(&m->s, h, cfg, "manifold"));
     BD_TRY(h->config_choice(cfg, "method", "umap", METHODS, &m->method));
     BD_TRY(h->config_int(cfg, "dims", 3, 1, 8, &dims));
@@ -84,9 +91,11 @@ static bd_status read_config(manifold *m, bd_config *cfg)
     BD_TRY(h->config_int(cfg, "seed", 0, 0, INT64_MAX, &seed));
     BD_TRY(h->config_int(cfg, "pcs", 10, 1, 1000, &pcs));
     BD_TRY(h->config_int(cfg, "eval_neighbors", 10, 1, 1000, &eval_k));
+    BD_TRY(h->config_int(cfg, "order_neighbors", 5, 1, 1000, &order_k));
     m->umap.seed = (uint64_t)seed;
     m->pcs = (int)pcs;
     m->eval_k = (int)eval_k;
+    m->order_k = (int)order_k;
     return BD_OK;
 }
 
@@ -125,6 +134,8 @@ static bd_status manifold_update(void *state, const bd_metric_batch *b)
 static int64_t min_samples(const manifold *m)
 {
     int64_t need = 2 * (int64_t)m->eval_k + 2;
+    if (m->order_k + 1 > need)
+        need = m->order_k + 1;
     if (m->method == METHOD_UMAP && m->umap.neighbors + 1 > need)
         need = m->umap.neighbors + 1;
     return need;
@@ -156,6 +167,22 @@ static int embed(const manifold *m, const pca_result *p, float *emb)
     return rc;
 }
 
+/* The order measures that need no embedding (order.h). */
+static bd_status report_order(const manifold *m, bd_metric_result *r)
+{
+    const bd_host *h = m->h;
+    const samples *s = &m->s;
+    double knn_r2[2];
+    if (order_knn_r2(s->x, s->n, s->d, s->labels, m->order_k, m->umap.seed,
+                     knn_r2) != 0)
+        return h->fail(BD_E_NOMEM, "manifold: out of memory");
+    BD_TRY(h->result_number(r, "knn_r2_x", knn_r2[0]));
+    BD_TRY(h->result_number(r, "knn_r2_y", knn_r2[1]));
+    return h->result_number(r, "dist_rank_corr",
+                            order_rank_corr(s->x, s->n, s->d, s->labels,
+                                            m->umap.seed));
+}
+
 /* Numbers about the embedding emb (n, dims) and the PCA p. */
 static bd_status report_numbers(const manifold *m, const pca_result *p,
                                 const float *emb, const int32_t *emb_idx,
@@ -185,6 +212,7 @@ static bd_status report_numbers(const manifold *m, const pca_result *p,
     BD_TRY(h->result_number(r, "r2_y_pca", r2y));
     BD_TRY(h->result_number(r, "knn_consistency",
                             label_consistency(s->labels, s->n, emb_idx, m->eval_k)));
+    BD_TRY(report_order(m, r));
     return h->result_number(r, "trustworthiness",
                             trustworthiness(s->x, s->n, s->d, emb_idx, m->eval_k));
 }
@@ -222,8 +250,8 @@ static bd_status manifold_compute(void *state, bd_metric_result *r)
     const bd_host *h = m->h;
     if (m->s.n < min_samples(m))
         return h->fail(BD_E_ARG, "manifold: %lld samples, expected at least"
-                       " %lld (2 eval_neighbors + 2, and neighbors + 1 for"
-                       " UMAP)", (long long)m->s.n, (long long)min_samples(m));
+                       " %lld (2 eval_neighbors + 2, order_neighbors + 1, and"
+                       " neighbors + 1 for UMAP)", (long long)m->s.n, (long long)min_samples(m));
     int kp = m->pcs > m->umap.dims ? m->pcs : m->umap.dims;
     pca_result p;
     int rc = pca_fit(m->s.x, m->s.n, m->s.d, kp, m->umap.seed, &p);
