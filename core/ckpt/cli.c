@@ -1,6 +1,8 @@
-/* `bdrun ckpt ...`: look at, check, compare, export and archive checkpoints
- * without writing a script. */
+/* `bdrun ckpt ...`: look at, check, compare, export, import and archive
+ * checkpoints without writing a script. */
 #include "format.h"
+#include "bd/npy.h"
+#include "bd/safetensors.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +18,11 @@ static const char USAGE[] =
     "  verify FILE.bdc...               run every check of the format\n"
     "  diff A.bdc B.bdc                 keys and tensors that differ (exit 1)\n"
     "  export FILE.bdc TENSOR OUT.npy   one tensor as a NumPy file\n"
+    "  export FILE.bdc OUT.safetensors [ema=0|1]\n"
+    "                                   a unet's weights (default: its EMA\n"
+    "                                   weights if it has them) in the names of\n"
+    "                                   tests/bench/unet_torch.py\n"
+    "  import IN.safetensors OUT.bdc    such weights back into a unet checkpoint\n"
     "  archive RUN_DIR OUT.bda [level=N] [key_every=K]\n"
     "                                   pack RUN_DIR/ckpt/step_<N>.bdc\n"
     "                                   (defaults: level=9 key_every=16)\n"
@@ -252,46 +259,74 @@ static int cmd_diff(const char *pa, const char *pb)
     return n ? 1 : 0;
 }
 
-/* ---- export -------------------------------------------------------------- */
+/* ---- export and import --------------------------------------------------- */
 
-/* NumPy format 1.0: magic, version, header length, a dict padded with
- * spaces and a newline to a multiple of 64 bytes, then the data. */
-static bd_status write_npy(const bd_ckpt_tensor *t, const char *out)
-{
-    char dict[400];
-    int at = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False,"
-                      " 'shape': (", t->dtype == BD_CKPT_F32 ? "<f4" : "|u1");
-    for (int d = 0; d < t->ndim; d++)
-        at += snprintf(dict + at, sizeof dict - (size_t)at, "%" PRId64 "%s",
-                       t->dims[d], t->ndim == 1 ? "," : d + 1 < t->ndim ? ", " : "");
-    at += snprintf(dict + at, sizeof dict - (size_t)at, "), }");
-    size_t header = ((size_t)at + 10 + 1 + 63) / 64 * 64 - 10;
-    bd_buf b = {0};
-    bd_buf_put(&b, "\x93NUMPY\x01\x00", 8);
-    bd_buf_u16(&b, (uint16_t)header);
-    bd_buf_put(&b, dict, (size_t)at);
-    while (b.len < 10 + header - 1)
-        bd_buf_u8(&b, ' ');
-    bd_buf_u8(&b, '\n');
-    bd_buf_put(&b, t->data, t->nbytes);
-    bd_status s = b.failed ? bd_fail(BD_E_NOMEM, "export: out of memory")
-                           : bd_write_file_atomic(out, b.data, b.len);
-    bd_buf_free(&b);
-    return s;
-}
-
-static int cmd_export(const char *path, const char *name, const char *out)
+static int cmd_export_npy(const char *path, const char *name, const char *out)
 {
     bd_ckpt *ck;
     if (bd_ckpt_load(path, &ck) != BD_OK)
         return failed();
     const bd_ckpt_tensor *t = bd_ckpt_tensor_find(ck, name);
-    bd_status s = t ? write_npy(t, out)
+    bd_status s = t ? bd_npy_save(out, t->dtype, t->ndim, t->dims, t->data)
                     : bd_fail(BD_E_ARG, "export: '%s' has no tensor '%s'", path,
                               name);
     if (s == BD_OK)
         printf("%s: %s -> %s\n", path, name, out);
     bd_ckpt_free(ck);
+    return s == BD_OK ? 0 : failed();
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static bool has_ema(const bd_ckpt *ck)
+{
+    for (size_t i = 0; i < ck->n_tensors; i++)
+        if (strncmp(ck->tensors[i].name, "ema.", 4) == 0)
+            return true;
+    return false;
+}
+
+/* export CKPT OUT.safetensors [ema=0|1]: the unet in the recipe's names. */
+static int cmd_export_torch(const char *prog, int argc, char **argv)
+{
+    int ema = argc < 3 ? -1 : !strcmp(argv[2], "ema=1") ? 1
+            : !strcmp(argv[2], "ema=0") ? 0 : -2;
+    if (ema == -2) {
+        fprintf(stderr, "export: bad option '%s' (ema=0 or ema=1)\n", argv[2]);
+        return usage(prog);
+    }
+    bd_ckpt *ck, *st = NULL;
+    if (bd_ckpt_load(argv[0], &ck) != BD_OK)
+        return failed();
+    bool use_ema = ema < 0 ? has_ema(ck) : ema == 1;
+    bd_status s = bd_unet_to_torch(ck, use_ema, &st);
+    if (s == BD_OK)
+        s = bd_safetensors_save(st, argv[1]);
+    if (s == BD_OK)
+        printf("%s: %zu %s tensors -> %s (PyTorch recipe names)\n", argv[0],
+               bd_ckpt_tensor_count(st), use_ema ? "EMA" : "weight", argv[1]);
+    bd_ckpt_free(st);
+    bd_ckpt_free(ck);
+    return s == BD_OK ? 0 : failed();
+}
+
+/* import IN.safetensors OUT.bdc: recipe names back to a unet checkpoint. */
+static int cmd_import(const char *in, const char *out)
+{
+    bd_ckpt *st, *ck = NULL;
+    if (bd_safetensors_load(in, &st) != BD_OK)
+        return failed();
+    bd_status s = bd_unet_from_torch(st, &ck);
+    if (s == BD_OK)
+        s = bd_ckpt_save(ck, out, NULL);
+    if (s == BD_OK)
+        printf("%s: %zu tensors -> %s (unet)\n", in, bd_ckpt_tensor_count(ck), out);
+    bd_ckpt_free(ck);
+    bd_ckpt_free(st);
     return s == BD_OK ? 0 : failed();
 }
 
@@ -392,8 +427,13 @@ int bd_ckpt_main(int argc, char **argv)
         return cmd_verify(n, args);
     if (strcmp(cmd, "diff") == 0 && n == 2)
         return cmd_diff(args[0], args[1]);
+    if (strcmp(cmd, "export") == 0 && (n == 2 || n == 3)
+        && ends_with(args[1], ".safetensors"))
+        return cmd_export_torch(prog, n, args);
     if (strcmp(cmd, "export") == 0 && n == 3)
-        return cmd_export(args[0], args[1], args[2]);
+        return cmd_export_npy(args[0], args[1], args[2]);
+    if (strcmp(cmd, "import") == 0 && n == 2)
+        return cmd_import(args[0], args[1]);
     if (strcmp(cmd, "archive") == 0 && n >= 2 && n <= 4)
         return cmd_archive(prog, n, args);
     if (strcmp(cmd, "ls") == 0 && n == 1)

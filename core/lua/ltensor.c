@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bd/npy.h"
+#include "bd/safetensors.h"
+
 typedef struct tensor_box {
     bd_tensor *t;     /* NULL once released */
     int        owned; /* free t on release */
@@ -278,19 +281,55 @@ bd_tensor *bdl_to_tensor(lua_State *L, int arg)
     return bdl_check_tensor(L, arg);
 }
 
+/* x:save_npy(path) -> true | nil, msg, "io": for numpy.load. */
+static int tensor_save_npy(lua_State *L)
+{
+    const bd_tensor *t = bdl_check_tensor(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    if (bd_npy_save(path, BD_CKPT_F32, t->ndim, t->shape, t->data) != BD_OK)
+        return bdl_fail(L, "io");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* bd.tensor.load_safetensors(path) -> { name = tensor }, { key = "value" }
+ * | nil, msg, stage: every tensor (float32, 1 to 4 dims) and the metadata. */
+static int tensor_load_safetensors(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    bd_ckpt *ck;
+    bd_status s = bd_safetensors_load(path, &ck);
+    if (s != BD_OK)
+        return bdl_fail(L, s == BD_E_IO ? "io" : "format");
+    lua_createtable(L, 0, (int)bd_ckpt_tensor_count(ck));
+    for (size_t i = 0; s == BD_OK && i < bd_ckpt_tensor_count(ck); i++) {
+        const char *name = bd_ckpt_tensor_at(ck, i)->name;
+        bd_tensor **slot = bdl_new_tensor_slot(L);
+        s = bd_ckpt_get_tensor(ck, name, slot);
+        lua_setfield(L, -2, name);
+    }
+    lua_createtable(L, 0, (int)bd_ckpt_kv_count(ck));
+    for (size_t i = 0; i < bd_ckpt_kv_count(ck); i++) {
+        lua_pushstring(L, bd_ckpt_kv_at(ck, i)->v.str);
+        lua_setfield(L, -2, bd_ckpt_kv_at(ck, i)->key);
+    }
+    bd_ckpt_free(ck);
+    return s == BD_OK ? 2 : bdl_fail(L, "format");
+}
+
 void bdl_open_tensor(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"shape", tensor_shape},       {"numel", tensor_numel},
         {"get", tensor_get},           {"set", tensor_set},
         {"to_table", tensor_to_table}, {"release", tensor_release},
-        {NULL, NULL}};
+        {"save_npy", tensor_save_npy}, {NULL, NULL}};
     static const luaL_Reg meta[] = {
         {"__gc", tensor_release}, {"__close", tensor_release},
         {"__tostring", tensor_tostring}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"zeros", tensor_zeros}, {"from_table", tensor_from_table},
-        {NULL, NULL}};
+        {"load_safetensors", tensor_load_safetensors}, {NULL, NULL}};
     luaL_newmetatable(L, BDL_TENSOR);
     luaL_setfuncs(L, meta, 0);
     luaL_newlib(L, methods);
