@@ -42,6 +42,9 @@ static void setup(void)
         exit(harness_summary());
     bd_ckpt *ck = bd_ckpt_new();
     CHECK_OK(bd_ckpt_set_str(ck, "bd.arch", "unet"));
+    CHECK_OK(bd_ckpt_set_str(ck, "bd.kind", "training"));
+    CHECK_OK(bd_ckpt_set_f64(ck, "bd.arch.config.width", 4));
+    CHECK_OK(bd_ckpt_set_str(ck, "bd.arch.config.attention_blocks", "down2,up1"));
     CHECK_OK(bd_ckpt_set_i64(ck, "bd.step", 7));
     CHECK_OK(bd_ckpt_set_str(ck, "bd.diffusion.schedule", "linear"));
     CHECK_OK(bd_ckpt_set_str(ck, "bd.diffusion.prediction", "eps"));
@@ -101,7 +104,10 @@ static void check_export(const char *path, float scale, const char *weights)
     CHECK_OK(bd_ckpt_get_str(st, "bd.step", &step));
     CHECK(strcmp(v, weights) == 0 && strcmp(step, "7") == 0, "metadata %s %s", v,
           step);
-    CHECK(!bd_ckpt_kv_find(st, "bd.rng.seed"), "no training state");
+    CHECK(!bd_ckpt_kv_find(st, "bd.rng.seed") && !bd_ckpt_kv_find(st, "bd.kind"),
+          "no training state");
+    CHECK_OK(bd_ckpt_get_str(st, "bd.arch.config.width", &v));
+    CHECK(strcmp(v, "4") == 0, "the model's config: width %s", v);
     bd_ckpt_free(st);
 }
 
@@ -147,6 +153,13 @@ static void test_import(void)
           (long long)T, b0);
     CHECK(!bd_ckpt_kv_find(ck, "format") && !bd_ckpt_kv_find(ck, "bd.weights"),
           "export-only keys dropped");
+    double width = 0;
+    const char *blocks = "", *kind = "";
+    CHECK_OK(bd_ckpt_get_f64(ck, "bd.arch.config.width", &width));
+    CHECK_OK(bd_ckpt_get_str(ck, "bd.arch.config.attention_blocks", &blocks));
+    CHECK_OK(bd_ckpt_get_str(ck, "bd.kind", &kind));
+    CHECK(width == 4 && !strcmp(blocks, "down2,up1") && !strcmp(kind, "model"),
+          "config typed back (%g, %s), a model checkpoint (%s)", width, blocks, kind);
     bd_ckpt_free(ck);
 }
 
@@ -178,6 +191,7 @@ static void test_refusals(void)
     CHECK_OK(bd_unet_from_torch(st, &out));
     CHECK(out && bd_ckpt_tensor_count(out) == 1 && bd_ckpt_tensor_find(out, "head.bias"),
           "the recipe's freq buffer checked and dropped");
+    CHECK(out && !bd_ckpt_kv_find(out, "bd.kind"), "no config: not rebuildable");
     bd_ckpt_free(out);
     CHECK_OK(bd_ckpt_set_str(st, "bd.step", "12x"));
     CHECK_FAILS(bd_unet_from_torch(st, &out), BD_E_FORMAT,

@@ -116,13 +116,14 @@ static bd_status copy_kv(bd_ckpt *to, const bd_ckpt_kv *kv)
     }
 }
 
-/* bd.arch, bd.step and bd.diffusion.*, and which weights these are. */
+/* bd.arch, its config (bd.arch.config.*), bd.step and bd.diffusion.*, and
+ * which weights these are. */
 static bd_status export_keys(const bd_ckpt *ck, bool ema, bd_ckpt *out)
 {
     for (size_t i = 0; i < ck->n_kv; i++) {
         const char *key = ck->kvs[i].key;
         if (!strcmp(key, "bd.arch") || !strcmp(key, "bd.step")
-            || has_prefix(key, "bd.diffusion."))
+            || has_prefix(key, "bd.arch.config.") || has_prefix(key, "bd.diffusion."))
             BD_TRY(copy_kv(out, &ck->kvs[i]));
     }
     BD_TRY(bd_ckpt_set_str(out, "bd.weights", ema ? "ema" : "weights"));
@@ -210,11 +211,25 @@ static bd_status import_number(const bd_ckpt_kv *kv, bool integer, bd_ckpt *out)
                    : bd_ckpt_set_f64(out, kv->key, d);
 }
 
+/* A config value: a number (as checkpoints keep them) when it reads as one. */
+static bd_status import_config(const bd_ckpt_kv *kv, bd_ckpt *out)
+{
+    char *end;
+    double v = strtod(kv->v.str, &end);
+    return end != kv->v.str && !*end ? bd_ckpt_set_f64(out, kv->key, v)
+                                     : bd_ckpt_set_str(out, kv->key, kv->v.str);
+}
+
 static bd_status import_keys(const bd_ckpt *st, bd_ckpt *out)
 {
+    bool config = false;
     for (size_t i = 0; i < st->n_kv; i++) {
         const bd_ckpt_kv *kv = &st->kvs[i];
-        if (!strcmp(kv->key, "bd.step") || !strcmp(kv->key, "bd.diffusion.timesteps"))
+        if (has_prefix(kv->key, "bd.arch.config.")) {
+            config = true;
+            BD_TRY(import_config(kv, out));
+        } else if (!strcmp(kv->key, "bd.step")
+                   || !strcmp(kv->key, "bd.diffusion.timesteps"))
             BD_TRY(import_number(kv, true, out));
         else if (!strcmp(kv->key, "bd.diffusion.beta_start")
                  || !strcmp(kv->key, "bd.diffusion.beta_end"))
@@ -225,6 +240,8 @@ static bd_status import_keys(const bd_ckpt *st, bd_ckpt *out)
             return bd_fail(BD_E_FORMAT, "import: bd.arch = '%s', expected 'unet'",
                            kv->v.str);
     }
+    if (config)  /* a model checkpoint that rebuilds itself (bd/session.h) */
+        BD_TRY(bd_ckpt_set_str(out, "bd.kind", "model"));
     return bd_ckpt_set_str(out, "bd.arch", "unet");
 }
 

@@ -49,14 +49,16 @@ bd_status bd_safetensors_save(const bd_ckpt *ck, const char *path);
 bool bd_unet_torch_name(const char *name, bool to_torch, char *out, size_t len);
 
 /* A unet checkpoint's weights (with ema, its EMA weights) under the
- * recipe's names, and as metadata bd.arch, bd.step, bd.diffusion.*,
- * bd.weights ("ema" or "weights") and format = "pt": what
- * `bdrun ckpt export CKPT OUT.safetensors` writes. */
+ * recipe's names, and as metadata bd.arch, bd.arch.config.* (width, size,
+ * emb, ...), bd.step, bd.diffusion.*, bd.weights ("ema" or "weights") and
+ * format = "pt": what `bdrun ckpt export CKPT OUT.safetensors` writes. */
 bd_status bd_unet_to_torch(const bd_ckpt *ck, bool ema, bd_ckpt **out);
 /* The reverse, from a file of the recipe's names (an export, or a PyTorch
  * state_dict): bd names, bd.arch = "unet", bd.step and bd.diffusion.* typed
- * back from their strings. The recipe's "freq" buffer is checked against
- * the frequencies bd computes and dropped; any other name is refused. */
+ * back from their strings, bd.arch.config.* as numbers where they read as
+ * one (then bd.kind = "model": bd.ckpt.load_model rebuilds it). The
+ * recipe's "freq" buffer is checked against the frequencies bd computes
+ * and dropped; any other name is refused. */
 bd_status bd_unet_from_torch(const bd_ckpt *st, bd_ckpt **out);
 
 #endif

@@ -5,7 +5,7 @@ the recipe's net (tests/bench/unet_torch.py) built from a file written by
     import sys; sys.path.insert(0, "tests/reference")
     import bd_torch
     net, meta = bd_torch.load_unet("quickstart.safetensors")
-    images = bd_torch.sample(net, meta, labels, size=16, steps=100)  # (N, 1, 16, 16)
+    images = bd_torch.sample(net, meta, labels, steps=100, seed=1)  # (N, 1, H, W)
 
 Needs python3-torch and python3-numpy (Debian 12: PyTorch 1.13).
 `safetensors.torch.load_file` reads the same files where that package is
@@ -101,15 +101,16 @@ def schedule(meta):
     return torch.cumprod(1.0 - betas, 0)
 
 
-def sample(net, meta, labels, size, steps=100, seed=0):
+def sample(net, meta, labels, steps=100, seed=0, size=None):
     """DDPM ancestral sampling as bd.sample does it: `steps` timesteps
     round(k (T - 1) / (steps - 1)), x0 clipped to [-1, 1] and the noise
     estimate recomputed from it. labels: (N, 2) -> images (N, C, size,
-    size) as float32 numpy (the net works at any multiple of 8; bd's
-    checkpoints do not record the size)."""
+    size) as float32 numpy; size defaults to the model's config
+    (bd.arch.config.size)."""
     import torch
     abar = schedule(meta)
     T = len(abar)
+    size = size or int(float(meta["bd.arch.config.size"]))
     ts = [T - 1] if steps == 1 else [round(k * (T - 1) / (steps - 1))
                                     for k in range(steps)]
     cond = torch.as_tensor(np.asarray(labels, np.float32))
