@@ -69,19 +69,17 @@ def recipe(emb, channels=1):
 
 
 def load_unet(path):
-    """The recipe's net holding the weights of a `bdrun ckpt export` file;
-    blocks that bd ran without self-attention (no <block>.attn.* tensors)
-    get an identity there. Returns (net in eval mode, metadata)."""
+    """The recipe's net holding the weights of a `bdrun ckpt export` file,
+    with self-attention in the blocks that have <block>.attn.* tensors.
+    Returns (net in eval mode, metadata)."""
     arrays, meta = load_safetensors(path)
     width = arrays["stem.net.0.weight"].shape[0]
     channels = arrays["stem.net.0.weight"].shape[1]
     emb = arrays["down.0.emb.weight"].shape[1] // 3
+    attend = [f"{side}{i + 1}" for side in ("down", "up") for i in range(3)
+              if f"{side}.{i}.attn.ln.weight" in arrays]
     torch, UNet = recipe(emb, channels)
-    net = UNet(width)
-    for blocks, name in ((net.down, "down"), (net.up, "up")):
-        for i, blk in enumerate(blocks):
-            if f"{name}.{i}.attn.ln.weight" not in arrays:
-                blk.attn = torch.nn.Identity()
+    net = UNet(width, ",".join(attend))
     state = {k: torch.from_numpy(a.copy()) for k, a in arrays.items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing != ["freq"] or unexpected:

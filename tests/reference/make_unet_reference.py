@@ -54,7 +54,7 @@ def main():
     torch, UNet = bd_torch.recipe(EMB)
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(20261207)
-    net = UNet(WIDTH)
+    net = UNet(WIDTH, "all")
     randomise(torch, net, g)
     weights = {k: p.detach().float().numpy().copy() for k, p in net.named_parameters()}
     x_t = torch.randn(len(T), 1, SIZE, SIZE, generator=g)
