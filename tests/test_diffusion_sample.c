@@ -335,11 +335,11 @@ static bd_status biased_forward(void *state, bd_tape *tp, bd_tensor *x_t,
 }
 
 /* DDIM with clip, one pixel in double: Song et al. eq. 12 with x0 clipped
- * to [-1, 1] and eps re-derived from it (improved-diffusion), or with
- * model_eps the model's own eps (diffusers' DDIMScheduler with
- * clip_sample). */
+ * to [-1, 1] beside the model's own eps (diffusers' DDIMScheduler with
+ * clip_sample), or with eps re-derived from the clipped x0
+ * (improved-diffusion). */
 static double ddim_reference(const bd_schedule *s, const int64_t *ts, int64_t K,
-                             double var, bool model_eps, double x)
+                             double var, bd_ddim_eps which, double x)
 {
     for (int64_t k = K - 1; k >= 0; k--) {
         double ab = s->alphas_cumprod[ts[k]];
@@ -347,17 +347,17 @@ static double ddim_reference(const bd_schedule *s, const int64_t *ts, int64_t K,
         double sa = sqrt(ab), sb = sqrt(1.0 - ab);
         double eps = biased_eps(ab, var, x);
         double x0 = fmax(-1.0, fmin(1.0, (x - sb * eps) / sa));
-        if (!model_eps)
+        if (which == BD_DDIM_EPS_CLIPPED_X0)
             eps = (x - sa * x0) / sb;
         x = sqrt(ap) * x0 + sqrt(1.0 - ap) * eps;
     }
     return x;
 }
 
-/* The two ways to pick eps part when x0 estimates are clipped; the sampler
- * follows the one asked for. (On the quickstart UNet, ddim 50 draws 59%
- * good bumps with the default, 99% with model_eps; on the tiny MLP of
- * test_train_loop, 60% and 2%.) */
+/* The two ways to pick eps when x0 estimates are clipped; the sampler
+ * follows the one asked for, the model's own eps by default. (On the
+ * quickstart UNet, ddim 50 draws 99% good bumps with the model's eps, 59%
+ * with the clipped x0's.) */
 static void test_ddim_clip(void)
 {
     const int64_t K = 20, n = 4, pix = 64;
@@ -371,8 +371,11 @@ static void test_ddim_clip(void)
     bd_tensor *labels = labels_of(n);
     int64_t ts[20];
     bd_sample_timesteps(1000, K, ts);
-    for (int model_eps = 0; model_eps < 2; model_eps++) {
-        o.model_eps = model_eps;
+    CHECK(o.ddim_eps == BD_DDIM_EPS_MODEL, "ddim steps along the model's eps"
+          " by default");
+    const char *const names[] = {"model", "clipped_x0"};
+    for (int which = 0; which < 2; which++) {
+        o.ddim_eps = (bd_ddim_eps)which;
         bd_samples out;
         CHECK_OK(bd_sample(&m, labels, &o, NULL, &out));
         double err = 0.0, apart = 0.0;
@@ -381,21 +384,63 @@ static void test_ddim_clip(void)
             bd_rng r = bd_rng_make(o.seed, (uint64_t)i);
             bd_rng_fill_normal(&r, z, pix, 0.0f, 1.0f);
             for (int64_t j = 0; j < pix; j++) {
-                double want = ddim_reference(s, ts, K, var, model_eps, z[j]);
-                double other = ddim_reference(s, ts, K, var, !model_eps, z[j]);
+                double want = ddim_reference(s, ts, K, var, which, z[j]);
+                double other = ddim_reference(s, ts, K, var, 1 - which, z[j]);
                 err = fmax(err, fabs(out.images->data[i * pix + j] - want));
                 apart = fmax(apart, fabs(other - want));
             }
         }
-        printf("   model_eps %d: max |sample - reference| = %.1e (the other"
-               " way: %.2f)\n", model_eps, err, apart);
-        CHECK(err < 1e-4, "model_eps %d: samples %.2e from the reference",
-              model_eps, err);
+        printf("   ddim_eps %s: max |sample - reference| = %.1e (the other"
+               " way: %.2f)\n", names[which], err, apart);
+        CHECK(err < 1e-4, "ddim_eps %s: samples %.2e from the reference",
+              names[which], err);
         CHECK(apart > 0.01, "the two ways to pick eps differ by only %.2e", apart);
         bd_samples_free(&out);
     }
     bd_tensor_free(labels);
     bd_schedule_free(s);
+}
+
+/* A model whose eps is 1.4 times its input (the exact one is about 1 at
+ * high noise): DDIM on its own eps multiplies x by about 1.4 per step there
+ * and overflows within 1000 steps; the sampler fails naming the image, the
+ * step and the way out, and eps from the clipped x0 stays finite. */
+static bd_status too_large_forward(void *state, bd_tape *tp, bd_tensor *x_t,
+                                   bd_tensor *t, bd_tensor *cond, bd_taps *taps,
+                                   bd_tensor **out)
+{
+    (void)state;
+    (void)t;
+    (void)cond;
+    (void)taps;
+    bd_tensor *y = bd_tape_tensor_like(tp, x_t);
+    if (!y)
+        return BD_E_NOMEM;
+    for (int64_t i = 0; i < x_t->numel; i++)
+        y->data[i] = 1.4f * x_t->data[i];
+    *out = y;
+    return BD_OK;
+}
+
+static void test_ddim_diverges(void)
+{
+    bd_model m = closed_form(too_large_forward, NULL, 4);
+    bd_tensor *labels = labels_of(2);
+    bd_sample_opts o = opts_of(BD_SAMPLER_DDIM, 1000, 0, BD_SCHEDULE_LINEAR, 1000, 0);
+    bd_samples out;
+    CHECK_FAILS(bd_sample(&m, labels, &o, NULL, &out), BD_E_NUMERIC,
+                " is not finite after the step at t = ");
+    CHECK(strstr(bd_last_error(), "ddim_eps = 'clipped_x0'") != NULL,
+          "the message names the way out: %s", bd_last_error());
+    CHECK(out.images == NULL, "nothing left on failure");
+    o.ddim_eps = BD_DDIM_EPS_CLIPPED_X0;
+    CHECK_OK(bd_sample(&m, labels, &o, NULL, &out));
+    bool finite = out.images != NULL;
+    for (int64_t i = 0; finite && i < out.images->numel; i++)
+        finite = isfinite(out.images->data[i]);
+    CHECK(finite, "eps from the clipped x0 stays finite");
+    bd_samples_free(&out);
+    bd_tensor_free(labels);
 }
 
 /* DDIM with eta = 1 is DDPM on the same respaced steps (Song et al. 2021,
@@ -416,6 +461,7 @@ static void test_ddim_eta1_is_ddpm(void)
         CHECK_OK(bd_sample(m, labels, &o, NULL, &ddpm));
         o.sampler = BD_SAMPLER_DDIM;
         o.eta = 1.0;
+        o.ddim_eps = BD_DDIM_EPS_CLIPPED_X0;
         CHECK_OK(bd_sample(m, labels, &o, NULL, &ddim));
         double d = ddpm.images && ddim.images ? max_diff(ddpm.images, ddim.images) : 1.0;
         printf("   %4lld steps, clip %d: max |ddim eta 1 - ddpm| = %.1e\n",
@@ -480,16 +526,18 @@ static void test_taps(void)
     bd_model_free(m);
 }
 
-static void test_read_model_eps(void)
+static void test_read_ddim_eps(void)
 {
     bd_config *c = bd_config_new();
     bd_sample_opts o;
-    CHECK_OK(bd_config_set_num(c, "model_eps", 1));
+    CHECK_OK(bd_config_set_str(c, "ddim_eps", "clipped_x0"));
     CHECK_OK(bd_sample_read(c, &o));
-    CHECK(o.model_eps && !bd_sample_defaults().model_eps, "model_eps read, off by default");
-    CHECK_OK(bd_config_set_num(c, "model_eps", 2));
+    CHECK(o.ddim_eps == BD_DDIM_EPS_CLIPPED_X0
+          && bd_sample_defaults().ddim_eps == BD_DDIM_EPS_MODEL,
+          "ddim_eps read, the model's eps by default");
+    CHECK_OK(bd_config_set_str(c, "ddim_eps", "x0"));
     CHECK_FAILS(bd_sample_read(c, &o), BD_E_ARG,
-                "config: model_eps = 2, expected an integer in [0, 1]");
+                "config: ddim_eps = 'x0', expected one of: model, clipped_x0");
     bd_config_free(c);
 }
 
@@ -534,7 +582,8 @@ int main(void)
     RUN(test_determinism);
     RUN(test_ddim_eta1_is_ddpm);
     RUN(test_taps);
-    RUN(test_read_model_eps);
+    RUN(test_read_ddim_eps);
+    RUN(test_ddim_diverges);
     RUN(test_errors);
     return harness_summary();
 }

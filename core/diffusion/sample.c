@@ -17,14 +17,14 @@ bd_sample_opts bd_sample_defaults(void)
     return (bd_sample_opts){.diffusion = bd_diffusion_defaults(),
                             .sampler = BD_SAMPLER_DDPM, .steps = 0, .eta = 0.0,
                             .seed = 0, .batch = 64, .clip = true,
-                            .model_eps = false, .tap_t = 0};
+                            .ddim_eps = BD_DDIM_EPS_MODEL, .tap_t = 0};
 }
 
 bd_status bd_sample_read(bd_config *cfg, bd_sample_opts *opts)
 {
     bd_sample_opts o = bd_sample_defaults();
-    int sampler;
-    int64_t seed, clip, model_eps;
+    int sampler, ddim_eps;
+    int64_t seed, clip;
     BD_TRY(bd_diffusion_read(cfg, &o.diffusion));
     BD_TRY(bd_config_choice(cfg, "sampler", "ddpm", bd_sampler_names, &sampler));
     o.sampler = (bd_sampler)sampler;
@@ -33,13 +33,14 @@ bd_status bd_sample_read(bd_config *cfg, bd_sample_opts *opts)
     BD_TRY(bd_config_int(cfg, "seed", 0, 0, INT64_C(1) << 53, &seed));
     BD_TRY(bd_config_int(cfg, "batch", o.batch, 1, MAX_BATCH, &o.batch));
     BD_TRY(bd_config_int(cfg, "clip", 1, 0, 1, &clip));
-    BD_TRY(bd_config_int(cfg, "model_eps", 0, 0, 1, &model_eps));
+    BD_TRY(bd_config_choice(cfg, "ddim_eps", "model", bd_ddim_eps_names,
+                             &ddim_eps));
     BD_TRY(bd_config_int(cfg, "tap_t", 0, 0, o.diffusion.timesteps - 1,
                          &o.tap_t));
     BD_TRY(bd_config_check_unused(cfg, "sample"));
     o.seed = (uint64_t)seed;
     o.clip = clip != 0;
-    o.model_eps = model_eps != 0;
+    o.ddim_eps = (bd_ddim_eps)ddim_eps;
     *opts = o;
     return BD_OK;
 }
@@ -172,20 +173,33 @@ bd_status bd_samples_keep_taps(bd_samples *out, int64_t first, int64_t count,
     return BD_OK;
 }
 
-/* The x0 and eps estimates of the update at t: eps from the clipped x0,
- * or for ddim with model_eps the model's own. The first keeps
- * x_t = sqrt(ab) x0 + sqrt(1 - ab) eps, so the step is exact for a model
- * that is; but then a step moves x by only (sqrt(ab_prev) - sqrt((1 -
- * ab_prev) ab / (1 - ab))) of what the clip took off x0, which vanishes as
- * steps shrink. The model's eps moves x by sqrt(ab_prev) of it, and lets an
- * eps estimate that is too large grow from step to step. */
+/* The x0 and eps estimates of the update at t: for ddim by default the
+ * model's own eps beside the clipped x0 (diffusers), else the eps of the
+ * clipped x0. The latter keeps x_t = sqrt(ab) x0 + sqrt(1 - ab) eps, so the
+ * step is exact for a model that is; but then a step moves x by only
+ * (sqrt(ab_prev) - sqrt((1 - ab_prev) ab / (1 - ab))) of what the clip took
+ * off x0, which vanishes as steps shrink. The model's eps moves x by
+ * sqrt(ab_prev) of it, and lets an eps estimate that is too large grow from
+ * step to step. */
 static void estimate(const run *r, batch *b, const float *out, int64_t t)
 {
     const bd_sample_opts *o = r->o;
     const int64_t n = b->x->numel;
     bd_diffusion_estimates(r->s, b->x->data, out, t, n, o->clip, b->x0, b->eps);
-    if (o->sampler == BD_SAMPLER_DDIM && o->clip && o->model_eps)
+    if (o->sampler == BD_SAMPLER_DDIM && o->clip
+        && o->ddim_eps == BD_DDIM_EPS_MODEL)
         bd_diffusion_estimates(r->s, b->x->data, out, t, n, false, NULL, b->eps);
+}
+
+static bd_status not_finite(const run *r, int64_t image, int64_t t)
+{
+    const bool own_eps = r->o->sampler == BD_SAMPLER_DDIM && r->o->clip
+                         && r->o->ddim_eps == BD_DDIM_EPS_MODEL;
+    return bd_fail(BD_E_NUMERIC, "sample: image %lld is not finite after the"
+                   " step at t = %lld%s", (long long)image, (long long)t,
+                   own_eps ? " (ddim on the model's own eps: an eps estimate"
+                   " larger than its input grows from step to step; ddim_eps ="
+                   " 'clipped_x0' or fewer steps avoid it)" : "");
 }
 
 /* One denoiser pass at ts[k] and the update of x to the previous step. */
@@ -219,10 +233,14 @@ static bd_status step(const run *r, batch *b, int64_t k)
     for (int64_t i = 0; i < b->count; i++) {
         float *x = b->x->data + i * b->inner;
         const float *x0 = b->x0 + i * b->inner, *eps = b->eps + i * b->inner;
+        bool finite = true;
         for (int64_t j = 0; j < b->inner; j++) {
             double z = u.sigma > 0 ? u.sigma * bd_rng_normal(&b->rng[i]) : 0.0;
             x[j] = (float)(u.a * x0[j] + u.b * eps[j] + z);
+            finite = finite && isfinite(x[j]);
         }
+        if (!finite)
+            return not_finite(r, b->first + i, t);
     }
     return BD_OK;
 }
@@ -268,6 +286,9 @@ static bd_status check_call(const bd_model *m, const bd_tensor *labels,
     if ((unsigned)o->sampler > BD_SAMPLER_DDIM)
         return bd_fail(BD_E_ARG, "sample: sampler %d is not a known value",
                        (int)o->sampler);
+    if ((unsigned)o->ddim_eps > BD_DDIM_EPS_CLIPPED_X0)
+        return bd_fail(BD_E_ARG, "sample: ddim_eps %d is not a known value",
+                       (int)o->ddim_eps);
     if (taps && (taps->n < 0 || taps->n > BD_MAX_TAPS))
         return bd_fail(BD_E_ARG, "sample: %d taps requested, expected 0 to %d",
                        taps->n, BD_MAX_TAPS);

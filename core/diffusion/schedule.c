@@ -11,6 +11,7 @@
 const char *const bd_schedule_names[] = {"linear", "cosine", NULL};
 const char *const bd_prediction_names[] = {"eps", "x0", "v", NULL};
 const char *const bd_sampler_names[] = {"ddpm", "ddim", NULL};
+const char *const bd_ddim_eps_names[] = {"model", "clipped_x0", NULL};
 
 _Static_assert(BD_SCHEDULE_COSINE == 1 && BD_PREDICT_V == 2
                && BD_SAMPLER_DDIM == 1, "the name tables follow the enums");

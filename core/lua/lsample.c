@@ -6,7 +6,7 @@
  *
  * labels: an (N, 2) tensor, a table of {x, y}, or a table with a .labels
  * field (what bd.data.grid returns). opts: bd_sample_read's keys (sampler,
- * steps, eta, seed, batch, clip, model_eps, tap_t and the diffusion keys),
+ * steps, eta, seed, batch, clip, ddim_eps, tap_t and the diffusion keys),
  * plus taps (names of activations to return) and ema (sample with the EMA weights
  * of the model's last training; default true when it has them). The
  * diffusion keys default to those the model was trained with.

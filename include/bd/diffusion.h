@@ -33,6 +33,7 @@ bd_diffusion_spec bd_diffusion_defaults(void);
 extern const char *const bd_schedule_names[];   /* linear, cosine */
 extern const char *const bd_prediction_names[]; /* eps, x0, v */
 extern const char *const bd_sampler_names[];    /* ddpm, ddim */
+extern const char *const bd_ddim_eps_names[];   /* model, clipped_x0 */
 /* The name of a value; "(unknown)" for a value outside the enum. */
 const char *bd_schedule_name(bd_schedule_kind k);
 const char *bd_prediction_name(bd_prediction p);
@@ -90,6 +91,14 @@ typedef enum bd_sampler {
     BD_SAMPLER_DDIM, /* eta = 0 deterministic, eta = 1 ancestral-like */
 } bd_sampler;
 
+/* The eps a DDIM step moves along when x0 estimates are clipped. */
+typedef enum bd_ddim_eps {
+    BD_DDIM_EPS_MODEL,      /* "model": the model's own estimate, as diffusers'
+                               DDIMScheduler and the DDIM paper do (default) */
+    BD_DDIM_EPS_CLIPPED_X0, /* "clipped_x0": re-derived from the clipped x0,
+                               as improved-diffusion does */
+} bd_ddim_eps;
+
 typedef struct bd_sample_opts {
     bd_diffusion_spec diffusion; /* must match training */
     bd_sampler sampler;          /* config "sampler": ddpm | ddim */
@@ -99,16 +108,14 @@ typedef struct bd_sample_opts {
     uint64_t   seed;      /* (0) */
     int64_t    batch;     /* images per forward pass (64) */
     bool       clip;      /* clip x0 estimates to [-1, 1] (true) */
-    bool       model_eps; /* ddim with clip: step along the model's own eps, as
-                             diffusers' DDIMScheduler does, rather than the eps
-                             of the clipped x0, as improved-diffusion does
-                             (false); ddpm's posterior mean needs the latter */
+    bd_ddim_eps ddim_eps; /* config "ddim_eps": model | clipped_x0 (model);
+                             ddpm's posterior mean always uses clipped_x0 */
     int64_t    tap_t;     /* taps come from the visited step nearest this t (0) */
 } bd_sample_opts;
 
 bd_sample_opts bd_sample_defaults(void);
 
-/* Read sampler, steps, eta, seed, batch, clip, model_eps, tap_t and the
+/* Read sampler, steps, eta, seed, batch, clip, ddim_eps, tap_t and the
  * diffusion keys over the defaults; then fail naming any key not read
  * (owner "sample"). */
 bd_status bd_sample_read(bd_config *cfg, bd_sample_opts *opts);
