@@ -339,6 +339,22 @@ static void test_config(void)
     CHECK_FAILS(bd_schedule_new(&spec, &s), BD_E_ARG, "schedule: timesteps = 0");
 }
 
+/* The name tables follow the enums; a value outside one has no name. */
+static void test_names(void)
+{
+    CHECK(strcmp(bd_schedule_name(BD_SCHEDULE_COSINE), "cosine") == 0
+          && strcmp(bd_prediction_name(BD_PREDICT_V), "v") == 0
+          && strcmp(bd_sampler_names[BD_SAMPLER_DDIM], "ddim") == 0, "names");
+    CHECK(strcmp(bd_prediction_name((bd_prediction)3), "(unknown)") == 0
+          && strcmp(bd_schedule_name((bd_schedule_kind)-1), "(unknown)") == 0,
+          "out of range: (unknown)");
+    char all[64];
+    CHECK(strcmp(bd_names_join(bd_prediction_names, all, sizeof all),
+                 "eps, x0, v") == 0, "joined: %s", all);
+    CHECK(bd_name_find(bd_prediction_names, "v") == BD_PREDICT_V
+          && bd_name_find(bd_prediction_names, "V") == -1, "found by name");
+}
+
 int main(void)
 {
     RUN(test_linear_schedule);
@@ -349,5 +365,6 @@ int main(void)
     RUN(test_estimates);
     RUN(test_timesteps);
     RUN(test_config);
+    RUN(test_names);
     return harness_summary();
 }
