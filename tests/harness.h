@@ -120,25 +120,85 @@ HARNESS_FN void harness_seed_backward(const bd_node *node)
         y->grad[i] += g * (float)harness_weight(i);
 }
 
-HARNESS_FN double harness_eval(bd_tape *tp, harness_build_fn build, bd_tensor **in,
-                           void *ud)
+/* The op's output for the inputs as they are now, copied into out (n
+ * values; the same n every call). */
+HARNESS_FN void harness_eval(bd_tape *tp, harness_build_fn build, bd_tensor **in,
+                             void *ud, float *out, int64_t n)
 {
     bd_tape_reset(tp);
     bool was = bd_tape_set_grad(tp, false);
     bd_tensor *y = NULL;
     bd_status s = build(tp, in, ud, &y);
     bd_tape_set_grad(tp, was);
-    if (s != BD_OK) {
-        printf("harness: forward failed: %s\n", bd_last_error());
+    if (s != BD_OK || y->numel != n) {
+        printf("harness: forward failed: %s\n", s != BD_OK ? bd_last_error()
+               : "the output changed size");
         exit(2);
     }
-    return harness_loss(y);
+    memcpy(out, y->data, (size_t)n * sizeof *out);
+}
+
+/* A central difference of the loss from the outputs at x + eps and
+ * x - eps, in double, and its rounding noise: the outputs it moves carry a
+ * few float32 ulps each (the others are the same bits both times and
+ * cancel), and a move below an ulp of the largest output is not seen, so
+ * it is off by up to 4 FLT_EPSILON (sum over the moved |y_j r_j| + max
+ * |y_j r_j|) / (2 eps), whatever the gradient. */
+HARNESS_FN double harness_difference(const float *up, const float *down,
+                                     int64_t n, double eps, double *noise)
+{
+    double diff = 0.0, mass = 0.0, largest = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        const double r = fabs(harness_weight(j));
+        largest = fmax(largest, fabs(up[j]) * r);
+        if (up[j] == down[j])
+            continue;
+        diff += ((double)up[j] - down[j]) * harness_weight(j);
+        mass += (fabs(up[j]) + fabs(down[j])) * r;
+    }
+    *noise = 4.0 * 1.1920928955078125e-07 * (mass + largest) / (2.0 * eps);
+    return diff / (2.0 * eps);
+}
+
+/* The worst element of one input's check. */
+typedef struct harness_worst {
+    double  err, analytic, numeric, floor;
+    int64_t at;
+} harness_worst;
+
+/* Check x's gradient at every stride-th element against central
+ * differences: each element's error is relative to its own size,
+ * |numeric - analytic| / max(|numeric|, |analytic|, floor), where the
+ * absolute floor is that difference's rounding noise over tol. */
+HARNESS_FN harness_worst harness_check_input(bd_tape *tp, harness_build_fn build,
+                                            bd_tensor **in, void *ud,
+                                            bd_tensor *x, int64_t stride,
+                                            double eps, double tol,
+                                            float *up, float *down, int64_t n)
+{
+    harness_worst w = {0};
+    for (int64_t i = 0; i < x->numel; i += stride) {
+        float keep = x->data[i];
+        x->data[i] = (float)(keep + eps);
+        harness_eval(tp, build, in, ud, up, n);
+        x->data[i] = (float)(keep - eps);
+        harness_eval(tp, build, in, ud, down, n);
+        x->data[i] = keep;
+        double noise, numeric = harness_difference(up, down, n, eps, &noise);
+        double analytic = x->grad[i], floor = noise / tol;
+        double size = fmax(fmax(fabs(numeric), fabs(analytic)), floor);
+        double e = size > 0 ? fabs(numeric - analytic) / size : 0.0;
+        if (e >= w.err)
+            w = (harness_worst){e, analytic, numeric, floor, i};
+    }
+    return w;
 }
 
 /* Compares the tape's gradient of every input that requires grad with
- * central differences (step eps, in double on the loss), over at most
- * max_probe evenly spread elements per input. Prints the worst relative
- * error per input and checks it is below tol. Returns the worst error. */
+ * central differences (step eps), over at most max_probe evenly spread
+ * elements per input, each relative to its own size down to what the
+ * difference resolves (harness_check_input). Prints the worst per input
+ * and where it is, and checks it is below tol. Returns the worst error. */
 HARNESS_FN double harness_gradcheck(const char *what, harness_build_fn build,
                                 bd_tensor **in, int n_in, void *ud, double eps,
                                 double tol, int64_t max_probe)
@@ -153,6 +213,7 @@ HARNESS_FN double harness_gradcheck(const char *what, harness_build_fn build,
         bd_tape_free(tp);
         return INFINITY;
     }
+    const int64_t n = y->numel;
     static const int64_t one[1] = {1};
     bd_tensor *loss = bd_tape_tensor(tp, 1, one);
     loss->data[0] = (float)harness_loss(y);
@@ -160,34 +221,28 @@ HARNESS_FN double harness_gradcheck(const char *what, harness_build_fn build,
         bd_tape_record(tp, harness_seed_backward, loss, &y, 1, NULL);
     CHECK_OK(bd_tape_backward(tp, loss));
 
+    float *up = malloc((size_t)n * sizeof *up), *down = malloc((size_t)n * sizeof *down);
+    if (!up || !down)
+        exit(2);
     double worst = 0.0;
     for (int k = 0; k < n_in; k++) {
         bd_tensor *x = in[k];
         if (!x || !(x->flags & BD_TENSOR_REQUIRES_GRAD))
             continue;
         int64_t stride = x->numel > max_probe ? x->numel / max_probe : 1;
-        double err = 0.0, scale = 1e-3;
-        for (int64_t i = 0; i < x->numel; i += stride)
-            if (fabs(x->grad[i]) > scale)
-                scale = fabs(x->grad[i]);
-        for (int64_t i = 0; i < x->numel; i += stride) {
-            float keep = x->data[i];
-            x->data[i] = (float)(keep + eps);
-            double up = harness_eval(tp, build, in, ud);
-            x->data[i] = (float)(keep - eps);
-            double down = harness_eval(tp, build, in, ud);
-            x->data[i] = keep;
-            double numeric = (up - down) / (2.0 * eps);
-            double e = fabs(numeric - x->grad[i]) / scale;
-            if (e > err)
-                err = e;
-        }
-        printf("   %-40s grad of input %d: rel err %.2e\n", what, k, err);
-        CHECK(err < tol, "%s: gradient of input %d off by %.3e (tol %.1e)",
-              what, k, err, tol);
-        if (err > worst)
-            worst = err;
+        harness_worst w = harness_check_input(tp, build, in, ud, x, stride, eps,
+                                              tol, up, down, n);
+        printf("   %-40s grad of input %d: rel err %.2e (element %lld: %.4g"
+               " vs %.4g numeric; floor %.1e)\n", what, k, w.err,
+               (long long)w.at, w.analytic, w.numeric, w.floor);
+        CHECK(w.err < tol, "%s: gradient of input %d off by %.3e (tol %.1e) at"
+              " element %lld: %.6g, numeric %.6g", what, k, w.err, tol,
+              (long long)w.at, w.analytic, w.numeric);
+        if (w.err > worst)
+            worst = w.err;
     }
+    free(up);
+    free(down);
     bd_tape_free(tp);
     return worst;
 }
