@@ -222,8 +222,11 @@ static void test_gradient(void)
         CHECK(in[1 + i] != NULL, "parameter %s", probed[i]);
     }
     unet_call call = {m, t, cond};
+    /* eps 1e-3: a step of 3e-3 on stem.conv1.weight can cross a max-pool
+     * tie, a kink where the difference quotient is no derivative (at 1e-2
+     * one reads -0.31 against 0.0125) */
     harness_gradcheck("unet width 4, 8x8, attention", run_unet, in, 1 + N_PROBED,
-                      &call, 3e-3, 1e-2, 20);
+                      &call, 1e-3, 1e-2, 20);
     bd_tensor_free(x);
     bd_tensor_free(t);
     bd_tensor_free(cond);
