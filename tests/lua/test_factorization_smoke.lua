@@ -13,9 +13,10 @@ os.remove(dir)
 assert(os.execute("mkdir -p " .. dir))
 
 local args = "size=8 width=4 emb=16 f_width=4 hidden=8 steps=4 every=2 warmup=1 seeds=1,2"
-             .. " sample_steps=2 probe_step=1 name=smoke"
+             .. " sample_steps=2 name=smoke"
 local function shard(which)
-  local p = io.popen(string.format("cd %s && %s %s %s shard=%s 2>&1", dir, cfg.bdrun, script,
+  local p = io.popen(string.format("cd %s && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 %s %s %s"
+                                   .. " shard=%s 2>&1", dir, cfg.bdrun, script,
                                    args, which))
   local out = p:read("a")
   local _, _, code = p:close()
@@ -24,31 +25,46 @@ local function shard(which)
 end
 
 local run = dir .. "/runs/smoke/"
-local conditions = { "unet_y_dense", "unet_y_sparse", "factorized_y_dense",
-                     "factorized_y_sparse" }
+local conditions = {}
+for _, m in ipairs{ "unet", "factorized" } do
+  for _, d in ipairs{ "y_dense", "y_sparse", "null", "x_sparse" } do
+    conditions[#conditions + 1] = m .. "_" .. d
+  end
+end
 
 -- the first share: its 4 trainings, no answer yet
 local first = shard("0/2")
 check.ok(not first:find("answer:", 1, true), "no answer from a share that is not the last")
-check.ok(first:find("ran 4 of its 4 runs; 4 of 8 done", 1, true), "first share:\n" .. first)
+check.ok(first:find("ran 8 of its 8 runs; 8 of 16 done", 1, true), "first share:\n" .. first)
 check.eq(check.read(run .. "report.html"), nil, "no report yet")
 
 -- the second: the rest, then the collection and the answer
 local out = shard("1/2")
-check.ok(out:find("answer: undetermined", 1, true), "undetermined after 4 steps:\n" .. out)
+-- 4 steps learn nothing: the positive control cannot read slower, so no answer
+check.ok(out:find("answer: cannot decide: the positive control did not read slower", 1, true),
+         "cannot decide after 4 steps:\n" .. out)
+check.ok(out:find("\n  rule: Welch t 95% interval of", 1, true), "the rule")
 for _, m in ipairs{ "unet", "factorized" } do
-  check.ok(out:find("  " .. m .. " +x not reached: step_x never with dense y, never with sparse"
-                    .. " y %(no seed reached it%); final acc_x [%d.]+ / [%d.]+\n"), m .. ": x line")
+  check.ok(out:find("\n  " .. m .. " +x: step_x never with y_dense, never with y_sparse %(2"
+                    .. " seed%(s%) never reached it: bounds%); relative change %-; final acc_x [%d.]+ / [%d.]+\n"), m .. ": x line\n" .. out)
 end
-check.ok(out:find("             y not reached: step_y never", 1, true), "y lines")
-check.ok(out:find("8 trainings of 4 steps", 1, true), "trainings and timing")
+local _, nulls = out:gsub("\n +null %(other y_dense sites%): relative change %-; y_sparse %- null %-:"
+                     .. " cannot tell\n", "")
+check.eq(nulls, 2, "a null line per model")
+local _, positives = out:gsub("\n +positive control %(x spacing 2%): relative change %-;"
+                              .. " %- null %-: cannot tell %(NOT as designed%)\n", "")
+check.eq(positives, 2, "a positive control line per model, read as not designed")
+check.ok(out:find("\n +y: step_y never"), "y lines")
+check.ok(out:find("16 trainings of 4 steps", 1, true), "trainings and timing")
+check.ok(out:find("it reads no representation (layer 4 is 1x1 here)", 1, true),
+         "what the scale can say")
 check.ok(out:find("factorized: width 4, depth 2, rank 2, 8x8, ", 1, true),
          "the plugin prints its size")
 
 -- config.json: the resolved settings and the four conditions
 local config = check.read(run .. "config.json") or ""
 check.ok(config:find('"steps":4', 1, true), "config steps")
-check.ok(config:find('"dx":0.1,"dy":1,"model":"factorized","name":"factorized_y_sparse"', 1,
+check.ok(config:find('"dx":0.1,"dy":1,"lambda":1,"model":"factorized","name":"factorized_y_sparse"', 1,
                      true), "conditions: " .. config)
 
 -- metrics.jsonl: a row per condition, seed and evaluation; crossings; the answer
@@ -59,24 +75,25 @@ for line in (check.read(run .. "metrics.jsonl") or ""):gmatch("[^\n]+") do
     check.ok(line:find('"censored":true', 1, true), "crossings row: " .. line)
   elseif line:find('"event":"answer"', 1, true) then
     answers = answers + 1
-    check.ok(line:find('"answer":"undetermined"', 1, true)
+    check.ok(line:find('"answer":"cannot decide"', 1, true)
+             and line:find('"controls":false', 1, true)
              and line:find('"factorized":{', 1, true), "answer row: " .. line)
   else
     local c, seed, step = line:match('"condition":"([%w_]+)".*"seed":(%d+).*"step":(%d+)')
-    check.ok(c and line:find('"acc_x":', 1, true) and line:find('"r2_y":', 1, true),
+    check.ok(c and line:find('"acc_x":', 1, true) and line:find('"snap_y":', 1, true),
              "evaluation row: " .. line)
     if c then rows[#rows + 1] = c .. seed .. "@" .. step end
   end
 end
-check.eq(#rows, 4 * 2 * 2, "rows: 4 conditions x 2 seeds x 2 evaluations")
+check.eq(#rows, 8 * 2 * 2, "rows: 8 conditions x 2 seeds x 2 evaluations")
 check.eq(rows[1], "unet_y_dense1@2", "first row")
-check.eq(rows[16], "factorized_y_sparse2@4", "last row")
+check.eq(rows[32], "factorized_x_sparse2@4", "last row")
 check.eq(crossings, 4, "a crossings row per model and seed")
 check.eq(answers, 1, "one answer row")
 
 -- figures: SVG curves and PNG sample grids, each shown in the report
 local html = check.read(run .. "report.html") or ""
-check.ok(html:find("answer: undetermined", 1, true), "the answer in the report")
+check.ok(html:find("answer: cannot decide", 1, true), "the answer in the report")
 check.ok(html:find("<h2>Setup</h2>", 1, true) and html:find("<h2>Numbers</h2>", 1, true),
          "setup and numbers")
 local figures = { "acc_x.svg", "acc_y.svg" }
@@ -106,7 +123,7 @@ for _, c in ipairs(conditions) do
   end
 end
 local _, csv_lines = (check.read(run .. "train/summary.csv") or ""):gsub("\n", "")
-check.eq(csv_lines, 1 + 8, "summary.csv: a header and a row per training")
+check.eq(csv_lines, 1 + 16, "summary.csv: a header and a row per training")
 
 os.execute("rm -rf " .. dir)
 check.done()
