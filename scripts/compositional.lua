@@ -481,11 +481,17 @@ for _, c in ipairs(conditions) do
   end
 end
 
--- The band trend: the narrowest band's score minus the widest's (Welch).
-local bands = {}
-for _, c in ipairs(conditions) do if c.band then bands[#bands + 1] = c end end
+-- The band trend: the score of the narrowest band learned at its
+-- tolerance minus the widest one's (Welch), when two bands were learned.
+local bands, learned_bands = {}, {}
+for _, c in ipairs(conditions) do
+  if c.band then
+    bands[#bands + 1] = c
+    if c.judged.verdict ~= "not learned" then learned_bands[#learned_bands + 1] = c end
+  end
+end
 local trend
-if #bands >= 2 then
+if #learned_bands >= 2 then
   local function values(c)
     local xs = {}
     for _, r in ipairs(by_condition[c.name]) do
@@ -495,7 +501,8 @@ if #bands >= 2 then
     end
     return xs
   end
-  trend = stats.welch(values(bands[1]), values(bands[#bands]))
+  trend = stats.welch(values(learned_bands[1]), values(learned_bands[#learned_bands]))
+  trend.narrow, trend.wide = learned_bands[1], learned_bands[#learned_bands]
   trend.falls = trend.lo == trend.lo and trend.lo > 0
 end
 
@@ -579,11 +586,14 @@ for _, c in ipairs(conditions) do
 end
 if trend then
   lines[#lines + 1] = string.format("  band trend: score of band %g minus band %g = %s (Welch t"
-                                    .. " 95%%): %s", bands[1].band, bands[#bands].band,
+                                    .. " 95%%): %s", trend.narrow.band, trend.wide.band,
                                     trend.lo == trend.lo and string.format("%+.2f [%+.2f, %+.2f]",
                                     trend.mean, trend.lo, trend.hi) or string.format("%+.2f",
                                     trend.mean), trend.falls and "falls as the band widens"
                                     or "no fall shown")
+elseif #bands >= 2 then
+  lines[#lines + 1] = string.format("  band trend: not judged (%d of %d bands learned at their"
+                                    .. " tolerance)", #learned_bands, #bands)
 end
 local run_seconds = 0
 for _, mark in ipairs(runs) do run_seconds = run_seconds + mark.seconds end
