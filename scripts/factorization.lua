@@ -29,8 +29,11 @@
 -- is keyed by the training seed.
 --
 -- The statistic, per model and seed: step_x, the step at which acc_x first
--- reaches `threshold` (interpolated; the end of training when never, a
--- bound), and the relative change of step_x from y_dense to another set,
+-- reaches the model's level (interpolated; the end of training when never,
+-- a bound): `fraction` of the final acc_x of its y_dense runs (mean over
+-- seeds), so the level comes from the run, not from a hand-picked accuracy
+-- the model may never reach at this tolerance (none when that final
+-- accuracy is under `learned`: not learned); and the relative change of step_x from y_dense to another set,
 -- (other - y_dense) / their mean. Per model, the change with y_sparse is
 -- compared with the change with null by a Welch t interval (95%): slower
 -- with sparse y when it lies above 0, faster below, independent when it
@@ -55,7 +58,8 @@ local cfg = experiment.config(sweep.options{
   sparse = 1.0,          -- of y in y_sparse
   control_dx = 2.0,      -- of x in the positive control
   sigma = 1.0,
-  threshold = 0.6,       -- accuracy that counts as "learned"
+  fraction = 0.5,        -- of y_dense's final accuracy: the level whose step is read
+  learned = 0.2,         -- y_dense's final accuracy under which nothing is read
   within = 0.3,          -- px per axis; below sparse / 2 (see the header), so a sample
                          -- that snaps to a trained y (0.5 px off) is wrong
   probe_every = 1,       -- probe every k-th midpoint between sparse values
@@ -204,22 +208,33 @@ end
 
 -- ---- the statistic ----------------------------------------------------------------------
 
+-- The level of `key` for a model: fraction x the mean over seeds of its
+-- y_dense runs' final value; NaN (nothing is read) when that is under `learned`.
+local function level_of(model, key)
+  local finals = {}
+  for _, r in ipairs(by_name[model .. "_y_dense"].runs) do finals[#finals + 1] = r.curve:last()[key] end
+  local final = stats.summary(finals).mean
+  return final >= cfg.learned and cfg.fraction * final or 0 / 0, final
+end
+
 -- Per model and seed: step_x (or the step of `key`) with y_dense and with
 -- the set `other`, through experiment.axis_crossings of the pair curve, so
--- a set that never reaches the threshold counts as the end of training (a
+-- a set that never reaches the level counts as the end of training (a
 -- bound) as everywhere else; its lag is the change, rel_lag the relative one.
 local function changes(model, other, key)
   local base, alt = by_name[model .. "_y_dense"], by_name[model .. "_" .. other]
   local out, rels = {}, {}
+  local level, final = level_of(model, key)
   for i, rd in ipairs(base.runs) do
     local ro, pair = alt.runs[i], experiment.curve()
     for k, step in ipairs(rd.curve.steps) do
       pair:add(step, { base = rd.curve.rows[k][key], other = ro.curve.rows[k][key] })
     end
-    out[i] = experiment.axis_crossings(pair, cfg.threshold, cfg.steps, "base", "other")
+    out[i] = level == level and experiment.axis_crossings(pair, level, cfg.steps, "base", "other")
+             or { censored = true }
     rels[i] = out[i].rel_lag
   end
-  return { runs = out, rels = rels, rel = stats.t_interval(rels) }
+  return { runs = out, rels = rels, rel = stats.t_interval(rels), level = level, final = final }
 end
 
 -- The verdict of a Welch interval on (change with a set) - (change with null).
@@ -305,11 +320,21 @@ local function change_words(m, axis)
 end
 
 local total = bd.time() - started
+local function level_words(m)
+  local st = stat[m].x
+  if st.level ~= st.level then
+    return string.format("%s none (y_dense reached acc_x %.2f < %g: not learned)", m, st.final,
+                         cfg.learned)
+  end
+  return string.format("%s %.2f (of %.2f)", m, st.level, st.final)
+end
 local lines = { string.format("answer: %s: %s (does the factorized bias make learning x"
-                              .. " independent of the y data? threshold %.0f%% accuracy within"
-                              .. " %g px per axis, probes midway between sparse values, %d"
-                              .. " seed(s))", answer_word, meaning, 100 * cfg.threshold,
-                              cfg.within, #seeds),
+                              .. " independent of the y data? accuracy within %g px per axis,"
+                              .. " probes midway between sparse values, %d seed(s))", answer_word,
+                              meaning, cfg.within, #seeds),
+                string.format("  level of acc_x whose step is read: %g x y_dense's final acc_x:"
+                              .. " %s, %s", cfg.fraction, level_words("unet"),
+                              level_words("factorized")),
                 "  rule: Welch t 95% interval of (relative change of step_x with y_sparse) -"
                 .. " (with null, another subsample of y_dense): above 0 slower, below 0"
                 .. " faster, holding 0 independent; intervals t 95% over seeds" }
@@ -383,12 +408,13 @@ for _, key in ipairs{ "acc_x", "acc_y" } do
     title = string.format("%s: y_dense (solid) against y_sparse (dashed); null and x_sparse"
                           .. " lighter; mean of %d seed(s)", key, #seeds),
     xlabel = "training step", ylabel = key, ylim = { 0, 1 }, xlim = { 0, cfg.steps },
-    series = series, hlines = { { y = cfg.threshold, label = "threshold" } } }))
+    series = series }))
 end
 for _, c in ipairs(conditions) do
   experiment.save_curves(run:path("curves_" .. c.name .. ".svg"),
                          string.format("%s (dx %.3g, dy %.3g), mean of %d seed(s)", c.name, c.dx,
-                                       c.dy, #seeds), curves_of(c), cfg.steps, cfg.threshold)
+                                       c.dy, #seeds), curves_of(c), cfg.steps,
+                         cfg.fraction * stat[c.model].x.final) -- the level, when learned
 end
 
 -- ---- the report --------------------------------------------------------------------------------
@@ -422,9 +448,10 @@ doc:table({
   { "accuracy", string.format("bump metric: one bump, within %g px in that coordinate (under"
                               .. " half the sparse spacing, so snapping to a trained value is"
                               .. " wrong)", cfg.within) },
-  { "statistic", string.format("step_x: where acc_x first reaches %g (interpolated; the end of"
-                               .. " training when never); relative change = (other - y_dense) /"
-                               .. " mean of the two, paired by seed", cfg.threshold) },
+  { "statistic", string.format("step_x: where acc_x first reaches %g x the model's final acc_x"
+                               .. " with y_dense (interpolated; the end of training when never);"
+                               .. " relative change = (other - y_dense) / mean of the two, paired"
+                               .. " by seed", cfg.fraction) },
   { "rule", "Welch t 95% interval of (change with y_sparse) - (change with null): above 0"
             .. " slower, below faster, holding 0 independent; the positive control (x_sparse)"
             .. " must read slower; answer yes when factorized is independent and the unet is"
@@ -470,9 +497,8 @@ doc:table(rows, { header = { "model", "seed", "step_x y_dense", "step_x y_sparse
                              "step_y y_dense", "step_y y_sparse", "final acc_x y_dense",
                              "final acc_x y_sparse", "final acc_y y_dense",
                              "final acc_y y_sparse", "y snapped, y_sparse" },
-                  caption = string.format("Steps at which accuracy first reaches %.0f%% (- :"
-                            .. " never); final values at step %d.", 100 * cfg.threshold,
-                            cfg.steps) })
+                  caption = string.format("Steps at which accuracy first reaches the model's"
+                            .. " level (- : never); final values at step %d.", cfg.steps) })
 doc:paragraph("Every evaluation is a row of metrics.jsonl (condition, model, data, seed, step and"
               .. " the metrics above); train/<condition>_s<seed>/ holds each training's loss log"
               .. " and done.json, train/summary.csv one row per training.")

@@ -44,6 +44,8 @@ local out = shard("1/2")
 check.ok(out:find("answer: cannot decide: the positive control did not read slower", 1, true),
          "cannot decide after 4 steps:\n" .. out)
 check.ok(out:find("\n  rule: Welch t 95% interval of", 1, true), "the rule")
+check.ok(out:find("\n  level of acc_x whose step is read: 0.5 x y_dense's final acc_x: unet none"
+                  .. " (y_dense reached acc_x ", 1, true), "the level, derived from the run")
 for _, m in ipairs{ "unet", "factorized" } do
   check.ok(out:find("\n  " .. m .. " +x: step_x never with y_dense, never with y_sparse %(2"
                     .. " seed%(s%) never reached it: bounds%); relative change %-; final acc_x [%d.]+ / [%d.]+\n"), m .. ": x line\n" .. out)
