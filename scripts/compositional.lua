@@ -64,6 +64,7 @@ local experiment = require "experiment"
 local report = require "report"
 local sweep = require "sweep"
 local stats = require "stats"
+local heldout = require "heldout"
 local json = require "json"
 local sos = require "sos"
 
@@ -424,37 +425,23 @@ end
 
 -- ---- the statistic -----------------------------------------------------------------------
 
--- One probe set of one condition over its seeds: per seed the accuracy
--- with its Wilson interval and the score against in; over seeds the
--- t intervals of the accuracy and of the score, and the verdict.
+-- One probe set of one condition over its seeds (scripts/lib/heldout.lua):
+-- per seed the accuracy with its Wilson interval; over seeds the verdict,
+-- the t intervals of the accuracies and of the score, the axes apart.
 local function judge(c, set)
   local res = by_condition[c.name]
-  local accs, ins, scores, per_seed, axis = {}, {}, {}, {}, { x = {}, y = {} }
+  local accs, ins, per_seed, axis = {}, {}, {}, { x = {}, y = {} }
   local tol = res[1].tolerance
-  local floor = floor_of(tol)
   for i, r in ipairs(res) do
     local s, ref = r[set], r["in"]
     per_seed[i] = stats.wilson(s.k, s.n)
     accs[i], ins[i] = s.k / s.n, ref.k / ref.n
     axis.x[i], axis.y[i] = s.kx / s.n, s.ky / s.n
-    scores[i] = ins[i] > floor and (accs[i] - floor) / (ins[i] - floor) or 0 / 0
   end
-  local j = { set = set, tol = tol, floor = floor, per_seed = per_seed,
-              acc = stats.t_interval(accs), ["in"] = stats.t_interval(ins),
-              score = stats.t_interval(scores), acc_x = stats.summary(axis.x),
-              acc_y = stats.summary(axis.y), n_probes = res[1][set].n, d_min = res[1].d_min }
-  j.threshold = floor + 0.5 * (j["in"].mean - floor)
-  if not (j["in"].mean >= cfg.learned) then
-    j.verdict = "not learned"
-  elseif j.score.n < 2 or j.score.lo ~= j.score.lo then
-    j.verdict = "cannot tell (one seed)"
-  elseif j.score.lo >= 0.5 then
-    j.verdict = "generalizes"
-  elseif j.score.hi < 0.5 then
-    j.verdict = "fails"
-  else
-    j.verdict = "cannot tell"
-  end
+  local j = heldout.judge{ held = accs, ["in"] = ins, floor = floor_of(tol),
+                           learned = cfg.learned }
+  j.set, j.tol, j.per_seed, j.n_probes, j.d_min = set, tol, per_seed, res[1][set].n, res[1].d_min
+  j.acc_x, j.acc_y = stats.summary(axis.x), stats.summary(axis.y)
   return j
 end
 
@@ -495,9 +482,8 @@ if #learned_bands >= 2 then
   local function values(c)
     local xs = {}
     for _, r in ipairs(by_condition[c.name]) do
-      local fl = floor_of(r.tolerance)
-      local acc, ref = r.held.k / r.held.n, r["in"].k / r["in"].n
-      xs[#xs + 1] = ref > fl and (acc - fl) / (ref - fl) or 0 / 0
+      xs[#xs + 1] = heldout.score(r.held.k / r.held.n, r["in"].k / r["in"].n,
+                                  floor_of(r.tolerance))
     end
     return xs
   end
