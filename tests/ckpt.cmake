@@ -3,7 +3,7 @@
 # libFuzzer is present, the targets are also built as fuzzers (clang called
 # directly, with ASan and UBSan) and run briefly from the seeds.
 set(BD_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
-set(BD_FUZZ_TARGETS ckpt archive)
+set(BD_FUZZ_TARGETS ckpt archive safetensors)
 
 add_executable(fuzz_make_corpus ${BD_FUZZ_DIR}/make_corpus.c)
 target_link_libraries(fuzz_make_corpus PRIVATE bd)
@@ -50,6 +50,7 @@ if(BD_CLANG_HAS_LIBFUZZER)
                     ${ZSTD_LDFLAGS} -lm -o ${exe}
             DEPENDS ${BD_FUZZ_DIR}/fuzz_${target}.c ${BD_FUZZ_CORE}
                     ${CMAKE_SOURCE_DIR}/include/bd/ckpt.h
+                    ${CMAKE_SOURCE_DIR}/include/bd/safetensors.h
                     ${CMAKE_SOURCE_DIR}/core/ckpt/format.h
             COMMENT "Building the libFuzzer target fuzz_${target} with clang"
             VERBATIM)
