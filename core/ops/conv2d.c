@@ -44,148 +44,99 @@ typedef struct conv_ctx {
     int       threads;  /* threads of each pass */
     float    *col;      /* per thread: (K, chunk P) */
     float    *mat;      /* per thread: (O, chunk P), a chunk's outputs or grads */
+    float    *pad;      /* per thread: (C, H + 2 pad, W + 2 pad), one image padded */
     float    *dw_part;  /* per thread but the first: (O, K), NULL without grad */
     bool      wino;     /* Winograd F(2x2, 3x3) for y, dx and dw */
     wino_conv wy, wdx;  /* the plans for y (and dw), for dx */
     float    *scratch;  /* Winograd's (one pass at a time) */
 } conv_ctx;
 
-/* Output positions o in [*lo, *hi) whose input index o s - pad + k lies in
- * [0, n). */
-static void valid_range(int k, int s, int pad, int n, int out, int *lo, int *hi)
+/* The input plane with `pad` zeros around it: Hp x Wp. */
+static int padded_w(const conv_geom *g) { return g->W + 2 * g->pad; }
+static int64_t padded_plane(const conv_geom *g)
 {
-    const int64_t first = (int64_t)pad - k, last = (int64_t)n - 1 + pad - k;
-    const int64_t a = first > 0 ? (first + s - 1) / s : 0; /* o s >= first */
-    const int64_t b = last >= 0 ? last / s + 1 : 0;         /* o s <= last */
-    *hi = (int)(b < out ? b : out);
-    *lo = (int)(a < *hi ? a : *hi);
+    return (int64_t)(g->H + 2 * g->pad) * padded_w(g);
 }
 
-/* Row (c, kh, kw) of the column matrix, seen as an OH x OW image: outputs in
- * [oh_lo, oh_hi) x [ow_lo, ow_hi) read the input plane at origin + oh s W +
- * ow s; all others read zero padding. */
-typedef struct patch_row {
-    int     oh_lo, oh_hi, ow_lo, ow_hi;
-    int64_t origin;
-} patch_row;
-
-static patch_row patch_row_at(const conv_geom *g, int kh, int kw)
+/* xp = x with `pad` zeros around each plane.
+ * x: (C, H, W) -> xp: (C, H + 2 pad, W + 2 pad) */
+static void pad_planes(const conv_geom *g, const float *x, float *xp)
 {
-    patch_row r;
-    valid_range(kh, g->stride, g->pad, g->H, g->OH, &r.oh_lo, &r.oh_hi);
-    valid_range(kw, g->stride, g->pad, g->W, g->OW, &r.ow_lo, &r.ow_hi);
-    r.origin = (int64_t)(kh - g->pad) * g->W + (kw - g->pad);
-    return r;
-}
-
-static bool patch_row_empty(const patch_row *r)
-{
-    return r->oh_lo == r->oh_hi || r->ow_lo == r->ow_hi;
-}
-
-/* With stride 1 and OW = W, input and column rows have the same pitch, so
- * the valid rectangle is one run of the flat plane, [q0, q1) in column
- * indices; the run also crosses the padding columns between rows. */
-static bool flat_rows(const conv_geom *g) { return g->stride == 1 && g->OW == g->W; }
-
-static void flat_run(const conv_geom *g, const patch_row *r, int64_t *q0,
-                     int64_t *q1)
-{
-    *q0 = (int64_t)r->oh_lo * g->OW + r->ow_lo;
-    *q1 = (int64_t)(r->oh_hi - 1) * g->OW + r->ow_hi;
-}
-
-/* Zero the entries of a column row that fall outside its valid rectangle. */
-static void zero_outside(const conv_geom *g, const patch_row *r, float *row)
-{
-    const int OW = g->OW;
-    memset(row, 0, (size_t)r->oh_lo * OW * sizeof *row);
-    for (int oh = r->oh_lo; oh < r->oh_hi; oh++) {
-        float *line = row + (int64_t)oh * OW;
-        for (int ow = 0; ow < r->ow_lo; ow++)
-            line[ow] = 0.0f;
-        for (int ow = r->ow_hi; ow < OW; ow++)
-            line[ow] = 0.0f;
-    }
-    memset(row + (int64_t)r->oh_hi * OW, 0,
-           (size_t)(g->OH - r->oh_hi) * OW * sizeof *row);
-}
-
-/* One row of im2col: row[oh, ow] = plane[oh s - pad + kh, ow s - pad + kw],
- * zero outside the plane.   plane: (H, W) -> row: (OH, OW) */
-static void im2col_row(const conv_geom *g, const patch_row *r,
-                       const float *plane, float *row)
-{
-    if (patch_row_empty(r)) {
-        memset(row, 0, (size_t)g->P * sizeof *row);
-        return;
-    }
-    if (flat_rows(g)) {
-        int64_t q0, q1;
-        flat_run(g, r, &q0, &q1);
-        memcpy(row + q0, plane + (r->origin + q0), (size_t)(q1 - q0) * sizeof *row);
-    } else {
-        for (int oh = r->oh_lo; oh < r->oh_hi; oh++) {
-            float *dst = row + (int64_t)oh * g->OW;
-            const float *src = plane + (r->origin + (int64_t)oh * g->stride * g->W);
-            for (int ow = r->ow_lo; ow < r->ow_hi; ow++)
-                dst[ow] = src[(int64_t)ow * g->stride];
+    const int W = g->W, Wp = padded_w(g), pad = g->pad;
+    const size_t border = (size_t)pad * Wp * sizeof *xp;
+    for (int c = 0; c < g->C; c++) {
+        float *p = xp + c * padded_plane(g);
+        const float *src = x + (int64_t)c * g->H * W;
+        memset(p, 0, border);
+        for (int h = 0; h < g->H; h++) {
+            float *line = p + (int64_t)(h + pad) * Wp;
+            for (int i = 0; i < pad; i++)
+                line[i] = line[pad + W + i] = 0.0f;
+            for (int w = 0; w < W; w++)
+                line[pad + w] = src[(int64_t)h * W + w];
         }
-    }
-    zero_outside(g, r, row);
-}
-
-/* The adjoint of im2col_row: plane gets += every entry of row at the place
- * it was read from. Row is scratch: its padding entries are zeroed.
- * row: (OH, OW) -> plane: (H, W) */
-static void col2im_row_add(const conv_geom *g, const patch_row *r, float *row,
-                           float *plane)
-{
-    if (patch_row_empty(r))
-        return;
-    if (flat_rows(g)) {
-        int64_t q0, q1;
-        flat_run(g, r, &q0, &q1);
-        zero_outside(g, r, row);
-        float *dst = plane + (r->origin + q0);
-        for (int64_t q = 0; q < q1 - q0; q++)
-            dst[q] += row[q0 + q];
-    } else {
-        for (int oh = r->oh_lo; oh < r->oh_hi; oh++) {
-            const float *src = row + (int64_t)oh * g->OW;
-            float *dst = plane + (r->origin + (int64_t)oh * g->stride * g->W);
-            for (int ow = r->ow_lo; ow < r->ow_hi; ow++)
-                dst[(int64_t)ow * g->stride] += src[ow];
-        }
+        memset(p + (int64_t)(g->H + pad) * Wp, 0, border);
     }
 }
 
-/* col[(c, kh, kw), (oh, ow)] = x[c, oh s - pad + kh, ow s - pad + kw], zero
- * outside x; rows ld apart.   x: (C, H, W) -> col: (K, P) */
-static void im2col(const conv_geom *g, const float *x, float *col, int64_t ld)
+/* dx += the inside of dxp (the adjoint of pad_planes).
+ * dxp: (C, H + 2 pad, W + 2 pad) -> dx: (C, H, W) */
+static void unpad_planes_add(const conv_geom *g, const float *dxp, float *dx)
 {
-    const int64_t plane = (int64_t)g->H * g->W, step = (int64_t)g->KH * g->KW * ld;
-    for (int kh = 0; kh < g->KH; kh++)
-        for (int kw = 0; kw < g->KW; kw++) {
-            const patch_row r = patch_row_at(g, kh, kw);
-            float *row = col + (int64_t)(kh * g->KW + kw) * ld;
-            for (int c = 0; c < g->C; c++)
-                im2col_row(g, &r, x + c * plane, row + c * step);
+    const int W = g->W, Wp = padded_w(g), pad = g->pad;
+    for (int c = 0; c < g->C; c++)
+        for (int h = 0; h < g->H; h++) {
+            const float *line = dxp + c * padded_plane(g) + (int64_t)(h + pad) * Wp + pad;
+            float *dst = dx + ((int64_t)c * g->H + h) * W;
+            for (int w = 0; w < W; w++)
+                dst[w] += line[w];
         }
 }
 
-/* dx += col2im(col), the adjoint of im2col; clobbers col.
- * col: (K, P), rows ld apart -> dx: (C, H, W) */
-static void col2im_add(const conv_geom *g, float *col, int64_t ld, float *dx)
+/* col[(c, kh, kw), (oh, ow)] = xp[c, oh s + kh, ow s + kw]; rows ld apart.
+ * xp: (C, Hp, Wp) -> col: (K, P) */
+static void im2col(const conv_geom *g, const float *xp, float *col, int64_t ld)
 {
-    const int64_t plane = (int64_t)g->H * g->W, step = (int64_t)g->KH * g->KW * ld;
-    for (int kh = 0; kh < g->KH; kh++)
-        for (int kw = 0; kw < g->KW; kw++) {
-            const patch_row r = patch_row_at(g, kh, kw);
-            float *row = col + (int64_t)(kh * g->KW + kw) * ld;
-            for (int c = 0; c < g->C; c++)
-                col2im_row_add(g, &r, row + c * step, dx + c * plane);
-        }
+    const int OW = g->OW, s = g->stride, Wp = padded_w(g);
+    for (int c = 0; c < g->C; c++)
+        for (int kh = 0; kh < g->KH; kh++)
+            for (int kw = 0; kw < g->KW; kw++) {
+                float *row = col + ((int64_t)(c * g->KH + kh) * g->KW + kw) * ld;
+                const float *src = xp + c * padded_plane(g) + (int64_t)kh * Wp + kw;
+                for (int oh = 0; oh < g->OH; oh++) {
+                    float *dst = row + (int64_t)oh * OW;
+                    const float *line = src + (int64_t)oh * s * Wp;
+                    if (s == 1)
+                        for (int ow = 0; ow < OW; ow++)
+                            dst[ow] = line[ow];
+                    else
+                        for (int ow = 0; ow < OW; ow++)
+                            dst[ow] = line[(int64_t)ow * s];
+                }
+            }
+}
+
+/* dxp += the adjoint of im2col: each entry of col added where it was read
+ * from.   col: (K, P), rows ld apart -> dxp: (C, Hp, Wp) */
+static void col2im_add(const conv_geom *g, const float *col, int64_t ld, float *dxp)
+{
+    const int OW = g->OW, s = g->stride, Wp = padded_w(g);
+    for (int c = 0; c < g->C; c++)
+        for (int kh = 0; kh < g->KH; kh++)
+            for (int kw = 0; kw < g->KW; kw++) {
+                const float *row = col + ((int64_t)(c * g->KH + kh) * g->KW + kw) * ld;
+                float *dst = dxp + c * padded_plane(g) + (int64_t)kh * Wp + kw;
+                for (int oh = 0; oh < g->OH; oh++) {
+                    const float *src = row + (int64_t)oh * OW;
+                    float *line = dst + (int64_t)oh * s * Wp;
+                    if (s == 1)
+                        for (int ow = 0; ow < OW; ow++)
+                            line[ow] += src[ow];
+                    else
+                        for (int ow = 0; ow < OW; ow++)
+                            line[(int64_t)ow * s] += src[ow];
+                }
+            }
 }
 
 /* A chunk: images [n0, n0 + nb) of the batch, nb P columns, and the
@@ -193,7 +144,7 @@ static void col2im_add(const conv_geom *g, float *col, int64_t ld, float *dx)
 typedef struct chunk {
     int64_t n0;
     int     nb, cols;
-    float  *col, *mat;
+    float  *col, *mat, *pad;
 } chunk;
 
 static chunk chunk_at(const conv_ctx *ctx, int64_t index, int64_t n, int thread)
@@ -202,7 +153,8 @@ static chunk chunk_at(const conv_ctx *ctx, int64_t index, int64_t n, int thread)
     const int nb = (int)(n - n0 < ctx->chunk ? n - n0 : ctx->chunk);
     const int64_t cols = (int64_t)ctx->chunk * ctx->g.P;
     return (chunk){n0, nb, nb * ctx->g.P, ctx->col + thread * (int64_t)ctx->g.K * cols,
-                   ctx->mat + thread * (int64_t)ctx->g.O * cols};
+                   ctx->mat + thread * (int64_t)ctx->g.O * cols,
+                   ctx->pad + thread * (int64_t)ctx->g.C * padded_plane(&ctx->g)};
 }
 
 static int64_t chunk_count(const conv_ctx *ctx, int64_t n)
@@ -214,16 +166,21 @@ static int64_t chunk_count(const conv_ctx *ctx, int64_t n)
 static void chunk_im2col(const conv_geom *g, const chunk *ch, const float *x)
 {
     const int64_t x_img = (int64_t)g->C * g->H * g->W;
-    for (int i = 0; i < ch->nb; i++)
-        im2col(g, x + (ch->n0 + i) * x_img, ch->col + (int64_t)i * g->P, ch->cols);
+    for (int i = 0; i < ch->nb; i++) {
+        pad_planes(g, x + (ch->n0 + i) * x_img, ch->pad);
+        im2col(g, ch->pad, ch->col + (int64_t)i * g->P, ch->cols);
+    }
 }
 
-/* dx[n0 + i] += col2im(col[:, i P : (i + 1) P]); clobbers col. */
+/* dx[n0 + i] += col2im(col[:, i P : (i + 1) P]). */
 static void chunk_col2im(const conv_geom *g, const chunk *ch, float *dx)
 {
     const int64_t x_img = (int64_t)g->C * g->H * g->W;
-    for (int i = 0; i < ch->nb; i++)
-        col2im_add(g, ch->col + (int64_t)i * g->P, ch->cols, dx + (ch->n0 + i) * x_img);
+    for (int i = 0; i < ch->nb; i++) {
+        memset(ch->pad, 0, (size_t)(g->C * padded_plane(g)) * sizeof(float));
+        col2im_add(g, ch->col + (int64_t)i * g->P, ch->cols, ch->pad);
+        unpad_planes_add(g, ch->pad, dx + (ch->n0 + i) * x_img);
+    }
 }
 
 /* y = w col + b for one chunk.   x: (N, C, H, W), w: (O, K) -> y: (N, O, P) */
@@ -456,9 +413,11 @@ static conv_ctx *conv_ctx_new(bd_tape *tp, const conv_geom *g, int64_t n,
     const size_t size = (size_t)g->O * (size_t)g->K;
     ctx->col = bd_tape_alloc(tp, ctx->threads * (size_t)g->K * cols * sizeof(float));
     ctx->mat = bd_tape_alloc(tp, ctx->threads * (size_t)g->O * cols * sizeof(float));
+    ctx->pad = bd_tape_alloc(tp, ctx->threads * (size_t)g->C
+                                 * (size_t)padded_plane(g) * sizeof(float));
     if (grad && ctx->threads > 1)
         ctx->dw_part = bd_tape_alloc(tp, (ctx->threads - 1) * size * sizeof(float));
-    if (!ctx->col || !ctx->mat || (grad && ctx->threads > 1 && !ctx->dw_part))
+    if (!ctx->col || !ctx->mat || !ctx->pad || (grad && ctx->threads > 1 && !ctx->dw_part))
         return NULL;
     return ctx;
 }

@@ -8,7 +8,8 @@
  * Times are medians of REPS repetitions after one warm-up, on the monotonic
  * clock, or with --cpu on the process's CPU clock (a busy machine inflates
  * wall time much more than CPU time; with several threads CPU time adds up
- * their work, so --cpu compares efficiency, not speed). */
+ * their work, so --cpu compares efficiency, not speed). --shape N,C,HW,O
+ * runs that one shape instead of the list. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +25,11 @@ typedef struct bench_shape {
     int64_t n, c, hw, o;   /* 3x3 kernel, stride 1, pad 1: OH = OW = hw */
 } bench_shape;
 
-/* Width-32 net (mults 1,2,2) and the width-64 net, at batch 64. */
+/* The small nets of the experiments (width 8 and 16 at 16x16), the
+ * width-32 net (mults 1,2,2) and the issue's width-64 net, at batch 64. */
 static const bench_shape SHAPES[] = {
+    {64, 8, 16, 8},    {64, 16, 8, 16},    {64, 32, 4, 32},    {64, 16, 16, 16},
+    {64, 32, 8, 32},   {64, 64, 2, 64},
     {64, 32, 32, 32},  {64, 64, 16, 64},   {64, 128, 8, 128},
     {64, 64, 32, 64},  {64, 128, 16, 128}, {64, 256, 8, 256}, {64, 256, 4, 256},
 };
@@ -158,6 +162,8 @@ static void bench_shape_run(const bench_shape *s, double square, int threads)
     bd_tape_free(r.tp);
 }
 
+static const bench_shape *only; /* --shape: this one instead of SHAPES */
+
 static void bench_section(int threads)
 {
     const double square = gemm_gflops(SQUARE, SQUARE, SQUARE, 1, threads);
@@ -166,16 +172,25 @@ static void bench_section(int threads)
     printf("   C x HxW  ->   O   forward fwd+bwd   gemm*  fwd+bwd/ceiling"
            "  fwd+bwd/gemm*\n");
     for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++)
-        bench_shape_run(&SHAPES[i], square, threads);
+        if (!only || i == 0)
+            bench_shape_run(only ? only : &SHAPES[i], square, threads);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && !strcmp(argv[1], "--cpu"))
-        bench_clock = CLOCK_PROCESS_CPUTIME_ID;
-    else if (argc > 1) {
-        fprintf(stderr, "usage: bench_conv2d [--cpu]\n");
-        return 2;
+    bench_shape one;
+    for (int i = 1; i < argc; i++) {
+        long long n, c, hw, o;
+        if (!strcmp(argv[i], "--cpu"))
+            bench_clock = CLOCK_PROCESS_CPUTIME_ID;
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc
+                 && sscanf(argv[++i], "%lld,%lld,%lld,%lld", &n, &c, &hw, &o) == 4) {
+            one = (bench_shape){n, c, hw, o};
+            only = &one;
+        } else {
+            fprintf(stderr, "usage: bench_conv2d [--cpu] [--shape N,C,HW,O]\n");
+            return 2;
+        }
     }
     const char *core = getenv("OPENBLAS_CORETYPE");
     const int threads = bd_num_threads();

@@ -440,10 +440,11 @@ static void run_one(const char *mode, int64_t width, int64_t batch,
            (long long)batch, (double)batch / sec, gflops, maxrss_mib() - base,
            sec * 1e3);
     printf("  %s width %lld batch %lld size %lld attention %s: %d reps, %.0f%% of"
-           " the FMA peak, %.2f CPU s per step (%.2f threads busy), %.0f page"
+           " the FMA peak, %.1f CPU ms per step (%.0f img per CPU s, %.2f threads"
+           " busy), %.0f page"
            " faults per step", mode, (long long)width, (long long)batch,
-           (long long)s->size, s->attention, tm.reps, 100.0 * gflops / peak, cpu,
-           cpu / sec, (double)faults / tm.reps);
+           (long long)s->size, s->attention, tm.reps, 100.0 * gflops / peak,
+           cpu * 1e3, (double)batch / cpu, cpu / sec, (double)faults / tm.reps);
     if (!train)
         printf("; arena peak %.0f MiB", (double)arena / 1048576.0);
     printf("\n");
