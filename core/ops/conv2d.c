@@ -354,11 +354,12 @@ static int chunk_images(const conv_geom *g, int64_t n, int threads)
     return nb < 1 ? 1 : (int)nb;
 }
 
-/* Winograd where the shape allows it and it measured faster than im2col:
- * at least WINO_CHANNELS channels in and out. The environment variable
- * BD_CONV=im2col or BD_CONV=winograd overrides the choice (tests,
- * measurements). */
-enum { WINO_CHANNELS = 64 };
+/* Winograd where the shape allows it and it measured faster than im2col
+ * (forward and backward, bench_conv2d): at least WINO_CHANNELS channels in
+ * and out, or half as many on planes of at least WINO_PLANE pixels. The
+ * environment variable BD_CONV=im2col or BD_CONV=winograd overrides the
+ * choice (tests, measurements). */
+enum { WINO_CHANNELS = 64, WINO_PLANE = 256 };
 
 static bool conv_use_winograd(const conv_geom *g)
 {
@@ -369,7 +370,9 @@ static bool conv_use_winograd(const conv_geom *g)
         return false;
     if (force && !strcmp(force, "winograd"))
         return true;
-    return g->C >= WINO_CHANNELS && g->O >= WINO_CHANNELS;
+    const int narrow = g->C < g->O ? g->C : g->O;
+    return narrow >= WINO_CHANNELS
+        || (narrow >= WINO_CHANNELS / 2 && g->H * g->W >= WINO_PLANE);
 }
 
 /* The Winograd plans: for y, and for dx (dy convolved with the flipped,

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "bd/parallel.h"
+#include "fastmath.h"
 
 /* At most this many floats in a thread's V (16, C, T) or M (16, O, T). */
 enum { TILE_FLOATS = 1 << 18 };
@@ -58,13 +59,19 @@ wino_conv wino_plan(int N, int C, int H, int W, int O, int pad)
     return p;
 }
 
+/* A tile row's working rows in the transforms, at most 12 (TW + 1): the
+ * four padded input rows (8 (TW + 1)); the two output rows and t = A^T m
+ * (12 TW); two output-grad rows and one of A y, split into even and odd
+ * columns (6 TW). */
+#define ROW_FLOATS(TW) (12 * ((size_t)(TW) + 1))
+
 /* Per thread: V (16, C, T) and M (16, O, T), T the tiles of a chunk, and
- * four padded input rows. */
+ * the working rows. */
 static size_t thread_floats(const wino_conv *p)
 {
     const wino_dims d = dims_of(p);
     const size_t tiles = (size_t)p->chunk * (size_t)d.tiles;
-    return 16 * ((size_t)p->C + (size_t)p->O) * tiles + 4 * (2 * (size_t)d.TW + 2);
+    return 16 * ((size_t)p->C + (size_t)p->O) * tiles + ROW_FLOATS(d.TW);
 }
 
 size_t wino_scratch_floats(const wino_conv *p)
@@ -101,6 +108,21 @@ static void kernel_transform(const wino_conv *p, const float *w, float *u)
         }
 }
 
+/* Row r of an H x W plane from column -pad on, zero outside the plane,
+ * split into its even and odd columns: ev[i] = row[2 i - pad],
+ * od[i] = row[2 i + 1 - pad], i < n. */
+static void load_split_row(const float *plane, int H, int W, int r, int pad,
+                           int n, float *ev, float *od)
+{
+    const float *src = plane + (int64_t)r * W;
+    const bool inside = r >= 0 && r < H;
+    for (int i = 0; i < n; i++) {
+        const int c0 = 2 * i - pad, c1 = c0 + 1;
+        ev[i] = inside && c0 >= 0 && c0 < W ? src[c0] : 0.0f;
+        od[i] = inside && c1 >= 0 && c1 < W ? src[c1] : 0.0f;
+    }
+}
+
 /* Row r0 + r of an H x W plane, columns c0 .. c0 + len - 1, zero outside.
  * -> row: (len) */
 static void load_row(const float *plane, int H, int W, int r, int c0, int len,
@@ -112,9 +134,8 @@ static void load_row(const float *plane, int H, int W, int r, int c0, int len,
     }
 }
 
-/* V[k, c, t] = (B^T d B)[k] for the TW tiles of tile row th of one plane:
- * its four input rows padded, then each step across the row of tiles.
- * plane: (H, W) -> dst[k kstride + tw] */
+/* V[k, c, t] = (B^T d B)[k] for the TW tiles of tile row th of one plane,
+ * from its four input rows, padded.   plane: (H, W) -> dst[k kstride + tw] */
 static void input_row(const wino_conv *p, const wino_dims *dm, const float *plane,
                       int th, float *rows, float *dst, int64_t kstride)
 {
@@ -143,7 +164,7 @@ static void input_row(const wino_conv *p, const wino_dims *dm, const float *plan
 }
 
 /* V[k, c, t] = (B^T d B)[k] for each tile t of the chunk's images.
- * x: (N, C, H, W) -> v: (16, C, T); rows: 4 (2 TW + 2) floats */
+ * x: (N, C, H, W) -> v: (16, C, T); rows: ROW_FLOATS(TW) floats */
 static void input_transform(const wino_conv *p, const wino_dims *dm,
                             const float *x, int64_t n0, int nb, float *rows,
                             float *v)
@@ -158,23 +179,33 @@ static void input_transform(const wino_conv *p, const wino_dims *dm,
 }
 
 /* Output rows 2 th and 2 th + 1 of one plane from its tile row th:
- * y = A^T m A (+ bias, or += y).   m[k kstride + tw] -> plane: (OH, OW) */
+ * y = A^T m A (+ bias, or += y), down the tile (t = A^T m) then across
+ * it, every step a loop over the tiles; the two rows interleave their even
+ * and odd columns into `pair`.   m[k kstride + tw] -> plane: (OH, OW);
+ * pair: ROW_FLOATS(TW) floats */
+BD_VECTOR_CLONES
 static void output_row(const wino_conv *p, const wino_dims *dm, const float *m,
                        int64_t kstride, int th, float bias, float *pair,
                        float *plane)
 {
     const int TW = dm->TW, len = 2 * TW;
-    for (int tw = 0; tw < TW; tw++) {
-        float t[2][4];
-        for (int j = 0; j < 4; j++) {
-            const float m0 = m[j * kstride + tw], m1 = m[(4 + j) * kstride + tw];
-            const float m2 = m[(8 + j) * kstride + tw], m3 = m[(12 + j) * kstride + tw];
-            t[0][j] = m0 + m1 + m2;
-            t[1][j] = m1 - m2 - m3;
+    float *t = pair + 2 * len; /* t[r][j][tw] = (A^T m)[r][j], 8 TW floats */
+    for (int j = 0; j < 4; j++) {
+        const float *m0 = m + j * kstride, *m1 = m + (4 + j) * kstride;
+        const float *m2 = m + (8 + j) * kstride, *m3 = m + (12 + j) * kstride;
+        float *t0 = t + j * TW, *t1 = t + (4 + j) * TW;
+        for (int tw = 0; tw < TW; tw++) {
+            t0[tw] = m0[tw] + m1[tw] + m2[tw];
+            t1[tw] = m1[tw] - m2[tw] - m3[tw];
         }
-        for (int r = 0; r < 2; r++) {
-            pair[r * len + 2 * tw] = t[r][0] + t[r][1] + t[r][2];
-            pair[r * len + 2 * tw + 1] = t[r][1] - t[r][2] - t[r][3];
+    }
+    for (int r = 0; r < 2; r++) {
+        const float *tr = t + 4 * r * TW;
+        float *row = pair + r * len;
+        for (int tw = 0; tw < TW; tw++) {
+            const float a = tr[tw], b = tr[TW + tw], c = tr[2 * TW + tw];
+            row[2 * tw] = a + b + c;
+            row[2 * tw + 1] = b - c - tr[3 * TW + tw];
         }
     }
     for (int r = 0; r < 2 && 2 * th + r < dm->OH; r++) {
@@ -190,7 +221,7 @@ static void output_row(const wino_conv *p, const wino_dims *dm, const float *m,
 }
 
 /* y = A^T m A (+ b, or += y) for each tile of the chunk's images.
- * m: (16, O, T) -> y: (N, O, OH, OW); pair: 4 TW floats */
+ * m: (16, O, T) -> y: (N, O, OH, OW); pair: ROW_FLOATS(TW) floats */
 static void output_transform(const wino_conv *p, const wino_dims *dm,
                              const float *m, const float *b, int64_t n0,
                              int nb, float *pair, float *y)
@@ -236,7 +267,7 @@ void wino_run(const wino_conv *p, const float *x, const float *w,
 
 /* ---- the gradient of the kernel ------------------------------------------- */
 
-/* Per thread: dU (16, O, C), V (16, C, T), Z (16, O, T), padded rows. */
+/* Per thread: dU (16, O, C), V (16, C, T), Z (16, O, T), working rows. */
 static size_t grad_thread_floats(const wino_conv *p)
 {
     return 16 * (size_t)p->O * (size_t)p->C + thread_floats(p);
@@ -247,40 +278,54 @@ size_t wino_weight_grad_scratch_floats(const wino_conv *p)
     return (size_t)p->threads * grad_thread_floats(p);
 }
 
-/* Z[k, o, t] = (A y A^T)[k] for each tile of the chunk's output grads, the
- * 2x2 tile y zero past the output's edge.   dy: (N, O, OH, OW) -> z: (16, O, T) */
+/* Z[k, o, t] = (A y A^T)[k] for the TW tiles of tile row th of one output
+ * grad plane, the 2x2 tiles y zero past the output's edge: its two rows
+ * split into even and odd columns, combined across each tile (r = y A^T)
+ * then down it, every step a loop over the tiles.
+ * plane: (OH, OW) -> dst[k kstride + tw]; rows: ROW_FLOATS(TW) floats */
+BD_VECTOR_CLONES
+static void grad_row(const wino_dims *dm, const float *plane, int th,
+                     float *rows, float *dst, int64_t kstride)
+{
+    const int TW = dm->TW;
+    float *ev[2], *od[2];
+    for (int a = 0; a < 2; a++) {
+        ev[a] = rows + 2 * a * TW;
+        od[a] = ev[a] + TW;
+        load_split_row(plane, dm->OH, dm->OW, 2 * th + a, 0, TW, ev[a], od[a]);
+    }
+    float *re = rows + 4 * TW, *ro = re + TW;
+    for (int i = 0; i < 4; i++) {
+        /* row i of A y = (y0, y0 + y1, y0 - y1, -y1)[i], its even and odd
+         * columns */
+        for (int tw = 0; tw < TW; tw++) {
+            const float e0 = ev[0][tw], e1 = ev[1][tw], o0 = od[0][tw], o1 = od[1][tw];
+            re[tw] = i == 0 ? e0 : i == 1 ? e0 + e1 : i == 2 ? e0 - e1 : -e1;
+            ro[tw] = i == 0 ? o0 : i == 1 ? o0 + o1 : i == 2 ? o0 - o1 : -o1;
+        }
+        float *out = dst + (int64_t)i * 4 * kstride;
+        for (int tw = 0; tw < TW; tw++) {
+            out[tw] = re[tw];
+            out[kstride + tw] = re[tw] + ro[tw];
+            out[2 * kstride + tw] = re[tw] - ro[tw];
+            out[3 * kstride + tw] = -ro[tw];
+        }
+    }
+}
+
+/* Z[k, o, t] = (A y A^T)[k] for each tile of the chunk's output grads.
+ * dy: (N, O, OH, OW) -> z: (16, O, T); rows: ROW_FLOATS(TW) floats */
 static void grad_transform(const wino_conv *p, const wino_dims *dm,
-                           const float *dy, int64_t n0, int nb, float *z)
+                           const float *dy, int64_t n0, int nb, float *rows,
+                           float *z)
 {
     const int64_t T = (int64_t)nb * dm->tiles, plane = (int64_t)dm->OH * dm->OW;
-    const int64_t kstride = (int64_t)p->O * T;
     for (int i = 0; i < nb; i++)
-        for (int o = 0; o < p->O; o++) {
-            const float *src = dy + ((n0 + i) * p->O + o) * plane;
-            float *dst = z + (int64_t)o * T + (int64_t)i * dm->tiles;
+        for (int o = 0; o < p->O; o++)
             for (int th = 0; th < dm->TH; th++)
-                for (int tw = 0; tw < dm->TW; tw++, dst++) {
-                    float y[2][2], r[4][2];
-                    for (int a = 0; a < 2; a++)
-                        for (int b = 0; b < 2; b++) {
-                            const int oh = 2 * th + a, ow = 2 * tw + b;
-                            y[a][b] = oh < dm->OH && ow < dm->OW
-                                    ? src[(int64_t)oh * dm->OW + ow] : 0.0f;
-                        }
-                    for (int b = 0; b < 2; b++) {
-                        r[0][b] = y[0][b];
-                        r[1][b] = y[0][b] + y[1][b];
-                        r[2][b] = y[0][b] - y[1][b];
-                        r[3][b] = -y[1][b];
-                    }
-                    for (int a = 0; a < 4; a++) {
-                        dst[(a * 4 + 0) * kstride] = r[a][0];
-                        dst[(a * 4 + 1) * kstride] = r[a][0] + r[a][1];
-                        dst[(a * 4 + 2) * kstride] = r[a][0] - r[a][1];
-                        dst[(a * 4 + 3) * kstride] = -r[a][1];
-                    }
-                }
-        }
+                grad_row(dm, dy + ((n0 + i) * p->O + o) * plane, th, rows,
+                         z + (int64_t)o * T + (int64_t)i * dm->tiles
+                           + (int64_t)th * dm->TW, (int64_t)p->O * T);
 }
 
 /* dw[o, c] += G^T (sum over threads of dU[:, o, c]) G.   -> dw: (O, C, 3, 3) */
@@ -328,7 +373,7 @@ void wino_weight_grad(const wino_conv *p, const float *x, const float *dy,
             const int nb = (int)(p->N - n0 < p->chunk ? p->N - n0 : p->chunk);
             const int T = nb * dm.tiles;
             input_transform(p, &dm, x, n0, nb, rows, v);
-            grad_transform(p, &dm, dy, n0, nb, z);
+            grad_transform(p, &dm, dy, n0, nb, rows, z);
             for (int k = 0; k < 16; k++)
                 bd_gemm(false, true, p->O, p->C, T, 1.0f, z + k * (int64_t)p->O * T,
                         T, v + k * (int64_t)p->C * T, T, 1.0f, du + k * plane,
