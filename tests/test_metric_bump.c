@@ -249,6 +249,49 @@ static void test_axes(void)
     bd_tensor_free(labels);
 }
 
+/* x and y are handled alike: transposing every image and swapping every
+ * label swaps each per-axis number exactly (bumps at 0.1 px positions). */
+static void test_transpose(void)
+{
+    enum { N = 12 };
+    bd_tensor *images[2] = {bd_tensor_new4(N, 1, S, S, false),
+                            bd_tensor_new4(N, 1, S, S, false)};
+    bd_tensor *labels[2] = {bd_tensor_new4(N, 2, 0, 0, false),
+                            bd_tensor_new4(N, 2, 0, 0, false)};
+    for (int k = 0; k < N; k++) {
+        double x = 4 + 0.1 * ((k * 37) % 240), y = 4 + 0.1 * ((k * 53) % 240);
+        double off = 0.1 * (k % 7);  /* asked a little off the drawn place */
+        draw(images[0]->data + k * S * S, 1 + (k == 3), &x, &y);
+        for (int i = 0; i < S; i++)
+            for (int j = 0; j < S; j++)
+                images[1]->data[k * S * S + j * S + i] = images[0]->data[k * S * S + i * S + j];
+        labels[0]->data[2 * k] = labels[1]->data[2 * k + 1] = (float)(x + off);
+        labels[0]->data[2 * k + 1] = labels[1]->data[2 * k] = (float)(y - off / 2);
+    }
+    bd_metric_result *r[2];
+    for (int t = 0; t < 2; t++) {
+        bd_config *cfg = bd_config_new();
+        bd_config_set_num(cfg, "lattice_dx", 0.5);
+        bd_config_set_num(cfg, "lattice_dy", 0.5);
+        bd_config_set_num(cfg, "axis_tolerance", 0.3);
+        r[t] = measure(cfg, images[t], labels[t]);
+    }
+    static const char *const pairs[][2] = {
+        {"place_x", "place_y"}, {"err_x", "err_y"}, {"mean_err_x", "mean_err_y"},
+        {"snap_x", "snap_y"},   {"acc_x", "acc_y"}};
+    for (size_t p = 0; p < sizeof pairs / sizeof *pairs; p++)
+        for (int a = 0; a < 2; a++)
+            CHECK(fabs(number(r[0], pairs[p][a]) - number(r[1], pairs[p][1 - a])) < 1e-6,
+                  "transposed: %s %g, %s %g", pairs[p][a], number(r[0], pairs[p][a]),
+                  pairs[p][1 - a], number(r[1], pairs[p][1 - a]));
+    CHECK(number(r[0], "frac_single") == number(r[1], "frac_single"), "frac_single");
+    for (int t = 0; t < 2; t++) {
+        bd_metric_result_free(r[t]);
+        bd_tensor_free(images[t]);
+        bd_tensor_free(labels[t]);
+    }
+}
+
 /* Three identical channels measure as one. */
 static void test_channels(void)
 {
@@ -371,6 +414,7 @@ int main(void)
     RUN(test_components);
     RUN(test_plugin_classes);
     RUN(test_axes);
+    RUN(test_transpose);
     RUN(test_channels);
     RUN(test_dataset);
     RUN(test_errors);

@@ -3,14 +3,14 @@
 -- Lua, so tests can hand it synthetic lags (tests/lua/test_decision.lua).
 --
 --   local decision = require "decision"
---   local d = decision.decide{ null = {..}, x_dense = {..}, y_dense = {..},
+--   local d = decision.decide{ balanced = {..}, x_dense = {..}, y_dense = {..},
 --                              control_x = {..}, control_y = {..} }
 --   print(d.decision, d.reason)
 --
 -- Each list holds one lag per training (seed): step_y - step_x, relative to
 -- the learning time (experiment.axis_crossings' rel_lag), or nil / NaN for
 -- a training that did not reach the threshold on both axes.
---   null        balanced data (dx = dy): no dense axis, so its lags are
+--   balanced    the null: dx = dy, no dense axis, so its lags are
 --               what noise and any fixed x/y asymmetry give
 --   x_dense, y_dense        the question: x dense / y sparse and the swap
 --   control_x, control_y    the positive control: the same two data sets,
@@ -42,7 +42,7 @@ local stats = require "stats"
 
 local decision = {}
 
-local KEYS = { "null", "x_dense", "y_dense", "control_x", "control_y" }
+local KEYS = { "balanced", "x_dense", "y_dense", "control_x", "control_y" }
 
 -- The finite numbers of a list and how many entries were not.
 local function finite(list)
@@ -63,8 +63,8 @@ end
 -- nil when judging the control itself).
 local function judge(a, b, null, level, control)
   local c = stats.welch(a, b, level)
-  c.tolerance = stats.t_quantile((1 + level) / 2, null.n - 1) * null.sd
-                * math.sqrt(1 / #a + 1 / #b)
+  c.tolerance = null.n > 1 and stats.t_quantile((1 + level) / 2, null.n - 1) * null.sd
+                * math.sqrt(1 / #a + 1 / #b) or 0 / 0
   if c.mean > c.tolerance then
     c.verdict = "factorized"
   elseif c.mean < -c.tolerance then
@@ -77,36 +77,32 @@ local function judge(a, b, null, level, control)
   return c
 end
 
--- lags: { null =, x_dense =, y_dense =, control_x =, control_y = } (lists
--- of per-training relative lags); level (0.95). Returns { decision,
--- reason, null (t interval of the null's lags), tolerance, contrast,
--- control (each a Welch interval with tolerance and verdict) }.
+-- lags: { balanced =, x_dense =, y_dense =, control_x =, control_y = }
+-- (lists of per-training relative lags); level (0.95). Returns { decision,
+-- reason, null (t interval of the balanced lags), tolerance, contrast,
+-- control (each a Welch interval with tolerance and verdict; NaN where a
+-- list has fewer than two lags) }.
 function decision.decide(lags, level)
   level = level or 0.95
   local clean, lost = {}, {}
   for _, k in ipairs(KEYS) do
-    local list
-    list, lost[k] = finite(lags[k] or {})
-    clean[k] = list
+    clean[k], lost[k] = finite(lags[k] or {})
   end
   local out = { level = level, missing = lost }
-  for _, k in ipairs(KEYS) do
-    if lost[k] > 0 then
-      out.decision = "cannot decide"
-      out.reason = string.format("%d training(s) of %s did not reach the threshold on both axes",
-                                 lost[k], k)
-      return out
-    end
-    if #clean[k] < 2 then
-      out.decision = "cannot decide"
-      out.reason = string.format("%s has %d lag(s); an interval needs at least 2", k, #clean[k])
-      return out
-    end
-  end
-  out.null = stats.t_interval(clean.null, level)
+  out.null = stats.t_interval(clean.balanced, level)
   out.control = judge(clean.control_x, clean.control_y, out.null, level, nil)
   out.contrast = judge(clean.x_dense, clean.y_dense, out.null, level, out.control)
   out.tolerance = out.contrast.tolerance
+  for _, k in ipairs(KEYS) do
+    if lost[k] > 0 or #clean[k] < 2 then
+      out.decision = "cannot decide"
+      out.reason = lost[k] > 0
+        and string.format("%d training(s) of %s did not reach the threshold on both axes",
+                          lost[k], k)
+        or string.format("%s has %d lag(s); an interval needs at least 2", k, #clean[k])
+      return out
+    end
+  end
   if out.control.verdict ~= "factorized" then
     out.decision = "cannot decide"
     out.reason = string.format("the positive control reads %s, not factorized: this run could not"

@@ -136,13 +136,13 @@ Curve.__index = Curve
 
 -- A curve over training: rows of numbers, one per evaluated step. With
 -- `saved`, the curve it holds: a curve read back from JSON (a sweep's done
--- mark), where NaN became null, so a number missing from a row (of the
--- evaluator's keys or of the keys other rows have) comes back NaN.
-function experiment.curve(saved)
+-- mark), where NaN became null, so a number missing from a row (of `keys`,
+-- default the evaluator's, or of the keys other rows have) comes back NaN.
+function experiment.curve(saved, keys_of_rows)
   local curve = setmetatable({ steps = {}, rows = {} }, Curve)
   if not saved then return curve end
   local keys = {}
-  for _, k in ipairs(experiment.row_keys) do keys[k] = true end
+  for _, k in ipairs(keys_of_rows or experiment.row_keys) do keys[k] = true end
   for _, row in ipairs(saved.rows) do
     for k in pairs(row) do keys[k] = true end
   end
@@ -178,7 +178,7 @@ end
 function Curve:crossing(key, level, start)
   local s0, v0 = 0, start or 0
   for i, step in ipairs(self.steps) do
-    local v = self.rows[i][key]
+    local v = self.rows[i][key] or 0 / 0  -- a key no saved row had is NaN
     if v == v and v >= level then
       if v0 >= level or v == v0 then return s0 end
       return s0 + (level - v0) / (v - v0) * (step - s0)

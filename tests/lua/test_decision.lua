@@ -39,7 +39,7 @@ local function run(main_lag, ctrl_lag, opts)
   local n, bias, scale = opts.seeds or 3, opts.bias or 0, opts.scale or 1
   local main_scale = opts.main_scale or scale
   return {
-    null = condition(800, 800 - bias, n, scale),
+    balanced = condition(800, 800 - bias, n, scale),
     x_dense = condition(800 - main_lag / 2, 800 + main_lag / 2 - bias, n, main_scale),
     y_dense = condition(800 + main_lag / 2, 800 - main_lag / 2 - bias, n, main_scale),
     control_x = condition(600, 600 + ctrl_lag - bias, n, scale),
