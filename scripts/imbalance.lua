@@ -363,7 +363,9 @@ local function final(c, key)
   local xs = {}
   for i, r in ipairs(c.runs) do xs[i] = r.curve:last()[key] end
   local t = stats.t_interval(xs)
-  if not key:find("_err_") then t.lo, t.hi = math.max(0, t.lo), math.min(1, t.hi) end
+  if t.lo == t.lo and not key:find("_err_") then
+    t.lo, t.hi = math.max(0, t.lo), math.min(1, t.hi)
+  end
   return t
 end
 
@@ -379,9 +381,14 @@ for i, q in ipairs(QUESTIONS) do
       v.decision, v.reason)
   say("  question: contrast of relative lags lag(x_dense) - lag(y_dense) %s, reads %s",
       iv(v.contrast, "%+.2f"), v.contrast.verdict)
-  say("  null (balanced): relative lag %s; its sd %.3f over %d seeds sets the tolerance"
-      .. " t(%.3f, %d) * sd * sqrt(1/n + 1/n) = %.2f", iv(v.null, "%+.2f"), v.null.sd,
-      v.null.n, (1 + v.level) / 2, v.null.n - 1, v.tolerance)
+  if v.null.n > 1 then
+    say("  null (balanced): relative lag %s; its sd %.3f over %d seeds sets the tolerance"
+        .. " t(%.3f, %d) * sd * sqrt(1/n + 1/n) = %.2f", iv(v.null, "%+.2f"), v.null.sd,
+        v.null.n, (1 + v.level) / 2, v.null.n - 1, v.tolerance)
+  else
+    say("  null (balanced): relative lag %s; no tolerance (it needs the lags of two seeds)",
+        iv(v.null, "%+.2f"))
+  end
   say("  positive control (sparse labels withheld for the first %d steps): contrast %s, reads %s"
       .. " (must read factorized)", withhold_step, iv(v.control, "%+.2f"), v.control.verdict)
 end

@@ -34,6 +34,7 @@
 --                  positive control's contrast (a lag as large as a
 --                  factorized learner's is excluded)
 --   "undetermined" |C| <= tol but the interval reaches the control's size
+--   "not computed" no contrast or no tolerance (fewer than two lags)
 -- The decision is the main contrast's verdict only when the positive
 -- control reads "factorized" under the same rule; otherwise, or when a
 -- training did not reach the threshold, or there are fewer than two lags
@@ -65,7 +66,9 @@ local function judge(a, b, null, level, control)
   local c = stats.welch(a, b, level)
   c.tolerance = null.n > 1 and stats.t_quantile((1 + level) / 2, null.n - 1) * null.sd
                 * math.sqrt(1 / #a + 1 / #b) or 0 / 0
-  if c.mean > c.tolerance then
+  if not (c.mean == c.mean and c.tolerance == c.tolerance) then
+    c.verdict = "not computed"
+  elseif c.mean > c.tolerance then
     c.verdict = "factorized"
   elseif c.mean < -c.tolerance then
     c.verdict = "reversed"

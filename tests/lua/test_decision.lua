@@ -89,6 +89,7 @@ check.ok(d.reason:find("1 training(s) of x_dense", 1, true), d.reason)
 d = decision.decide(run(0, 700, { seeds = 1 }))
 check.eq(d.decision, "cannot decide", "one seed")
 check.ok(d.reason:find("at least 2", 1, true), d.reason)
+check.eq(d.control.verdict, "not computed", "one seed: the control is not computed")
 
 -- more seeds narrow the tolerance (t quantile and sqrt(1/n) both shrink)
 local t3 = decision.decide(run(0, 700, { seeds = 3 })).tolerance
