@@ -563,8 +563,8 @@ for _, cl in ipairs(control_lines) do
                                     cl.ok and "came out as designed"
                                     or "did NOT come out as designed")
 end
-lines[#lines + 1] = "  conditions (predicted by finding 3):"
-for _, c in ipairs(conditions) do
+for i, c in ipairs(conditions) do
+  if i == #control_lines + 1 then lines[#lines + 1] = "  conditions (predicted by finding 3):" end
   if not c.control then
     lines[#lines + 1] = condition_line(c.name, c, c.judged)
                         .. string.format(" (predicted %s)", c.predicted)
