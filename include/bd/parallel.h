@@ -4,10 +4,13 @@
  * OMP_NUM_THREADS environment variable (else one per core) or set at run
  * time with bd_set_num_threads. OpenBLAS always runs on one thread: its own
  * workers would compete with OpenMP's for the cores (and spin in
- * sched_yield between products). Products go through bd_gemm, which splits
- * a large one across bd's threads by blocks of C and runs each block on a
- * one-thread sgemm; inside an active parallel region (more than one
- * thread) it runs the product whole.
+ * sched_yield between products). A product that is an op's whole pass
+ * (linear, conv2d's chunks, Winograd's 16 products) goes through bd_gemm,
+ * which splits a large one across bd's threads by blocks of C and runs
+ * each block on a one-thread sgemm; inside an active parallel region (more
+ * than one thread) it runs the product whole. Products too small to split,
+ * issued from inside an op's own region (attention's per-(sample, head)
+ * blocks of 64 query rows), call cblas_sgemm directly, one thread each.
  *
  * An op parallelises over independent outputs (images, heads, rows,
  * channels): a `#pragma omp parallel for schedule(static)` over them whose
