@@ -260,8 +260,9 @@ static void test_transpose(void)
                             bd_tensor_new4(N, 2, 0, 0, false)};
     for (int k = 0; k < N; k++) {
         double x = 4 + 0.1 * ((k * 37) % 240), y = 4 + 0.1 * ((k * 53) % 240);
+        double cx[2] = {x, 30 - x}, cy[2] = {y, 2};  /* a second bump in image 3 */
         double off = 0.1 * (k % 7);  /* asked a little off the drawn place */
-        draw(images[0]->data + k * S * S, 1 + (k == 3), &x, &y);
+        draw(images[0]->data + k * S * S, 1 + (k == 3), cx, cy);
         for (int i = 0; i < S; i++)
             for (int j = 0; j < S; j++)
                 images[1]->data[k * S * S + j * S + i] = images[0]->data[k * S * S + i * S + j];
