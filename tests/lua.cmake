@@ -18,4 +18,12 @@ if(TARGET bdrun)
                  WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
         set_tests_properties(lua_${name} PROPERTIES LABELS lua)
     endforeach()
+    # The experiments' smoke tests train whole sweeps: label slow, which
+    # `setup.sh test` leaves out of its sanitizer pass (-LE slow).
+    foreach(name imbalance phases compositional factorization)
+        if(TEST lua_test_${name}_smoke)
+            set_tests_properties(lua_test_${name}_smoke PROPERTIES
+                                 LABELS "lua;slow")
+        endif()
+    endforeach()
 endif()

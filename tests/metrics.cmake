@@ -1,15 +1,8 @@
-# Metric plugins (plugins/metrics/*): the libraries the numeric ones link,
-# and their tests, which compile a plugin's plain-C files directly (to test
-# the algorithms) and also load the plugin by name (to test it as scripts
-# use it).
+# Metric plugins' tests (plugins/metrics/*), which compile a plugin's
+# plain-C files directly (to test the algorithms) and also load the plugin
+# by name (to test it as scripts use it). What a plugin links is declared
+# beside it (plugins/CMakeLists.txt).
 set(BD_METRICS_SOURCE ${PROJECT_SOURCE_DIR}/plugins/metrics)
-
-foreach(plugin manifold factorization)
-    if(TARGET bd_${plugin})
-        target_link_libraries(bd_${plugin} PRIVATE PkgConfig::LAPACKE
-                              PkgConfig::OPENBLAS)
-    endif()
-endforeach()
 
 # test_metric_<name>: the plugin's own files (besides its entry point), and
 # the built plugin, which the test creates by name.
@@ -19,7 +12,8 @@ function(bd_metric_test name plugin)
     endif()
     list(TRANSFORM ARGN PREPEND ${BD_METRICS_SOURCE}/${plugin}/)
     target_sources(${name} PRIVATE ${ARGN})
-    target_include_directories(${name} PRIVATE ${BD_METRICS_SOURCE}/${plugin})
+    target_include_directories(${name} PRIVATE ${BD_METRICS_SOURCE}/${plugin}
+                               ${PROJECT_SOURCE_DIR}/plugins)
     add_dependencies(${name} bd_${plugin})
 endfunction()
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 
 #include "bd/ckpt.h"
+#include "bd/run.h" /* bd_write_file_atomic */
 
 /* Files hold little-endian integers and floats, copied as they are. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -225,7 +226,6 @@ bd_status bd_atomic_pwrite(bd_atomic *f, const void *p, size_t n, uint64_t at);
 bd_status bd_atomic_commit(bd_atomic *f);
 /* Close and remove the temporary file; frees f. */
 void bd_atomic_abort(bd_atomic *f);
-bd_status bd_write_file_atomic(const char *path, const void *p, size_t n);
 
 /* Whole file into a malloc'd buffer. */
 bd_status bd_read_file(const char *path, uint8_t **bytes, size_t *len);

@@ -8,6 +8,10 @@
  *   run:path(file)      "<dir>/<file>"
  *   run:close()         also on __gc and __close
  *
+ *   bd.write_atomic(path, text) -> true | nil, msg, "io"
+ *                       the whole file at once, atomically and fsynced
+ *                       (bd_write_file_atomic): the old file or the new one
+ *
  * Lua values become JSON: numbers, strings, booleans, tensors (nested
  * arrays), sequences (arrays) and tables with string keys (objects, keys
  * sorted). NaN and infinities become null. */
@@ -300,6 +304,17 @@ void bdl_push_script_run(lua_State *L)
     lua_settop(L, top + 1);
 }
 
+static int write_atomic(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t n;
+    const char *text = luaL_checklstring(L, 2, &n);
+    if (bd_write_file_atomic(path, text, n) != BD_OK)
+        return bdl_fail(L, "io");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void bdl_open_run(lua_State *L)
 {
     static const luaL_Reg methods[] = {
@@ -319,4 +334,6 @@ void bdl_open_run(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, run_open);
     lua_setfield(L, -2, "run");
+    lua_pushcfunction(L, write_atomic);
+    lua_setfield(L, -2, "write_atomic");
 }

@@ -4,13 +4,11 @@
 #include "bd/run.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "bd/dist.h"
 
@@ -238,40 +236,22 @@ bd_status bd_run_file(const bd_run *r, const char *file, char *path,
     return BD_OK;
 }
 
-/* fsync a directory so a rename inside it is durable. */
-static void sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 bd_status bd_run_write_json(bd_run *r, const char *file, const bd_json *doc)
 {
     BD_TRY(doc->status);
     if (!r->metrics)
         return BD_OK;
-    char path[sizeof r->dir + 256], tmp[sizeof path + 8];
-    BD_TRY(bd_run_file(r, file, path, sizeof path - 8));
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return bd_fail(BD_E_IO, "run: cannot create '%s': %s", tmp,
-                       strerror(errno));
-    bool ok = fwrite(doc->text ? doc->text : "", 1, doc->len, f) == doc->len
-              && fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int err = errno;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        err = ok ? errno : err;
-        remove(tmp);
-        return bd_fail(BD_E_IO, "run: cannot write '%s': %s", path,
-                       strerror(err));
-    }
-    sync_dir(r->dir);
-    return BD_OK;
+    char path[sizeof r->dir + 256];
+    BD_TRY(bd_run_file(r, file, path, sizeof path));
+    char *text = malloc(doc->len + 1);
+    if (!text)
+        return bd_fail(BD_E_NOMEM, "run: out of memory writing '%s'", path);
+    if (doc->len)
+        memcpy(text, doc->text, doc->len);
+    text[doc->len] = '\n';
+    bd_status s = bd_write_file_atomic(path, text, doc->len + 1);
+    free(text);
+    return s;
 }
 
 bd_status bd_run_log(bd_run *r, const bd_json *event)

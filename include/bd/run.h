@@ -54,11 +54,19 @@ const char *bd_run_dir(const bd_run *r);
 bd_status bd_run_file(const bd_run *r, const char *file, char *path,
                       size_t len);
 
-/* Write a JSON document to <dir>/<file> atomically (temp file, fsync,
- * rename): a crash leaves the old file or the new one. */
+/* Write a JSON document and a newline to <dir>/<file> atomically
+ * (bd_write_file_atomic). */
 bd_status bd_run_write_json(bd_run *r, const char *file, const bd_json *doc);
 
 /* Append one event (a JSON object) as a line of metrics.jsonl. */
 bd_status bd_run_log(bd_run *r, const bd_json *event);
+
+/* ---- files ------------------------------------------------------------------ */
+
+/* Write n bytes to path atomically: <path>.tmp-<pid> in the same folder,
+ * fsync, rename over path, fsync the folder (core/ckpt/fileio.c, the one
+ * implementation; bd.write_atomic in Lua). A crash leaves the old file or
+ * the new one; on failure the temp file is removed. */
+bd_status bd_write_file_atomic(const char *path, const void *bytes, size_t n);
 
 #endif

@@ -32,7 +32,7 @@
 --
 -- Marks. When train returns, <run dir>/done.json gets { name, index, seed,
 -- condition (its plain values), results, seconds }, written atomically
--- (temp file, rename). A run without it (never started, or killed part way)
+-- (temp file, fsync, rename). A run without it (never started, or killed part way)
 -- is run again from the start; one with it is skipped, with a warning when
 -- its config.json holds other settings than this process's (shard and
 -- collect aside): its results are kept.
@@ -156,17 +156,11 @@ local function read_file(path)
   return text
 end
 
--- Write text to path through path.tmp and a rename: a reader sees the old
--- file or the new one.
+-- Write text to path atomically (temp file, fsync, rename): a reader sees
+-- the old file or the new one.
 local function write_atomic(path, text)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then fail("cannot write %s", err) end
-  local ok, werr = f:write(text)
-  local closed, cerr = f:close()
-  if not ok or not closed then fail("cannot write %s: %s", tmp, werr or cerr) end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then fail("cannot rename %s", rerr) end
+  local ok, err = bd.write_atomic(path, text)
+  if not ok then fail("%s", err) end
 end
 
 local function mark_path(dir, run) return dir .. "/" .. run.name .. "/done.json" end

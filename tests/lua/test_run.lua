@@ -65,5 +65,16 @@ check.eq(r, nil, "unwritable root")
 check.ok(msg and msg:find("cannot create directory", 1, true), "message: " .. tostring(msg))
 check.eq(stage, "io", "stage")
 
+-- bd.write_atomic: the whole file, replaced at once; no temp file left
+local target = root .. "/atomic.txt"
+check.eq(bd.write_atomic(target, "first\n"), true, "write_atomic")
+check.eq(bd.write_atomic(target, "second\0bytes"), true, "over an old file")
+check.eq(check.read(target), "second\0bytes", "the new bytes, binary safe")
+local listing = io.popen("ls " .. root):read("a")
+check.ok(not listing:find("atomic.txt.tmp", 1, true), "no temp file left: " .. listing)
+local bad, why, where = bd.write_atomic(root .. "/no/such/dir/x.txt", "x")
+check.ok(bad == nil and why:find("cannot create", 1, true) and where == "io",
+         "a folder that does not exist: " .. tostring(why))
+
 os.execute("rm -rf " .. root)
 check.done()

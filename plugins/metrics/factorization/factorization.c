@@ -37,7 +37,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../manifold/samples.h"
+#include "common/samples.h"
 #include "bd/plugin.h"
 #include "steps.h"
 

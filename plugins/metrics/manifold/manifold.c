@@ -3,11 +3,11 @@
  * grid, reduced with UMAP and PCA; order as the R^2 of linear regressions
  * to x and y; effective dimension from the PCA spectrum.)
  *
- * Activations come from the tap `tap` (samples.h), flattened to (n, d),
+ * Activations come from the tap `tap` (common/samples.h), flattened to (n, d),
  * collected over every batch given.
  *
  * Config:
- *   tap             layer4   which activation to read (samples.h)
+ *   tap             layer4   which activation to read (common/samples.h)
  *   method          umap     umap | pca: how the embedding is made
  *   dims            3        embedding dimensions (3 as in the paper)
  *   neighbors       15       UMAP neighbours (the point itself included)
@@ -52,7 +52,7 @@
 #include "order.h"
 #include "pca.h"
 #include "quality.h"
-#include "samples.h"
+#include "common/samples.h"
 #include "umap.h"
 
 enum { METHOD_UMAP, METHOD_PCA };

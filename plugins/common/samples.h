@@ -1,13 +1,14 @@
 /* Activations and labels collected over batches, for the metrics that look
- * at representations (manifold, factorization; the latter includes this
- * file from here).
+ * at representations (manifold, factorization). A plugin-side helper:
+ * static functions over the host table, included as "common/samples.h"
+ * (plugins/CMakeLists.txt puts plugins/ on every plugin's include path).
  *
  * The activations of a batch are the tap named `tap` when the batch carries
  * taps, else the batch's images themselves, so both of
  *     m(images, labels, { layer4 = t })   and   m(t, labels)
  * measure the tap t. Each sample's activation is flattened to d values. */
-#ifndef BD_METRIC_SAMPLES_H
-#define BD_METRIC_SAMPLES_H
+#ifndef BD_PLUGIN_COMMON_SAMPLES_H
+#define BD_PLUGIN_COMMON_SAMPLES_H
 
 #include <stdlib.h>
 #include <string.h>
