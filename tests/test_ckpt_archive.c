@@ -1,8 +1,9 @@
 /* .bda archives: every step extracts bit-identical, a late step decodes
  * from its key entry only, EMAs are coded from their weights, tensors read
  * straight from the archive, blobs that cannot be re-encoded are kept
- * verbatim, 1.x archives still read, and a damaged archive fails with the
- * check's message. */
+ * verbatim, an analysis archive keeps the optimizer state at key steps
+ * only and everything else bit-exact, 1.x and 2.x archives still read, and
+ * a damaged archive fails with the check's message. */
 #include <sys/stat.h>
 
 #include "test_ckpt_util.h"
@@ -201,6 +202,92 @@ static void test_round_trip(void)
                 "step 100 has no tensor 'ema.net.w'");
     CHECK_FAILS(bd_archive_read_tensor(bda, 100, "rng.state", &t), BD_E_ARG,
                 "is u8, expected f32");
+}
+
+/* Every tensor but the optimizer's, and every key but bd.kind, of the
+ * original checkpoint are in the analysis checkpoint, bit for bit. */
+static bool same_but_optimizer(const bd_ckpt *orig, const bd_ckpt *an)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < bd_ckpt_tensor_count(orig); i++) {
+        const bd_ckpt_tensor *t = bd_ckpt_tensor_at(orig, i);
+        const bd_ckpt_tensor *u = bd_ckpt_tensor_find(an, t->name);
+        if (strncmp(t->name, "optim.", 6) == 0) {
+            if (u)
+                return false;
+            continue;
+        }
+        kept++;
+        if (!u || u->dtype != t->dtype || u->nbytes != t->nbytes
+            || memcmp(u->data, t->data, t->nbytes) != 0)
+            return false;
+    }
+    bool keys = bd_ckpt_kv_count(an) == bd_ckpt_kv_count(orig) + 1;
+    for (size_t i = 0; keys && i < bd_ckpt_kv_count(orig); i++) {
+        const bd_ckpt_kv *kv = bd_ckpt_kv_at(orig, i);
+        const bd_ckpt_kv *u = bd_ckpt_kv_find(an, kv->key);
+        keys = u && u->type == kv->type && u->n == kv->n
+            && (kv->type != BD_CKPT_STR ? u->v.u64 == kv->v.u64
+                : strcmp(u->v.str, kv->v.str) == 0);
+    }
+    return keys && kept == bd_ckpt_tensor_count(an);
+}
+
+/* optimizer_at_keys: key steps extract bit-identical; the others as
+ * analysis checkpoints holding the rest bit for bit; read_tensor names the
+ * key step that has the optimizer state. */
+static void test_analysis_archive(void)
+{
+    char bda[800], full[800];
+    snprintf(bda, sizeof bda, "%s/analysis.bda", run_dir);
+    snprintf(full, sizeof full, "%s/full.bda", run_dir);
+    bd_archive_opts opts = {.level = 3, .key_every = KEY_EVERY};
+    CHECK_OK(bd_archive_create(run_dir, full, &opts));
+    opts.optimizer_at_keys = true;
+    CHECK_OK(bd_archive_create(run_dir, bda, &opts));
+    bd_archive *a = NULL;
+    CHECK_OK(bd_archive_open(bda, &a));
+    for (size_t i = 0; a && i < bd_archive_count(a); i++) {
+        bd_archive_entry e = bd_archive_entry_at(a, i);
+        CHECK(e.analysis == !e.key, "entry %zu: key %d analysis %d", i, e.key,
+              e.analysis);
+        if (e.key) {
+            CHECK(extract_matches(a, e.step), "key step %llu extracts"
+                  " bit-identical", (unsigned long long)e.step);
+            continue;
+        }
+        char orig[800];
+        step_path(orig, sizeof orig, e.step);
+        uint8_t *bytes = NULL;
+        size_t len;
+        bd_ckpt *want = NULL, *got = NULL;
+        CHECK_OK(bd_archive_extract_mem(a, e.step, &bytes, &len));
+        CHECK_OK(bd_ckpt_load(orig, &want));
+        CHECK_OK(bd_ckpt_load_mem(bytes, len, "extracted", &got));
+        CHECK(got && want && bd_ckpt_is_analysis(got) && !bd_ckpt_is_analysis(want)
+              && same_but_optimizer(want, got), "step %llu: an analysis"
+              " checkpoint with everything but the optimizer state",
+              (unsigned long long)e.step);
+        bd_ckpt_free(want);
+        bd_ckpt_free(got);
+        free(bytes);
+    }
+    bd_archive_close(a);
+    struct stat sa, sf;
+    CHECK(stat(bda, &sa) == 0 && stat(full, &sf) == 0 && sa.st_size < sf.st_size,
+          "smaller than the full archive");
+    printf("   analysis archive %lld bytes, full %lld\n", (long long)sa.st_size,
+           (long long)sf.st_size);
+    bd_tensor *t = NULL;
+    CHECK_OK(bd_archive_read_tensor(bda, 700, "ema.net.w", &t));
+    bd_tensor_free(t);
+    CHECK_OK(bd_archive_read_tensor(bda, 800, "optim.v.net.w", &t));
+    bd_tensor_free(t);
+    CHECK_FAILS(bd_archive_read_tensor(bda, 700, "optim.v.net.w", &t), BD_E_ARG,
+                "step 700 has no tensor 'optim.v.net.w': the archive keeps the"
+                " optimizer state at its key steps only (the last before it:"
+                " step 400)");
+    unlink(full);
 }
 
 /* Damage the first entry's payloads: steps after the next key entry still
@@ -448,9 +535,9 @@ static void test_corrupt_archive(void)
                 "file truncated inside the header");
     FRESH(); c[0] = 'X';
     CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT, "bad magic");
-    FRESH(); c[4] = 3;
+    FRESH(); c[4] = 4;
     CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT,
-                "format version 3.0 is newer than this reader (reads 1.x to 2.x)");
+                "format version 4.0 is newer than this reader (reads 1.x to 3.x)");
     FRESH();
     CHECK_FAILS(open_patched(c, len - 1, false), BD_E_FORMAT, "file size mismatch");
     FRESH(); c[47] = 0x40;
@@ -476,7 +563,7 @@ static void test_corrupt_archive(void)
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 1");
     FRESH(); c[index_offset + 48] = 3;
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 3,"
-                " expected 0 key, 2 verbatim in a key entry of a 2.x archive)");
+                " expected 0 key, 2 verbatim in a key entry of a 3.x archive)");
     FRESH(); c[24] = 8;  /* n_entries: 8 of 11 */
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "index has trailing bytes");
     FRESH(); add_le64(c + index_offset + 8, 64);  /* file_size of entry 0 */
@@ -497,8 +584,8 @@ static void test_corrupt_archive(void)
 #undef FRESH
 }
 
-/* An archive of major 1 (the same layout, no EMA coding) still reads; one
- * of major 3 does not. */
+/* Archives of majors 1 and 2 (the same layout, no EMA coding in 1.x, no
+ * analysis entries before 3.0) still read; one of major 4 does not. */
 static void test_versions(void)
 {
     char bda[800];
@@ -509,12 +596,47 @@ static void test_versions(void)
     CHECK(count_coding(bda, BDA_EMA, false) == 0, "no EMA in the foreign run");
     b[4] = 1;
     CHECK_OK(open_step(b, len, true, 6));
-    b[4] = 3;
+    b[4] = 2;
+    CHECK_OK(open_step(b, len, true, 6));
+    b[4] = 4;
     CHECK_FAILS(open_step(b, len, true, 6), BD_E_FORMAT,
-                "format version 3.0 is newer than this reader (reads 1.x to 2.x)");
+                "format version 4.0 is newer than this reader (reads 1.x to 3.x)");
     b[4] = 0;
     CHECK_FAILS(open_step(b, len, true, 6), BD_E_FORMAT,
                 "format version 0.0 is older than this reader");
+    free(b);
+}
+
+/* An analysis archive's entry flag: only 0 or 1, only in 3.x, and it must
+ * agree with the checkpoint's bd.kind. */
+static void test_corrupt_analysis(void)
+{
+    char bda[800];
+    snprintf(bda, sizeof bda, "%s/analysis.bda", run_dir);
+    uint8_t *b;
+    size_t len;
+    CHECK_OK(bd_read_file(bda, &b, &len));
+    uint8_t *entry1 = b + bd_le64(b + 32) + 48 + 9 * bd_le64(b + bd_le64(b + 32) + 40);
+    CHECK(entry1[21] == 1, "entry 1 is an analysis entry");
+    entry1[21] = 2;
+    CHECK_FAILS(open_step(b, len, true, 100), BD_E_FORMAT, "entry 1: bad kind or"
+                " reserved bytes (found 00 02 00 00, expected 00/01 00/01 00 00 in"
+                " a 3.x archive)");
+    entry1[21] = 1;
+    b[4] = 2;
+    CHECK_FAILS(open_step(b, len, true, 100), BD_E_FORMAT, "entry 1: bad kind or"
+                " reserved bytes (found 00 01 00 00, expected 00/01 00 00 00 in a"
+                " 2.x archive)");
+    b[4] = 3;
+    entry1[21] = 0;
+    CHECK_FAILS(open_step(b, len, true, 100), BD_E_FORMAT, "step 100: entry does"
+                " not match its checkpoint (the entry says not analysis, the"
+                " checkpoint's bd.kind is \"analysis\")");
+    entry1[21] = 1;
+    b[bd_le64(b + 32) + 21] = 1;  /* entry 0, a full checkpoint */
+    CHECK_FAILS(open_step(b, len, true, 0), BD_E_FORMAT, "step 0: entry does"
+                " not match its checkpoint (the entry says analysis, the"
+                " checkpoint's bd.kind is not \"analysis\")");
     free(b);
 }
 
@@ -525,9 +647,11 @@ int main(void)
     RUN(test_late_step_skips_early_entries);
     RUN(test_verbatim_blob);
     RUN(test_ema_prediction_exact);
+    RUN(test_analysis_archive);
     RUN(test_versions);
     RUN(test_write_errors);
     RUN(test_corrupt_archive);
+    RUN(test_corrupt_analysis);
     tmp_rmdir(strdup(run_dir));
     return harness_summary();
 }

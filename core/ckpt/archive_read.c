@@ -20,7 +20,7 @@ typedef struct entry {
     uint64_t       offset;   /* of the meta frame; tensor payloads follow */
     uint64_t       stored;   /* all its payload bytes */
     uint32_t       file_crc;
-    bool           key;
+    bool           key, analysis;
     const uint8_t *tensors;  /* n_tensors x (u8 coding, u64 stored) */
 } entry;
 
@@ -28,7 +28,7 @@ struct bd_archive {
     int      fd;
     char    *path;
     uint32_t zstd_version;  /* of the writer */
-    uint16_t major;         /* 1.x archives have no EMA coding */
+    uint16_t major;         /* 1.x: no EMA coding; < 3.0: no analysis entries */
     uint8_t *index;
     entry   *entries;
     size_t   n;
@@ -96,15 +96,17 @@ static bd_status parse_entry_fixed(bd_archive *a, const bda_header *h, size_t i,
     const uint8_t *p = a->index + *at;
     *e = (entry){
         .step = bd_le64(p), .file_size = bd_le64(p + 8),
-        .file_crc = bd_le32(p + 16), .key = p[20] == 1,
+        .file_crc = bd_le32(p + 16), .key = p[20] == 1, .analysis = p[21] == 1,
         .meta_size = bd_le64(p + 24), .meta_stored = bd_le64(p + 32),
         .n_tensors = bd_le64(p + 40),
     };
     *at += BDA_ENTRY_MIN;
-    if (p[20] > 1 || p[21] || p[22] || p[23])
+    const bool analysis_known = a->major >= 3;
+    if (p[20] > 1 || p[21] > analysis_known || p[22] || p[23])
         return FAIL(a, "entry %zu: bad kind or reserved bytes (found %02x %02x"
-                    " %02x %02x, expected 00/01 00 00 00)", i, p[20], p[21],
-                    p[22], p[23]);
+                    " %02x %02x, expected 00/01 %s 00 00 in a %u.x archive)", i,
+                    p[20], p[21], p[22], p[23], analysis_known ? "00/01" : "00",
+                    a->major);
     if (i == 0 && !e->key)
         return FAIL(a, "entry 0 is not a key entry");
     if (i > 0 && e->step <= a->entries[i - 1].step)
@@ -255,7 +257,8 @@ bd_archive_entry bd_archive_entry_at(const bd_archive *a, size_t i)
     const entry *e = &a->entries[i];
     return (bd_archive_entry){.step = e->step, .file_size = e->file_size,
                               .stored_size = e->stored,
-                              .n_tensors = e->n_tensors, .key = e->key};
+                              .n_tensors = e->n_tensors, .key = e->key,
+                              .analysis = e->analysis};
 }
 
 static bd_status find_step(const bd_archive *a, uint64_t step, size_t *out)
@@ -360,6 +363,11 @@ static bd_status decode_meta(bd_archive *a, const entry *e, const state *prev,
                     (unsigned long long)e->n_tensors,
                     (unsigned long long)h.data_offset,
                     (unsigned long long)h.n_tensors);
+    if (bd_ckpt_is_analysis(cur->ck) != e->analysis)
+        return FAIL(a, "step %llu: entry does not match its checkpoint (the"
+                    " entry says %s, the checkpoint's bd.kind %s \"%s\")",
+                    (unsigned long long)e->step, e->analysis ? "analysis"
+                    : "not analysis", e->analysis ? "is not" : "is", BDA_ANALYSIS);
     return BD_OK;
 }
 
@@ -590,6 +598,24 @@ bd_status bd_archive_extract(const char *path, uint64_t step,
     return s;
 }
 
+/* A tensor entry j lacks: for the optimizer state of an analysis entry,
+ * the key entry before it that has it. */
+static bd_status no_tensor(const bd_archive *a, size_t j, const char *name)
+{
+    const entry *e = &a->entries[j];
+    size_t k = j;
+    while (!a->entries[k].key)
+        k--;
+    if (e->analysis && strncmp(name, BDA_OPTIMIZER, strlen(BDA_OPTIMIZER)) == 0)
+        return bd_fail(BD_E_ARG, "archive '%s': step %llu has no tensor '%s': the"
+                       " archive keeps the optimizer state at its key steps only"
+                       " (the last before it: step %llu)", a->path,
+                       (unsigned long long)e->step, name,
+                       (unsigned long long)a->entries[k].step);
+    return bd_fail(BD_E_ARG, "archive '%s': step %llu has no tensor '%s'",
+                   a->path, (unsigned long long)e->step, name);
+}
+
 bd_status bd_archive_read_tensor(const char *path, uint64_t step,
                                  const char *name, bd_tensor **out)
 {
@@ -601,8 +627,7 @@ bd_status bd_archive_read_tensor(const char *path, uint64_t step,
     if (s == BD_OK)
         s = decode_upto(a, j, name, &st);
     if (s == BD_OK && !bd_ckpt_tensor_find(st.ck, name))
-        s = bd_fail(BD_E_ARG, "archive '%s': step %llu has no tensor '%s'", path,
-                    (unsigned long long)step, name);
+        s = no_tensor(a, j, name);
     if (s == BD_OK)
         s = bd_ckpt_get_tensor(st.ck, name, out);
     state_free(&st);

@@ -3,7 +3,8 @@
  * from its previous version or (an EMA) as its residual from a prediction,
  * whichever is smallest; every key_every-th entry is a key entry that needs
  * no earlier one. Blobs that re-encode to themselves are stored as values,
- * others verbatim. The layout is in FORMAT.md. */
+ * others verbatim. With optimizer_at_keys the other entries hold analysis
+ * checkpoints (no optimizer state). The layout is in FORMAT.md. */
 #include "format.h"
 
 #include <stdlib.h>
@@ -18,6 +19,7 @@ typedef struct writer {
     bd_atomic file;
     bd_buf    index;
     int       level;
+    bool      optimizer_at_keys;
     bd_ckpt  *prev;       /* the previous entry's checkpoint */
     uint8_t  *prev_file;  /* and its bytes (the meta is the prefix) */
     size_t    prev_meta;
@@ -151,17 +153,68 @@ static bd_status put_tensor(writer *w, const bd_ckpt *cur,
 }
 
 static void put_entry_record(writer *w, uint64_t step, const uint8_t *bytes,
-                             size_t len, bool key, const bdc_header *h,
-                             size_t frame_len)
+                             size_t len, bool key, bool analysis,
+                             const bdc_header *h, size_t frame_len)
 {
     bd_buf_u64(&w->index, step);
     bd_buf_u64(&w->index, len);
     bd_buf_u32(&w->index, bd_crc32c(0, bytes, len));
     bd_buf_u8(&w->index, key);
-    bd_buf_zeros(&w->index, 3);
+    bd_buf_u8(&w->index, analysis);
+    bd_buf_zeros(&w->index, 2);
     bd_buf_u64(&w->index, h->data_offset);
     bd_buf_u64(&w->index, frame_len);
     bd_buf_u64(&w->index, h->n_tensors);
+}
+
+/* Drop ck's optimizer tensors; false when it has none. */
+static bool drop_optimizer(bd_ckpt *ck, int *level)
+{
+    size_t kept = 0;
+    *level = 0;
+    for (size_t i = 0; i < ck->n_tensors; i++) {
+        bd_ckpt_tensor *t = &ck->tensors[i];
+        if (!*level && t->stored.codec == BDC_CODEC_ZSTD)
+            *level = t->stored.level;
+        if (strncmp(t->name, BDA_OPTIMIZER, strlen(BDA_OPTIMIZER)) != 0) {
+            ck->tensors[kept++] = *t;
+            continue;
+        }
+        free((void *)t->name);
+        free((void *)t->data);
+    }
+    bool dropped = kept < ck->n_tensors;
+    ck->n_tensors = kept;
+    return dropped;
+}
+
+/* The analysis checkpoint of a training checkpoint (bytes, len, ck are
+ * replaced): without its optimizer state, of kind "analysis", encoded as
+ * bd_ckpt_save does at the level its blobs had. One without optimizer
+ * state stays as it is. */
+static bd_status make_analysis(const char *path, uint8_t **bytes, size_t *len,
+                               bd_ckpt **ck)
+{
+    int level;
+    if (!drop_optimizer(*ck, &level))
+        return BD_OK;
+    BD_TRY(bd_ckpt_set_str(*ck, "bd.kind", BDA_ANALYSIS));
+    bd_ckpt_save_opts o = {.level = level ? level : bd_ckpt_save_defaults().level};
+    uint8_t *out;
+    size_t n;
+    bd_ckpt *back;
+    BD_TRY(bd_ckpt_encode(*ck, &o, &out, &n));
+    bd_status s = bd_ckpt_load_mem(out, n, path, &back);
+    if (s != BD_OK) {
+        free(out);
+        return s;
+    }
+    bd_ckpt_free(*ck);
+    free(*bytes);
+    *ck = back;
+    *bytes = out;
+    *len = n;
+    return BD_OK;
 }
 
 /* One checkpoint: its meta frame (against the previous meta unless key),
@@ -174,6 +227,8 @@ static bd_status put_entry(writer *w, const char *path, uint64_t step, bool key)
     bdc_header h;
     BD_TRY(bd_read_file(path, &bytes, &len));
     bd_status s = bd_ckpt_load_mem(bytes, len, path, &ck);
+    if (s == BD_OK && w->optimizer_at_keys && !key)
+        s = make_analysis(path, &bytes, &len, &ck);
     if (s == BD_OK) {
         bdc_header_decode(bytes, &h);
         s = bd_zstd_compress(bytes, h.data_offset, w->level,
@@ -181,7 +236,8 @@ static bd_status put_entry(writer *w, const char *path, uint64_t step, bool key)
                              &frame, &frame_len);
     }
     if (s == BD_OK) {
-        put_entry_record(w, step, bytes, len, key, &h, frame_len);
+        put_entry_record(w, step, bytes, len, key, bd_ckpt_is_analysis(ck), &h,
+                         frame_len);
         s = bd_atomic_write(&w->file, frame, frame_len);
     }
     free(frame);
@@ -244,7 +300,7 @@ bd_status bd_archive_write(const char *out, const char *const *paths,
                            " %llu, expected increasing steps",
                            (unsigned long long)steps[i], paths[i],
                            (unsigned long long)steps[i - 1]);
-    writer w = {.level = o.level};
+    writer w = {.level = o.level, .optimizer_at_keys = o.optimizer_at_keys};
     BD_TRY(bd_atomic_open(&w.file, out));
     bd_status s = bd_atomic_write(&w.file, (uint8_t[BDA_HEADER_SIZE]){0},
                                   BDA_HEADER_SIZE);

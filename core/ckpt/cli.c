@@ -23,11 +23,17 @@ static const char USAGE[] =
     "                                   weights if it has them) in the names of\n"
     "                                   tests/bench/unet_torch.py\n"
     "  import IN.safetensors OUT.bdc    such weights back into a unet checkpoint\n"
-    "  archive RUN_DIR OUT.bda [level=N] [key_every=K]\n"
+    "  archive RUN_DIR OUT.bda [level=N] [key_every=K] [optimizer=all|keys]\n"
     "                                   pack RUN_DIR/ckpt/step_<N>.bdc\n"
-    "                                   (defaults: level=9 key_every=16)\n"
+    "                                   (defaults: level=9 key_every=16\n"
+    "                                   optimizer=all); optimizer=keys keeps the\n"
+    "                                   optimizer state in key steps only (they\n"
+    "                                   resume) and every other step as an\n"
+    "                                   analysis checkpoint: weights, EMA and\n"
+    "                                   keys bit-exact, for sampling, no resume\n"
     "  ls OUT.bda                       the archive's steps\n"
     "  extract OUT.bda STEP [OUT.bdc]   one step, bit-identical to the original\n"
+    "                                   or to its analysis checkpoint\n"
     "                                   (default output: step_<STEP>.bdc)\n";
 
 static int usage(const char *prog)
@@ -347,14 +353,26 @@ static bool option(const char *arg, const char *key, int lo, int hi, int *v)
     return true;
 }
 
+/* "optimizer=all" or "optimizer=keys". */
+static bool optimizer_option(const char *arg, bool *at_keys)
+{
+    bool all = strcmp(arg, "optimizer=all") == 0;
+    bool keys = strcmp(arg, "optimizer=keys") == 0;
+    if (all || keys)
+        *at_keys = keys;
+    return all || keys;
+}
+
 static int cmd_archive(const char *prog, int argc, char **argv)
 {
     bd_archive_opts o = bd_archive_defaults();
     for (int i = 2; i < argc; i++)
         if (!option(argv[i], "level", 1, BDC_LEVEL_MAX, &o.level)
-            && !option(argv[i], "key_every", 1, 1 << 30, &o.key_every)) {
+            && !option(argv[i], "key_every", 1, 1 << 30, &o.key_every)
+            && !optimizer_option(argv[i], &o.optimizer_at_keys)) {
             fprintf(stderr, "archive: bad option '%s' (level=1..%d,"
-                    " key_every=K >= 1)\n", argv[i], BDC_LEVEL_MAX);
+                    " key_every=K >= 1, optimizer=all|keys)\n", argv[i],
+                    BDC_LEVEL_MAX);
             return usage(prog);
         }
     struct timespec t0, t1;
@@ -371,10 +389,11 @@ static int cmd_archive(const char *prog, int argc, char **argv)
         stored += bd_archive_entry_at(a, i).stored_size;
     }
     printf("%s: %zu checkpoints, %" PRIu64 " bytes -> %" PRIu64 " (%.1f%%),"
-           " level %d, key every %d, %.2f s\n", argv[1], bd_archive_count(a),
+           " level %d, key every %d%s, %.2f s\n", argv[1], bd_archive_count(a),
            original, stored, original ? 100.0 * (double)stored / (double)original
                                       : 0.0,
-           o.level, o.key_every,
+           o.level, o.key_every, o.optimizer_at_keys ? ", optimizer state at"
+           " key steps only" : "",
            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     bd_archive_close(a);
     return 0;
@@ -385,12 +404,13 @@ static int cmd_ls(const char *path)
     bd_archive *a;
     if (bd_archive_open(path, &a) != BD_OK)
         return failed();
-    printf("%20s %4s %8s %14s %14s\n", "step", "key", "tensors", "bytes",
-           "stored");
+    printf("%20s %4s %9s %8s %14s %14s\n", "step", "key", "kind", "tensors",
+           "bytes", "stored");
     for (size_t i = 0; i < bd_archive_count(a); i++) {
         bd_archive_entry e = bd_archive_entry_at(a, i);
-        printf("%20" PRIu64 " %4s %8" PRIu64 " %14" PRIu64 " %14" PRIu64 "\n",
-               e.step, e.key ? "*" : "", e.n_tensors, e.file_size, e.stored_size);
+        printf("%20" PRIu64 " %4s %9s %8" PRIu64 " %14" PRIu64 " %14" PRIu64 "\n",
+               e.step, e.key ? "*" : "", e.analysis ? "analysis" : "full",
+               e.n_tensors, e.file_size, e.stored_size);
     }
     bd_archive_close(a);
     return 0;
@@ -407,9 +427,18 @@ static int cmd_extract(const char *prog, int argc, char **argv)
     }
     bd_ckpt_step_path(out, sizeof out, NULL, step); /* 64 bytes hold any */
     const char *target = argc > 2 ? argv[2] : out;
-    if (bd_archive_extract(argv[0], step, target) != BD_OK)
+    bd_archive *a;
+    if (bd_archive_extract(argv[0], step, target) != BD_OK
+        || bd_archive_open(argv[0], &a) != BD_OK)
         return failed();
-    printf("%s: step %llu -> %s\n", argv[0], step, target);
+    bool analysis = false;
+    for (size_t i = 0; i < bd_archive_count(a); i++)
+        if (bd_archive_entry_at(a, i).step == step)
+            analysis = bd_archive_entry_at(a, i).analysis;
+    bd_archive_close(a);
+    printf("%s: step %llu -> %s%s\n", argv[0], step, target, analysis
+           ? " (an analysis checkpoint: weights, EMA and keys as trained, no"
+             " optimizer state; it cannot resume)" : "");
     return 0;
 }
 
@@ -434,7 +463,7 @@ int bd_ckpt_main(int argc, char **argv)
         return cmd_export_npy(args[0], args[1], args[2]);
     if (strcmp(cmd, "import") == 0 && n == 2)
         return cmd_import(args[0], args[1]);
-    if (strcmp(cmd, "archive") == 0 && n >= 2 && n <= 4)
+    if (strcmp(cmd, "archive") == 0 && n >= 2 && n <= 5)
         return cmd_archive(prog, n, args);
     if (strcmp(cmd, "ls") == 0 && n == 1)
         return cmd_ls(args[0]);

@@ -362,3 +362,10 @@ bd_status bdc_blob_decode(bd_ckpt_tensor *t, const uint8_t *blob,
     t->data = raw;
     return BD_OK;
 }
+
+bool bd_ckpt_is_analysis(const bd_ckpt *ck)
+{
+    const bd_ckpt_kv *kind = bd_ckpt_kv_find(ck, "bd.kind");
+    return kind && kind->type == BD_CKPT_STR
+        && strcmp(kind->v.str, BDA_ANALYSIS) == 0;
+}

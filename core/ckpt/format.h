@@ -165,7 +165,8 @@ bd_status bd_format_fail(const char *kind, const char *name, const char *fmt,
 /* ---- .bda archives ------------------------------------------------------- */
 
 #define BDA_MAGIC       "BDAR"
-#define BDA_MAJOR       2  /* reads 1.x too: 2.0 added the EMA coding */
+#define BDA_MAJOR       3  /* reads 1.x and 2.x too: 2.0 added the EMA
+                              coding, 3.0 analysis entries */
 #define BDA_MINOR       0
 #define BDA_HEADER_SIZE 64u
 #define BDA_HEADER_MAX  4096u
@@ -178,6 +179,11 @@ bd_status bd_format_fail(const char *kind, const char *name, const char *fmt,
 /* How a tensor's payload is coded. */
 enum { BDA_KEY = 0, BDA_DELTA = 1, BDA_VERBATIM = 2, BDA_EMA = 3 };
 #define BDA_EMA_COEFS 8u  /* an EMA payload starts with two f32 coefficients */
+/* An analysis entry (3.0) holds a checkpoint of kind BDA_ANALYSIS: the
+ * training checkpoint without its optimizer state (tensors named
+ * BDA_OPTIMIZER...), written by an archive with optimizer_at_keys. */
+#define BDA_ANALYSIS  "analysis"
+#define BDA_OPTIMIZER "optim."
 
 /* The delta of n bytes of a tensor from its previous version, and back (in
  * place). f32: zigzag differences of order-preserving integers; u8: XOR. */

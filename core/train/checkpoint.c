@@ -191,6 +191,13 @@ static bd_status read_state(const bd_ckpt *ck, bd_train_state *st,
 
 static bd_status resume(const bd_ckpt *ck, const char *path, bd_trainer *tr)
 {
+    if (bd_ckpt_is_analysis(ck))
+        return bd_fail(BD_E_ARG, "ckpt '%s': an analysis checkpoint (bd.kind"
+                       " \"analysis\"): its archive kept the weights, EMA and"
+                       " loop state but not the optimizer state, so it loads for"
+                       " sampling and analysis but cannot resume training;"
+                       " extract a key step (marked in `bdrun ckpt ls`) to"
+                       " resume", path);
     bd_model *m = bd_trainer_model(tr);
     BD_TRY(check_arch(ck, path, m));
     bd_train_state st = *bd_trainer_state(tr);

@@ -200,6 +200,11 @@ long bd_ckpt_temp_writer(const char *name);
 typedef struct bd_archive_opts {
     int level;      /* zstd level 1..19 for the archive's frames (default 9) */
     int key_every;  /* a key checkpoint every K entries, K >= 1 (default 16) */
+    bool optimizer_at_keys; /* keep the optimizer state (optim.* tensors)
+                               in key entries only; the other entries hold
+                               analysis checkpoints: bd.kind "analysis",
+                               weights, EMA and keys bit-exact, which load
+                               for sampling but cannot resume (false) */
 } bd_archive_opts;
 
 bd_archive_opts bd_archive_defaults(void);
@@ -223,19 +228,25 @@ typedef struct bd_archive_entry {
     uint64_t stored_size;   /* bytes it takes in the archive */
     uint64_t n_tensors;
     bool     key;           /* decodable without earlier entries */
+    bool     analysis;      /* an analysis checkpoint: no optimizer state */
 } bd_archive_entry;
 
 bd_status bd_archive_open(const char *path, bd_archive **out);
 void      bd_archive_close(bd_archive *a);
 size_t    bd_archive_count(const bd_archive *a);
 bd_archive_entry bd_archive_entry_at(const bd_archive *a, size_t i);
-/* Rebuild the checkpoint of `step`, bit-identical to the archived file,
- * decoding only the entries from the nearest key entry at or before it. */
+/* Rebuild the checkpoint of `step`, bit-identical to the archived file
+ * (for an analysis entry: to the analysis checkpoint the writer made of
+ * it), decoding only the entries from the nearest key entry at or before
+ * it. */
 bd_status bd_archive_extract_mem(bd_archive *a, uint64_t step, uint8_t **bytes,
                                  size_t *len);
 /* The same, written atomically to out_path. */
 bd_status bd_archive_extract(const char *path, uint64_t step,
                              const char *out_path);
+/* Whether ck is an analysis checkpoint (bd.kind "analysis"): one an
+ * archive stored without its optimizer state; it cannot resume. */
+bool bd_ckpt_is_analysis(const bd_ckpt *ck);
 /* One float32 tensor of one step, decoding only that tensor's chain. */
 bd_status bd_archive_read_tensor(const char *path, uint64_t step,
                                  const char *name, bd_tensor **out);

@@ -12,7 +12,11 @@
  *   archive      bd_archive_create at that level
  *
  * and the time to extract the last step (the longest chain from a key
- * entry) and every step on average (CPU time, create too). At level 3 it also splits the bytes by
+ * entry) and every step on average (CPU time, create too). Then the
+ * analysis archive (optimizer state at key entries only): its size against
+ * the checkpoints alone and the full archive, extract time, and a check
+ * that every step's weights and EMA (and every key step's file) come back
+ * bit for bit. At level 3 it also splits the bytes by
  * kind of tensor (weights, EMA, AdamW m and v; "state" is the rest: headers,
  * indexes, key/values and the archive's own index), .bdc alone against the
  * archive, and gives the model part (weights + EMA) alone.
@@ -362,6 +366,89 @@ static void measure(const history *h, int level, int key_every, bool by_kind)
     unlink(bda);
 }
 
+static uint8_t *read_all(const char *path, size_t *len)
+{
+    *len = file_size(path);
+    FILE *f = fopen(path, "rb");
+    uint8_t *b = malloc(*len ? *len : 1);
+    if (!f || !b || fread(b, 1, *len, f) != *len) {
+        printf("bench_ckpt_archive: cannot read %s\n", path);
+        exit(1);
+    }
+    fclose(f);
+    return b;
+}
+
+/* Every tensor of the analysis checkpoint equals the original's, and the
+ * original has nothing else but its optimizer state. */
+static bool analysis_matches(const bd_ckpt *orig, const uint8_t *bytes, size_t len)
+{
+    bd_ckpt *an;
+    must(bd_ckpt_load_mem(bytes, len, "extracted", &an));
+    size_t optim = 0;
+    bool same = bd_ckpt_is_analysis(an);
+    for (size_t t = 0; t < bd_ckpt_tensor_count(orig); t++) {
+        const bd_ckpt_tensor *x = bd_ckpt_tensor_at(orig, t);
+        const bd_ckpt_tensor *y = bd_ckpt_tensor_find(an, x->name);
+        optim += strncmp(x->name, "optim.", 6) == 0;
+        if (strncmp(x->name, "optim.", 6) != 0)
+            same = same && y && y->nbytes == x->nbytes
+                && memcmp(y->data, x->data, x->nbytes) == 0;
+    }
+    same = same && bd_ckpt_tensor_count(an) + optim == bd_ckpt_tensor_count(orig);
+    bd_ckpt_free(an);
+    return same;
+}
+
+static void measure_analysis(const history *h, int level, int key_every)
+{
+    char bda[700], full[700];
+    snprintf(bda, sizeof bda, "%s/analysis_l%d_k%d.bda", h->dir, level, key_every);
+    snprintf(full, sizeof full, "%s/full_l%d_k%d.bda", h->dir, level, key_every);
+    uint64_t bdc, plain;
+    alone(h, level, &bdc, &plain);
+    bd_archive_opts o = {.level = level, .key_every = key_every};
+    must(bd_archive_create(h->dir, full, &o));
+    o.optimizer_at_keys = true;
+    double t0 = cpu();
+    must(bd_archive_create(h->dir, bda, &o));
+    double t_create = cpu() - t0;
+    uint64_t size = file_size(bda), full_size = file_size(full);
+    bd_archive *a;
+    must(bd_archive_open(bda, &a));
+    int exact = 0, keys = 0;
+    double t_extract = 0;
+    for (int i = 0; i < h->n; i++) {
+        char path[700];
+        step_path(h, i, path, sizeof path);
+        uint8_t *bytes, *want;
+        size_t len, want_len;
+        t0 = cpu();
+        must(bd_archive_extract_mem(a, h->steps[i], &bytes, &len));
+        t_extract += cpu() - t0;
+        want = read_all(path, &want_len);
+        bd_ckpt *orig;
+        must(bd_ckpt_load_mem(want, want_len, path, &orig));
+        bool key = bd_archive_entry_at(a, (size_t)i).key;
+        keys += key;
+        exact += key ? len == want_len && memcmp(bytes, want, len) == 0
+                     : analysis_matches(orig, bytes, len);
+        bd_ckpt_free(orig);
+        free(want);
+        free(bytes);
+    }
+    bd_archive_close(a);
+    printf("analysis level %2d key_every %2d | %d key steps of %d | archive %6.1f MB"
+           " = %.3f of .bdc alone (%.1f MB), %.3f of the full archive (%.1f MB) |"
+           " CPU: create %.1f s, extract mean %.0f ms | %d of %d steps bit-exact"
+           " (key steps the whole file, others weights, EMA and the rest but the"
+           " optimizer state)\n", level, key_every, keys, h->n, size / 1e6,
+           (double)size / (double)bdc, bdc / 1e6, (double)size / (double)full_size,
+           full_size / 1e6, t_create, 1e3 * t_extract / h->n, exact, h->n);
+    unlink(bda);
+    unlink(full);
+}
+
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 24, every = argc > 2 ? atoi(argv[2]) : 100;
@@ -385,10 +472,16 @@ int main(int argc, char **argv)
     find_history(h);
     if (h->n == 0)
         train(h, n, every);
-    measure(h, 3, 16, true);
-    measure(h, 3, 8, false);
-    measure(h, 9, 16, false);
-    measure(h, 19, 16, false);
+    bool analysis_only = getenv("BENCH_ANALYSIS_ONLY") != NULL;
+    if (!analysis_only) {
+        measure(h, 3, 16, true);
+        measure(h, 3, 8, false);
+        measure(h, 9, 16, false);
+        measure(h, 19, 16, false);
+    }
+    measure_analysis(h, 9, 16);
+    measure_analysis(h, 9, h->n);
+    measure_analysis(h, 19, h->n);
     if (argc <= 3) {
         for (int i = 0; i < h->n; i++) {
             char path[700];

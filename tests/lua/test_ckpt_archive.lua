@@ -1,6 +1,9 @@
 -- A tensor of any step read straight from an archive of a run's history
 -- equals the one in that step's checkpoint; a missing step or name, and a
--- file that is not an archive, fail with nil, message, stage.
+-- file that is not an archive, fail with nil, message, stage. An analysis
+-- archive (optimizer=keys): a non-key step extracts as an analysis
+-- checkpoint that bd.ckpt.load_model samples from as from the original and
+-- that refuses to resume; a key step resumes.
 local check = require "check"
 local cfg = bd.config{ bdrun = "bdrun" }
 local root = "lua-runs-ckpt-archive"
@@ -39,4 +42,40 @@ t, msg = bd.ckpt.archive_tensor(bda, 4, "nope")
 check.ok(t == nil and msg:find("nope"), "missing tensor: " .. tostring(msg))
 t, msg, stage = bd.ckpt.archive_tensor(run:path("ckpt/step_2.bdc"), 2, "in.weight")
 check.ok(t == nil and stage == "format", "not an archive: " .. tostring(msg))
+
+-- the analysis archive: keys at steps 2 and 6, step 4 without optimizer state
+local abda = run:path("analysis.bda")
+check.ok(os.execute(string.format('"%s" ckpt archive "%s" "%s" key_every=2 optimizer=keys > /dev/null',
+                                  cfg.bdrun, run.dir, abda)), "bdrun ckpt archive optimizer=keys")
+t = assert(bd.ckpt.archive_tensor(abda, 4, "ema.in.weight"))
+local want = assert(bd.ckpt.archive_tensor(bda, 4, "ema.in.weight")):to_table()
+check.ok(t:to_table()[3][5] == want[3][5], "the analysis step's EMA is the original's")
+t, msg = bd.ckpt.archive_tensor(abda, 4, "optim.m.in.weight")
+check.ok(t == nil and msg:find("key steps only %(the last before it: step 2%)"),
+         "no optimizer state at step 4: " .. tostring(msg))
+
+local extracted = run:path("step_4_analysis.bdc")
+check.ok(os.execute(string.format('"%s" ckpt extract "%s" 4 "%s" > /dev/null',
+                                  cfg.bdrun, abda, extracted)), "extract step 4")
+local probe = { { 2, 3 }, { 5, 6 } }
+local function samples(path)
+  local m = assert(bd.ckpt.load_model(path))
+  return bd.sample(m, probe, { sampler = "ddim", steps = 4, seed = 2 }).images:to_table()
+end
+local a, b = samples(extracted), samples(run:path("ckpt/step_4.bdc"))
+check.ok(a[2][1][4][4] == b[2][1][4][4] and a[1][1][2][7] == b[1][1][2][7],
+         "the analysis checkpoint samples as the original")
+
+local function resume_from(path)
+  local m = bd.model("mlp", { size = 8, hidden = 16, seed = 3 })
+  local r2 = bd.run("resumed", { root = root })
+  return bd.train(m, data, { steps = 8, batch = 4, lr = 1e-2, seed = 5, every = 100,
+                             progress = false, run = r2, resume = path })
+end
+local res, err = resume_from(extracted)
+check.ok(res == nil and err:find("an analysis checkpoint") and err:find("cannot resume"),
+         "an analysis checkpoint refuses to resume: " .. tostring(err))
+check.ok(os.execute(string.format('"%s" ckpt extract "%s" 6 "%s" > /dev/null',
+                                  cfg.bdrun, abda, run:path("step_6_key.bdc"))), "extract step 6")
+check.ok(resume_from(run:path("step_6_key.bdc")), "a key step resumes")
 check.done()
