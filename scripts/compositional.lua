@@ -1,5 +1,5 @@
 -- Can a diffusion model draw a sum of stripes at an (x, y) it never saw?
--- PAPER.md, finding 3 (the follow-up, Liang, Liu, Ostrow, Fiete 2024):
+-- docs/PAPER.md, finding 3 (the follow-up, Liang, Liu, Ostrow, Fiete 2024):
 -- representations are factorized but not continuous, so composition works
 -- when each factor is seen over its full range plus a few 2D examples,
 -- while interpolation across an unseen band fails as the band widens.

@@ -1,5 +1,5 @@
 -- Are x and y learned as separate 1D tasks (factorized) or together
--- (coupled)? PAPER.md, finding 2: with x sampled ten times more densely
+-- (coupled)? docs/PAPER.md, finding 2: with x sampled ten times more densely
 -- than y, a vanilla UNet still learns the two together.
 --
 --   bdrun scripts/imbalance.lua [scale=quick|standard|paper] [seeds=1,2,3] [steps=...] ...

@@ -1,5 +1,5 @@
 -- Does the representation pass through three phases over training?
--- PAPER.md, finding 1: (A) no structure, and generations with several
+-- docs/PAPER.md, finding 1: (A) no structure, and generations with several
 -- bumps; (B) a disordered 2D manifold, and a single bump at the wrong
 -- place; (C) an ordered 2D manifold, and a correct bump.
 --

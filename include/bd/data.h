@@ -1,6 +1,6 @@
 /* Datasets made in memory, deterministically: Gaussian bumps, 1D stripes,
  * sums of two perpendicular stripes, on a flat canvas or a torus, optionally
- * drawn on a larger latent canvas and cropped (see PAPER.md, "Data").
+ * drawn on a larger latent canvas and cropped (see docs/PAPER.md, "Data").
  *
  * Geometry. An image is N x N pixels; x runs along columns, y along rows.
  * Pixel (row i, column j) covers [j, j+1) x [i, i+1) and is evaluated at its
@@ -11,7 +11,7 @@
  * image coordinates, so a centre outside the window has a label outside
  * [0, N] and its stripe or bump may not show at all.
  *
- * Pixels (ours, see PAPER.md): a profile g(d) = exp(-d^2 / (denom sigma^2)),
+ * Pixels (ours, see docs/PAPER.md): a profile g(d) = exp(-d^2 / (denom sigma^2)),
  * denom 2 or 4. A bump is g(r) with r the distance to (mu_x, mu_y); a
  * vertical stripe g(x - mu_x); a horizontal one g(y - mu_y); a sum of
  * stripes (g(x - mu_x) + g(y - mu_y)) / 2. On a torus distances wrap.
@@ -26,7 +26,7 @@
  *
  * Held-out region (tested on image-coordinate labels, bounds inclusive):
  *   rect   x in [x0, x1] and y in [y0, y1]   (a W x W square: x1 - x0 = W)
- *   cross  x in [x0, x1] or  y in [y0, y1]   (PAPER.md's "+": 13..19 twice)
+ *   cross  x in [x0, x1] or  y in [y0, y1]   (docs/PAPER.md's "+": 13..19 twice)
  *   xband  x in [x0, x1]                     (a vertical band)
  *   yband  y in [y0, y1]                     (a horizontal band)
  * Those images go to the held-out split. Of the remaining sites a fraction

@@ -25,7 +25,7 @@
  * at most MAX_REPS; the median is reported, with the CPU time per step and
  * the page faults per warm step.
  *
- * FLOPs are counted analytically from the recipe (PAPER.md, "Model"):
+ * FLOPs are counted analytically from the recipe (docs/PAPER.md, "Model"):
  * 2 per multiply-add of every convolution, linear layer and attention
  * product (q k^T, p v); norms, activations, softmax, pooling and resampling
  * are not counted. A training step counts 3x the forward (forward, grads of

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The PyTorch peer of bench_unet: the paper's UNet (PAPER.md, "Model") in
+"""The PyTorch peer of bench_unet: the paper's UNet (docs/PAPER.md, "Model") in
 PyTorch 1.13 (Debian's python3-torch, CPU), timed on the same steps.
 
     /usr/bin/python3 tests/bench/unet_torch.py [--threads 2] [--bench BIN]

@@ -1,4 +1,4 @@
-/* Denoiser "unet": the conditional UNet of the study (PAPER.md, "Model").
+/* Denoiser "unet": the conditional UNet of the study (docs/PAPER.md, "Model").
  *
  *   stem      double conv channels -> C                      size
  *   down1..3  max-pool, double convs, + emb; C->2C->4C->4C   size/2, /4, /8
@@ -13,7 +13,7 @@
  * Taps (activations a script can read, bd.sample / bd.represent):
  *   stem, down1, down2, up1, up2, up3   each block's output
  *   down3 = layer4   the last down block's output (4C x size/8 x size/8,
- *                    after its embedding and its attention): PAPER.md's
+ *                    after its embedding and its attention): docs/PAPER.md's
  *                    layer 4
  *   layer4_pre       the same block's double convs' output before its
  *                    Linear(SiLU(emb)) is added (and before its attention):

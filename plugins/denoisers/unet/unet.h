@@ -1,4 +1,4 @@
-/* The paper's conditional UNet (see ../shared/PAPER.md, "Model"): layers and
+/* The paper's conditional UNet (see docs/PAPER.md, "Model"): layers and
  * their parameters. blocks.c builds and runs the layers, unet.c the net. */
 #ifndef BD_UNET_H
 #define BD_UNET_H

@@ -10,7 +10,7 @@
  *   2 wrong    one bump, off by more than `tolerance` in x or in y
  *   3 correct  one bump within `tolerance` of the label in both x and y
  *
- * Config (ours where PAPER.md is silent):
+ * Config (ours where docs/PAPER.md is silent):
  *   threshold     0.0   a pixel is on when its value (in [-1, 1]) is above
  *   connectivity  8     4 or 8
  *   min_size      1     smallest component that counts, in pixels

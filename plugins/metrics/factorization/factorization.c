@@ -1,5 +1,5 @@
 /* Metric "factorization": does a code represent x and y as separate
- * factors? (PAPER.md, follow-up measures: orthogonality and parallelism of
+ * factors? (docs/PAPER.md, follow-up measures: orthogonality and parallelism of
  * difference vectors along x and along y.)
  *
  * Activations (the tap `tap`, or the images; ../manifold/samples.h) over a

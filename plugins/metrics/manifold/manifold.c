@@ -1,5 +1,5 @@
 /* Metric "manifold": is a representation an ordered 2D manifold of the
- * labels? (PAPER.md, "Measurements": layer-4 activations over a label
+ * labels? (docs/PAPER.md, "Measurements": layer-4 activations over a label
  * grid, reduced with UMAP and PCA; order as the R^2 of linear regressions
  * to x and y; effective dimension from the PCA spectrum.)
  *

@@ -1,5 +1,5 @@
 /* Metric "percolation": do a dataset's training images overlap enough to
- * form one connected cluster? (PAPER.md, follow-up measures.)
+ * form one connected cluster? (docs/PAPER.md, follow-up measures.)
  *
  * Sites are the labels (x, y) of every image given (the images themselves
  * are not read). Two bumps g(r) = exp(-r^2 / (denom sigma^2)) at distance
