@@ -3,37 +3,59 @@
 -- bumps; (B) a disordered 2D manifold, and a single bump at the wrong
 -- place; (C) an ordered 2D manifold, and a correct bump.
 --
---   bdrun scripts/phases.lua [scale=quick|paper] [seeds=1,2] [steps=...] ...
+--   bdrun scripts/phases.lua [scale=quick|standard|paper] [seeds=1,2] [steps=...] ...
 --
--- One training set (dx = dy), a UNet per seed (a sweep, scripts/lib/
--- sweep.lua: shard=r/n, Slurm arrays and mpirun share the seeds). Training
--- writes a checkpoint every `every` steps and keeps them all; afterwards
--- each checkpoint's EMA weights are loaded and a probe grid is sampled with
--- the layer-4 activations (tap "layer4"). For each checkpoint:
---   bump metric      the class of every sample: none, several, wrong (one
---                    bump, off by more than `tolerance` px), correct
---   manifold metric  a 3D UMAP of the layer-4 activations (as the paper),
---                    the R^2 of x and y from it, kNN label consistency,
---                    trustworthiness, effective dimension; and a 2D UMAP
---                    of the same activations for the figures
--- and its phase, by this rule (the thresholds are settings):
---   A  fewer than `one_bump` of the samples hold a single bump
---   C  accuracy >= `correct` and order = min(r2_x, r2_y) >= `order`
---   B  otherwise: mostly single bumps, not (yet) correct or not ordered
--- A run shows the sequence when A, B and C all occur and first occur in
--- that order. The labels are made from the stored numbers when the runs are
--- collected, so `collect=true order=0.9` relabels without training again.
+-- One training set (dx = dy), a UNet per seed, and beside it a control
+-- trained on the same images with their labels shuffled (a sweep,
+-- scripts/lib/sweep.lua: shard=r/n, Slurm arrays and mpirun share the
+-- trainings). Training writes a checkpoint every `every` steps; afterwards
+-- each checkpoint's EMA weights are loaded and measured:
+--   samples          one per label of a probe grid (`probe_step`), classed
+--                    by the bump metric: none, several, wrong (one bump,
+--                    off by more than `tolerance` px), correct
+--   representation   the tap `tap` (layer4: the last down block's output)
+--                    read by bd.represent: one forward pass at timestep
+--                    `rep_t` (T/2) on each label's own clean bump noised
+--                    with one noise image shared by every label
+--                    (`rep_input` = bump; noise: the shared noise alone),
+--                    over a label grid of step `rep_step`. Not the taps of
+--                    a sampling run, whose input is the model's own drawing.
+--   order measures   of that tap (manifold metric), each min over x and y:
+--                      umap  R^2 of linear regressions from a 3D UMAP (the paper's)
+--                      pca   the same from the top 10 principal components
+--                      knn   leave-one-out kNN-regression R^2 (no embedding)
+--                      rho   Spearman's rho of activation vs label distances
+--                    and pca, knn, rho of `tap_pre` (layer4_pre: the same
+--                    block before its label embedding is added)
+-- Controls, for every order measure, in the same run:
+--   floor    the untrained model (step 0, each seed) and the model trained
+--            as long on shuffled labels (each seed): two nulls, the first
+--            for what the architecture orders with no training, the second
+--            for what training orders without the label-image pairing
+--   ceiling  an ideal ordered code of the tap's dimension: (x, y) mapped
+--            isometrically into it; and for reference the labels' own
+--            sinusoidal features (what the net is given)
+--   threshold  (floor + ceiling) / 2 with floor the higher null's mean
+--            over seeds: above it a checkpoint is nearer the ideal code
+--            than the null. A measure whose ceiling does not exceed every
+--            null value seen cannot tell order from the null: it labels no
+--            phase C ("cannot decide").
+-- Phases of a checkpoint under a measure:
+--   A  fewer than `one_bump` (0.5: most samples) hold a single bump
+--   C  accuracy >= `correct` (0.5: most samples correct) and order >= threshold
+--   B  otherwise
+-- A seed shows the sequence when A, B and C all occur and first occur in
+-- that order. The headline measure is `measure` (knn: needs no UMAP).
 --
--- Writes runs/phases/: config.json, metrics.jsonl (a row per seed and
--- checkpoint with the class fractions, the manifold quality and the phase;
--- a row per seed with its sequence; the answer), fractions_s<seed>.svg,
--- manifold_s<seed>.svg, report.html, and train/<condition>_s<seed>/ (the
--- training's loss log, its last checkpoint (every one with keep_ckpt=true),
--- and per checkpoint a sample grid
--- samples_<step>.png and the UMAP coloured by x and by y,
--- umap_x_<step>.svg, umap_y_<step>.svg).
+-- Writes runs/phases/: config.json, metrics.jsonl (rows per checkpoint and
+-- control, the thresholds, each seed's sequences, the answer),
+-- fractions_s<seed>.svg, order_s<seed>.svg, report.html, and
+-- train/<condition>_s<seed>/ (the training's loss log, its last checkpoint
+-- (every one with keep_ckpt=true), per checkpoint a sample grid
+-- samples_<step>.png and a 2D UMAP of the tap by x and by y).
 local experiment = require "experiment"
 local report = require "report"
+local stats = require "stats"
 local sweep = require "sweep"
 
 local cfg = experiment.config(sweep.options{
@@ -43,231 +65,440 @@ local cfg = experiment.config(sweep.options{
   sampler = "ddpm",    -- respaced ancestral sampling for evaluation
   batch = 64,
   warmup = 100,
-  umap_dims = 3,       -- the embedding R^2 is measured on (the figures: 2D)
-  one_bump = 0.5,      -- the rule: below this one-bump fraction, phase A
-  correct = 0.5,       -- phase C: accuracy at least this
-  order = 0.8,         --          and min(r2_x, r2_y) at least this
+  umap_dims = 3,       -- the embedding the paper's R^2 is measured on (figures: 2D)
+  tap = "layer4",
+  tap_pre = "layer4_pre",
+  rep_t = 500,         -- the representation's timestep: T/2 of T = 1000
+  rep_input = "bump",  -- bump | noise (bd.represent's input)
+  measure = "knn",     -- the headline order measure: umap | pca | knn | rho
+  one_bump = 0.5,      -- A below: "several bumps" means most samples do not hold one
+  correct = 0.5,       -- C needs "a correct bump": most samples correct
+  shuffled = true,     -- train the shuffled-label control
   keep_ckpt = false,   -- keep every checkpoint (else the last only, once measured)
 }, {
-  -- 8x8 on a 2-core machine: three seeds of 2000 steps, 20 checkpoints each
-  quick = { size = 8, spacing = 0.316, width = 8, emb = 64,
-            attention_blocks = "down1,down2,down3,up1,up2", steps = 2000, lr = 2e-3,
-            ema = 0.99, every = 100, sample_steps = 25, probe_step = 0.5, seeds = "1,2,3" },
+  -- 16x16 (layer 4 is 2x2) on a 2-core machine: quickstart's net, 3 seeds
+  -- of 2000 steps (quickstart: 94% correct at 1500, 98% at 2000), a
+  -- checkpoint every 100; 64 probes, a 16x16 grid of 256 labels for layer 4
+  quick = { size = 16, spacing = 0.316, width = 8, emb = 64,
+            attention_blocks = "down1,down2,down3,up1,up2", steps = 2000, lr = 1e-3,
+            ema = 0.995, every = 100, sample_steps = 25, probe_step = 2.0, rep_step = 1.0,
+            seeds = "1,2,3" },
+  -- 32x32 (the paper's image size, layer 4 4x4) with a CPU-sized width
+  standard = { size = 32, spacing = 0.316, width = 16, emb = 64,
+               attention_blocks = "down1,down2,down3,up1,up2", steps = 6000, lr = 1e-3,
+               ema = 0.995, every = 300, sample_steps = 25, probe_step = 4.0, rep_step = 2.0,
+               seeds = "1,2,3" },
   -- the paper's setting: 32x32, width 64, all six attention blocks; the
-  -- balanced set with as many images as the paper's dx = 0.1, dy = 1.0;
-  -- the training length is ours (the papers do not give it)
+  -- training length is ours (the papers do not give it)
   paper = { size = 32, spacing = 0.316, width = 64, emb = 256,
             attention_blocks = "down1,down2,down3,up1,up2,up3", steps = 40000, lr = 3e-4,
-            ema = 0.999, every = 2000, sample_steps = 100, probe_step = 2.0, seeds = "1,2,3" },
+            ema = 0.999, every = 2000, sample_steps = 100, probe_step = 2.0, rep_step = 1.0,
+            seeds = "1,2,3" },
 })
 local seeds = experiment.seeds(cfg.seeds)
-local condition = { name = "bumps", dx = cfg.spacing, dy = cfg.spacing }
+local TRAINED = { name = "bumps", dx = cfg.spacing, dy = cfg.spacing }
+local SHUFFLED = { name = "shuffled", dx = cfg.spacing, dy = cfg.spacing, shuffled = true }
 local dir = "runs/" .. cfg.name
 local started = bd.time()
 
--- ---- one checkpoint: samples, classes, the layer-4 manifold, the phase ----------------
+-- The order measures: each a number per checkpoint, min over the axes.
+local MEASURES = {
+  { key = "umap", name = "UMAP R^2 (paper)", x = "r2_x", y = "r2_y" },
+  { key = "pca", name = "PCA R^2", x = "r2_x_pca", y = "r2_y_pca" },
+  { key = "knn", name = "kNN R^2", x = "knn_r2_x", y = "knn_r2_y" },
+  { key = "rho", name = "distance rank corr.", v = "dist_rank_corr" },
+}
+local PRE = { "pca", "knn", "rho" }  -- measured on tap_pre too (no UMAP)
+local by_key = {}
+for _, m in ipairs(MEASURES) do by_key[m.key] = m end
+if not by_key[cfg.measure] then
+  error(string.format("measure = '%s', expected umap, pca, knn or rho", cfg.measure), 0)
+end
+
+-- ---- measuring a model -------------------------------------------------------------------
 
 local probe = bd.data.grid{ size = cfg.size, step = cfg.probe_step }
-local labels = probe.labels:to_table()
+local grid = bd.data.grid{ size = cfg.size, step = cfg.rep_step }
 local bump = bd.metric("bump", { tolerance = cfg.tolerance })
-local manifold = bd.metric("manifold", { tap = "layer4", method = "umap", dims = cfg.umap_dims,
-                                         seed = 1 })
-local picture = bd.metric("manifold", { tap = "layer4", method = "umap", dims = 2, seed = 1 })
-local sample_opts = { sampler = cfg.sampler, steps = cfg.sample_steps, seed = 1,
-                      taps = { "layer4" } }
+local manifold = bd.metric("manifold", { method = "umap", dims = cfg.umap_dims, seed = 1 })
+local quick_order = bd.metric("manifold", { method = "pca", seed = 1 })
+local picture = bd.metric("manifold", { method = "umap", dims = 2, seed = 1 })
 
--- The phase of a checkpoint's row, by the rule above.
-local function phase(row)
-  if row.single < cfg.one_bump then return "A" end
-  if row.accuracy >= cfg.correct and row.order >= cfg.order then return "C" end
-  return "B"
+-- The order measures of activations act (N, ...) of the grid's labels:
+-- { umap =, pca =, knn =, rho = } and each axis (<key>_x, <key>_y); with
+-- umap false, the measures that need no UMAP (the metric `quick_order`).
+local function order_of(act, umap)
+  local m = (umap and manifold or quick_order)(act, grid.labels)
+  local out = {}
+  for _, ms in ipairs(MEASURES) do
+    if umap or ms.key ~= "umap" then
+      out[ms.key] = ms.v and m[ms.v] or math.min(m[ms.x], m[ms.y])
+      if ms.x then out[ms.key .. "_x"], out[ms.key .. "_y"] = m[ms.x], m[ms.y] end
+    end
+  end
+  return out
 end
 
--- A row of numbers for the model as it is, the samples and the embedding.
-local function measure(model)
-  local s = bd.sample(model, probe, sample_opts)
+-- The representation rows of a model: the tap's measures, and tap_pre's
+-- as pre_<key>; the tap's activations.
+local function represent(model, data, seed)
+  local r = bd.represent(model, grid, { taps = { cfg.tap, cfg.tap_pre }, t = cfg.rep_t,
+                                        seed = seed, input = cfg.rep_input, data = data })
+  local row = order_of(r.taps[cfg.tap], true)
+  local before = order_of(r.taps[cfg.tap_pre], false)
+  for _, k in ipairs(PRE) do row["pre_" .. k] = before[k] end
+  return row, r.taps[cfg.tap]
+end
+
+-- A checkpoint's row: the samples' classes and the representation's order.
+local function measure(model, data, seed)
+  local s = bd.sample(model, probe, { sampler = cfg.sampler, steps = cfg.sample_steps,
+                                      seed = seed })
   local b = bump(s.images, probe.labels)
-  local m = manifold(s.images, probe.labels, s.taps)
-  local row = { frac_none = b.frac_none, frac_multi = b.frac_multi, frac_wrong = b.frac_wrong,
-                frac_correct = b.frac_correct, accuracy = b.accuracy, acc_x = b.acc_x,
-                acc_y = b.acc_y, median_error = b.median_error, r2_x = m.r2_x, r2_y = m.r2_y,
-                r2_x_pca = m.r2_x_pca, r2_y_pca = m.r2_y_pca, knn = m.knn_consistency,
-                trust = m.trustworthiness, eff_dim = m.eff_dim, evr_top2 = m.evr_top2 }
+  local row, act = represent(model, data, seed)
+  for _, k in ipairs{ "frac_none", "frac_multi", "frac_wrong", "frac_correct", "accuracy",
+                      "median_error" } do
+    row[k] = b[k]
+  end
   row.single = row.frac_wrong + row.frac_correct
-  row.order = row.r2_x == row.r2_x and row.r2_y == row.r2_y and math.min(row.r2_x, row.r2_y)
-              or 0 / 0
-  row.phase = phase(row)
-  return row, s, picture(s.images, probe.labels, s.taps).embedding:to_table()
+  row.n_probe = probe.n
+  return row, s, act
 end
 
--- The UMAP of one checkpoint coloured by label coordinate k (1: x, 2: y).
-local function umap_plot(embedding, k, title)
-  local ex, ey, v = {}, {}, {}
+-- The UMAP of one tap coloured by label coordinate k (1: x, 2: y).
+local function umap_plot(act, k, title)
+  local embedding = picture(act, grid.labels).embedding:to_table()
+  local labels, ex, ey, v = grid.labels:to_table(), {}, {}, {}
   for i, e in ipairs(embedding) do ex[i], ey[i], v[i] = e[1], e[2], labels[i][k] end
   return report.scatter{ x = ex, y = ey, value = v, value_label = k == 1 and "x" or "y",
                          title = title, width = 240, height = 200, radius = 2.5 }
 end
 
--- ---- training: every seed, then every checkpoint --------------------------------------
+-- ---- the ceiling: ideal ordered codes of the tap's dimension ------------------------------
 
-local function checkpoint_steps()
+-- A seeded generator (math.random's state is left alone).
+local function generator(seed)
+  local state = seed
+  return function()  -- uniform in (0, 1), a 48-bit LCG
+    state = (state * 25214903917 + 11) % (1 << 48)
+    return (state + 0.5) / (1 << 48)
+  end
+end
+
+-- (x, y) mapped into d dimensions by two orthonormal random columns: an
+-- isometry, so every distance is the label distance.
+local function linear_code(labels, d, seed)
+  local u = generator(seed)
+  local cols = { {}, {} }
+  for c = 1, 2 do
+    for i = 1, d do cols[c][i] = math.sqrt(-2 * math.log(u())) * math.cos(2 * math.pi * u()) end
+  end
+  local function dot(a, b) local s = 0 for i = 1, d do s = s + a[i] * b[i] end return s end
+  local p = dot(cols[1], cols[2]) / dot(cols[1], cols[1])
+  for i = 1, d do cols[2][i] = cols[2][i] - p * cols[1][i] end
+  for c = 1, 2 do
+    local n = math.sqrt(dot(cols[c], cols[c]))
+    for i = 1, d do cols[c][i] = cols[c][i] / n end
+  end
+  local rows = {}
+  for j, l in ipairs(labels) do
+    rows[j] = {}
+    for i = 1, d do rows[j][i] = { { l[1] * cols[1][i] + l[2] * cols[2][i] } } end
+  end
+  return bd.tensor.from_table(rows)  -- (N, d, 1, 1), as a tap
+end
+
+-- The labels' sinusoidal features as the unet encodes them (base 10000,
+-- sin then cos of s f_i, f_i = 10000^(-i/half)), x's then y's, cut or
+-- zero-padded to d values.
+local function sinusoidal_code(labels, d, emb)
+  local half, rows = emb // 2, {}
+  for j, l in ipairs(labels) do
+    local row = {}
+    for _, s in ipairs{ l[1], l[2] } do
+      for pass = 1, 2 do
+        for i = 0, half - 1 do
+          local a = s * 10000 ^ (-i / half)
+          row[#row + 1] = pass == 1 and math.sin(a) or math.cos(a)
+        end
+      end
+    end
+    rows[j] = {}
+    for i = 1, d do rows[j][i] = { { row[i] or 0 } } end
+  end
+  return bd.tensor.from_table(rows)  -- (N, d, 1, 1), as a tap
+end
+
+-- ---- the checkpoint history (one place: steps, loading, removal) ----------------------------
+
+local history = {}
+
+function history.steps()
   local steps = {}
   for s = cfg.every, cfg.steps, cfg.every do steps[#steps + 1] = s end
   if steps[#steps] ~= cfg.steps then steps[#steps + 1] = cfg.steps end
   return steps
 end
 
+-- bd.train's options that write the history.
+function history.train_options()
+  return { ckpt_every = cfg.every, keep = 0 }
+end
+
+-- Load the EMA weights of `step` into model; drop the file once read unless
+-- it is the last or keep_ckpt is set.
+function history.load(run, step, model)
+  local path = run:path(string.format("ckpt/step_%d.bdc", step))
+  assert(bd.ckpt.load(path, model, { ema = true }))
+  if not cfg.keep_ckpt and step ~= cfg.steps then assert(os.remove(path)) end
+end
+
+-- ---- training ------------------------------------------------------------------------------
+
+-- The labels of a dataset permuted in place by a seeded shuffle, so every
+-- image keeps a label but not its own.
+local function shuffle_labels(data, seed)
+  local labels, u = data.labels, generator(seed * 7919 + 17)
+  local t = labels:to_table()
+  for i = #t, 2, -1 do
+    local j = math.floor(u() * i) + 1
+    t[i], t[j] = t[j], t[i]
+  end
+  for i, l in ipairs(t) do labels:set(i, 1, l[1]); labels:set(i, 2, l[2]) end
+end
+
 local function train(run, c, seed)
   local data = bd.data.bumps{ size = cfg.size, sigma = cfg.sigma, dx = c.dx, dy = c.dy }
+  if c.shuffled then shuffle_labels(data, seed) end  -- (bd.represent draws from the spec)
   local model = bd.model("unet", { width = cfg.width, size = cfg.size, emb = cfg.emb,
                                    attention_blocks = cfg.attention_blocks, seed = seed })
   bd.log.info("%s seed %d: %d images, unet of %d parameters", c.name, seed, data.n,
               model:num_parameters())
-  local result = bd.train(model, data, {
-    steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup, ema = cfg.ema,
-    seed = seed, every = cfg.every, run = run, ckpt_every = cfg.every, keep = 0 })
-  local t0, rows = bd.time(), {}
-  for _, step in ipairs(checkpoint_steps()) do
-    local path = run:path(string.format("ckpt/step_%d.bdc", step))
-    assert(bd.ckpt.load(path, model, { ema = true }))
-    if not cfg.keep_ckpt and step ~= cfg.steps then assert(os.remove(path)) end
-    local row, s, embedding = measure(model)
+  local t0 = bd.time()
+  local untrained = not c.shuffled and represent(model, data, seed) or nil
+  local opts = { steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup,
+                 ema = cfg.ema, seed = seed, every = cfg.every, run = run }
+  for k, v in pairs(history.train_options()) do opts[k] = v end
+  local result = bd.train(model, data, opts)
+  local rows = {}
+  local steps = c.shuffled and { cfg.steps } or history.steps()
+  for _, step in ipairs(steps) do
+    history.load(run, step, model)
+    local row, s, act = measure(model, data, seed)
     row.step = step
     rows[#rows + 1] = row
-    experiment.save_samples(run:path(string.format("samples_%d.png", step)), s.images, probe,
-                            math.max(1, 16 // cfg.size))  -- PNGs are stored raw
-    for k, axis in ipairs{ "x", "y" } do
-      assert(report.save(run:path(string.format("umap_%s_%d.svg", axis, step)),
-                         umap_plot(embedding, k, string.format("step %d, by %s", step, axis))))
+    if not c.shuffled then
+      experiment.save_samples(run:path(string.format("samples_%d.png", step)), s.images, probe,
+                              math.max(1, 16 // cfg.size))  -- PNGs are stored raw
+      for k, axis in ipairs{ "x", "y" } do
+        assert(report.save(run:path(string.format("umap_%s_%d.svg", axis, step)),
+                           umap_plot(act, k, string.format("step %d, by %s", step, axis))))
+      end
     end
-    bd.log.info("seed %d step %d: phase %s  none %.2f several %.2f wrong %.2f correct %.2f"
-                .. "  r2_x %.2f r2_y %.2f knn %.2f trust %.2f", seed, step, row.phase,
-                row.frac_none, row.frac_multi, row.frac_wrong, row.frac_correct, row.r2_x,
-                row.r2_y, row.knn, row.trust)
+    bd.log.info("%s seed %d step %d: none %.2f several %.2f wrong %.2f correct %.2f;"
+                .. " %s: umap %.2f pca %.2f knn %.2f rho %.2f", c.name, seed, step,
+                row.frac_none, row.frac_multi, row.frac_wrong, row.frac_correct, cfg.tap,
+                row.umap, row.pca, row.knn, row.rho)
   end
-  return { checkpoints = rows, train_seconds = result.seconds, eval_seconds = bd.time() - t0,
-           params = model:num_parameters(), images = data.n }
+  return { checkpoints = rows, untrained = untrained, train_seconds = result.seconds,
+           eval_seconds = bd.time() - t0 - result.seconds, params = model:num_parameters(),
+           images = data.n }
 end
 
-local runs = sweep.run{ name = cfg.name, dir = dir .. "/train", conditions = { condition },
+local conditions = { TRAINED }
+if cfg.shuffled then conditions[2] = SHUFFLED end
+local runs = sweep.run{ name = cfg.name, dir = dir .. "/train", conditions = conditions,
                         seeds = seeds, config = cfg, train = train }
 if not runs then return end  -- other shards still train; the last one reports
 
--- ---- the sequence ---------------------------------------------------------------------------
+-- ---- controls and thresholds ------------------------------------------------------------------
+
+-- done.json keeps NaN as null: back to NaN.
+local function number(v) return v or 0 / 0 end
+
+local trained, nulls = {}, { untrained = {}, shuffled = {} }
+for _, m in ipairs(runs) do
+  if m.condition.shuffled then
+    nulls.shuffled[#nulls.shuffled + 1] = m.results.checkpoints[#m.results.checkpoints]
+  else
+    trained[#trained + 1] = m
+    nulls.untrained[#nulls.untrained + 1] = m.results.untrained
+  end
+end
+
+-- The ceilings: the ideal codes at the tap's dimension, through the same
+-- metric (the dimension is read from one representation of a fresh model).
+local function ceilings()
+  local fresh = bd.model("unet", { width = cfg.width, size = cfg.size, emb = cfg.emb,
+                                   attention_blocks = cfg.attention_blocks, seed = 1 })
+  local r = bd.represent(fresh, grid, { taps = { cfg.tap }, t = cfg.rep_t })
+  local d = r.taps[cfg.tap]:numel() // grid.n
+  local labels = grid.labels:to_table()
+  return { linear = order_of(linear_code(labels, d, 12345), true),
+           sinusoidal = order_of(sinusoidal_code(labels, d, cfg.emb), true), d = d }
+end
+local ceiling = ceilings()
+
+-- Per measure: the nulls over seeds, the ceiling, the threshold, whether
+-- the measure can tell order from the null.
+local function values(rows, key)
+  local xs = {}
+  for i, r in ipairs(rows) do xs[i] = number(r[key]) end
+  return xs
+end
+local controls = {}
+for _, ms in ipairs(MEASURES) do
+  local c = { untrained = stats.t_interval(values(nulls.untrained, ms.key)),
+              shuffled = stats.t_interval(values(nulls.shuffled, ms.key)),
+              ceiling = ceiling.linear[ms.key], sinusoidal = ceiling.sinusoidal[ms.key] }
+  local floor, highest = c.untrained.mean, c.untrained.max
+  if c.shuffled.n > 0 then
+    floor, highest = math.max(floor, c.shuffled.mean), math.max(highest, c.shuffled.max)
+  end
+  c.floor, c.highest = floor, highest
+  c.threshold = (floor + c.ceiling) / 2
+  c.separates = c.ceiling == c.ceiling and highest == highest and c.ceiling > highest
+  controls[ms.key] = c
+end
+
+-- ---- phases and sequences ------------------------------------------------------------------------
 
 local RANK = { A = 1, B = 2, C = 3 }
 
--- A seed's sequence: the labels in order, the first step of each phase,
--- whether A, B and C first occur in that order, the checkpoints that fall
--- back to an earlier phase than one already reached, and the B checkpoints
--- whose bumps are mostly correct (B for the manifold's order alone).
-local function sequence(rows)
-  local out = { labels = {}, first = {}, returns = 0, b_correct = 0 }
+local function phase(row, key)
+  if row.single < cfg.one_bump then return "A" end
+  local c = controls[key]
+  if row.accuracy >= cfg.correct and c.separates and row[key] >= c.threshold then return "C" end
+  return "B"
+end
+
+-- A seed's sequence under a measure: the labels in order, the first step
+-- of each phase, whether A, B and C first occur in that order, and the
+-- checkpoints that fall back to an earlier phase than one already reached.
+local function sequence(rows, key)
+  local out = { labels = {}, first = {}, returns = 0 }
   local reached = 0
   for i, r in ipairs(rows) do
-    out.labels[i] = r.phase
-    out.first[r.phase] = out.first[r.phase] or r.step
-    if r.phase == "B" and r.accuracy >= cfg.correct then out.b_correct = out.b_correct + 1 end
-    if RANK[r.phase] < reached then out.returns = out.returns + 1 end
-    reached = math.max(reached, RANK[r.phase])
+    local p = phase(r, key)
+    out.labels[i] = p
+    out.first[p] = out.first[p] or r.step
+    if RANK[p] < reached then out.returns = out.returns + 1 end
+    reached = math.max(reached, RANK[p])
   end
   local f = out.first
   out.in_order = f.A ~= nil and f.B ~= nil and f.C ~= nil and f.A < f.B and f.B < f.C
   return out
 end
 
--- done.json keeps NaN as null: back to NaN.
-local function number(v) return v or 0 / 0 end
-
 local run = assert(bd.run(cfg.name))
-local saved = { condition = { name = condition.name, dx = condition.dx, dy = condition.dy } }
+local saved = { condition = { name = TRAINED.name, dx = TRAINED.dx, dy = TRAINED.dy } }
 for k, v in pairs(cfg) do saved[k] = v end
 assert(run:save_config(saved))
 
-local KEYS = { "frac_none", "frac_multi", "frac_wrong", "frac_correct", "single", "accuracy",
-               "acc_x", "acc_y", "median_error", "r2_x", "r2_y", "order", "r2_x_pca",
-               "r2_y_pca", "knn", "trust", "eff_dim", "evr_top2" }
-local shown, steady = 0, 0
+local ROW_KEYS = { "frac_none", "frac_multi", "frac_wrong", "frac_correct", "single", "accuracy",
+                   "median_error", "umap", "umap_x", "umap_y", "pca", "pca_x", "pca_y", "knn",
+                   "knn_x", "knn_y", "rho", "pre_pca", "pre_knn", "pre_rho" }
 for _, m in ipairs(runs) do
   m.rows = {}
   for i, r in ipairs(m.results.checkpoints) do
     local row = { step = r.step }
-    for _, k in ipairs(KEYS) do row[k] = number(r[k]) end
-    row.phase = phase(row)  -- again: collect=true with other thresholds relabels
+    for _, k in ipairs(ROW_KEYS) do row[k] = number(r[k]) end
     m.rows[i] = row
     local line = { event = "checkpoint", condition = m.condition.name, seed = m.seed,
-                   ckpt_step = r.step, phase = row.phase }
-    for _, k in ipairs(KEYS) do line[k] = row[k] end
+                   ckpt_step = r.step }
+    for _, k in ipairs(ROW_KEYS) do line[k] = row[k] end
+    if not m.condition.shuffled then line.phase = phase(row, cfg.measure) end
     assert(run:log(line))
   end
-  m.seq = sequence(m.rows)
-  shown = shown + (m.seq.in_order and 1 or 0)
-  steady = steady + (m.seq.in_order and m.seq.returns == 0 and 1 or 0)
-  assert(run:log{ event = "sequence", condition = m.condition.name, seed = m.seed,
-                  phases = table.concat(m.seq.labels), first_a = m.seq.first.A,
-                  first_b = m.seq.first.B, first_c = m.seq.first.C,
-                  in_order = m.seq.in_order, returns = m.seq.returns,
-                  b_correct = m.seq.b_correct })
 end
-
--- The median of key over the rows of one phase, over every seed.
-local function phase_stat(key, p)
-  local xs = {}
-  for _, m in ipairs(runs) do
-    for _, r in ipairs(m.rows) do
-      if r.phase == p and r[key] == r[key] then xs[#xs + 1] = r[key] end
-    end
+for _, ms in ipairs(MEASURES) do
+  local c = controls[ms.key]
+  assert(run:log{ event = "control", measure = ms.key, untrained = c.untrained.mean,
+                  untrained_lo = c.untrained.lo, untrained_hi = c.untrained.hi,
+                  shuffled = c.shuffled.mean, shuffled_lo = c.shuffled.lo,
+                  shuffled_hi = c.shuffled.hi, floor = c.floor, highest_null = c.highest,
+                  ceiling = c.ceiling, sinusoidal = c.sinusoidal, threshold = c.threshold,
+                  separates = c.separates })
+end
+local shown, steady = {}, {}
+for _, ms in ipairs(MEASURES) do
+  shown[ms.key], steady[ms.key] = 0, 0
+  for _, m in ipairs(trained) do
+    local seq = sequence(m.rows, ms.key)
+    m[ms.key] = seq
+    shown[ms.key] = shown[ms.key] + (seq.in_order and 1 or 0)
+    steady[ms.key] = steady[ms.key] + (seq.in_order and seq.returns == 0 and 1 or 0)
+    assert(run:log{ event = "sequence", measure = ms.key, seed = m.seed,
+                    phases = table.concat(seq.labels), first_a = seq.first.A,
+                    first_b = seq.first.B, first_c = seq.first.C, in_order = seq.in_order,
+                    returns = seq.returns })
   end
-  table.sort(xs)
-  if #xs == 0 then return 0 / 0, 0 end
-  local mid = (#xs + 1) / 2
-  return (xs[math.floor(mid)] + xs[math.ceil(mid)]) / 2, #xs
 end
 
 -- ---- numbers in words ------------------------------------------------------------------------
 
 local function fmt_step(s) return s and tostring(math.tointeger(s) or s) or "never" end
+local function iv(st) return stats.describe(st, "%.2f") end
 
 local lines = {}
-lines[#lines + 1] = string.format("sequence A -> B -> C: %s in %d of %d seed(s), %d of them without"
-                                  .. " a fall back to an earlier phase (rule: A one-bump fraction"
-                                  .. " < %.2f; C accuracy >= %.2f and min(r2_x, r2_y) >= %.2f; else B)",
-                                  shown == #runs and "shown" or shown > 0 and "partly shown"
-                                  or "not shown", shown, #runs, steady, cfg.one_bump, cfg.correct,
-                                  cfg.order)
-for _, m in ipairs(runs) do
-  local f = m.seq.first
-  lines[#lines + 1] = string.format("  seed %d: %s (every %d steps); first A at %s, B at %s, C at"
-                                    .. " %s; %d checkpoint(s) back to an earlier phase; %d B"
-                                    .. " checkpoint(s) with mostly correct bumps (B for the"
-                                    .. " manifold's order only)", m.seed,
-                                    table.concat(m.seq.labels), cfg.every, fmt_step(f.A),
-                                    fmt_step(f.B), fmt_step(f.C), m.seq.returns, m.seq.b_correct)
+local head = by_key[cfg.measure]
+lines[#lines + 1] = string.format("sequence A -> B -> C under %s of %s: %s in %d of %d seed(s), %d"
+                                  .. " of them without a fall back to an earlier phase",
+                                  head.name, cfg.tap, shown[cfg.measure] == #trained and "shown"
+                                  or shown[cfg.measure] > 0 and "partly shown" or "not shown",
+                                  shown[cfg.measure], #trained, steady[cfg.measure])
+lines[#lines + 1] = string.format("  rule: A one-bump fraction < %.2f; C accuracy >= %.2f and order"
+                                  .. " >= the measure's threshold; else B (%d probes per"
+                                  .. " checkpoint; %s read by bd.represent at t = %d, input %s,"
+                                  .. " %d labels, %d values each)", cfg.one_bump, cfg.correct,
+                                  probe.n, cfg.tap, cfg.rep_t, cfg.rep_input, grid.n, ceiling.d)
+lines[#lines + 1] = "  controls per order measure (mean [95% t interval] over seeds):"
+for _, ms in ipairs(MEASURES) do
+  local c = controls[ms.key]
+  lines[#lines + 1] = string.format("    %-20s floor: untrained %s, shuffled labels %s; ceiling:"
+                                    .. " ideal code %.2f (sinusoidal features %.2f); threshold"
+                                    .. " %.2f = (%.2f + %.2f) / 2%s", ms.name, iv(c.untrained),
+                                    iv(c.shuffled), c.ceiling, c.sinusoidal, c.threshold, c.floor,
+                                    c.ceiling, c.separates and ""
+                                    or string.format("; cannot decide: a null reached %.2f",
+                                                     c.highest))
 end
-for _, p in ipairs{ "A", "B", "C" } do
-  local single, n = phase_stat("single", p)
-  if n > 0 then
-    lines[#lines + 1] = string.format("  phase %s (%d checkpoints, medians): one bump %.2f, several"
-                                      .. " %.2f, wrong %.2f, correct %.2f; layer 4: r2_x %.2f r2_y"
-                                      .. " %.2f (PCA %.2f %.2f), kNN consistency %.2f,"
-                                      .. " trustworthiness %.2f, eff. dim %.1f", p, n, single,
-                                      phase_stat("frac_multi", p), phase_stat("frac_wrong", p),
-                                      phase_stat("accuracy", p), phase_stat("r2_x", p),
-                                      phase_stat("r2_y", p), phase_stat("r2_x_pca", p),
-                                      phase_stat("r2_y_pca", p), phase_stat("knn", p),
-                                      phase_stat("trust", p), phase_stat("eff_dim", p))
-  else
-    lines[#lines + 1] = string.format("  phase %s: no checkpoint", p)
+for _, ms in ipairs(MEASURES) do
+  for _, m in ipairs(trained) do
+    local seq, f = m[ms.key], m[ms.key].first
+    lines[#lines + 1] = string.format("  %-20s seed %d: %s (every %d steps); first A at %s, B at"
+                                      .. " %s, C at %s; %d back to an earlier phase", ms.name,
+                                      m.seed, table.concat(seq.labels), cfg.every, fmt_step(f.A),
+                                      fmt_step(f.B), fmt_step(f.C), seq.returns)
   end
 end
--- Are A and B what the paper describes? The checkpoints of phase p, and
--- those of them for which each test holds.
+
+-- Final samples: pooled over seeds, a Wilson interval on the fraction correct.
+local correct, total, first_c = 0, 0, {}
+for _, m in ipairs(trained) do
+  local last = m.rows[#m.rows]
+  correct = correct + math.floor(last.accuracy * probe.n + 0.5)
+  total = total + probe.n
+  first_c[#first_c + 1] = m[cfg.measure].first.C
+end
+local final = stats.wilson(correct, total)
+local reached_c = stats.t_interval(first_c)
+lines[#lines + 1] = string.format("  phase C (most samples correct, ordered %s): %s; final"
+                                  .. " accuracy %s pooled over seeds; first C step %s",
+                                  cfg.tap, reached_c.n == #trained and "reached in every seed"
+                                  or reached_c.n > 0 and string.format("reached in %d of %d seeds"
+                                                                       .. " only", reached_c.n,
+                                                                       #trained)
+                                  or "NOT reached inside this budget", iv(final),
+                                  stats.describe(reached_c, "%.0f"))
+
+-- The paper's descriptions of A and B, under the headline measure.
 local function count(p, tests)
   local n, hits = 0, {}
   for i = 1, #tests do hits[i] = 0 end
-  for _, m in ipairs(runs) do
+  for _, m in ipairs(trained) do
     for _, r in ipairs(m.rows) do
-      if r.phase == p then
+      if phase(r, cfg.measure) == p then
         n = n + 1
         for i, test in ipairs(tests) do hits[i] = hits[i] + (test(r) and 1 or 0) end
       end
@@ -275,42 +506,72 @@ local function count(p, tests)
   end
   return n, table.unpack(hits)
 end
-local function disordered(r) return not (r.order >= cfg.order) end
+local function disordered(r) return not (r[cfg.measure] >= controls[cfg.measure].threshold) end
 local a_all, a_multi, a_disordered = count("A", {
   function(r) return r.frac_multi > r.frac_none end, disordered })
 local b_all, b_wrong, b_disordered = count("B", {
   function(r) return r.frac_wrong > r.frac_correct end, disordered })
 lines[#lines + 1] = string.format("  A as the paper describes it: %d of %d A checkpoints have more"
                                   .. " samples with several bumps than with none, %d have a"
-                                  .. " disordered layer 4 (min(r2_x, r2_y) < %.2f)", a_multi, a_all,
-                                  a_disordered, cfg.order)
+                                  .. " disordered %s (%s < %.2f)", a_multi, a_all, a_disordered,
+                                  cfg.tap, head.name, controls[cfg.measure].threshold)
 lines[#lines + 1] = string.format("  B as the paper describes it: %d of %d B checkpoints have more"
-                                  .. " wrong-place than correct bumps, %d have a disordered layer 4"
-                                  .. " (min(r2_x, r2_y) < %.2f)", b_wrong, b_all, b_disordered,
-                                  cfg.order)
-local total, run_seconds = bd.time() - started, 0
+                                  .. " wrong-place than correct bumps, %d have a disordered %s",
+                                  b_wrong, b_all, b_disordered, cfg.tap)
+
+-- The tap before the label embedding, at the end of training.
+local pre = {}
+for _, k in ipairs(PRE) do
+  local xs, ys = {}, {}
+  for _, m in ipairs(trained) do
+    xs[#xs + 1], ys[#ys + 1] = m.rows[#m.rows][k], m.rows[#m.rows]["pre_" .. k]
+  end
+  pre[#pre + 1] = string.format("%s %s (%s) against %s", by_key[k].name,
+                                iv(stats.t_interval(ys)), cfg.tap_pre, iv(stats.t_interval(xs)))
+end
+lines[#lines + 1] = string.format("  at the last step, %s before its label embedding: %s",
+                                  cfg.tap, table.concat(pre, "; "))
+lines[#lines + 1] = string.format("  this scale can say whether %s's order rises above both nulls,"
+                                  .. " and when relative to the samples' classes (%dx%d images, %d"
+                                  .. " values per label at t = %d); it cannot say what the paper's"
+                                  .. " 32x32 width-64 net does, nor what layer 4 holds while"
+                                  .. " sampling (bd.represent reads fixed inputs)", cfg.tap,
+                                  cfg.size, cfg.size, ceiling.d, cfg.rep_t)
+local total_s, run_seconds = bd.time() - started, 0
 for _, m in ipairs(runs) do run_seconds = run_seconds + (m.seconds or 0) end
-lines[#lines + 1] = string.format("  %d training(s) of %d steps, %d checkpoints each: %s of training"
-                                  .. " and evaluation; this process %s (scale %s)", #runs,
-                                  cfg.steps, #checkpoint_steps(), experiment.duration(run_seconds),
-                                  experiment.duration(total), cfg.scale)
-local answer = table.concat(lines, "\n")
-local agreement = steady == #runs and "agrees with it"
-                  or shown == #runs and "agrees with its order, but phase C is not stable"
-                  or shown > 0 and "agrees with it for some seeds only"
+lines[#lines + 1] = string.format("  %d training(s) of %d steps (%d on shuffled labels), %d"
+                                  .. " checkpoints each: %s of training and evaluation; this"
+                                  .. " process %s (scale %s)", #runs, cfg.steps,
+                                  #runs - #trained, #history.steps(),
+                                  experiment.duration(run_seconds), experiment.duration(total_s),
+                                  cfg.scale)
+local s_head = shown[cfg.measure]
+local agreement = not controls[cfg.measure].separates and "cannot decide (the measure does not"
+                    .. " separate its ceiling from its nulls)"
+                  or steady[cfg.measure] == #trained and "agrees with it"
+                  or s_head == #trained and "agrees with its order, but phase C is not stable"
+                  or s_head > 0 and "agrees with it for some seeds only"
                   or "disagrees with it"
-assert(run:log{ event = "answer", shown = shown, steady = steady, seeds = #runs,
-                agreement = agreement, a_checkpoints = a_all, a_multi = a_multi,
-                a_disordered = a_disordered, b_checkpoints = b_all, b_wrong = b_wrong,
-                b_disordered = b_disordered,
-                seconds = total })
+local others = {}
+for _, ms in ipairs(MEASURES) do
+  others[#others + 1] = string.format("%s %d/%d", ms.key, shown[ms.key], #trained)
+end
+lines[#lines + 1] = string.format("  PAPER.md finding 1 (A -> B -> C): this run %s under %s (%d of %d"
+                                  .. " seeds; by measure: %s)", agreement, head.name, s_head,
+                                  #trained, table.concat(others, ", "))
+local answer = table.concat(lines, "\n")
+assert(run:log{ event = "answer", measure = cfg.measure, shown = s_head,
+                steady = steady[cfg.measure], seeds = #trained, agreement = agreement,
+                final_accuracy = final.p, final_lo = final.lo, final_hi = final.hi,
+                a_checkpoints = a_all, a_multi = a_multi, a_disordered = a_disordered,
+                b_checkpoints = b_all, b_wrong = b_wrong, b_disordered = b_disordered,
+                seconds = total_s })
 
 -- ---- figures ---------------------------------------------------------------------------------
 
--- The phases as a step curve: A at 0, B at 0.5, C at 1.
 local function phase_series(m)
   local xs, ys = {}, {}
-  for i, r in ipairs(m.rows) do xs[i], ys[i] = r.step, (RANK[r.phase] - 1) / 2 end
+  for i, r in ipairs(m.rows) do xs[i], ys[i] = r.step, (RANK[phase(r, cfg.measure)] - 1) / 2 end
   return { name = "phase (A 0, B .5, C 1)", x = xs, y = ys, color = "#7f7f7f", dash = true }
 end
 
@@ -321,7 +582,7 @@ local function series(m, key, name, color, dash)
 end
 
 local C = report.colors
-for _, m in ipairs(runs) do
+for _, m in ipairs(trained) do
   assert(report.save(run:path(string.format("fractions_s%d.svg", m.seed)), report.lines{
     title = string.format("seed %d: class fractions of the samples", m.seed),
     xlabel = "training step", ylabel = "fraction of samples", ylim = { 0, 1 },
@@ -330,15 +591,16 @@ for _, m in ipairs(runs) do
       series(m, "frac_wrong", "one, wrong place", C[2]),
       series(m, "frac_correct", "one, correct", C[3]), phase_series(m) },
     hlines = { { y = cfg.one_bump, label = "one-bump threshold" } } }))
-  assert(report.save(run:path(string.format("manifold_s%d.svg", m.seed)), report.lines{
-    title = string.format("seed %d: layer-4 manifold quality", m.seed),
-    xlabel = "training step", ylabel = "R^2, kNN consistency, trustworthiness",
-    ylim = { 0, 1 }, xlim = { 0, cfg.steps }, series = {
-      series(m, "r2_x", "r2_x (UMAP)", C[1]), series(m, "r2_y", "r2_y (UMAP)", C[2]),
-      series(m, "knn", "kNN consistency", C[5]), series(m, "trust", "trustworthiness", C[6]),
-      series(m, "r2_x_pca", "r2_x (PCA)", C[1], true),
-      series(m, "r2_y_pca", "r2_y (PCA)", C[2], true), phase_series(m) },
-    hlines = { { y = cfg.order, label = "order threshold" } } }))
+  local s, hl = {}, {}
+  for i, ms in ipairs(MEASURES) do
+    s[#s + 1] = series(m, ms.key, ms.name, C[i])
+    hl[#hl + 1] = { y = controls[ms.key].threshold, label = ms.key .. " threshold" }
+  end
+  s[#s + 1] = phase_series(m)
+  assert(report.save(run:path(string.format("order_s%d.svg", m.seed)), report.lines{
+    title = string.format("seed %d: order of %s", m.seed, cfg.tap),
+    xlabel = "training step", ylabel = "order (min over x, y)", ylim = { -0.3, 1 },
+    xlim = { 0, cfg.steps }, series = s, hlines = hl }))
 end
 
 -- ---- the report ------------------------------------------------------------------------------
@@ -350,53 +612,50 @@ doc:question("Over training, does the model pass through (A) no structure in lay
              .. " (PAPER.md, finding 1)?")
 doc:heading("Answer")
 doc:answer(answer)
-doc:paragraph(string.format("The paper reports the sequence A, B, C (PAPER.md, finding 1). This run"
-                            .. " shows it in %d of %d seed(s), so it %s. The phases are labelled by"
-                            .. " the samples first: of the A checkpoints, %d of %d have a disordered"
-                            .. " layer 4 as the paper's A, and of the B checkpoints %d of %d (and %d"
-                            .. " of %d have more wrong-place than correct bumps), so the"
-                            .. " representation's side of the finding holds only as far as these"
-                            .. " counts go.", shown, #runs, agreement, a_disordered, a_all,
-                            b_disordered, b_all, b_wrong, b_all))
+doc:paragraph(string.format("The paper reports the sequence A, B, C (PAPER.md, finding 1). Under"
+                            .. " %s this run shows it in %d of %d seed(s), so it %s. Each order"
+                            .. " measure's threshold is the midpoint between its floor (the higher"
+                            .. " of the untrained and shuffled-label nulls) and its ceiling (an"
+                            .. " ideal ordered code of the same dimension): a checkpoint above it"
+                            .. " is nearer the ideal code than the null.", head.name, s_head,
+                            #trained, agreement))
 doc:heading("Setup")
 doc:table({
   { "scale", cfg.scale }, { "image size", cfg.size }, { "bump sigma (px)", cfg.sigma },
   { "training set", string.format("bumps on a lattice, dx = dy = %g px, %d images", cfg.spacing,
-                                  runs[1].results.images) },
+                                  trained[1].results.images) },
   { "denoiser", string.format("unet, width %d, emb %d, attention %s", cfg.width, cfg.emb,
                               cfg.attention_blocks) },
-  { "parameters", runs[1].results.params },
+  { "parameters", trained[1].results.params },
   { "training", string.format("%d steps, batch %d, AdamW lr %g, warm-up %d, EMA %g", cfg.steps,
                               cfg.batch, cfg.lr, cfg.warmup, cfg.ema) },
   { "seeds", cfg.seeds },
-  { "checkpoints", string.format("every %d steps, %s; each evaluated with its EMA weights",
-                                 cfg.every, cfg.keep_ckpt and "all kept"
-                                 or "the last kept (keep_ckpt=true keeps all)") },
-  { "evaluation", string.format("%d probe labels (grid step %g px), %s %d steps, the same noise"
-                                .. " at every checkpoint", probe.n, cfg.probe_step, cfg.sampler,
-                                cfg.sample_steps) },
-  { "classes", string.format("bump metric: none, several, one at the wrong place, one within %g"
-                             .. " px of the label in x and y (correct)", cfg.tolerance) },
-  { "manifold", string.format("manifold metric on the layer-4 tap: %dD UMAP (seed 1); R^2 of"
-                              .. " linear regressions from it to x and y; kNN label consistency"
-                              .. " and trustworthiness (10 neighbours); participation-ratio"
-                              .. " dimension. The figures show a 2D UMAP (seed 1) of the same"
-                              .. " activations", cfg.umap_dims) },
-  { "rule", string.format("A: one-bump fraction < %g; C: accuracy >= %g and order = min(r2_x, r2_y)"
-                          .. " >= %g; B: otherwise. The sequence is shown when A, B and C all"
-                          .. " occur and first occur in that order", cfg.one_bump, cfg.correct,
-                          cfg.order) },
+  { "controls", string.format("untrained model (step 0); %s", cfg.shuffled
+                              and "the same training on shuffled labels (last step)"
+                              or "no shuffled-label training (shuffled=false)") },
+  { "checkpoints", string.format("every %d steps; each evaluated with its EMA weights", cfg.every) },
+  { "samples", string.format("%d probe labels (grid step %g px), %s %d steps, noise seeded by"
+                             .. " the training seed", probe.n, cfg.probe_step, cfg.sampler,
+                             cfg.sample_steps) },
+  { "representation", string.format("tap %s (and %s) by bd.represent: one forward pass at t = %d"
+                                    .. " on each label's clean bump noised with one shared noise"
+                                    .. " image (input %s), %d labels (grid step %g px), %d values",
+                                    cfg.tap, cfg.tap_pre, cfg.rep_t, cfg.rep_input, grid.n,
+                                    cfg.rep_step, ceiling.d) },
+  { "order measures", "UMAP R^2 (3D UMAP, linear regression, min over x and y), PCA R^2 (top 10"
+                      .. " components), kNN R^2 (leave-one-out, k = 5, on the activations),"
+                      .. " distance rank correlation (Spearman)" },
 }, { header = { "setting", "value" } })
 
 doc:heading("Figures")
-for _, m in ipairs(runs) do
+for _, m in ipairs(trained) do
   doc:figure(string.format("fractions_s%d.svg", m.seed), string.format("Seed %d: fraction of"
              .. " samples per class over training; grey dashed: the phase.", m.seed))
-  doc:figure(string.format("manifold_s%d.svg", m.seed), string.format("Seed %d: order of the"
-             .. " layer-4 manifold; grey dashed: the phase.", m.seed))
+  doc:figure(string.format("order_s%d.svg", m.seed), string.format("Seed %d: the order measures"
+             .. " of %s with their thresholds; grey dashed: the phase.", m.seed, cfg.tap))
 end
-for _, m in ipairs(runs) do
-  doc:heading(string.format("Seed %d: UMAP of layer 4 and samples at each checkpoint", m.seed))
+for _, m in ipairs(trained) do
+  doc:heading(string.format("Seed %d: UMAP of %s and samples at each checkpoint", m.seed, cfg.tap))
   local sub = "train/" .. m.name .. "/"
   for _, what in ipairs{ { "umap_x_%d.svg", "2D UMAP by x" }, { "umap_y_%d.svg", "2D UMAP by y" },
                          { "samples_%d.png", "samples" } } do
@@ -405,7 +664,7 @@ for _, m in ipairs(runs) do
       strip[#strip + 1] = string.format('<figure><img src="%s" alt="step %d" width="200"/>'
                                         .. "<figcaption>step %d: phase %s (%s)</figcaption></figure>",
                                         report.escape(sub .. string.format(what[1], r.step)),
-                                        r.step, r.step, r.phase, what[2])
+                                        r.step, r.step, phase(r, cfg.measure), what[2])
     end
     doc:add('<div style="white-space: nowrap; overflow-x: auto">' .. table.concat(strip) .. "</div>")
   end
@@ -415,23 +674,15 @@ doc:heading("Numbers")
 local rows = {}
 for _, m in ipairs(runs) do
   for _, r in ipairs(m.rows) do
-    rows[#rows + 1] = { m.seed, r.step, r.phase, r.frac_none, r.frac_multi, r.frac_wrong,
-                        r.frac_correct, r.median_error, r.r2_x, r.r2_y, r.r2_x_pca,
-                        r.r2_y_pca, r.knn, r.trust, r.eff_dim }
+    rows[#rows + 1] = { m.condition.name, m.seed, r.step,
+                        m.condition.shuffled and "-" or phase(r, cfg.measure), r.frac_none,
+                        r.frac_multi, r.frac_wrong, r.frac_correct, r.median_error, r.umap, r.pca,
+                        r.knn, r.rho, r.pre_knn }
   end
 end
-doc:table(rows, { header = { "seed", "step", "phase", "none", "several", "wrong", "correct",
-                             "median error (px)", "r2_x", "r2_y", "r2_x PCA", "r2_y PCA",
-                             "kNN consistency",
-                             "trustworthiness", "eff. dim" } })
-local times = {}
-for _, m in ipairs(runs) do
-  times[#times + 1] = string.format("seed %d: training %.0f s, checkpoint evaluation %.0f s",
-                                    m.seed, m.results.train_seconds, m.results.eval_seconds)
-end
-doc:paragraph(table.concat(times, "; ") .. ". Every checkpoint is a row of metrics.jsonl"
-              .. " (event checkpoint); train/<condition>_s<seed>/ holds each training's loss"
-              .. " log and checkpoints.")
+doc:table(rows, { header = { "training", "seed", "step", "phase", "none", "several", "wrong",
+                             "correct", "median error (px)", "UMAP R^2", "PCA R^2", "kNN R^2",
+                             "rank corr.", "kNN R^2 " .. cfg.tap_pre } })
 assert(doc:write(run:path("report.html")))
 
 print(answer)
