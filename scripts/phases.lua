@@ -5,10 +5,10 @@
 --
 --   bdrun scripts/phases.lua [scale=quick|standard|paper] [seeds=1,2] [steps=...] ...
 --
--- One training set (dx = dy), a UNet per seed, and beside it a control
--- trained on the same images with their labels shuffled (a sweep,
--- scripts/lib/sweep.lua: shard=r/n, Slurm arrays and mpirun share the
--- trainings). Training writes a checkpoint every `every` steps; afterwards
+-- One training set (dx = dy), a UNet per seed, and with shuffled=true
+-- beside it a control trained on the same images with their labels
+-- shuffled (a sweep, scripts/lib/sweep.lua: shard=r/n, Slurm arrays and
+-- mpirun share the trainings). Training writes a checkpoint every `every` steps; afterwards
 -- each checkpoint's EMA weights are loaded and measured:
 --   samples          one per label of a probe grid (`probe_step`), classed
 --                    by the bump metric: none, several, wrong (one bump,
@@ -28,10 +28,13 @@
 --                    and pca, knn, rho of `tap_pre` (layer4_pre: the same
 --                    block before its label embedding is added)
 -- Controls, for every order measure, in the same run:
---   floor    the untrained model (step 0, each seed) and the model trained
---            as long on shuffled labels (each seed): two nulls, the first
---            for what the architecture orders with no training, the second
---            for what training orders without the label-image pairing
+--   floor    nulls, each seed: the untrained model (step 0: what the
+--            architecture orders with no training); the last step's code
+--            against permuted labels (what the measure gives a code with no
+--            relation to the labels); with shuffled=true the model trained
+--            as long on shuffled labels (what training orders without the
+--            label-image pairing; off at the quick scale, where it doubles
+--            the training and does not fit the 20-minute budget)
 --   ceiling  an ideal ordered code of the tap's dimension: (x, y) mapped
 --            isometrically into it; and for reference the labels' own
 --            sinusoidal features (what the net is given)
@@ -73,7 +76,7 @@ local cfg = experiment.config(sweep.options{
   measure = "knn",     -- the headline order measure: umap | pca | knn | rho
   one_bump = 0.5,      -- A below: "several bumps" means most samples do not hold one
   correct = 0.5,       -- C needs "a correct bump": most samples correct
-  shuffled = true,     -- train the shuffled-label control
+  shuffled = true,     -- train the shuffled-label control (the quick scale: off)
   keep_ckpt = false,   -- keep every checkpoint (else the last only, once measured)
 }, {
   -- 16x16 (layer 4 is 2x2) on a 2-core machine: quickstart's net, 3 seeds
@@ -82,7 +85,7 @@ local cfg = experiment.config(sweep.options{
   quick = { size = 16, spacing = 0.316, width = 8, emb = 64,
             attention_blocks = "down1,down2,down3,up1,up2", steps = 2000, lr = 1e-3,
             ema = 0.995, every = 100, sample_steps = 25, probe_step = 2.0, rep_step = 1.0,
-            seeds = "1,2,3" },
+            seeds = "1,2,3", shuffled = false },
   -- 32x32 (the paper's image size, layer 4 4x4) with a CPU-sized width
   standard = { size = 32, spacing = 0.316, width = 16, emb = 64,
                attention_blocks = "down1,down2,down3,up1,up2", steps = 6000, lr = 1e-3,
@@ -127,8 +130,8 @@ local picture = bd.metric("manifold", { method = "umap", dims = 2, seed = 1 })
 -- The order measures of activations act (N, ...) of the grid's labels:
 -- { umap =, pca =, knn =, rho = } and each axis (<key>_x, <key>_y); with
 -- umap false, the measures that need no UMAP (the metric `quick_order`).
-local function order_of(act, umap)
-  local m = (umap and manifold or quick_order)(act, grid.labels)
+local function order_of(act, umap, labels)
+  local m = (umap and manifold or quick_order)(act, labels or grid.labels)
   local out = {}
   for _, ms in ipairs(MEASURES) do
     if umap or ms.key ~= "umap" then
@@ -175,6 +178,7 @@ local function umap_plot(act, k, title)
 end
 
 -- ---- the ceiling: ideal ordered codes of the tap's dimension ------------------------------
+-- (and the permutation null, with the generator below)
 
 -- A seeded generator (math.random's state is left alone).
 local function generator(seed)
@@ -229,6 +233,21 @@ local function sinusoidal_code(labels, d, emb)
   return bd.tensor.from_table(rows)  -- (N, d, 1, 1), as a tap
 end
 
+-- A list shuffled in place by a seeded Fisher-Yates shuffle.
+local function shuffle(t, seed)
+  local u = generator(seed * 7919 + 17)
+  for i = #t, 2, -1 do
+    local j = math.floor(u() * i) + 1
+    t[i], t[j] = t[j], t[i]
+  end
+  return t
+end
+
+-- The grid's labels permuted, as a tensor.
+local function permuted_labels(seed)
+  return bd.tensor.from_table(shuffle(grid.labels:to_table(), seed))
+end
+
 -- ---- the checkpoint history (one place: steps, loading, removal) ----------------------------
 
 local history = {}
@@ -258,13 +277,11 @@ end
 -- The labels of a dataset permuted in place by a seeded shuffle, so every
 -- image keeps a label but not its own.
 local function shuffle_labels(data, seed)
-  local labels, u = data.labels, generator(seed * 7919 + 17)
-  local t = labels:to_table()
-  for i = #t, 2, -1 do
-    local j = math.floor(u() * i) + 1
-    t[i], t[j] = t[j], t[i]
+  local labels = data.labels
+  for i, l in ipairs(shuffle(labels:to_table(), seed)) do
+    labels:set(i, 1, l[1])
+    labels:set(i, 2, l[2])
   end
-  for i, l in ipairs(t) do labels:set(i, 1, l[1]); labels:set(i, 2, l[2]) end
 end
 
 local function train(run, c, seed)
@@ -280,13 +297,16 @@ local function train(run, c, seed)
                  ema = cfg.ema, seed = seed, every = cfg.every, run = run }
   for k, v in pairs(history.train_options()) do opts[k] = v end
   local result = bd.train(model, data, opts)
-  local rows = {}
+  local rows, permuted = {}, nil
   local steps = c.shuffled and { cfg.steps } or history.steps()
   for _, step in ipairs(steps) do
     history.load(run, step, model)
     local row, s, act = measure(model, data, seed)
     row.step = step
     rows[#rows + 1] = row
+    if not c.shuffled and step == cfg.steps then
+      permuted = order_of(act, true, permuted_labels(seed))
+    end
     if not c.shuffled then
       experiment.save_samples(run:path(string.format("samples_%d.png", step)), s.images, probe,
                               math.max(1, 16 // cfg.size))  -- PNGs are stored raw
@@ -300,7 +320,8 @@ local function train(run, c, seed)
                 row.frac_none, row.frac_multi, row.frac_wrong, row.frac_correct, cfg.tap,
                 row.umap, row.pca, row.knn, row.rho)
   end
-  return { checkpoints = rows, untrained = untrained, train_seconds = result.seconds,
+  return { checkpoints = rows, untrained = untrained, permuted = permuted,
+           train_seconds = result.seconds,
            eval_seconds = bd.time() - t0 - result.seconds, params = model:num_parameters(),
            images = data.n }
 end
@@ -316,15 +337,17 @@ if not runs then return end  -- other shards still train; the last one reports
 -- done.json keeps NaN as null: back to NaN.
 local function number(v) return v or 0 / 0 end
 
-local trained, nulls = {}, { untrained = {}, shuffled = {} }
+local trained, nulls = {}, { untrained = {}, permuted = {}, shuffled = {} }
 for _, m in ipairs(runs) do
   if m.condition.shuffled then
     nulls.shuffled[#nulls.shuffled + 1] = m.results.checkpoints[#m.results.checkpoints]
   else
     trained[#trained + 1] = m
     nulls.untrained[#nulls.untrained + 1] = m.results.untrained
+    nulls.permuted[#nulls.permuted + 1] = m.results.permuted
   end
 end
+local NULLS = { "untrained", "permuted", "shuffled" }
 
 -- The ceilings: the ideal codes at the tap's dimension, through the same
 -- metric (the dimension is read from one representation of a fresh model).
@@ -348,12 +371,13 @@ local function values(rows, key)
 end
 local controls = {}
 for _, ms in ipairs(MEASURES) do
-  local c = { untrained = stats.t_interval(values(nulls.untrained, ms.key)),
-              shuffled = stats.t_interval(values(nulls.shuffled, ms.key)),
-              ceiling = ceiling.linear[ms.key], sinusoidal = ceiling.sinusoidal[ms.key] }
-  local floor, highest = c.untrained.mean, c.untrained.max
-  if c.shuffled.n > 0 then
-    floor, highest = math.max(floor, c.shuffled.mean), math.max(highest, c.shuffled.max)
+  local c = { ceiling = ceiling.linear[ms.key], sinusoidal = ceiling.sinusoidal[ms.key] }
+  local floor, highest = -math.huge, -math.huge
+  for _, k in ipairs(NULLS) do
+    c[k] = stats.t_interval(values(nulls[k], ms.key))
+    if c[k].n > 0 then
+      floor, highest = math.max(floor, c[k].mean), math.max(highest, c[k].max)
+    end
   end
   c.floor, c.highest = floor, highest
   c.threshold = (floor + c.ceiling) / 2
@@ -413,12 +437,13 @@ for _, m in ipairs(runs) do
 end
 for _, ms in ipairs(MEASURES) do
   local c = controls[ms.key]
-  assert(run:log{ event = "control", measure = ms.key, untrained = c.untrained.mean,
-                  untrained_lo = c.untrained.lo, untrained_hi = c.untrained.hi,
-                  shuffled = c.shuffled.mean, shuffled_lo = c.shuffled.lo,
-                  shuffled_hi = c.shuffled.hi, floor = c.floor, highest_null = c.highest,
-                  ceiling = c.ceiling, sinusoidal = c.sinusoidal, threshold = c.threshold,
-                  separates = c.separates })
+  local line = { event = "control", measure = ms.key, floor = c.floor, highest_null = c.highest,
+                 ceiling = c.ceiling, sinusoidal = c.sinusoidal, threshold = c.threshold,
+                 separates = c.separates }
+  for _, k in ipairs(NULLS) do
+    line[k], line[k .. "_lo"], line[k .. "_hi"] = c[k].mean, c[k].lo, c[k].hi
+  end
+  assert(run:log(line))
 end
 local shown, steady = {}, {}
 for _, ms in ipairs(MEASURES) do
@@ -455,10 +480,12 @@ lines[#lines + 1] = string.format("  rule: A one-bump fraction < %.2f; C accurac
 lines[#lines + 1] = "  controls per order measure (mean [95% t interval] over seeds):"
 for _, ms in ipairs(MEASURES) do
   local c = controls[ms.key]
-  lines[#lines + 1] = string.format("    %-20s floor: untrained %s, shuffled labels %s; ceiling:"
+  lines[#lines + 1] = string.format("    %-20s floor: untrained %s, permuted labels %s%s; ceiling:"
                                     .. " ideal code %.2f (sinusoidal features %.2f); threshold"
                                     .. " %.2f = (%.2f + %.2f) / 2%s", ms.name, iv(c.untrained),
-                                    iv(c.shuffled), c.ceiling, c.sinusoidal, c.threshold, c.floor,
+                                    iv(c.permuted), c.shuffled.n > 0 and ", shuffled-label"
+                                    .. " training " .. iv(c.shuffled) or "",
+                                    c.ceiling, c.sinusoidal, c.threshold, c.floor,
                                     c.ceiling, c.separates and ""
                                     or string.format("; cannot decide: a null reached %.2f",
                                                      c.highest))
@@ -630,7 +657,9 @@ doc:table({
   { "training", string.format("%d steps, batch %d, AdamW lr %g, warm-up %d, EMA %g", cfg.steps,
                               cfg.batch, cfg.lr, cfg.warmup, cfg.ema) },
   { "seeds", cfg.seeds },
-  { "controls", string.format("untrained model (step 0); %s", cfg.shuffled
+  { "controls", string.format("floors: untrained model (step 0), the last step's code against"
+                              .. " permuted labels, %s; ceilings: (x, y) isometrically in the"
+                              .. " tap's dimension, the labels' sinusoidal features", cfg.shuffled
                               and "the same training on shuffled labels (last step)"
                               or "no shuffled-label training (shuffled=false)") },
   { "checkpoints", string.format("every %d steps; each evaluated with its EMA weights", cfg.every) },
