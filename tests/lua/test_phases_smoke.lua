@@ -1,7 +1,8 @@
 -- scripts/phases.lua at a tiny scale (a 4-step training per seed and its
 -- shuffled-label control, checkpoints at steps 2 and 4): it must write every
 -- file of its run directory; the report must show, for every order measure,
--- the floor (untrained, shuffled labels), the ceiling and the derived
+-- the floor (untrained, permuted labels, shuffled-label training), the
+-- ceiling and the derived
 -- threshold, and each seed's sequence under each measure; each phase label
 -- must follow from its row by the stated rule and the logged threshold.
 -- CTest passes the bdrun to use:
@@ -16,7 +17,7 @@ os.remove(dir)
 assert(os.execute("mkdir -p " .. dir))
 
 local args = "size=8 width=4 emb=16 steps=4 every=2 warmup=1 seeds=1,2 sample_steps=2"
-             .. " probe_step=1 rep_step=1 name=smoke"
+             .. " probe_step=1 rep_step=1 shuffled=true name=smoke"
 local p = io.popen(string.format("cd %s && OMP_NUM_THREADS=1 %s %s %s 2>&1", dir, cfg.bdrun,
                                  script, args))
 local out = p:read("a")
@@ -38,8 +39,9 @@ check.ok(out:find("  rule: A one%-bump fraction < 0%.50; C accuracy >= 0%.50 and
 local N = "%-?[%d.]+"
 for _, m in ipairs(MEASURES) do
   check.ok(out:find("    " .. m[2] .. " +floor: untrained " .. N .. " %[" .. N .. ", " .. N
-                    .. "%] %(t 95%%, n = 2%), shuffled labels " .. N .. " %[" .. N .. ", " .. N
-                    .. "%] %(t 95%%, n = 2%); ceiling: ideal code " .. N .. " %(sinusoidal"
+                    .. "%] %(t 95%%, n = 2%), permuted labels " .. N .. " %[" .. N .. ", " .. N
+                    .. "%] %(t 95%%, n = 2%), shuffled%-label training " .. N .. " %[" .. N
+                    .. ", " .. N .. "%] %(t 95%%, n = 2%); ceiling: ideal code " .. N .. " %(sinusoidal"
                     .. " features " .. N .. "%); threshold " .. N .. " = %(" .. N .. " %+ " .. N
                     .. "%) / 2"), m[1] .. "'s floor, ceiling and threshold")
   for seed = 1, 2 do
@@ -81,10 +83,11 @@ for line in (check.read(run .. "metrics.jsonl") or ""):gmatch("[^\n]+") do
     shuffled = shuffled + 1
   elseif row.event == "control" then
     controls[row.measure] = row
-    check.ok(row.untrained and row.shuffled and row.ceiling and row.threshold, "control: " .. line)
+    check.ok(row.untrained and row.permuted and row.shuffled and row.ceiling and row.threshold,
+             "control: " .. line)
     check.ok(math.abs(row.threshold - (row.floor + row.ceiling) / 2) < 1e-9, "midpoint: " .. line)
-    check.ok(row.floor >= row.untrained - 1e-12 and row.floor >= row.shuffled - 1e-12,
-             "the floor is the higher null: " .. line)
+    check.ok(row.floor >= row.untrained - 1e-12 and row.floor >= row.shuffled - 1e-12
+             and row.floor >= row.permuted - 1e-12, "the floor is the highest null: " .. line)
   elseif row.event == "sequence" then
     sequences = sequences + 1
   elseif row.event == "answer" then
