@@ -267,7 +267,7 @@ end
 -- Load the EMA weights of `step` into model; drop the file once read unless
 -- it is the last or keep_ckpt is set.
 function history.load(run, step, model)
-  local path = run:path(string.format("ckpt/step_%d.bdc", step))
+  local path = bd.ckpt.path(run, step)
   assert(bd.ckpt.load(path, model, { ema = true }))
   if not cfg.keep_ckpt and step ~= cfg.steps then assert(os.remove(path)) end
 end
