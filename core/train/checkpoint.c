@@ -272,9 +272,10 @@ bd_status bd_checkpoint_new_model(const bd_ckpt *ck, const char *path,
     const char *arch;
     BD_TRY(bd_ckpt_get_str(ck, "bd.arch", &arch));
     if (!bd_ckpt_kv_find(ck, "bd.kind"))
-        return bd_fail(BD_E_FORMAT, "ckpt '%s': has no bd.kind: it was written"
-                       " before checkpoints recorded their model's config;"
-                       " load it into a bd.model(\"%s\", ...) made as it was",
+        return bd_fail(BD_E_FORMAT, "ckpt '%s': has no bd.kind, so no record of"
+                       " its model's config (written by an older bd, or imported"
+                       " from a file without bd's metadata); load it into a"
+                       " bd.model(\"%s\", ...) made as it was",
                        path, arch);
     bd_config *cfg = bd_config_new();
     if (!cfg)
