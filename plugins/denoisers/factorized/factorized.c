@@ -44,6 +44,7 @@
 #include <stdlib.h>
 
 #include "bd/plugin.h"
+#include "common/condition.h"
 
 #define MAX_DEPTH 16
 #define NORM_EPS  1e-5f
@@ -197,43 +198,19 @@ static bd_status check_inputs(const factorized *f, bd_tensor *x, bd_tensor *t,
                        (long long)h->tensor_numel(x), h->tensor_ndim(x),
                        (long long)f->channels, (long long)f->size,
                        (long long)f->size);
-    if (h->tensor_ndim(t) != 1 || h->tensor_dim(t, 0) != n)
-        return h->fail(BD_E_ARG, "factorized: t has %lld values in %d dims,"
-                       " expected (%lld)", (long long)h->tensor_numel(t),
-                       h->tensor_ndim(t), (long long)n);
-    if (h->tensor_ndim(cond) != 2 || h->tensor_dim(cond, 0) != n
-        || h->tensor_dim(cond, 1) != 2)
-        return h->fail(BD_E_ARG, "factorized: cond has %lld values in %d dims,"
-                       " expected (%lld, 2)", (long long)h->tensor_numel(cond),
-                       h->tensor_ndim(cond), (long long)n);
-    return BD_OK;
+    return cond_check(h, "factorized", n, t, cond);
 }
 
-/* Column `which` of cond (N, 2), as a tape tensor (N). Labels are read, not
- * differentiated. */
-static bd_tensor *label(const factorized *f, bd_tape *tp, bd_tensor *cond,
-                        int which)
-{
-    const int64_t n = f->h->tensor_dim(cond, 0);
-    bd_tensor *v = f->h->tape_tensor(tp, 1, &n);
-    if (v)
-        for (int64_t i = 0; i < n; i++)
-            f->h->tensor_data(v)[i] = f->h->tensor_data(cond)[2 * i + which];
-    return v;
-}
-
-/* et: (N, E) = enc(t), s: (N) -> profiles: (N, K, rows, cols), rows * cols = S */
+/* et: (N, E) = enc(t), es: (N, E) = enc(label) -> profiles: (N, K, rows, cols),
+ * rows * cols = S */
 static bd_status pathway_forward(const factorized *f, const pathway *w, bd_tape *tp,
-                                 bd_tensor *et, bd_tensor *s, int64_t rows,
+                                 bd_tensor *et, bd_tensor *es, int64_t rows,
                                  int64_t cols, bd_tensor **y)
 {
     const bd_host *h = f->h;
-    if (!s)
-        return BD_E_NOMEM;
-    const int64_t shape[4] = {h->tensor_dim(s, 0), f->rank, rows, cols};
+    const int64_t shape[4] = {h->tensor_dim(es, 0), f->rank, rows, cols};
     bd_tensor *a;
-    BD_TRY(h->sinusoidal(tp, s, (int)f->emb, 10000.0f, &a));
-    BD_TRY(h->concat(tp, et, a, &a));                        /* (N, 2E) */
+    BD_TRY(h->concat(tp, et, es, &a));                       /* (N, 2E) */
     BD_TRY(h->linear(tp, a, w->w1, w->b1, &a));
     BD_TRY(h->gelu(tp, a, &a));
     BD_TRY(h->linear(tp, a, w->w2, w->b2, &a));              /* (N, K S) */
@@ -298,11 +275,11 @@ static bd_status factorized_forward(void *state, bd_tape *tp, bd_tensor *x_t,
     const factorized *f = state;
     const bd_host *h = f->h;
     BD_TRY(check_inputs(f, x_t, t, cond));
-    bd_tensor *et, *semb, *p, *q, *tmpl, *x;
-    BD_TRY(h->sinusoidal(tp, t, (int)f->emb, 10000.0f, &et));  /* (N, E) */
-    BD_TRY(h->silu(tp, et, &semb));
-    BD_TRY(pathway_forward(f, &f->px, tp, et, label(f, tp, cond, 0), 1, f->size, &p));
-    BD_TRY(pathway_forward(f, &f->py, tp, et, label(f, tp, cond, 1), f->size, 1, &q));
+    bd_tensor *enc[3], *semb, *p, *q, *tmpl, *x;
+    BD_TRY(cond_encode(h, tp, t, cond, f->emb, enc));      /* 3 x (N, E) */
+    BD_TRY(h->silu(tp, enc[0], &semb));
+    BD_TRY(pathway_forward(f, &f->px, tp, enc[0], enc[1], 1, f->size, &p));
+    BD_TRY(pathway_forward(f, &f->py, tp, enc[0], enc[2], f->size, 1, &q));
     BD_TRY(outer(f, tp, p, q, &tmpl));
     h->taps_offer(taps, "x_profile", p);
     h->taps_offer(taps, "y_profile", q);

@@ -11,12 +11,18 @@
  * Config: hidden H (256), depth (2), emb E (32), channels (1), size (32).
  *
  * 1. Include bd/plugin.h and nothing else from bd: a plugin never links
- *    libbd. Everything it needs comes through the host table `h`.
+ *    libbd. Everything it needs comes through the host table `h`. In the
+ *    bd tree, helpers shared by plugins (here the conditioning e, as the
+ *    unet and factorized denoisers compute it) are header-only functions
+ *    over that table in plugins/common/; a plugin outside the tree copies
+ *    the header or writes its own.
  * 2. create() reads its config with typed getters, adds named parameters
  *    and initialises them from the rng the host hands over (so a seed
  *    reproduces a model), and keeps its state in a struct it allocates.
  * 3. forward() composes host ops on the tape. There is no backward code:
  *    the core records each op and differentiates the whole pass.
+ *    Temporaries come from the tape (h->tape_tensor), never from malloc:
+ *    they vanish at the next step.
  * 4. bd_plugin_init() returns static descriptors: what the plugin provides.
  * Build it with bd_add_plugin(mlp mlp.c) in CMake (see cmake/bdPlugin.cmake
  * and tests/out_of_tree for a plugin outside the bd tree). */
@@ -25,6 +31,7 @@
 #include <stdlib.h>
 
 #include "bd/plugin.h"
+#include "common/condition.h"
 
 #define MAX_DEPTH 8
 
@@ -102,37 +109,6 @@ static bd_status mlp_create(const bd_host *h, bd_config *cfg, bd_params *params,
 
 static void mlp_destroy(void *state) { free(state); }
 
-/* s: (N) -> (N, E, 1, 1), so three of them concatenate along dim 1 */
-static bd_status encode(const mlp *m, bd_tape *tp, bd_tensor *s, bd_tensor **y)
-{
-    const int64_t col[4] = {m->h->tensor_dim(s, 0), m->emb, 1, 1};
-    BD_TRY(m->h->sinusoidal(tp, s, (int)m->emb, 10000.0f, y));
-    return m->h->reshape(tp, *y, 4, col, y);
-}
-
-/* t: (N), cond: (N, 2) -> e: (N, 3E). Temporaries come from the tape
- * (h->tape_tensor), never from malloc: they vanish at the next step. */
-static bd_status embed(const mlp *m, bd_tape *tp, bd_tensor *t, bd_tensor *cond,
-                       bd_tensor **e)
-{
-    const bd_host *h = m->h;
-    const int64_t n = h->tensor_dim(t, 0), flat[2] = {n, 3 * m->emb};
-    bd_tensor *x = h->tape_tensor(tp, 1, &n), *y = h->tape_tensor(tp, 1, &n);
-    if (!x || !y)
-        return BD_E_NOMEM;
-    for (int64_t i = 0; i < n; i++) { /* split the (x, y) labels */
-        h->tensor_data(x)[i] = h->tensor_data(cond)[2 * i];
-        h->tensor_data(y)[i] = h->tensor_data(cond)[2 * i + 1];
-    }
-    bd_tensor *et, *ex, *ey;
-    BD_TRY(encode(m, tp, t, &et));
-    BD_TRY(encode(m, tp, x, &ex));
-    BD_TRY(encode(m, tp, y, &ey));
-    BD_TRY(h->concat(tp, et, ex, e));
-    BD_TRY(h->concat(tp, *e, ey, e));
-    return h->reshape(tp, *e, 2, flat, e);
-}
-
 /* Step 3. x_t: (N, C, S, S), t: (N), cond: (N, 2) -> out: (N, C, S, S).
  * Check what the host cannot know (the shapes this instance was built for);
  * the ops check the rest. Offer activations by name: the caller keeps the
@@ -153,7 +129,7 @@ static bd_status mlp_forward(void *state, bd_tape *tp, bd_tensor *x_t,
                        (long long)D, 2LL);
     bd_tensor *x, *e, *a;
     BD_TRY(h->reshape(tp, x_t, 2, flat, &x));
-    BD_TRY(embed(m, tp, t, cond, &e));
+    BD_TRY(cond_embed(h, tp, t, cond, m->emb, &e));    /* (N, 3E) */
     BD_TRY(h->linear(tp, x, m->w_in, m->b_in, &x));
     BD_TRY(h->linear(tp, e, m->w_emb, NULL, &a));
     BD_TRY(h->add(tp, x, a, &x));

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/condition.h"
 #include "unet.h"
 
 #define LEVELS 3
@@ -164,51 +165,16 @@ static bd_status check_inputs(const unet *u, bd_tensor *x, bd_tensor *t,
                        (long long)h->tensor_dim(x, 2), (long long)h->tensor_dim(x, 3),
                        (long long)u->channels, (long long)u->size,
                        (long long)u->size);
-    if (h->tensor_ndim(t) != 1 || h->tensor_dim(t, 0) != n)
-        return h->fail(BD_E_ARG, "unet: t has %lld values in %d dims, expected"
-                       " (%lld)", (long long)h->tensor_numel(t),
-                       h->tensor_ndim(t), (long long)n);
-    if (h->tensor_ndim(cond) != 2 || h->tensor_dim(cond, 0) != n
-        || h->tensor_dim(cond, 1) != 2)
-        return h->fail(BD_E_ARG, "unet: cond has %lld values in %d dims,"
-                       " expected (%lld, 2)", (long long)h->tensor_numel(cond),
-                       h->tensor_ndim(cond), (long long)n);
-    return BD_OK;
+    return cond_check(h, "unet", n, t, cond);
 }
 
-/* s: (N) -> y: (N, E, 1, 1), ready for a channel concat */
-static bd_status encode(const unet *u, bd_tape *tp, bd_tensor *s, bd_tensor **y)
-{
-    const int64_t col[4] = {u->h->tensor_dim(s, 0), u->emb, 1, 1};
-    BD_TRY(u->h->sinusoidal(tp, s, (int)u->emb, 10000.0f, y));
-    return u->h->reshape(tp, *y, 4, col, y);
-}
-
-/* t: (N), cond: (N, 2) -> semb: (N, 3E) = SiLU([enc(t), enc(x), enc(y)]).
- * The label is read, not differentiated. */
+/* t: (N), cond: (N, 2) -> semb: (N, 3E) = SiLU([enc(t), enc(x), enc(y)]) */
 static bd_status embed(const unet *u, bd_tape *tp, bd_tensor *t, bd_tensor *cond,
                        bd_tensor **semb)
 {
-    const bd_host *h = u->h;
-    const int64_t n = h->tensor_dim(t, 0);
-    bd_tensor *cx = h->tape_tensor(tp, 1, &n), *cy = h->tape_tensor(tp, 1, &n);
-    if (!cx || !cy)
-        return BD_E_NOMEM;
-    const float *c = h->tensor_data(cond);
-    float *px = h->tensor_data(cx), *py = h->tensor_data(cy);
-    for (int64_t i = 0; i < n; i++) {
-        px[i] = c[2 * i];
-        py[i] = c[2 * i + 1];
-    }
-    bd_tensor *et, *ex, *ey, *e;
-    BD_TRY(encode(u, tp, t, &et));
-    BD_TRY(encode(u, tp, cx, &ex));
-    BD_TRY(encode(u, tp, cy, &ey));
-    BD_TRY(h->concat(tp, et, ex, &e));
-    BD_TRY(h->concat(tp, e, ey, &e));
-    const int64_t flat[2] = {n, 3 * u->emb};
-    BD_TRY(h->reshape(tp, e, 2, flat, &e));
-    return h->silu(tp, e, semb);
+    bd_tensor *e;
+    BD_TRY(cond_embed(u->h, tp, t, cond, u->emb, &e));
+    return u->h->silu(tp, e, semb);
 }
 
 static bd_status unet_forward(void *state, bd_tape *tp, bd_tensor *x_t,
