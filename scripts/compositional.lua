@@ -407,7 +407,8 @@ local runs = sweep.run{ name = cfg.name, dir = root .. "/train", conditions = co
                         seeds = seeds, config = cfg, train = train }
 if not runs then return end
 
-local run = bd.run(cfg.name)
+-- the report's run is made again from the sweep's marks each time: it starts over
+local run = bd.run(cfg.name, { overwrite = true })
 local saved = { training_sets = {} }
 for k, v in pairs(cfg) do saved[k] = v end
 for i, c in ipairs(conditions) do

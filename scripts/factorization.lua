@@ -187,7 +187,8 @@ for _, m in ipairs(marks) do
   total_train = total_train + m.seconds
 end
 
-local run = bd.run(cfg.name)
+-- the report's run is made again from the sweep's marks each time: it starts over
+local run = bd.run(cfg.name, { overwrite = true })
 local saved = { conditions = {} }
 for k, v in pairs(cfg) do saved[k] = v end
 for i, c in ipairs(conditions) do

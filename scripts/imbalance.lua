@@ -285,7 +285,8 @@ end
 
 -- ---- the run directory: settings and every evaluation ------------------------------------
 
-local run = bd.run(cfg.name)
+-- the report's run is made again from the sweep's marks each time: it starts over
+local run = bd.run(cfg.name, { overwrite = true })
 local saved = { conditions = {} }
 for k, v in pairs(cfg) do saved[k] = v end
 for i, c in ipairs(conditions) do

@@ -414,7 +414,8 @@ local function sequence(rows, key)
   return out
 end
 
-local run = assert(bd.run(cfg.name))
+-- the report's run is made again from the sweep's marks each time: it starts over
+local run = bd.run(cfg.name, { overwrite = true })
 local saved = { condition = { name = TRAINED.name, dx = TRAINED.dx, dy = TRAINED.dy } }
 for k, v in pairs(cfg) do saved[k] = v end
 assert(run:save_config(saved))

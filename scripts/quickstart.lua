@@ -25,7 +25,7 @@ local data  = bd.data.bumps{ size = cfg.size, sigma = 1.0, dx = 0.25, dy = 0.25 
 local model = bd.model("unet", { width = cfg.width, size = cfg.size, emb = cfg.emb,
                                  attention_blocks = cfg.attention_blocks, seed = cfg.seed })
 local probe = bd.data.grid{ size = cfg.size, step = cfg.probe_step }
-local run   = bd.run("quickstart")
+local run   = bd.run("quickstart", { overwrite = true })  -- each run starts over
 bd.log.info("%s, %d parameters; %s; probe of %d positions", model.arch,
             model:num_parameters(), tostring(data), probe.n)
 

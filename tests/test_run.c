@@ -2,6 +2,9 @@
 #include "bd/run.h"
 #include "harness.h"
 
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char root[64]; /* /tmp/bd-test-run-<pid>/nested/runs */
@@ -16,6 +19,25 @@ static char *slurp(const char *path)
     s[n] = '\0';
     fclose(f);
     return s;
+}
+
+/* <dir>/<name> holding text. */
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static bool has_file(const char *dir, const char *name)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
 }
 
 static void test_json(void)
@@ -98,8 +120,8 @@ static void test_run_files(void)
     bd_json_free(&e);
     bd_run_close(r);
 
-    /* resume appends; a fresh open starts metrics.jsonl empty */
-    CHECK_OK(bd_run_open(root, "exp-1.a_b", true, &r));
+    /* opening again continues metrics.jsonl; overwrite starts it over */
+    CHECK_OK(bd_run_open(root, "exp-1.a_b", false, &r));
     CHECK_OK(bd_run_file(r, "metrics.jsonl", path, sizeof path));
     event(&e, 300, 0.125);
     CHECK_OK(bd_run_log(r, &e));
@@ -107,13 +129,20 @@ static void test_run_files(void)
     bd_run_close(r);
     text = slurp(path);
     CHECK(text && strstr(text, "\"step\":100") && strstr(text, "\"step\":300"),
-          "resumed metrics.jsonl: %s", text ? text : "(missing)");
+          "continued metrics.jsonl: %s", text ? text : "(missing)");
     free(text);
-    CHECK_OK(bd_run_open(root, "exp-1.a_b", false, &r));
+    char ckpt[300];
+    snprintf(ckpt, sizeof ckpt, "%s/exp-1.a_b/ckpt", root);
+    mkdir(ckpt, 0777);
+    write_text(ckpt, "step_7.bdc", "a checkpoint");
+    write_text(ckpt, "notes.txt", "kept");
+    CHECK_OK(bd_run_open(root, "exp-1.a_b", true, &r));
     bd_run_close(r);
     text = slurp(path);
-    CHECK(text && text[0] == '\0', "fresh metrics.jsonl: %s", text ? text : "");
+    CHECK(text && text[0] == '\0', "overwritten metrics.jsonl: %s", text ? text : "");
     free(text);
+    CHECK(!has_file(ckpt, "step_7.bdc") && has_file(ckpt, "notes.txt"),
+          "overwrite removes the checkpoints, and only them");
 }
 
 static void test_run_errors(void)
@@ -130,12 +159,107 @@ static void test_run_errors(void)
                 "cannot create directory '/proc/bd-no-such'");
 }
 
+/* One writer per run folder: another process's lock names its pid; a
+ * second open in this process says so; closing releases it. */
+static void test_run_lock(void)
+{
+    int ready[2], done[2];
+    if (pipe(ready) != 0 || pipe(done) != 0)
+        return;
+    pid_t child = fork();
+    if (child == 0) {
+        bd_run *held = NULL;
+        char c = bd_run_open(root, "locked", false, &held) == BD_OK ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    char c = 'n', want[64];
+    CHECK(read(ready[0], &c, 1) == 1 && c == 'y', "the child holds the run");
+    bd_run *r = NULL;
+    snprintf(want, sizeof want, "is in use by process %d (it holds", (int)child);
+    CHECK_FAILS(bd_run_open(root, "locked", false, &r), BD_E_STATE, want);
+    CHECK_FAILS(bd_run_open(root, "locked", true, &r), BD_E_STATE,
+                "one writer per run folder");
+    CHECK(write(done[1], "x", 1) == 1, "release the child");
+    waitpid(child, NULL, 0);
+    CHECK_OK(bd_run_open(root, "locked", false, &r)); /* released at its exit */
+    bd_run *twice = NULL;
+    CHECK_FAILS(bd_run_open(root, "locked", false, &twice), BD_E_STATE,
+                ", this one: close the other bd.run of this folder first");
+    bd_run_close(r);
+    CHECK_OK(bd_run_open(root, "locked", false, &r));
+    bd_run_close(r);
+    close(ready[0]); close(ready[1]); close(done[0]); close(done[1]);
+}
+
+static const char *const HISTORY =
+    "{\"step\":1,\"loss\":0.5}\n"
+    "{\"config\":{\"step\":99},\"note\":\"\\\"step\\\":98\"}\n" /* nested, quoted */
+    "{\"event\":\"step\",\"x\":[{\"step\":97}]}\n"
+    "{\"time\":1.5,\"step\":3}\n"
+    "{\"step\":5,\"loss\":0.25}\n"
+    "{\"step\":4,\"late\":true}\n"
+    "{\"step\":6,\"lo";                                     /* torn by a kill */
+
+/* What a folder holds; resuming cuts metrics.jsonl back to the step
+ * resumed from (lines without a step stay, a torn last line goes) and
+ * continues it; a fresh start is refused where a training was. */
+static void test_run_history(void)
+{
+    bd_run *r = NULL;
+    char dir[300], ckpt[320];
+    snprintf(dir, sizeof dir, "%s/history", root);
+    CHECK_OK(bd_run_open(root, "history", false, &r));
+    if (!r)
+        return;
+    CHECK_OK(bd_run_check_fresh(r));
+    write_text(dir, "metrics.jsonl", "{\"note\":\"no step\"}\n{\"step\":0}\n");
+    CHECK_OK(bd_run_check_fresh(r));
+    write_text(dir, "metrics.jsonl", HISTORY);
+    bd_run_history h;
+    CHECK_OK(bd_run_history_of(r, &h));
+    CHECK(h.lines == 7 && h.last_step == 6 && h.checkpoints == 0
+          && h.last_checkpoint == -1, "history: %zu lines to step %lld, %zu"
+          " checkpoints", h.lines, (long long)h.last_step, h.checkpoints);
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt", dir);
+    mkdir(ckpt, 0777);
+    write_text(ckpt, "step_4.bdc", "x");
+    CHECK_FAILS(bd_run_check_fresh(r), BD_E_STATE, "history' already holds a"
+                " training (metrics.jsonl to step 6, 1 checkpoint(s) to step 4):"
+                " resume = \"auto\" continues it, a run opened with overwrite ="
+                " true starts it over");
+    size_t dropped = 0;
+    CHECK_OK(bd_run_rewind(r, 3, &dropped));
+    CHECK(dropped == 3, "dropped %zu lines (steps 5, 4 and the torn one)", dropped);
+    bd_json e;
+    event(&e, 4, 0.125);
+    CHECK_OK(bd_run_log(r, &e)); /* appends to the rewritten file */
+    bd_json_free(&e);
+    char path[400];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    char *text = slurp(path);
+    const char *want =
+        "{\"step\":1,\"loss\":0.5}\n"
+        "{\"config\":{\"step\":99},\"note\":\"\\\"step\\\":98\"}\n"
+        "{\"event\":\"step\",\"x\":[{\"step\":97}]}\n"
+        "{\"time\":1.5,\"step\":3}\n"
+        "{\"step\":4,\"loss\":0.125}\n";
+    CHECK(text && strcmp(text, want) == 0, "rewound metrics.jsonl:\n%s", text ? text : "");
+    free(text);
+    CHECK_OK(bd_run_rewind(r, 4, &dropped));
+    CHECK(dropped == 0, "nothing past step 4: %zu dropped", dropped);
+    bd_run_close(r);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/bd-test-run-%d/nested/runs", (int)getpid());
     RUN(test_json);
     RUN(test_run_files);
     RUN(test_run_errors);
+    RUN(test_run_lock);
+    RUN(test_run_history);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf /tmp/bd-test-run-%d", (int)getpid());
     if (system(cmd) != 0)

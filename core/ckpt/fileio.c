@@ -1,5 +1,6 @@
 /* Whole-file reads and atomic writes: a temporary file in the target's
- * folder, fsync, rename over the target, fsync the folder. */
+ * folder (<path>.tmp-<pid>-<counter>: unique to the process and the write),
+ * fsync, rename over the target, fsync the folder. */
 #include "format.h"
 
 #include <errno.h>
@@ -20,7 +21,8 @@ bd_status bd_atomic_open(bd_atomic *f, const char *path)
         bd_atomic_abort(f);
         return bd_fail(BD_E_NOMEM, "write '%s': out of memory", path);
     }
-    snprintf(f->tmp, n, "%s.tmp-%ld", path, (long)getpid());
+    static _Atomic unsigned counter; /* two writes of one path never share */
+    snprintf(f->tmp, n, "%s.tmp-%ld-%u", path, (long)getpid(), counter++);
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (f->fd < 0) {
         int err = errno;

@@ -126,10 +126,19 @@ bd_status bd_ckpt_list_steps(const char *dir, bd_ckpt_step **out, size_t *count)
 
 long bd_ckpt_temp_writer(const char *name)
 {
-    const char *dot = strrchr(name, '.');
-    uint64_t pid;
-    if (!dot || dot - name < 5 || strncmp(dot - 4, STEP_SUFFIX, 4) != 0
-        || !number_in(dot, ".tmp-", "", &pid) || pid > (uint64_t)INT32_MAX)
+    const char *tmp = strstr(name, STEP_SUFFIX ".tmp-");
+    if (!tmp || tmp - name < 1)
+        return -1;
+    const char *pid_at = tmp + strlen(STEP_SUFFIX ".tmp-"), *dash = strchr(pid_at, '-');
+    char pid_text[24];
+    size_t len = dash ? (size_t)(dash - pid_at) : strlen(pid_at);
+    uint64_t pid, counter;
+    if (len >= sizeof pid_text
+        || (dash && !number_in(dash, "-", "", &counter)))
+        return -1;
+    memcpy(pid_text, pid_at, len);
+    pid_text[len] = '\0';
+    if (!number_in(pid_text, "", "", &pid) || pid > (uint64_t)INT32_MAX)
         return -1;
     return (long)pid;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bd/data.h"
 #include "bd/rng.h"
 
 #define MAX_BATCH 65536
@@ -52,6 +53,7 @@ static bd_status check_call(const bd_model *m, const bd_tensor *labels,
         return bd_fail(BD_E_ARG, "represent: labels have shape %s, expected"
                        " (N, 2)", labels ? bd_shape_str(labels, s, sizeof s)
                                          : "NULL");
+    BD_TRY(bd_labels_check_finite(labels, "represent"));
     const int64_t n = labels->shape[0];
     if (x0 && (x0->ndim != 4 || x0->shape[0] != n || x0->shape[1] != m->channels
                || x0->shape[2] != m->size || x0->shape[3] != m->size))

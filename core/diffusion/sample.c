@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bd/data.h"
 #include "bd/rng.h"
 
 #define DDIM_DEFAULT_STEPS 50
@@ -270,6 +271,7 @@ static bd_status check_call(const bd_model *m, const bd_tensor *labels,
     if (!labels || labels->ndim != 2 || labels->shape[1] != 2)
         return bd_fail(BD_E_ARG, "sample: labels have shape %s, expected (N, 2)",
                        labels ? bd_shape_str(labels, s, sizeof s) : "NULL");
+    BD_TRY(bd_labels_check_finite(labels, "sample"));
     const int64_t T = o->diffusion.timesteps;
     if (o->steps < 0 || o->steps > T)
         return bd_fail(BD_E_ARG, "sample: steps = %lld, expected 0 (default) to"

@@ -1,10 +1,10 @@
 /* SVG plots: scatter plots coloured by a value (viridis, with a colour bar)
  * and line plots of several curves (tab10, with a legend), on a framed axis
- * box with nice ticks. The document is built in memory, then written to
- * `path.tmp` and renamed over `path`. */
+ * box with nice ticks. The document is built in memory, then written atomically
+ * (bd_write_file_atomic). */
 #include "bd/plot.h"
+#include "bd/run.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -275,31 +275,7 @@ static bd_status write_svg(const char *path, svg_buf *b)
     put(b, "</svg>\n");
     if (b->failed)
         return bd_fail(BD_E_NOMEM, "plot '%s': out of memory", path);
-    size_t len = strlen(path) + 5;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return bd_fail(BD_E_NOMEM, "plot '%s': out of memory", path);
-    snprintf(tmp, len, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    bd_status s = BD_OK;
-    if (!f) {
-        s = bd_fail(BD_E_IO, "plot: cannot create '%s': %s", tmp, strerror(errno));
-    } else {
-        bool ok = fwrite(b->p, 1, b->len, f) == b->len;
-        int err = errno;
-        ok = fclose(f) == 0 && ok;
-        if (ok && rename(tmp, path) != 0) {
-            ok = false;
-            err = errno;
-        }
-        if (!ok) {
-            remove(tmp);
-            s = bd_fail(BD_E_IO, "plot: cannot write '%s': %s", path,
-                        strerror(err));
-        }
-    }
-    free(tmp);
-    return s;
+    return bd_write_file_atomic(path, b->p, b->len);
 }
 
 static bd_status check_common(const char *path, const bd_plot_options *o)

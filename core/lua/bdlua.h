@@ -100,9 +100,6 @@ typedef struct run_box {
 
 /* The open run at arg; raises on another type or a closed run. */
 run_box *bdl_check_run(lua_State *L, int arg);
-/* Push bd.run(<script name>): the run a script gets when it names none
- * (the script's file name without .lua). Raises if it cannot be made. */
-void bdl_push_script_run(lua_State *L);
 
 /* ---- datasets (ldata.c) -------------------------------------------------- */
 

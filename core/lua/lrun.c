@@ -1,4 +1,14 @@
-/* bd.run(name [, {root =, resume =}]): a run directory as a Lua object.
+/* bd.run(name [, {root = "runs", overwrite = false}]): a run directory as
+ * a Lua object, or a raised error saying why it cannot be one (a folder
+ * that cannot be made, another process writing it: bd/run.h).
+ *
+ *   It locks the folder for this process until run:close() (or the end of
+ *   the process). metrics.jsonl is continued, never emptied, unless
+ *   overwrite = true: that starts the run over (metrics.jsonl emptied,
+ *   ckpt/step_<N>.bdc removed, with a warning counting them). bd.train
+ *   refuses to start a training at step 0 in a run that already holds one
+ *   (resume = "auto" continues it) and, resuming, drops metrics.jsonl's
+ *   lines past the step it resumes from.
  *
  *   run.dir, run.name, run.step       (step: set by bd.train, else nil)
  *   run:log{...}        append an event to metrics.jsonl, with "step" (when
@@ -248,20 +258,33 @@ static int run_tostring(lua_State *L)
     return 1;
 }
 
+static const char *const RUN_KEYS[] = {"root", "overwrite", NULL};
+
+/* opts (the table at 2, or none): root and overwrite; any other key is a
+ * configuration error listing these. */
+static const char *run_opts(lua_State *L, bool *overwrite)
+{
+    *overwrite = false;
+    if (lua_isnoneornil(L, 2))
+        return "runs";
+    luaL_checktype(L, 2, LUA_TTABLE);
+    for (lua_pushnil(L); lua_next(L, 2); lua_pop(L, 1))
+        if (lua_type(L, -2) != LUA_TSTRING
+            || bd_name_find(RUN_KEYS, lua_tostring(L, -2)) < 0)
+            bdl_config_error(L, "run: unknown option '%s' (allowed: root,"
+                             " overwrite)", luaL_tolstring(L, -2, NULL));
+    lua_getfield(L, 2, "overwrite");
+    *overwrite = lua_toboolean(L, -1);
+    lua_getfield(L, 2, "root");
+    const char *root = luaL_optstring(L, -1, "runs");
+    return root; /* its string stays on the stack */
+}
+
 static int run_open(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
-    if (!lua_isnoneornil(L, 2))
-        luaL_checktype(L, 2, LUA_TTABLE);
-    const char *root = "runs";
-    int resume = 0;
-    if (lua_istable(L, 2)) {
-        lua_getfield(L, 2, "root");
-        root = luaL_optstring(L, -1, root);
-        lua_getfield(L, 2, "resume");
-        resume = lua_toboolean(L, -1);
-        lua_pop(L, 1); /* keep root's string on the stack */
-    }
+    bool overwrite;
+    const char *root = run_opts(L, &overwrite);
     run_box *b = lua_newuserdatauv(L, sizeof *b, 1);
     b->run = NULL;
     b->start = bd_time();
@@ -269,39 +292,19 @@ static int run_open(lua_State *L)
     luaL_setmetatable(L, BDL_RUN);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
-    bd_status s = bd_run_open(root, name, resume, &b->run);
-    if (s == BD_E_ARG)
-        return bdl_raise_status(L, s);
+    bd_status s = bd_run_open(root, name, overwrite, &b->run);
+    if (s == BD_E_STATE) { /* held by a run of this folder no longer used? */
+        lua_gc(L, LUA_GCCOLLECT);
+        s = bd_run_open(root, name, overwrite, &b->run);
+    }
     if (s != BD_OK)
-        return bdl_fail(L, "io");
+        return bdl_raise_status(L, s);
     int run = lua_gettop(L);
     bdl_push_resolved_config(L);
     if (!lua_isnil(L, -1) && write_json(L, b, "config.json", run + 1) != 1)
-        return 3; /* nil, message, stage */
+        return bdl_raise(L);
     lua_settop(L, run);
     return 1;
-}
-
-void bdl_push_script_run(lua_State *L)
-{
-    int top = lua_gettop(L);
-    const char *script = "run";
-    if (lua_getglobal(L, "arg") == LUA_TTABLE &&
-        lua_rawgeti(L, -1, 0) == LUA_TSTRING)
-        script = lua_tostring(L, -1);
-    const char *base = strrchr(script, '/');
-    base = base ? base + 1 : script;
-    size_t len = strlen(base);
-    if (len > 4 && strcmp(base + len - 4, ".lua") == 0)
-        len -= 4;
-    lua_pushcfunction(L, run_open);
-    lua_pushlstring(L, base, len);
-    lua_call(L, 1, 2); /* the run, or nil and a message */
-    if (lua_isnil(L, -2))
-        luaL_error(L, "%s", lua_tostring(L, -1));
-    lua_pop(L, 1);
-    lua_replace(L, top + 1);
-    lua_settop(L, top + 1);
 }
 
 static int write_atomic(lua_State *L)

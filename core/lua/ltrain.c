@@ -4,19 +4,28 @@
  *   bd.train(model, data, {
  *     steps = 2000 | epochs = 40, batch = 64, lr = 1e-3, warmup = 100,
  *     ema = 0.999, clip = 1.0, seed = 1, ...      -- bd_train_read's keys
+ *                             -- (steps, when given, >= 1)
  *     every = 100,            -- log metrics and call on_eval every k steps
  *     on_eval = function(run) ... end,
- *     run = bd.run("name"),   -- default: a run named after the script
+ *     run = bd.run("name"),   -- required: the folder it writes to
  *     ckpt_every = 500,       -- save <run>/ckpt/step_<N>.bdc (0: never)
  *     keep = 3,               -- keep the newest 3 of them (0: all)
  *     pin = { 1000, 2000 },   -- and these, or those a function(step)
  *                             -- returns true for
  *     resume = "runs/x/ckpt/step_500.bdc",   -- continue that run exactly
  *            | "auto",        -- from the run's latest good checkpoint
+ *     allow_changes = { "schedule" },  -- resume although these differ
  *     progress = true,        -- the progress line on stderr
  *   }) -> { steps =, loss =, seconds =, images_per_s =, run =,
  *           resumed = <path of the checkpoint resumed from, or nil>,
  *           skipped = { { path =, error = }, ... } }   -- resume = "auto"
+ *
+ * A training writes only to the run it is given. Without resume it starts
+ * at step 0 and refuses a run that already holds a training (a line of
+ * metrics.jsonl past step 0, or a checkpoint): resume = "auto" continues
+ * it, bd.run(name, { overwrite = true }) starts it over. Resuming keeps
+ * metrics.jsonl up to the step resumed from and drops the lines past it
+ * (bd_run_rewind), so the history holds every step once.
  *
  * The session (bd/session.h) writes the checkpoints every ckpt_every steps
  * and after the last one into <run>/ckpt, keeps the newest `keep` and the
@@ -24,16 +33,19 @@
  * function called with a step), and resumes: resume = "auto" continues
  * from the run's newest checkpoint that loads, skipping a damaged one with
  * a warning naming it (listed in `skipped`); with none yet, training
- * starts at step 0; when none loads, bd.train returns nil, message, "ckpt"
- * (as for a path that does not load). Here: options, calls, callbacks.
+ * starts at step 0. A resume compares the checkpoint's settings with
+ * these (bd_checkpoint_check_settings): the diffusion and the model's
+ * config must match unless named in allow_changes; other training
+ * settings may differ and are logged. Any failure to resume raises.
  *
  * Every k steps (and after the last) the run's metrics.jsonl gets
  * { step, time, loss (mean since the last line), lr, grad_norm,
  * images_per_s, epoch }, then on_eval(run) runs; run:log inside it carries
- * the step. An error in on_eval stops training and is raised with its own
- * traceback. A non-finite loss stops training with the step named; the
- * checkpoints and metrics already written stay. After training the model
- * keeps the EMA and diffusion settings for bd.sample. */
+ * the step; then the checkpoint of that step is written. An error in
+ * on_eval stops training and is raised with its own traceback. A
+ * non-finite loss stops training with the step named; the checkpoints and
+ * metrics already written stay. After training the model keeps the EMA
+ * and diffusion settings for bd.sample. */
 #include "bdlua.h"
 
 #include <stdio.h>
@@ -48,7 +60,7 @@
 
 static const char *const LUA_KEYS[] = {"on_eval", "run", "ckpt_every",
                                        "keep", "pin", "resume", "progress",
-                                       NULL};
+                                       "allow_changes", NULL};
 
 typedef struct trainer_box {
     bd_trainer *tr; /* NULL only while being made */
@@ -218,8 +230,46 @@ static void read_pins(lua_State *L, train_ctx *c, bd_session_opts *so)
     so->n_pins = n;
 }
 
+/* allow_changes = { "schedule", ... } as a NULL-terminated list (in a
+ * userdata of the frame), or NULL. */
+static const char *const *read_allow(lua_State *L)
+{
+    lua_getfield(L, 3, "allow_changes");
+    if (lua_isnil(L, -1))
+        return NULL;
+    if (!lua_istable(L, -1))
+        bdl_config_error(L, "train: allow_changes is a %s, expected a list of"
+                         " setting names ({ \"schedule\" })", luaL_typename(L, -1));
+    int list = lua_gettop(L);
+    size_t n = (size_t)lua_rawlen(L, list);
+    const char **names = lua_newuserdatauv(L, (n + 1) * sizeof *names, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, list, (lua_Integer)i + 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            bdl_config_error(L, "train: allow_changes[%d] is a %s, expected a"
+                             " setting's name", (int)i + 1, luaL_typename(L, -1));
+        names[i] = lua_tostring(L, -1); /* kept alive by the list */
+        lua_pop(L, 1);
+    }
+    names[n] = NULL;
+    return names;
+}
+
+/* The run: required, so that a training writes only where the script
+ * said. */
+static void read_run(lua_State *L, train_ctx *c)
+{
+    if (lua_getfield(L, 3, "run") == LUA_TNIL)
+        bdl_config_error(L, "train: no run given: pass run = bd.run(\"name\"),"
+                         " the folder its metrics.jsonl and checkpoints go to"
+                         " (a training writes only to a run it is given)");
+    c->run = bdl_check_run(L, -1);
+    c->run_idx = lua_gettop(L);
+}
+
 /* The Lua-side options into ctx and the session's; pushes on_eval (or
- * nil), the run, the checkpoint folder, pin and returns resume (or NULL). */
+ * nil), the run, the checkpoint folder, pin, allow_changes and returns
+ * resume (or NULL). */
 static const char *read_lua_opts(lua_State *L, train_ctx *c,
                                  bd_session_opts *so)
 {
@@ -228,20 +278,30 @@ static const char *read_lua_opts(lua_State *L, train_ctx *c,
         bdl_config_error(L, "train: on_eval is a %s, expected a function",
                          luaL_typename(L, -1));
     c->on_eval_idx = lua_gettop(L);
-    if (lua_getfield(L, 3, "run") == LUA_TNIL) {
-        lua_pop(L, 1);
-        bdl_push_script_run(L);
-    }
-    c->run = bdl_check_run(L, -1);
-    c->run_idx = lua_gettop(L);
+    read_run(L, c);
     so->ckpt_every = opt_integer(L, 3, "ckpt_every", 0);
     so->keep = opt_integer(L, 3, "keep", so->keep);
     so->dir = lua_pushfstring(L, "%s/ckpt", bd_run_dir(c->run->run));
     read_pins(L, c, so);
+    so->allow_changes = read_allow(L);
     lua_getfield(L, 3, "progress");
     so->progress = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_getfield(L, 3, "resume");
     return lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+}
+
+/* Where the training starts: resumed (metrics.jsonl cut back to that step)
+ * or at step 0 in a run that holds no training yet. */
+static void start(lua_State *L, train_ctx *c, bd_session *session,
+                  bd_trainer *tr, const char *resume)
+{
+    size_t dropped;
+    bd_status s = resume ? bd_session_resume(session, resume, skipped, c)
+                         : bd_run_check_fresh(c->run->run);
+    if (s == BD_OK && resume)
+        s = bd_run_rewind(c->run->run, bd_trainer_state(tr)->step, &dropped);
+    if (s != BD_OK)
+        bdl_raise_status(L, s);
 }
 
 /* { steps =, loss =, seconds =, images_per_s =, run =, resumed =,
@@ -321,8 +381,7 @@ static int train(lua_State *L)
         lua_newtable(L);
         c.skipped_idx = lua_gettop(L);
     }
-    if (bd_session_resume(session, resume, skipped, &c) != BD_OK)
-        return bdl_fail(L, "ckpt");
+    start(L, &c, session, tr, resume);
     lua_pushvalue(L, trainer_idx);
     lua_setiuservalue(L, 1, 1); /* the model keeps its trainer (EMA) */
     mb->ema = bd_trainer_ema(tr);

@@ -62,9 +62,26 @@ static bd_status add_diffusion(bd_ckpt *ck, const bd_diffusion_spec *d)
                            bd_prediction_name(d->prediction));
 }
 
+/* The settings a resume compares with its own (bd.train.*). */
+static bd_status add_settings(bd_ckpt *ck, const bd_trainer *tr)
+{
+    const bd_train_opts *o = bd_trainer_opts(tr);
+    BD_TRY(bd_ckpt_set_i64(ck, "bd.train.steps", bd_trainer_total(tr)));
+    BD_TRY(bd_ckpt_set_i64(ck, "bd.train.batch", o->batch));
+    BD_TRY(bd_ckpt_set_f64(ck, "bd.train.lr", o->lr));
+    BD_TRY(bd_ckpt_set_i64(ck, "bd.train.warmup", o->warmup));
+    BD_TRY(bd_ckpt_set_f64(ck, "bd.train.weight_decay", o->weight_decay));
+    BD_TRY(bd_ckpt_set_f64(ck, "bd.train.beta1", o->beta1));
+    BD_TRY(bd_ckpt_set_f64(ck, "bd.train.beta2", o->beta2));
+    BD_TRY(bd_ckpt_set_f64(ck, "bd.train.clip", o->clip));
+    BD_TRY(bd_ckpt_set_f64(ck, "bd.train.ema", o->ema));
+    return bd_ckpt_set_u64(ck, "bd.train.seed", o->seed);
+}
+
 static bd_status add_trainer(bd_ckpt *ck, const bd_params *p, bd_trainer *tr)
 {
     const bd_train_state *st = bd_trainer_state(tr);
+    BD_TRY(add_settings(ck, tr));
     const int64_t block[5] = {st->rng.block[0], st->rng.block[1],
                               st->rng.block[2], st->rng.block[3], st->rng.used};
     BD_TRY(bd_ckpt_set_i64(ck, "bd.step", st->step));
@@ -120,6 +137,38 @@ static bd_status check_arch(const bd_ckpt *ck, const char *path, const bd_model 
     if (strcmp(arch, m->arch) != 0)
         return bd_fail(BD_E_ARG, "ckpt '%s': holds a '%s' model, expected '%s'",
                        path, arch, m->arch);
+    return BD_OK;
+}
+
+/* Every parameter's tensor under prefix is in the checkpoint, float32, of
+ * the parameter's shape: checked before anything is written. */
+static bd_status check_tensors(const bd_ckpt *ck, const char *path,
+                               const bd_params *p, const char *prefix)
+{
+    char name[BD_CKPT_NAME_MAX + 1], shape[64];
+    for (int i = 0; i < bd_params_count(p); i++) {
+        const bd_tensor *want = bd_params_at(p, i);
+        const bd_ckpt_tensor *t = bd_ckpt_tensor_find(
+            ck, prefixed(name, sizeof name, prefix, bd_params_name(p, i)));
+        if (!t)
+            return bd_fail(BD_E_ARG, "ckpt '%s': has no tensor '%s' (the"
+                           " model's parameter %d of %d); nothing was loaded",
+                           path, name, i + 1, bd_params_count(p));
+        bool same = t->dtype == BD_CKPT_F32 && t->ndim == want->ndim;
+        for (int d = 0; same && d < t->ndim; d++)
+            same = t->dims[d] == want->shape[d];
+        if (!same) {
+            char found[160] = "(";
+            for (int d = 0; d < t->ndim; d++)
+                snprintf(found + strlen(found), sizeof found - strlen(found),
+                         "%s%lld", d ? ", " : "", (long long)t->dims[d]);
+            return bd_fail(BD_E_ARG, "ckpt '%s': tensor '%s' is %s %s), the"
+                           " model's is f32 %s: another architecture or"
+                           " config; nothing was loaded", path, name,
+                           t->dtype == BD_CKPT_F32 ? "f32" : "u8", found,
+                           bd_shape_str(want, shape, sizeof shape));
+        }
+    }
     return BD_OK;
 }
 
@@ -189,7 +238,20 @@ static bd_status read_state(const bd_ckpt *ck, bd_train_state *st,
     return BD_OK;
 }
 
-static bd_status resume(const bd_ckpt *ck, const char *path, bd_trainer *tr)
+/* Every tensor a resume writes, checked first. */
+static bd_status check_resume_tensors(const bd_ckpt *ck, const char *path,
+                                      bd_trainer *tr)
+{
+    const bd_params *p = bd_trainer_model(tr)->params;
+    BD_TRY(check_tensors(ck, path, p, ""));
+    if (bd_trainer_ema(tr))
+        BD_TRY(check_tensors(ck, path, p, "ema."));
+    BD_TRY(check_tensors(ck, path, p, "optim.m."));
+    return check_tensors(ck, path, p, "optim.v.");
+}
+
+static bd_status resume(const bd_ckpt *ck, const char *path, bd_trainer *tr,
+                        const char *const *allow)
 {
     if (bd_ckpt_is_analysis(ck))
         return bd_fail(BD_E_ARG, "ckpt '%s': an analysis checkpoint (bd.kind"
@@ -203,6 +265,8 @@ static bd_status resume(const bd_ckpt *ck, const char *path, bd_trainer *tr)
     bd_train_state st = *bd_trainer_state(tr);
     int64_t optim_steps;
     BD_TRY(read_state(ck, &st, &optim_steps));
+    BD_TRY(bd_checkpoint_check_settings(ck, path, tr, allow));
+    BD_TRY(check_resume_tensors(ck, path, tr));
     BD_TRY(read_tensors(ck, m->params, "", NULL, NULL));
     if (bd_trainer_ema(tr))
         BD_TRY(read_tensors(ck, m->params, "ema.", ema_at, bd_trainer_ema(tr)));
@@ -213,11 +277,12 @@ static bd_status resume(const bd_ckpt *ck, const char *path, bd_trainer *tr)
     return BD_OK;
 }
 
-bd_status bd_checkpoint_resume(const char *path, bd_trainer *tr)
+bd_status bd_checkpoint_resume(const char *path, bd_trainer *tr,
+                               const char *const *allow_changes)
 {
     bd_ckpt *ck = NULL;
     BD_TRY(bd_ckpt_load(path, &ck));
-    bd_status s = resume(ck, path, tr);
+    bd_status s = resume(ck, path, tr, allow_changes);
     bd_ckpt_free(ck);
     return s;
 }
@@ -243,6 +308,7 @@ bd_status bd_checkpoint_read_weights(const bd_ckpt *ck, const char *path,
                                      bd_model *m, bool ema)
 {
     BD_TRY(check_arch(ck, path, m));
+    BD_TRY(check_tensors(ck, path, m->params, ema ? "ema." : ""));
     return read_tensors(ck, m->params, ema ? "ema." : "", NULL, NULL);
 }
 

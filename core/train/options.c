@@ -26,12 +26,24 @@ static bd_status read_optimizer(bd_config *cfg, bd_train_opts *o)
     return bd_config_num(cfg, "ema", o->ema, 0, 0.999999, &o->ema);
 }
 
+/* steps, when given, is >= 1: left out, training runs `epochs` epochs. */
+static bd_status read_steps(bd_config *cfg, int64_t *steps)
+{
+    if (!bd_config_has(cfg, "steps"))
+        return BD_OK;
+    BD_TRY(bd_config_int(cfg, "steps", 0, 0, MAX_STEPS, steps));
+    if (*steps == 0)
+        return bd_fail(BD_E_ARG, "train: steps = 0, expected an integer >= 1"
+                       " (leave steps out to train `epochs` epochs)");
+    return BD_OK;
+}
+
 bd_status bd_train_read(bd_config *cfg, bd_train_opts *opts)
 {
     bd_train_opts o = bd_train_defaults();
     int64_t seed;
     BD_TRY(bd_diffusion_read(cfg, &o.diffusion));
-    BD_TRY(bd_config_int(cfg, "steps", o.steps, 0, MAX_STEPS, &o.steps));
+    BD_TRY(read_steps(cfg, &o.steps));
     BD_TRY(bd_config_int(cfg, "epochs", o.epochs, 1, MAX_STEPS, &o.epochs));
     BD_TRY(bd_config_int(cfg, "batch", o.batch, 1, MAX_BATCH, &o.batch));
     BD_TRY(read_optimizer(cfg, &o));

@@ -200,7 +200,17 @@ static bd_status save(bd_trainer *tr, int64_t step, void *ud)
 
 /* ---- where training starts -------------------------------------------------- */
 
-/* dir's newest checkpoint that loads; none in dir: a fresh start. */
+/* Record and log the checkpoint resumed from. */
+static void resumed(bd_session *s, const char *path)
+{
+    snprintf(s->resumed, sizeof s->resumed, "%s", path);
+    bd_log_info("train: resumed from '%s' at step %lld of %lld", path,
+                (long long)bd_trainer_state(s->tr)->step,
+                (long long)bd_trainer_total(s->tr));
+}
+
+/* dir's newest checkpoint that loads (a damaged one is skipped; one that
+ * does not fit stops it); none in dir: a fresh start. */
 static bd_status resume_auto(bd_session *s, bd_skip_fn on_skip, void *ud)
 {
     bd_ckpt_step *steps;
@@ -211,10 +221,13 @@ static bd_status resume_auto(bd_session *s, bd_skip_fn on_skip, void *ud)
                     s->o.dir);
     char latest_error[1024] = "";
     for (size_t i = n; i-- > 0;) {
-        if (bd_checkpoint_resume(steps[i].path, s->tr) == BD_OK) {
-            snprintf(s->resumed, sizeof s->resumed, "%s", steps[i].path);
+        bd_status st = bd_checkpoint_resume(steps[i].path, s->tr,
+                                            s->o.allow_changes);
+        if (st == BD_OK || (st != BD_E_FORMAT && st != BD_E_IO)) {
+            if (st == BD_OK)
+                resumed(s, steps[i].path);
             bd_ckpt_steps_free(steps, n);
-            return BD_OK;
+            return st;
         }
         bd_log_warn("train: resume = auto skips '%s': %s", steps[i].path,
                     bd_last_error());
@@ -245,8 +258,8 @@ bd_status bd_session_resume(bd_session *s, const char *resume,
         return resume_auto(s, on_skip, ud);
     if (!resume)
         return BD_OK;
-    BD_TRY(bd_checkpoint_resume(resume, s->tr));
-    snprintf(s->resumed, sizeof s->resumed, "%s", resume);
+    BD_TRY(bd_checkpoint_resume(resume, s->tr, s->o.allow_changes));
+    resumed(s, resume);
     return BD_OK;
 }
 

@@ -381,7 +381,10 @@ static bool due(int64_t step, int64_t every, int64_t total)
     return every > 0 && (step % every == 0 || step == total);
 }
 
-/* After a step: on_step, then on_save and on_report when they are due. */
+/* After a step: on_step, then on_report and on_save when they are due. The
+ * report goes first so that a checkpoint of step k always follows every
+ * record of step k: a run killed between them resumes from an earlier
+ * checkpoint and records step k again, once. */
 static bd_status after_step(bd_trainer *tr, interval *iv, double loss,
                             double grad_norm, const bd_train_hooks *h)
 {
@@ -390,10 +393,10 @@ static bd_status after_step(bd_trainer *tr, interval *iv, double loss,
     iv->steps++;
     if (h->on_step)
         h->on_step(h->ud, step, loss);
-    if (h->on_save && due(step, h->save_every, tr->total))
-        BD_TRY(agree(tr, h->on_save(tr, step, h->ud)));
     if (h->on_report && due(step, tr->o.every, tr->total))
-        return report(tr, iv, grad_norm, h);
+        BD_TRY(report(tr, iv, grad_norm, h));
+    if (h->on_save && due(step, h->save_every, tr->total))
+        return agree(tr, h->on_save(tr, step, h->ud));
     return BD_OK;
 }
 
@@ -408,6 +411,7 @@ bd_status bd_trainer_run_hooks(bd_trainer *tr, const bd_train_hooks *h)
                        " position %lld is not a valid place in a dataset of"
                        " %lld images", (long long)st->step, (long long)st->epoch,
                        (long long)st->position, (long long)tr->d->train.n);
+    BD_TRY(bd_labels_check_finite(tr->d->train.labels, "train"));
     interval iv = {.start_s = now_s()};
     iv.begin_s = iv.start_s;
     bd_status status = BD_OK;

@@ -149,9 +149,9 @@ typedef struct bd_ckpt_save_opts {
 
 bd_ckpt_save_opts bd_ckpt_save_defaults(void);
 
-/* Write atomically: <path>.tmp-<pid> in the same folder, fsync, rename over
+/* Write atomically: <path>.tmp-<pid>-<n> in the same folder, fsync, rename over
  * path, fsync the folder. On failure the old file (if any) is untouched and
- * the temp file removed. A killed writer may leave a stale .tmp-<pid> file.
+ * the temp file removed. A killed writer may leave a stale .tmp-<pid>-<n> file.
  * The output depends only on ck, opts and the zstd version. opts may be NULL. */
 bd_status bd_ckpt_save(const bd_ckpt *ck, const char *path,
                        const bd_ckpt_save_opts *opts);
@@ -191,7 +191,7 @@ typedef struct bd_ckpt_step {
  * naming both files when two name the same step (step_7, step_07). */
 bd_status bd_ckpt_list_steps(const char *dir, bd_ckpt_step **steps, size_t *n);
 void      bd_ckpt_steps_free(bd_ckpt_step *steps, size_t n);
-/* The pid of a file name "<file>.bdc.tmp-<pid>", bd_ckpt_save's temp file
+/* The pid of a file name "<file>.bdc.tmp-<pid>[-<n>]", bd_ckpt_save's temp file
  * while it writes <file>.bdc; -1 for any other name. */
 long bd_ckpt_temp_writer(const char *name);
 

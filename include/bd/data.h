@@ -130,4 +130,8 @@ bd_status bd_data_draw(const bd_data_spec *spec, const bd_tensor *labels,
  * -> labels: (n * n, 2), a heap tensor. Fails on step <= 0 or hi < lo. */
 bd_status bd_label_grid(double lo, double hi, double step, bd_tensor **labels);
 
+/* BD_E_ARG naming `who`, the first label that is not finite and its row
+ * (1-based) when one is NaN or infinite.   labels: (n, 2) */
+bd_status bd_labels_check_finite(const bd_tensor *labels, const char *who);
+
 #endif

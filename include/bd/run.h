@@ -2,7 +2,11 @@
  *
  *   config.json     the resolved configuration, written atomically
  *   metrics.jsonl   one JSON object per logged event, one per line, flushed
- *                   as it is written so a crash keeps every finished line
+ *                   as it is written so a crash keeps every finished line;
+ *                   never emptied but by overwrite, and on resume cut back
+ *                   to the step resumed from (bd_run_rewind)
+ *   run.lock        flock'd by the one process writing the run, its pid
+ *                   inside
  *
  * Checkpoints, sample grids and plots are written beside them by their own
  * writers, at paths made with bd_run_file. */
@@ -11,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bd/status.h"
 
@@ -41,11 +46,17 @@ void bd_json_bool(bd_json *j, const char *key, bool v);
 
 typedef struct bd_run bd_run;
 
-/* Create <root>/<name>/ (root NULL: "runs"), with parents. A name is 1 to
- * 128 characters of A-Z a-z 0-9 _ - . and does not start with '.'.
- * metrics.jsonl is started empty, or appended to when `resume`. */
-bd_status bd_run_open(const char *root, const char *name, bool resume,
+/* Create <root>/<name>/ (root NULL: "runs"), with parents, and lock it: one
+ * writer per run folder, so a second one (another process, or another open
+ * run of this folder in this one) fails with BD_E_STATE naming the
+ * holder's pid. A name is 1 to 128 characters of A-Z a-z 0-9 _ - . and does
+ * not start with '.'. metrics.jsonl is appended to; with `overwrite` the
+ * run starts over: metrics.jsonl is emptied and ckpt/step_<N>.bdc removed,
+ * with a warning that counts them. Under MPI only the writer (rank 0)
+ * touches the folder. */
+bd_status bd_run_open(const char *root, const char *name, bool overwrite,
                       bd_run **out);
+/* Close metrics.jsonl and release the lock. */
 void      bd_run_close(bd_run *r);
 
 const char *bd_run_dir(const bd_run *r);
@@ -61,9 +72,28 @@ bd_status bd_run_write_json(bd_run *r, const char *file, const bd_json *doc);
 /* Append one event (a JSON object) as a line of metrics.jsonl. */
 bd_status bd_run_log(bd_run *r, const bd_json *event);
 
+/* What a run folder already holds. */
+typedef struct bd_run_history {
+    size_t  lines;           /* of metrics.jsonl */
+    int64_t last_step;       /* the highest "step" of its lines, or -1 */
+    size_t  checkpoints;     /* ckpt/step_<N>.bdc files */
+    int64_t last_checkpoint; /* the highest N, or -1 */
+} bd_run_history;
+
+/* (On ranks other than the writer: an empty history.) */
+bd_status bd_run_history_of(const bd_run *r, bd_run_history *h);
+/* Before a training starts at step 0: BD_E_STATE, naming what it holds and
+ * the two ways on, when the folder already holds a training (a line of
+ * metrics.jsonl past step 0 or a checkpoint). */
+bd_status bd_run_check_fresh(const bd_run *r);
+/* Before a training continues from `step`: drop metrics.jsonl's lines whose
+ * top-level "step" is past it, and a torn last line (rewritten atomically;
+ * lines without a step stay), counted in *dropped and logged. */
+bd_status bd_run_rewind(bd_run *r, int64_t step, size_t *dropped);
+
 /* ---- files ------------------------------------------------------------------ */
 
-/* Write n bytes to path atomically: <path>.tmp-<pid> in the same folder,
+/* Write n bytes to path atomically: <path>.tmp-<pid>-<n> (unique) in the same folder,
  * fsync, rename over path, fsync the folder (core/ckpt/fileio.c, the one
  * implementation; bd.write_atomic in Lua). A crash leaves the old file or
  * the new one; on failure the temp file is removed. */

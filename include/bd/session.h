@@ -12,7 +12,10 @@
  *                              (when known: always with a trainer)
  *   tensors  <name>            the model's weights, by parameter name
  * and with a trainer ("training")
- *   keys     bd.step bd.epoch bd.position bd.optim.steps
+ *   keys     bd.train.*        the training's settings (steps, batch, lr,
+ *                              warmup, weight_decay, beta1, beta2, clip,
+ *                              ema: f64 or i64; seed: u64)
+ *            bd.step bd.epoch bd.position bd.optim.steps
  *            bd.rng.seed bd.rng.stream bd.rng.counter (u64),
  *            bd.rng.block (i64s: the 4 buffered words, then used)
  *   tensors  ema.<name>        the EMA of each weight (with an EMA)
@@ -44,9 +47,27 @@ bd_status bd_checkpoint_save(const char *path, const bd_model *m,
                              bd_trainer *tr, int level);
 
 /* Restore everything bd_checkpoint_save wrote with a trainer into the
- * trainer and its model. The loop state is set only after every tensor was
- * read; a failure midway may leave some tensors loaded and others not. */
-bd_status bd_checkpoint_resume(const char *path, bd_trainer *tr);
+ * trainer and its model, all or nothing: the settings are compared
+ * (bd_checkpoint_check_settings) and every tensor's name, dtype and shape
+ * checked before anything is written. BD_E_FORMAT or BD_E_IO: the file
+ * is damaged; BD_E_ARG: it does not fit this trainer. */
+bd_status bd_checkpoint_resume(const char *path, bd_trainer *tr,
+                               const char *const *allow_changes);
+
+/* The settings a checkpoint records against the trainer's (with the
+ * trainer's model):
+ *   schedule, prediction, timesteps, beta_start, beta_end and each key of
+ *   the model's config (bd.arch.config.*, "not given" on one side counts)
+ *       change what is learned: BD_E_ARG naming both values, unless the
+ *       name is in allow_changes (NULL-terminated, may be NULL; a config
+ *       key by its own name, "width"), then a warning;
+ *   the model's init seed, and bd.train.* (steps, batch, lr, warmup,
+ *   weight_decay, beta1, beta2, clip, ema, seed)
+ *       change how: each difference is logged.
+ * A checkpoint without a record (an older bd) is not compared. */
+bd_status bd_checkpoint_check_settings(const bd_ckpt *ck, const char *path,
+                                       bd_trainer *tr,
+                                       const char *const *allow_changes);
 
 /* What a checkpoint says about the model in it. */
 typedef struct bd_checkpoint_info {
@@ -63,7 +84,8 @@ typedef struct bd_checkpoint_info {
 bd_status bd_checkpoint_info_of(const bd_ckpt *ck, const char *path,
                                 bd_checkpoint_info *info);
 /* Copy the weights (ema: the EMA weights) into m, whose arch and shapes
- * must match the checkpoint's. */
+ * must match the checkpoint's: all are checked (name, dtype, shape, the
+ * file named in the message) before any is written. */
 bd_status bd_checkpoint_read_weights(const bd_ckpt *ck, const char *path,
                                      bd_model *m, bool ema);
 /* A new model of the checkpoint's arch and config (weights as a fresh
@@ -90,6 +112,7 @@ typedef struct bd_session_opts {
     void          *pinned_ud;
     int            level;      /* zstd level (bd_ckpt_save_defaults) */
     bool           progress;   /* a progress line on stderr (false) */
+    const char *const *allow_changes; /* bd_checkpoint_resume's (NULL) */
 } bd_session_opts;
 
 bd_session_opts bd_session_defaults(void);
@@ -109,9 +132,11 @@ typedef void (*bd_skip_fn)(void *ud, const char *path, const char *error);
 /* Where training starts. With checkpoints or resume "auto", temp files of
  * a killed writer in dir go first, with a warning. resume: NULL (from the
  * trainer as it is), a checkpoint's path, or "auto": dir's newest
- * checkpoint that loads; each damaged one is skipped with a warning and
- * passed to on_skip (may be NULL); with none in dir, step 0; when none
- * loads, BD_E_FORMAT naming the latest's error. */
+ * checkpoint that loads; each damaged one (BD_E_FORMAT, BD_E_IO) is skipped
+ * with a warning and passed to on_skip (may be NULL), one that does not
+ * fit the trainer (other settings: bd_checkpoint_resume) stops it; with
+ * none in dir, step 0; when none loads, BD_E_FORMAT naming the latest's
+ * error. A resume logs the file and step it continues from. */
 bd_status bd_session_resume(bd_session *s, const char *resume,
                             bd_skip_fn on_skip, void *ud);
 /* The checkpoint resumed from, or NULL. */

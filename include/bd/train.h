@@ -119,7 +119,8 @@ typedef struct bd_train_hooks {
      * lines): it cannot stop training. */
     void (*on_step)(void *ud, int64_t step, double loss);
     /* After every save_every-th step and the last (save_every 0: never),
-     * before on_report (checkpoints). */
+     * after on_report (checkpoints: a checkpoint of step k follows every
+     * record of step k). */
     bd_status (*on_save)(bd_trainer *tr, int64_t step, void *ud);
     int64_t save_every;
     /* After every opts.every-th step and the last, as bd_trainer_run's

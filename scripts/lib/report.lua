@@ -137,17 +137,10 @@ function Doc:html()
     table.concat(self.parts, "\n"), "</body></html>", "" }, "\n")
 end
 
--- Write text to path whole; true, or nil and a message.
+-- Write text to path whole and atomically (bd.write_atomic: a temp file
+-- unique to the process and the write); true, or nil and a message.
 function report.save(path, text)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, err end
-  local ok, werr = f:write(text)
-  f:close()
-  if not ok then os.remove(tmp); return nil, werr end
-  local moved, merr = os.rename(tmp, path)
-  if not moved then os.remove(tmp); return nil, merr end
-  return true
+  return bd.write_atomic(path, text)
 end
 
 function Doc:write(path)

@@ -216,7 +216,8 @@ end
 local function train_one(opts, dir, run)
   os.remove(claim_path(dir))
   local started = bd.time()
-  local r = assert(bd.run(run.name, { root = dir }))
+  -- a run without its mark trains again from the start: it starts over
+  local r = bd.run(run.name, { root = dir, overwrite = true })
   assert(r:save_config{ sweep = opts.name, index = run.index, seed = run.seed,
                         condition = plain(run.condition), config = opts.config })
   local results = opts.train(r, run.condition, run.seed)

@@ -72,9 +72,8 @@ local function resume_from(path)
   return bd.train(m, data, { steps = 8, batch = 4, lr = 1e-2, seed = 5, every = 100,
                              progress = false, run = r2, resume = path })
 end
-local res, err = resume_from(extracted)
-check.ok(res == nil and err:find("an analysis checkpoint") and err:find("cannot resume"),
-         "an analysis checkpoint refuses to resume: " .. tostring(err))
+check.raises("an analysis checkpoint", resume_from, extracted)
+check.raises("cannot resume", resume_from, extracted)
 check.ok(os.execute(string.format('"%s" ckpt extract "%s" 6 "%s" > /dev/null',
                                   cfg.bdrun, abda, run:path("step_6_key.bdc"))), "extract step 6")
 check.ok(resume_from(run:path("step_6_key.bdc")), "a key step resumes")

@@ -47,23 +47,29 @@ run:close()
 check.raises("attempt to use a closed run", run.log, run, { a = 1 })
 check.eq(tostring(run), "bd.Run(closed)", "tostring of a closed run")
 
--- resume appends, a fresh run starts empty
-local again <close> = bd.run("test-run", { root = root, resume = true })
+-- opening again continues metrics.jsonl; overwrite = true starts it over
+local again <close> = bd.run("test-run", { root = root })
 again:log{ loss = 1 }
 local n = 0
 for _ in check.read(again:path("metrics.jsonl")):gmatch("[^\n]+") do n = n + 1 end
-check.eq(n, 4, "resume appends")
-local fresh <close> = bd.run("test-run", { root = root })
-check.eq(check.read(fresh:path("metrics.jsonl")), "", "a fresh run starts empty")
+check.eq(n, 4, "opening again appends")
+-- one writer per run folder: a second open of it here says so
+check.raises("run: '" .. root .. "/test-run' is in use by process", bd.run, "test-run",
+             { root = root })
+again:close()
+local fresh <close> = bd.run("test-run", { root = root, overwrite = true })
+check.eq(check.read(fresh:path("metrics.jsonl")), "", "overwrite starts it empty")
+check.raises("run: unknown option 'resume' (allowed: root, overwrite)", bd.run, "x",
+             { root = root, resume = true })
 
--- bad names are configuration errors; a directory that cannot be made is
--- a failure of the world: nil, message, "io"
+-- bad names are configuration errors; a directory that cannot be made
+-- raises the reason
 check.raises("run: name 'a/b' has '/'", bd.run, "a/b", { root = root })
 check.raises("run: name '..' starts with '.'", bd.run, "..", { root = root })
-local r, msg, stage = bd.run("x", { root = "/proc/no-such-dir" })
-check.eq(r, nil, "unwritable root")
-check.ok(msg and msg:find("cannot create directory", 1, true), "message: " .. tostring(msg))
-check.eq(stage, "io", "stage")
+check.raises("cannot create directory", bd.run, "x", { root = "/proc/no-such-dir" })
+os.execute("mkdir -p " .. root .. " && touch " .. root .. "/a-file")
+check.raises("run: cannot create directory '" .. root .. "/a-file'", bd.run, "a-file",
+             { root = root })
 
 -- bd.write_atomic: the whole file, replaced at once; no temp file left
 local target = root .. "/atomic.txt"

@@ -75,11 +75,24 @@ check.raises("unknown key 'epohcs' for train", bd.train, model, data, { epohcs =
 check.raises("on_eval is a number, expected a function", bd.train, model, data, { on_eval = 1 })
 check.raises("takes 1 channel(s) of 8x8, the dataset has 1 of 12x12", bd.train, model,
              bd.data.bumps{ size = 12 }, { steps = 1, run = run })
+-- a training writes only to a run it is given; steps = 0 is not "one epoch"
+check.raises("train: no run given: pass run = bd.run(\"name\")", bd.train, model, data,
+             { steps = 1 })
+check.raises("train: steps = 0, expected an integer >= 1 (leave steps out to train"
+             .. " `epochs` epochs)", bd.train, model, data, { steps = 0, run = run })
+-- NaN or infinite labels are refused, not turned into NaN images
+local nan_data = bd.data.bumps{ size = 8, sigma = 1, dx = 1, dy = 2 }
+nan_data.labels:set(7, 2, 0 / 0)
+check.raises("train: label 7 is (6, nan), expected finite numbers", bd.train,
+             bd.model("unet", cfg), nan_data, { steps = 1, batch = 8, progress = false,
+                                                run = bd.run("nan_labels", { root = root }) })
+check.raises("sample: label 2 is (inf, 1), expected finite numbers", bd.sample, model,
+             { { 1, 1 }, { 1 / 0, 1 } }, { steps = 2 })
 
 -- an error in on_eval stops training, with the callback's line
 local err = check.raises("eval broke", bd.train, bd.model("unet", cfg), data,
-  { steps = 2, batch = 8, every = 1, run = run, progress = false,
-    on_eval = function() error("eval broke") end })
+  { steps = 2, batch = 8, every = 1, run = bd.run("eval_broke", { root = root }),
+    progress = false, on_eval = function() error("eval broke") end })
 check.ok(tostring(err):find("test_train.lua:%d+: eval broke"), "file:line of the callback: " .. tostring(err))
 check.ok(tostring(err):find("stack traceback", 1, true), "with its traceback")
 
@@ -121,10 +134,12 @@ check.raises("the model has no EMA", bd.sample, model, probe, { ema = true })
 -- resuming from step 3 ends bit-exactly where the straight run ended
 local straight = bd.model("unet", cfg)
 bd.train(straight, data, { steps = 6, batch = 8, lr = 1e-3, seed = 5, ema = 0.9,
-                           run = run, progress = false, every = 100 })
+                           run = bd.run("straight", { root = root }), progress = false,
+                           every = 100 })
 local resumed = bd.model("unet", cfg)
 bd.train(resumed, data, { steps = 6, batch = 8, lr = 1e-3, seed = 5, ema = 0.9,
-                          run = run, progress = false, every = 100,
+                          run = bd.run("resumed", { root = root }), progress = false,
+                          every = 100,
                           resume = run:path("ckpt/step_3.bdc") })
 check.eq(check.count_differences(straight, resumed), 0, "resumed weights equal the straight run's")
 check.eq(check.count_differences(straight, model), 0, "and the first run's")
@@ -132,7 +147,8 @@ check.eq(check.count_differences(straight, model), 0, "and the first run's")
 -- a NaN weight makes the loss NaN: training stops naming the step
 local broken = bd.model("unet", cfg)
 broken:parameters()["head.bias"]:set(1, 0 / 0)
-check.raises("step 1", bd.train, broken, data, { steps = 3, batch = 8, run = run, progress = false })
+check.raises("step 1", bd.train, broken, data, { steps = 3, batch = 8, progress = false,
+                                                 run = bd.run("broken", { root = root }) })
 
 os.execute("rm -rf " .. root)
 check.done()
