@@ -35,7 +35,29 @@ static void test_unused_key(void)
     int64_t w;
     CHECK_OK(bd_config_int(c, "width", 64, 1, 1024, &w));
     CHECK_FAILS(bd_config_check_unused(c, "unet"), BD_E_ARG,
-                "unknown key 'widht' for unet (keys it read: width)");
+                "unknown key 'widht' for unet (allowed: width; did you mean"
+                " 'width'?)");
+    /* the keys asked for but absent are allowed too (a misspelt key is
+     * usually the only one given) */
+    bd_config *t = bd_config_new();
+    CHECK_OK(bd_config_set_num(t, "tol", 1));
+    double v;
+    CHECK_OK(bd_config_num(t, "tolerance", 1, 0, 9, &v));
+    CHECK_OK(bd_config_num(t, "dx", 1, 0, 9, &v));
+    CHECK_OK(bd_config_num(t, "dx", 1, 0, 9, &v));
+    CHECK_FAILS(bd_config_check_unused(t, "bump"), BD_E_ARG,
+                "unknown key 'tol' for bump (allowed: dx, tolerance; did you"
+                " mean 'tolerance'?)");
+    bd_config_free(t);
+    t = bd_config_new();
+    CHECK_OK(bd_config_set_num(t, "zzz", 1));
+    CHECK_FAILS(bd_config_check_unused(t, "fx"), BD_E_ARG,
+                "unknown key 'zzz' for fx (allowed: none: it reads no key)");
+    bd_config_free(t);
+    const char *const names[] = {"steps", "seed", "sampler", "sample_steps"};
+    CHECK(strcmp(bd_name_nearest(names, 4, "stesp"), "steps") == 0, "transposed");
+    CHECK(strcmp(bd_name_nearest(names, 4, "samplr"), "sampler") == 0, "dropped");
+    CHECK(bd_name_nearest(names, 4, "width") == NULL, "nothing near");
     CHECK_FAILS(bd_config_set_num(c, "Bad-Key", 1), BD_E_ARG, "has 'B'");
     bd_config_free(c);
 }

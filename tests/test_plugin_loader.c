@@ -1,7 +1,9 @@
 /* The plugin loader: each failure stage with its message (fixture plugins
  * built by tests/plugins.cmake), the process carrying on after each, folder
  * scans, the search path, models and metrics created by name. */
+#include <elf.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "bd/registry.h"
 #include "harness.h"
@@ -22,7 +24,7 @@ static void check_refused(const char *file, const char *stage, const char *detai
 static void test_each_stage(void)
 {
     check_refused(FX("missing"), "open", "No such file or directory");
-    check_refused(FX("not_elf"), "open", "bd_fx_not_elf.so");
+    check_refused(FX("not_elf"), "elf", "expected the ELF magic 7f 45 4c 46");
     check_refused(FX("no_entry"), "symbol", "no entry point 'bd_plugin_init'");
     check_refused(FX("init_error"), "init", "bd_plugin_init returned i/o error:"
                   " fixture: cannot find its weights file");
@@ -37,6 +39,8 @@ static void test_each_stage(void)
     check_refused(FX("wrong_sizes"), "abi", "type sizes 0x");
     check_refused(FX("small_info"), "abi", "bd_plugin_info is 12 bytes,"
                   " expected at least");
+    check_refused(FX("no_info"), "init", "bd_plugin_init returned ok without"
+                  " its plugin info, expected *info set");
     check_refused(FX("no_forward"), "validate", "denoiser 'fx_broken': required"
                   " callback 'forward' is NULL");
     CHECK(bd_plugin_count() == 0, "%d plugins after failures", bd_plugin_count());
@@ -57,13 +61,92 @@ static void test_each_stage(void)
     CHECK(bd_plugin_count() == 0 && bd_denoiser_count() == 0, "unloaded");
 }
 
+/* The good fixture's bytes, copied into a file of its own (the good
+ * fixture itself loads once per process). */
+static unsigned char *read_good(long *size)
+{
+    FILE *f = fopen(FX("good"), "rb");
+    CHECK(f != NULL, "cannot open the good fixture");
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    rewind(f);
+    unsigned char *b = malloc((size_t)*size);
+    CHECK(b && fread(b, 1, (size_t)*size, f) == (size_t)*size, "read");
+    fclose(f);
+    return b;
+}
+
+static void write_file(const char *path, const void *b, long n)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(b, 1, (size_t)n, f) == (size_t)n, "write %s", path);
+    fclose(f);
+}
+
+/* A truncated or damaged shared object is refused before dlopen maps it
+ * (a segment past the end of the file is a SIGBUS when touched). */
+static void test_malformed_elf(void)
+{
+    long n;
+    unsigned char *good = read_good(&n);
+    char path[] = "/tmp/bd_fx_elf_XXXXXX.so";
+    int fd = mkstemps(path, 3);
+    CHECK(fd >= 0, "mkstemps");
+    close(fd);
+    const long cuts[] = {0, 10, 63, 64, 200, 1000, 3000, n / 2, n - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+        write_file(path, good, cuts[i]);
+        CHECK_FAILS(bd_plugin_load(path), BD_E_PLUGIN, "': elf: ");
+        CHECK(strstr(bd_last_error(), path) != NULL, "names the file: %s",
+              bd_last_error());
+        if (i == 0 || i == 6)
+            printf("   %s\n", bd_last_error());
+    }
+    const Elf64_Ehdr *h = (const Elf64_Ehdr *)good;
+    const Elf64_Phdr *ph = (const Elf64_Phdr *)(good + h->e_phoff);
+    CHECK(ph[0].p_type == PT_LOAD, "the last two damage a loadable segment");
+    struct {
+        size_t at;      /* offset of the damaged bytes */
+        uint64_t value; /* written there (8 bytes, or 1 when small) */
+        int width;
+        const char *expect;
+    } damage[] = {
+        {0, 0x7e, 1, "expected the ELF magic"},
+        {EI_CLASS, ELFCLASS32, 1, "ELF class 1, expected 2"},
+        {EI_DATA, ELFDATA2MSB, 1, "byte order 2, expected 1"},
+        {offsetof(Elf64_Ehdr, e_type), ET_EXEC, 2, "ELF type 2, expected 3"},
+        {offsetof(Elf64_Ehdr, e_machine), EM_MIPS, 2, "built for machine 8"},
+        {offsetof(Elf64_Ehdr, e_phoff), (uint64_t)n, 8, "program headers at bytes"},
+        {offsetof(Elf64_Ehdr, e_phnum), 0, 2, "0 program headers"},
+        {offsetof(Elf64_Ehdr, e_shoff), (uint64_t)n, 8, "section headers at byte"},
+        {h->e_phoff + offsetof(Elf64_Phdr, p_offset), (uint64_t)1 << 40, 8,
+         "past the end of the file"},
+        {h->e_phoff + offsetof(Elf64_Phdr, p_filesz), UINT64_MAX - 16, 8,
+         "past the end of the file"},
+    };
+    unsigned char *bad = malloc((size_t)n);
+    for (size_t i = 0; i < sizeof damage / sizeof *damage; i++) {
+        memcpy(bad, good, (size_t)n);
+        memcpy(bad + damage[i].at, &damage[i].value, (size_t)damage[i].width);
+        write_file(path, bad, n);
+        CHECK_FAILS(bd_plugin_load(path), BD_E_PLUGIN, damage[i].expect);
+        printf("   %s\n", strstr(bd_last_error(), "elf:"));
+    }
+    CHECK(bd_plugin_count() == 0, "%d plugins", bd_plugin_count());
+    unlink(path);
+    free(bad);
+    free(good);
+    bd_plugins_unload_all();
+}
+
 static void test_folder_scan(void)
 {
     int failed = -1;
     CHECK_OK(bd_plugin_load_dir(BD_FIXTURE_DIR, &failed));
-    /* all but one fail: duplicate sorts before good, so good is refused */
-    CHECK(failed == 9, "%d fixtures failed, expected 9", failed);
-    CHECK(bd_plugin_failure_count() == 9, "%d failures recorded",
+    /* all but three fail: duplicate sorts before good, so good is refused;
+     * no_size loads (its create fails later), shadow takes "unet" here */
+    CHECK(failed == 10, "%d fixtures failed, expected 10", failed);
+    CHECK(bd_plugin_failure_count() == 10, "%d failures recorded",
           bd_plugin_failure_count());
     CHECK(bd_denoiser_find("fx_linear") != NULL, "fx_linear from the duplicate");
     CHECK(strstr(bd_plugin_failure(0), "bd_fx_good.so': validate: denoiser"
@@ -85,8 +168,18 @@ static void test_search_path(void)
     CHECK(bd_denoiser_find("unet") && bd_denoiser_find("mlp"),
           "the build's plugins are found first");
     CHECK(bd_denoiser_find("fx_linear"), "BD_PLUGIN_PATH is searched");
-    CHECK(bd_plugin_failure_count() == 10, "%d failures: 9 fixtures and the"
+    CHECK(bd_plugin_failure_count() == 12, "%d failures: 11 fixtures and the"
           " missing folder", bd_plugin_failure_count());
+    bool shadow_said = false;
+    for (int i = 0; i < bd_plugin_failure_count(); i++)
+        shadow_said |= strstr(bd_plugin_failure(i), "bd_fx_shadow.so': validate:"
+                              " denoiser 'unet' is already provided by") != NULL;
+    CHECK(shadow_said, "the shadowing plugin is named among the failures");
+    bd_model *m = NULL;
+    CHECK_FAILS(bd_model_create("mine", NULL, 1, &m), BD_E_ARG,
+                "unknown denoiser 'mine' (loaded: ");
+    CHECK(strstr(bd_last_error(), "unet") && strstr(bd_last_error(), "BD_PLUGIN_PATH")
+          && strstr(bd_last_error(), "searched: "), "hints: %s", bd_last_error());
     unsetenv("BD_PLUGIN_PATH");
     bd_plugins_unload_all();
     CHECK_OK(bd_plugin_add_path(BD_FIXTURE_DIR));
@@ -109,6 +202,12 @@ static void test_model_create(void)
     CHECK_OK(bd_config_set_num(cfg, "channels", 9));
     CHECK_FAILS(bd_model_create("fx_linear", cfg, 1, &m), BD_E_ARG, "channels = 9");
     bd_config_free(cfg);
+
+    CHECK_OK(bd_plugin_load(FX("no_size")));
+    CHECK_FAILS(bd_model_create("fx_nosize", NULL, 1, &m), BD_E_PLUGIN,
+                "denoiser 'fx_nosize': create returned an instance with"
+                " channels = 0 and size = 0; its create must set"
+                " inst->channels and inst->size");
 
     cfg = bd_config_new();
     CHECK_OK(bd_config_set_num(cfg, "channels", 2));
@@ -138,6 +237,25 @@ static void test_model_create(void)
     bd_tensor_free(cond);
     bd_tape_free(tp);
     bd_model_free(m);
+    bd_plugins_unload_all();
+}
+
+/* bd.model(name, cfg, {from = folder}) */
+static void test_denoiser_from(void)
+{
+    CHECK_FAILS(bd_denoiser_load_from("fx_linear", "/nonexistent/bd"), BD_E_ARG,
+                "from = '/nonexistent/bd' is not a folder");
+    CHECK_FAILS(bd_denoiser_load_from("mine", BD_FIXTURE_DIR), BD_E_ARG,
+                "model 'mine': no plugin in folder '" BD_FIXTURE_DIR "' provides it");
+    CHECK(bd_denoiser_find("fx_linear") != NULL, "the folder was scanned");
+    CHECK_FAILS(bd_denoiser_load_from("unet", BD_FIXTURE_DIR), BD_E_ARG,
+                "but '");
+    CHECK(strstr(bd_last_error(), "bd_unet.so' provides it"), "%s", bd_last_error());
+    CHECK_OK(bd_denoiser_load_from("fx_nosize", BD_FIXTURE_DIR));
+    int n = bd_plugin_search_count();
+    CHECK_OK(bd_denoiser_load_from("fx_nosize", BD_FIXTURE_DIR "/"));
+    CHECK_OK(bd_denoiser_load_from("fx_nosize", BD_FIXTURE_DIR "/"));
+    CHECK(bd_plugin_search_count() == n + 1, "a folder is added once");
     bd_plugins_unload_all();
 }
 
@@ -181,9 +299,11 @@ static void test_metric(void)
 int main(void)
 {
     RUN(test_each_stage);
+    RUN(test_malformed_elf);
     RUN(test_folder_scan);
     RUN(test_search_path);
     RUN(test_model_create);
+    RUN(test_denoiser_from);
     RUN(test_metric);
     return harness_summary();
 }

@@ -167,7 +167,7 @@ static void test_failures(void)
     CHECK_FAILS(bd_metric_load_from("bump", BD_SWAP_DIR "_broken"), BD_E_ARG,
                 "provides it (its plugins provide: no metric; 1 failed to"
                 " load, the first: plugin '" BD_SWAP_DIR "_broken/bd_bump.so':"
-                " open: ");
+                " elf: starts with");
     char empty[] = "/tmp/bd_swap_XXXXXX";
     CHECK(mkdtemp(empty) != NULL, "temporary folder");
     CHECK_FAILS(bd_metric_load_from("bump", empty), BD_E_ARG,

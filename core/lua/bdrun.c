@@ -153,6 +153,11 @@ static int pmain(lua_State *L)
     return 0;
 }
 
+static const char *described(const char *description)
+{
+    return description ? description : "(no description: set .description)";
+}
+
 /* bdrun plugins: the search path, what loaded, what failed and why.
  * Exit status 1 when a plugin failed to load. */
 static int list_plugins(void)
@@ -170,14 +175,14 @@ static int list_plugins(void)
     printf("plugins:\n");
     for (int i = 0; i < bd_plugin_count(); i++) {
         const bd_plugin_info *p = bd_plugin_info_at(i);
-        printf("  %s %s  %s\n    %s\n", p->name, p->version, bd_plugin_path(i),
-               p->description);
+        printf("  %s %s  %s\n    %s\n", p->name, p->version ? p->version : "",
+               bd_plugin_path(i), described(p->description));
         for (int k = 0; k < p->n_denoisers; k++)
             printf("    denoiser %-12s %s\n", p->denoisers[k]->name,
-                   p->denoisers[k]->description);
+                   described(p->denoisers[k]->description));
         for (int k = 0; k < p->n_metrics; k++)
             printf("    metric   %-12s %s\n", p->metrics[k]->name,
-                   p->metrics[k]->description);
+                   described(p->metrics[k]->description));
     }
     if (bd_plugin_count() == 0)
         printf("  (none)\n");

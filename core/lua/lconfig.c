@@ -46,6 +46,8 @@ bd_config *bdl_check_config(lua_State *L, int arg, const char *owner,
     luaL_setmetatable(L, BDL_CONFIG);
     if (!(b->c = bd_config_new()))
         bdl_raise(L);
+    for (; skip && *skip; skip++)
+        bd_config_allow(b->c, *skip); /* listed among the allowed keys */
     if (lua_isnoneornil(L, arg))
         return b->c;
     for (lua_pushnil(L); lua_next(L, arg); lua_pop(L, 1)) {
@@ -133,6 +135,23 @@ static const char *key_list(lua_State *L, int idx)
     return lua_tostring(L, -1);
 }
 
+/* "; did you mean 'steps'?" for the string key of the table at idx
+ * nearest to key, or "" (pushed). */
+static const char *nearest_hint(lua_State *L, int idx, const char *key)
+{
+    idx = lua_absindex(L, idx);
+    const char *names[256];
+    int n = 0;
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1))
+        if (lua_type(L, -2) == LUA_TSTRING && n < 256)
+            names[n++] = lua_tostring(L, -2); /* kept alive by the table */
+    const char *near = bd_name_nearest(names, n, key);
+    if (near)
+        return lua_pushfstring(L, "; did you mean '%s'?", near);
+    lua_pushliteral(L, "");
+    return lua_tostring(L, -1);
+}
+
 void bdl_check_overrides_used(lua_State *L)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, OVERRIDES_KEY);
@@ -214,8 +233,8 @@ static int config_new(lua_State *L)
     for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) {
         const char *key = lua_tostring(L, -2);
         if (lua_getfield(L, 1, key) == LUA_TNIL) /* the default */
-            bdl_config_error(L, "config: unknown key '%s' (allowed: %s)", key,
-                             key_list(L, 1));
+            bdl_config_error(L, "config: unknown key '%s' (allowed: %s%s)",
+                             key, key_list(L, 1), nearest_hint(L, 1, key));
         lua_pushvalue(L, -2);                    /* the text */
         convert(L, key, -2);                     /* -> the value */
         const char *dflt = luaL_tolstring(L, -2, NULL);

@@ -5,7 +5,14 @@
  *   bd.models() -> { { name =, description =, plugin = }, ... }
  *
  * `seed` (default 0) seeds the initialisation; every other key goes to
- * the denoiser, which names any key it did not read. */
+ * the denoiser, which names any key it did not read. A failure raises:
+ * a bad name or config as a one-line configuration error, a plugin's
+ * failure with the plugin's own message.
+ *
+ *   bd.model("mine", cfg, { from = "myplugin/build" })
+ *
+ * adds the folder to the search path first and requires that `mine` come
+ * from it (bd_denoiser_load_from). */
 #include "bdlua.h"
 
 #include <string.h>
@@ -37,10 +44,44 @@ model_box *bdl_push_model(lua_State *L)
     return b;
 }
 
+/* The folder of {from = folder} at idx, or NULL for none/nil; any other
+ * option is refused. */
+static const char *read_from(lua_State *L, int idx, const char *name)
+{
+    if (lua_isnoneornil(L, idx))
+        return NULL;
+    if (!lua_istable(L, idx))
+        bdl_config_error(L, "model '%s': options are a %s, expected a table"
+                         " {from = folder}", name, luaL_typename(L, idx));
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1))
+        if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "from"))
+            bdl_config_error(L, "model '%s': unknown option '%s' (allowed:"
+                             " from)", name, luaL_tolstring(L, -2, NULL));
+    lua_getfield(L, idx, "from");
+    if (lua_type(L, -1) != LUA_TSTRING)
+        bdl_config_error(L, "model '%s': from is a %s, expected a folder",
+                         name, luaL_typename(L, -1));
+    return lua_tostring(L, -1);
+}
+
+/* A plugin's failure raises its own message; a bad name or config is a
+ * one-line configuration error. */
+static int raise_failure(lua_State *L, bd_status s)
+{
+    return s == BD_E_ARG ? bdl_raise_status(L, s) : bdl_raise(L);
+}
+
 static int model_new(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     static const char *const skip[] = {"seed", NULL};
+    lua_settop(L, 3);
+    const char *from = read_from(L, 3, name);
+    if (from) {
+        bd_status s = bd_denoiser_load_from(name, from);
+        if (s != BD_OK)
+            return raise_failure(L, s);
+    }
     lua_settop(L, 2);
     bd_config *cfg = bdl_check_config(L, 2, name, skip);
     lua_Integer seed = 0;
@@ -53,10 +94,8 @@ static int model_new(lua_State *L)
     }
     model_box *b = bdl_push_model(L);
     bd_status s = bd_model_create(name, cfg, (uint64_t)seed, &b->m);
-    if (s == BD_E_PLUGIN)
-        return bdl_fail(L, "plugin");
     if (s != BD_OK)
-        return bdl_raise_status(L, s);
+        return raise_failure(L, s);
     bdl_account(L, (size_t)bd_params_numel(b->m->params) * sizeof(float) * 2);
     return 1;
 }
@@ -113,7 +152,7 @@ static int model_tostring(lua_State *L)
 static int models_list(lua_State *L)
 {
     if (bd_plugins_scan() != BD_OK)
-        return bdl_fail(L, "plugin");
+        return bdl_raise(L);
     lua_createtable(L, bd_denoiser_count(), 0);
     for (int i = 0; i < bd_denoiser_count(); i++) {
         const bd_denoiser_desc *d = bd_denoiser_at(i);

@@ -6,8 +6,8 @@
 
 #include "registry_impl.h"
 
-/* "unknown denoiser 'unte' (loaded: unet, mlp; 1 plugin failed to load:
- * <its message>)" */
+/* "unknown denoiser 'unte' (loaded: unet, mlp; 1 plugin failed to load,
+ * the first: <its message>; searched: <folders>; <how to add one>)" */
 static bd_status unknown(const char *kind, const char *name, int n,
                          const char *(*name_at)(int))
 {
@@ -21,8 +21,16 @@ static bd_status unknown(const char *kind, const char *name, int n,
         snprintf(failed, sizeof failed, "; %d plugin%s failed to load, the"
                  " first: %s", bd_plugin_failure_count(),
                  bd_plugin_failure_count() > 1 ? "s" : "", bd_plugin_failure(0));
-    return bd_fail(BD_E_ARG, "unknown %s '%s' (loaded: %s%s)", kind,
-                   name ? name : "(null)", n ? known : "none", failed);
+    char where[1200] = "";
+    for (int i = 0; i < bd_plugin_search_count(); i++) {
+        size_t at = strlen(where);
+        snprintf(where + at, sizeof where - at, "%s%s", i ? ", " : "",
+                 bd_plugin_search_dir(i));
+    }
+    return bd_fail(BD_E_ARG, "unknown %s '%s' (loaded: %s%s; searched: %s; a"
+                   " plugin elsewhere: add its folder to BD_PLUGIN_PATH, or"
+                   " pass {from = folder})", kind, name ? name : "(null)",
+                   n ? known : "none", failed, where);
 }
 
 static const char *denoiser_name(int i) { return bd_denoiser_at(i)->name; }
@@ -39,9 +47,12 @@ static bd_status build(const bd_denoiser_desc *d, bd_config *cfg, bd_model *m,
     m->destroy = d->destroy;
     BD_TRY(bd_config_check_unused(cfg, d->name));
     if (inst.channels < 1 || inst.size < 1)
-        return bd_fail(BD_E_PLUGIN, "model: denoiser '%s' made an instance for"
-                       " %lld channels of size %lld, expected both >= 1",
-                       d->name, (long long)inst.channels, (long long)inst.size);
+        return bd_fail(BD_E_PLUGIN, "model: denoiser '%s': create returned an"
+                       " instance with channels = %lld and size = %lld; its"
+                       " create must set inst->channels and inst->size (the"
+                       " images it denoises: channels x size x size), both"
+                       " >= 1", d->name, (long long)inst.channels,
+                       (long long)inst.size);
     if (!(m->config = bd_config_copy(cfg)))
         return BD_E_NOMEM;
     snprintf(m->arch, sizeof m->arch, "%s", d->name);

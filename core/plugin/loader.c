@@ -298,10 +298,11 @@ bd_plugin_rec *bd_plugin_find_loaded(const char *real)
 
 /* ---- load ----------------------------------------------------------------- */
 
-/* open -> symbol -> init -> abi: the plugin's info, or a failure. */
+/* elf -> open -> symbol -> init -> abi: the plugin's info, or a failure. */
 static bd_status open_plugin(const char *path, const char *real, void **handle,
                              const bd_plugin_info **info)
 {
+    BD_TRY(bd_plugin_check_elf(path, real));
     void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
     if (!h)
         return stage_fail(path, "open", "%s", dlerror());
@@ -314,10 +315,17 @@ static bd_status open_plugin(const char *path, const char *real, void **handle,
     }
     char err[512] = "";
     bd_status s = init(bd_plugin_host(), info, err, sizeof err);
-    if (s != BD_OK || !*info) {
+    if (s == BD_OK && !*info) {
+        dlclose(h);
+        return stage_fail(path, "init", "%s returned ok without its plugin"
+                          " info, expected *info set (BD_PLUGIN_DEFINE(INFO)"
+                          " does it)", BD_PLUGIN_ENTRY);
+    }
+    if (s != BD_OK) {
         dlclose(h);
         return stage_fail(path, "init", "%s returned %s: %s", BD_PLUGIN_ENTRY,
-                          bd_status_name(s), *err ? err : "(no message)");
+                          bd_status_name(s), *err ? err : "(the plugin gave"
+                          " no message)");
     }
     s = check_abi(path, *info);
     if (s != BD_OK) {
@@ -375,8 +383,11 @@ bd_status bd_plugin_register(bd_plugin_rec *p, bool hide_taken)
     for (int i = 0; i < p->info.n_denoisers; i++) {
         int k = bd_denoiser_index(p->denoisers[i].name);
         if (k >= 0)
-            return taken(p->path, "denoiser", p->denoisers[i].name,
-                         bd_denoiser_path(k));
+            return stage_fail(p->path, "validate", "denoiser '%s' is already"
+                              " provided by '%s' (a denoiser's name is never"
+                              " replaced: the first plugin on the search path"
+                              " keeps it; rename this one)",
+                              p->denoisers[i].name, bd_denoiser_path(k));
     }
     for (int i = 0; i < p->n_all_metrics; i++) {
         int k = bd_metric_index(p->metrics[i].name);

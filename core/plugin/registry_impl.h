@@ -70,6 +70,10 @@ bd_plugin_rec *bd_metric_provider(const char *name, const bd_metric_desc **desc)
 /* The resolved path of a plugin file into real (PATH_MAX bytes); fails at
  * the open stage. */
 bd_status      bd_plugin_resolve(const char *path, char *real);
+/* The file at real (named path in messages) is an ELF shared object of
+ * this machine whose mapped segments lie inside the file (elf.c); fails at
+ * the elf stage naming what is wrong. */
+bd_status      bd_plugin_check_elf(const char *path, const char *real);
 /* Open, check and copy the plugin file at path (resolved: real) without
  * registering it. */
 bd_status      bd_plugin_open(const char *path, const char *real,

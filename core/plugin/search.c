@@ -1,11 +1,13 @@
 /* Where plugins are found: the search path and folder scans. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bd/log.h"
 #include "registry_impl.h"
 
 bd_status bd_strings_push(bd_strings *s, const char *str)
@@ -68,6 +70,15 @@ bd_status bd_plugin_files(const char *dir, bd_strings *names)
     return s;
 }
 
+/* A failure of a scan: recorded for listings and messages, and said at
+ * once, so that a skipped plugin (a shadowed name, a damaged file) never
+ * goes unnoticed in a script run. */
+static bd_status record_failure(void)
+{
+    bd_log_warn("%s; skipped", bd_last_error());
+    return bd_strings_push(&bd_reg.failures, bd_last_error());
+}
+
 bd_status bd_plugin_load_dir(const char *dir, int *n_failed)
 {
     bd_strings names = {0};
@@ -78,7 +89,7 @@ bd_status bd_plugin_load_dir(const char *dir, int *n_failed)
         snprintf(path, sizeof path, "%s/%s", dir, names.items[i]);
         if (bd_plugin_load(path) != BD_OK) {
             failed++;
-            s = bd_strings_push(&bd_reg.failures, bd_last_error());
+            s = record_failure();
         }
     }
     bd_strings_clear(&names);
@@ -122,6 +133,62 @@ bd_status bd_plugin_add_path(const char *dir)
     return bd_strings_push(&bd_reg.search, dir);
 }
 
+static bool in_search_path(const char *dir)
+{
+    for (int i = 0; i < bd_reg.search.n; i++)
+        if (strcmp(bd_reg.search.items[i], dir) == 0)
+            return true;
+    return false;
+}
+
+/* The folder of a plugin file, resolved, into real (PATH_MAX bytes). */
+static bool folder_of(const char *file, char *real)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    return realpath(slash ? (dir[0] ? dir : "/") : ".", real) != NULL;
+}
+
+bd_status bd_denoiser_load_from(const char *name, const char *dir)
+{
+    if (!name || !dir)
+        return bd_fail(BD_E_ARG, "model: load from a folder needs a name and"
+                       " a folder");
+    char want[PATH_MAX], have[PATH_MAX];
+    if (!is_dir(dir) || !realpath(dir, want))
+        return bd_fail(BD_E_ARG, "model '%s': from = '%s' is not a folder",
+                       name, dir);
+    BD_TRY(add_default_dirs());
+    if (!in_search_path(dir))
+        BD_TRY(bd_strings_push(&bd_reg.search, dir));
+    BD_TRY(bd_plugins_scan());
+    int k = -1;
+    for (int i = 0; i < bd_denoiser_count(); i++)
+        if (strcmp(bd_denoiser_at(i)->name, name) == 0)
+            k = i;
+    if (k < 0) {
+        bd_strings files = {0};
+        bd_status s = bd_plugin_files(dir, &files);
+        int n = files.n;
+        bd_strings_clear(&files);
+        BD_TRY(s);
+        return bd_fail(BD_E_ARG, "model '%s': no plugin in folder '%s'"
+                       " provides it (%d bd_*.so file%s there%s)", name, dir,
+                       n, n == 1 ? "" : "s", bd_reg.failures.n
+                       ? "; plugins that failed to load are listed by bdrun"
+                         " plugins" : "");
+    }
+    if (!folder_of(bd_denoiser_path(k), have) || strcmp(have, want) != 0)
+        return bd_fail(BD_E_ARG, "model '%s': from = '%s', but '%s' provides"
+                       " it (a denoiser's name is never replaced: the first"
+                       " plugin on the search path keeps it)", name, dir,
+                       bd_denoiser_path(k));
+    return BD_OK;
+}
+
 bd_status bd_plugins_scan(void)
 {
     BD_TRY(add_default_dirs());
@@ -131,7 +198,7 @@ bd_status bd_plugins_scan(void)
         if (i == 0 && !is_dir(dir))
             continue; /* no plugins built (yet): not an error */
         if (bd_plugin_load_dir(dir, NULL) != BD_OK)
-            BD_TRY(bd_strings_push(&bd_reg.failures, bd_last_error()));
+            BD_TRY(record_failure());
     }
     return BD_OK;
 }

@@ -19,6 +19,8 @@ typedef struct entry {
 struct bd_config {
     entry *entries;
     int    n, cap;
+    char (*asked)[KEY_MAX]; /* every key a getter asked for, present or not */
+    int    n_asked, cap_asked;
 };
 
 bd_config *bd_config_new(void)
@@ -36,6 +38,7 @@ void bd_config_free(bd_config *c)
     for (int i = 0; i < c->n; i++)
         free(c->entries[i].str);
     free(c->entries);
+    free(c->asked);
     free(c);
 }
 
@@ -126,9 +129,36 @@ bool bd_config_has(const bd_config *c, const char *key)
     return find(c, key) != NULL;
 }
 
+/* Remember that a getter asked for key, so that an unknown key's message
+ * can list the keys the owner reads. Out of memory only shortens that
+ * list. */
+static void note_asked(bd_config *c, const char *key)
+{
+    if (strlen(key) >= KEY_MAX)
+        return;
+    for (int i = 0; i < c->n_asked; i++)
+        if (strcmp(c->asked[i], key) == 0)
+            return;
+    if (c->n_asked == c->cap_asked) {
+        int cap = c->cap_asked ? 2 * c->cap_asked : 16;
+        char (*grown)[KEY_MAX] = realloc(c->asked, (size_t)cap * KEY_MAX);
+        if (!grown)
+            return;
+        c->asked = grown;
+        c->cap_asked = cap;
+    }
+    strcpy(c->asked[c->n_asked++], key);
+}
+
+void bd_config_allow(bd_config *c, const char *key)
+{
+    note_asked(c, key);
+}
+
 /* The entry if present (marked used), checking it holds a number. */
 static bd_status lookup_num(bd_config *c, const char *key, entry **out)
 {
+    note_asked(c, key);
     entry *e = find(c, key);
     *out = e;
     if (!e)
@@ -169,6 +199,7 @@ bd_status bd_config_int(bd_config *c, const char *key, int64_t dflt,
 bd_status bd_config_str(bd_config *c, const char *key, const char *dflt,
                         const char **out)
 {
+    note_asked(c, key);
     entry *e = find(c, key);
     if (!e) {
         *out = dflt;
@@ -216,21 +247,85 @@ bd_status bd_config_choice(bd_config *c, const char *key, const char *dflt,
                    bd_names_join(choices, allowed, sizeof allowed));
 }
 
+/* Edit distance with adjacent transpositions (optimal string alignment),
+ * both strings shorter than KEY_MAX. */
+static int edit_distance(const char *a, const char *b)
+{
+    int n = (int)strlen(a), m = (int)strlen(b);
+    if (n >= KEY_MAX || m >= KEY_MAX)
+        return KEY_MAX;
+    int d[KEY_MAX][KEY_MAX];
+    for (int i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (int j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (int i = 1; i <= n; i++)
+        for (int j = 1; j <= m; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int best = d[i - 1][j - 1] + cost;
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]
+                && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+const char *bd_name_nearest(const char *const *names, int n, const char *name)
+{
+    const char *best = NULL;
+    int best_d = KEY_MAX;
+    size_t len = strlen(name);
+    for (int i = 0; i < n; i++) {
+        size_t k = strlen(names[i]);
+        int d = edit_distance(name, names[i]);
+        bool prefix = len >= 3 && k >= 3
+                   && strncmp(name, names[i], len < k ? len : k) == 0;
+        bool close = d <= (len < 6 ? 1 : 2) + (int)(len / 8);
+        if ((close || prefix) && d < best_d) {
+            best = names[i];
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 bd_status bd_config_check_unused(const bd_config *c, const char *owner)
 {
     for (int i = 0; i < c->n; i++) {
         if (c->entries[i].used)
             continue;
-        char known[512] = "";
-        for (int j = 0; j < c->n; j++) {
-            size_t at = strlen(known);
-            if (c->entries[j].used && at < sizeof known)
-                snprintf(known + at, sizeof known - at, "%s%s", at ? ", " : "",
-                         c->entries[j].key);
+        const char *key = c->entries[i].key;
+        const char **names = malloc(((size_t)c->n_asked + 1) * sizeof *names);
+        int n = 0;
+        for (int j = 0; names && j < c->n_asked; j++)
+            names[n++] = c->asked[j];
+        if (names)
+            qsort(names, (size_t)n, sizeof *names, compare_keys);
+        char allowed[1024] = "";
+        for (int j = 0; j < n; j++) {
+            size_t at = strlen(allowed);
+            snprintf(allowed + at, sizeof allowed - at, "%s%s", j ? ", " : "",
+                     names[j]);
         }
-        return bd_fail(BD_E_ARG, "config: unknown key '%s' for %s (keys it"
-                       " read: %s)", c->entries[i].key, owner,
-                       known[0] ? known : "none");
+        const char *near = names ? bd_name_nearest(names, n, key) : NULL;
+        char hint[KEY_MAX + 32] = "";
+        if (near)
+            snprintf(hint, sizeof hint, "; did you mean '%s'?", near);
+        bd_status s = bd_fail(BD_E_ARG, "config: unknown key '%s' for %s"
+                              " (allowed: %s%s)", key, owner,
+                              n ? allowed : "none: it reads no key", hint);
+        free(names);
+        return s;
     }
     return BD_OK;
 }

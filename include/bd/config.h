@@ -2,9 +2,9 @@
  * Lua table or `key=value` arguments and read by denoisers, metrics and the
  * training loop through typed getters with defaults.
  *
- * Every getter marks its key as used, so after construction
- * bd_config_check_unused can name a misspelt key ("widht") and list the keys
- * that were understood. */
+ * Every getter marks its key as used and remembers that it was asked for,
+ * so after construction bd_config_check_unused can name a misspelt key
+ * ("widht"), list the keys the owner reads and the nearest one. */
 #ifndef BD_CONFIG_H
 #define BD_CONFIG_H
 
@@ -44,12 +44,21 @@ bd_status bd_config_choice(bd_config *c, const char *key, const char *dflt,
 
 /* The index of name in the NULL-terminated names, or -1. */
 int         bd_name_find(const char *const *names, const char *name);
+/* The one of the n names nearest to `name` (a small edit distance, or a
+ * prefix of one another), or NULL when none is near. */
+const char *bd_name_nearest(const char *const *names, int n, const char *name);
 /* "a, b, c": every one of the NULL-terminated names, into buf (cut short
  * if it does not fit); returns buf. */
 const char *bd_names_join(const char *const *names, char *buf, size_t len);
 
-/* Fails naming the first key no getter read, with the keys that were read:
- * "unknown key 'widht' for unet (known: width, attention, ...)". */
+/* List key among the allowed ones in check_unused's message without
+ * reading it (a key its owner reads by other means). */
+void bd_config_allow(bd_config *c, const char *key);
+
+/* Fails naming the first key no getter read, with every key a getter asked
+ * for (present or not) and the nearest to the misspelling:
+ * "unknown key 'widht' for unet (allowed: attention, ..., width; did you
+ * mean 'width'?)". */
 bd_status bd_config_check_unused(const bd_config *c, const char *owner);
 
 /* Iterate over entries (for writing the resolved config). */

@@ -11,7 +11,10 @@
  *
  * Every load failure is BD_E_PLUGIN with the message
  *     plugin '<file>': <stage>: <found, against what was expected>
- * where stage is open, symbol, abi, init or validate.
+ * where stage is elf (the file is not a whole shared object of this
+ * machine: checked before dlopen, which would map a truncated file and die
+ * of SIGBUS), open, symbol, abi, init or validate. Failures in scans are
+ * also logged as warnings.
  *
  * A metric's name can be given to another plugin at run time (a new
  * version of a metric, from another folder): see bd_metric_load_from.
@@ -41,6 +44,12 @@ bd_status bd_plugin_load_dir(const char *dir, int *n_failed);
 
 /* Append a folder to the search path; scanned by the next bd_plugins_scan. */
 bd_status bd_plugin_add_path(const char *dir);
+
+/* bd.model(name, cfg, {from = dir}): add dir to the search path (once),
+ * scan it, and fail (BD_E_ARG) unless denoiser `name` then comes from a
+ * plugin in dir: none there, or the name already taken by a plugin found
+ * earlier (denoiser names are never replaced). */
+bd_status bd_denoiser_load_from(const char *name, const char *dir);
 
 /* Load the folders of the search path not scanned yet. Failures of single
  * plugins are recorded, not returned. */

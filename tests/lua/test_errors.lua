@@ -51,7 +51,7 @@ local function one_line(args, want)
   check.eq(c, 1, "exit status for " .. args)
   check.eq(o, "bdrun: " .. want .. "\n", "message for " .. args)
 end
-one_line("epocs=3", "fixture.lua:1: config: unknown key 'epocs' (allowed: ema, epochs, lr, name)")
+one_line("epocs=3", "fixture.lua:1: config: unknown key 'epocs' (allowed: ema, epochs, lr, name; did you mean 'epochs'?)")
 one_line("epochs=3.5", "fixture.lua:1: config: epochs = '3.5', expected an integer (default 40)")
 one_line("epochs=many", "fixture.lua:1: config: epochs = 'many', expected an integer (default 40)")
 one_line("lr=fast", "fixture.lua:1: config: lr = 'fast', expected a number (default 0.0003)")
