@@ -46,8 +46,8 @@ bd_config *bdl_check_config(lua_State *L, int arg, const char *owner,
     luaL_setmetatable(L, BDL_CONFIG);
     if (!(b->c = bd_config_new()))
         bdl_raise(L);
-    for (; skip && *skip; skip++)
-        bd_config_allow(b->c, *skip); /* listed among the allowed keys */
+    for (const char *const *k = skip; k && *k; k++)
+        bd_config_allow(b->c, *k); /* listed among the allowed keys */
     if (lua_isnoneornil(L, arg))
         return b->c;
     for (lua_pushnil(L); lua_next(L, arg); lua_pop(L, 1)) {
