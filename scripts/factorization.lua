@@ -145,27 +145,20 @@ local function train(r, c, seed)
     size = cfg.size, labels = probe_labels, sampler = cfg.sampler,
     sample_steps = cfg.sample_steps, tolerance = cfg.within, axis_tolerance = cfg.within,
     lattice = { dx = c.dx, dy = c.dy }, seed = 1000 + seed, manifold = false }
-  local curve, last, eval_seconds = experiment.curve(), nil, 0
-  local result = bd.train(model, data, {
-    steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup, ema = cfg.ema,
-    seed = seed, every = cfg.every, run = r,
-    on_eval = function(e)
-      local t0 = bd.time()
-      local row, samples = evaluate(model)
-      eval_seconds = eval_seconds + bd.time() - t0
-      curve:add(e.step, row)
-      last = samples
+  local t = experiment.train_one{
+    model = model, data = data,
+    train = { steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup,
+              ema = cfg.ema, seed = seed, every = cfg.every, run = r },
+    evaluate = evaluate,
+    on_row = function(step, row)
       bd.log.info("%s seed %d step %d: acc_x %.2f acc_y %.2f (one bump %.2f; y nearer a"
-                  .. " trained value %.2f)", c.name, seed, e.step, row.acc_x, row.acc_y,
+                  .. " trained value %.2f)", c.name, seed, step, row.acc_x, row.acc_y,
                   row.single, row.snap_y)
     end,
-  })
-  if last then
-    experiment.save_samples(r:path("samples.png"), last.images, probe, math.max(1, 64 // cfg.size))
-  end
-  return { steps = curve.steps, rows = curve.rows, images = data.n,
-           params = model:num_parameters(), train_seconds = result.seconds,
-           eval_seconds = eval_seconds }
+    samples = { path = r:path("samples.png"), probe = probe, scale = math.max(1, 64 // cfg.size) },
+  }
+  return { steps = t.curve.steps, rows = t.curve.rows, images = data.n, params = t.params,
+           train_seconds = t.train_seconds, eval_seconds = t.eval_seconds }
 end
 
 local marks = sweep.run{ name = cfg.name, dir = "runs/" .. cfg.name .. "/train",

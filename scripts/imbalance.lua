@@ -79,6 +79,7 @@ local cfg = experiment.config(sweep.options{
   batch = 64,
   warmup = 100,
   ckpt = false,          -- keep each training's last checkpoint
+  only = "",             -- train only these conditions (comma list; "" = all), to look at curves
 }, {
   -- 16x16 (layer 4 is 2x2), width 8, no self-attention (it learned here as
   -- fast per step and trains faster; one seed reached 81% / 94% placement on
@@ -124,6 +125,19 @@ local conditions = {
   { name = "control_x", dx = cfg.dense,  dy = cfg.sparse, withhold = 2 },  -- y's labels
   { name = "control_y", dx = cfg.sparse, dy = cfg.dense,  withhold = 1 },  -- x's labels
 }
+if cfg.only ~= "" then
+  local keep, kept = {}, {}
+  for name in cfg.only:gmatch("[^,%s]+") do keep[name] = true end
+  for _, c in ipairs(conditions) do
+    if keep[c.name] then kept[#kept + 1] = c; keep[c.name] = nil end
+  end
+  local unknown = next(keep)
+  if unknown or #kept == 0 then
+    error(string.format("only = '%s': '%s' is not a condition, expected names among balanced,"
+                        .. " x_dense, y_dense, control_x, control_y", cfg.only, unknown or ""))
+  end
+  conditions = kept
+end
 local SETS = { { name = "lattice", offset = 0 }, { name = "off25", offset = 0.25 },
                { name = "off50", offset = 0.5 } }
 local DECIDE = "off50"  -- the probe set the statistic is read on
@@ -213,32 +227,32 @@ local function train_one(sub, c, seed)
     shuffle, restore = withholder(data, c.withhold, seed)
     shuffle()
   end
-  local curve, last = experiment.curve(), nil
-  local eval_seconds = 0
-  local result = bd.train(model, data, {
-    steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup,
-    ema = cfg.ema, seed = seed, every = cfg.every, run = sub,
-    ckpt_every = cfg.ckpt and cfg.steps or 0,
-    on_eval = function(r)
-      local t0 = bd.time()
-      local row = {}
+  local t = experiment.train_one{
+    model = model, data = data,
+    train = { steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup,
+              ema = cfg.ema, seed = seed, every = cfg.every, run = sub,
+              ckpt_every = cfg.ckpt and cfg.steps or 0 },
+    -- every probe set, its keys prefixed; the samples of the DECIDE set
+    evaluate = function(m)
+      local row, kept = {}, nil
       for i, set in ipairs(SETS) do
-        local one, samples = evaluators[i].evaluate(model)
+        local one, samples = evaluators[i].evaluate(m)
         for _, k in ipairs(BUMP_KEYS) do row[set.name .. "_" .. k] = one[k] end
-        if set.name == DECIDE then last = samples end
+        if set.name == DECIDE then kept = samples end
       end
-      eval_seconds = eval_seconds + bd.time() - t0
-      curve:add(r.step, row)
+      return row, kept
+    end,
+    on_row = function(step, row)
       local line = { event = "evaluation" }
       for k, v in pairs(row) do line[k] = v end
       assert(sub:log(line))
       local d = DECIDE .. "_"
       bd.log.info("%s seed %d step %d: one bump %.2f; %s place_x %.2f place_y %.2f, median"
-                  .. " error x %.2f y %.2f px, snapped x %.2f y %.2f", c.name, seed, r.step,
+                  .. " error x %.2f y %.2f px, snapped x %.2f y %.2f", c.name, seed, step,
                   row[d .. "single"], DECIDE, row[d .. "place_x"], row[d .. "place_y"],
                   row[d .. "err_x"], row[d .. "err_y"], row[d .. "snap_x"], row[d .. "snap_y"])
       if shuffle then
-        if r.step >= withhold_step then
+        if step >= withhold_step then
           restore()
           shuffle = nil
         else
@@ -246,15 +260,12 @@ local function train_one(sub, c, seed)
         end
       end
     end,
-  })
-  if last then
-    local decide_probe = evaluators[#SETS].probe
-    experiment.save_samples(sub:path("samples.png"), last.images, decide_probe,
-                            math.max(1, 64 // cfg.size))
-  end
-  return { curve = curve, samples = last and "samples.png", images = data.n, probes = probe_n,
-           params = model:num_parameters(), train_seconds = result.seconds,
-           eval_seconds = eval_seconds }
+    samples = { path = sub:path("samples.png"), probe = evaluators[#SETS].probe,
+                scale = math.max(1, 64 // cfg.size) },
+  }
+  return { curve = t.curve, samples = t.samples and "samples.png", images = data.n,
+           probes = probe_n, params = t.params, train_seconds = t.train_seconds,
+           eval_seconds = t.eval_seconds }
 end
 
 -- ---- every condition for every seed: the sweep -------------------------------------------

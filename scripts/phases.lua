@@ -43,6 +43,12 @@
 --            than the null. A measure whose ceiling does not exceed every
 --            null value seen cannot tell order from the null: it labels no
 --            phase C ("cannot decide").
+--   room     a measure has room when the floor's 95% interval over seeds
+--            ends below the ceiling. Without room (an untrained net already
+--            as ordered as the ideal code) a checkpoint cannot be shown to
+--            become ordered: the measure's verdict is "no room between floor
+--            and ceiling: this measure cannot show the phases at this scale",
+--            printed instead of its A/B/C sequences, and it labels no phase C.
 -- Phases of a checkpoint under a measure:
 --   A  fewer than `one_bump` (0.5: most samples) hold a single bump
 --   C  accuracy >= `correct` (0.5: most samples correct) and order >= threshold
@@ -381,7 +387,15 @@ for _, ms in ipairs(MEASURES) do
   end
   c.floor, c.highest = floor, highest
   c.threshold = (floor + c.ceiling) / 2
-  c.separates = c.ceiling == c.ceiling and highest == highest and c.ceiling > highest
+  -- the floor's interval: that of the null with the highest mean
+  c.floor_hi = -math.huge
+  for _, k in ipairs(NULLS) do
+    if c[k].n > 0 and c[k].mean == floor then
+      c.floor_hi = c[k].hi == c[k].hi and c[k].hi or c[k].max
+    end
+  end
+  c.room = c.ceiling == c.ceiling and c.floor_hi < c.ceiling
+  c.separates = c.room and highest == highest and c.ceiling > highest
   controls[ms.key] = c
 end
 
@@ -440,7 +454,7 @@ for _, ms in ipairs(MEASURES) do
   local c = controls[ms.key]
   local line = { event = "control", measure = ms.key, floor = c.floor, highest_null = c.highest,
                  ceiling = c.ceiling, sinusoidal = c.sinusoidal, threshold = c.threshold,
-                 separates = c.separates }
+                 separates = c.separates, room = c.room, floor_hi = c.floor_hi }
   for _, k in ipairs(NULLS) do
     line[k], line[k .. "_lo"], line[k .. "_hi"] = c[k].mean, c[k].lo, c[k].hi
   end
@@ -466,13 +480,26 @@ end
 local function fmt_step(s) return s and tostring(math.tointeger(s) or s) or "never" end
 local function iv(st) return stats.describe(st, "%.2f") end
 
+local NO_ROOM = "no room between floor and ceiling: this measure cannot show the phases at this"
+                .. " scale"
+-- A measure's floor against its ceiling, in words.
+local function room_words(c)
+  return string.format("the floor's interval reaches %.2f, the ceiling is %.2f", c.floor_hi,
+                       c.ceiling)
+end
+
 local lines = {}
 local head = by_key[cfg.measure]
-lines[#lines + 1] = string.format("sequence A -> B -> C under %s of %s: %s in %d of %d seed(s), %d"
-                                  .. " of them without a fall back to an earlier phase",
-                                  head.name, cfg.tap, shown[cfg.measure] == #trained and "shown"
-                                  or shown[cfg.measure] > 0 and "partly shown" or "not shown",
-                                  shown[cfg.measure], #trained, steady[cfg.measure])
+if controls[cfg.measure].room then
+  lines[#lines + 1] = string.format("sequence A -> B -> C under %s of %s: %s in %d of %d seed(s), %d"
+                                    .. " of them without a fall back to an earlier phase",
+                                    head.name, cfg.tap, shown[cfg.measure] == #trained and "shown"
+                                    or shown[cfg.measure] > 0 and "partly shown" or "not shown",
+                                    shown[cfg.measure], #trained, steady[cfg.measure])
+else
+  lines[#lines + 1] = string.format("sequence A -> B -> C under %s of %s: %s (%s)", head.name,
+                                    cfg.tap, NO_ROOM, room_words(controls[cfg.measure]))
+end
 lines[#lines + 1] = string.format("  rule: A one-bump fraction < %.2f; C accuracy >= %.2f and order"
                                   .. " >= the measure's threshold; else B (%d probes per"
                                   .. " checkpoint; %s read by bd.represent at t = %d, input %s,"
@@ -487,18 +514,36 @@ for _, ms in ipairs(MEASURES) do
                                     iv(c.permuted), c.shuffled.n > 0 and ", shuffled-label"
                                     .. " training " .. iv(c.shuffled) or "",
                                     c.ceiling, c.sinusoidal, c.threshold, c.floor,
-                                    c.ceiling, c.separates and ""
+                                    c.ceiling, not c.room and "; " .. NO_ROOM
+                                    or c.separates and ""
                                     or string.format("; cannot decide: a null reached %.2f",
                                                      c.highest))
 end
 for _, ms in ipairs(MEASURES) do
-  for _, m in ipairs(trained) do
-    local seq, f = m[ms.key], m[ms.key].first
-    lines[#lines + 1] = string.format("  %-20s seed %d: %s (every %d steps); first A at %s, B at"
-                                      .. " %s, C at %s; %d back to an earlier phase", ms.name,
-                                      m.seed, table.concat(seq.labels), cfg.every, fmt_step(f.A),
-                                      fmt_step(f.B), fmt_step(f.C), seq.returns)
+  if not controls[ms.key].room then
+    lines[#lines + 1] = string.format("  %-20s every seed: %s (%s)", ms.name, NO_ROOM,
+                                      room_words(controls[ms.key]))
+  else
+    for _, m in ipairs(trained) do
+      local seq, f = m[ms.key], m[ms.key].first
+      lines[#lines + 1] = string.format("  %-20s seed %d: %s (every %d steps); first A at %s, B at"
+                                        .. " %s, C at %s; %d back to an earlier phase", ms.name,
+                                        m.seed, table.concat(seq.labels), cfg.every,
+                                        fmt_step(f.A), fmt_step(f.B), fmt_step(f.C), seq.returns)
+    end
   end
+end
+-- The samples alone (no order measure): when most hold one bump, and when
+-- most are correct.
+for _, m in ipairs(trained) do
+  local one, right
+  for _, r in ipairs(m.rows) do
+    one = one or (r.single >= cfg.one_bump and r.step or nil)
+    right = right or (r.accuracy >= cfg.correct and r.step or nil)
+  end
+  lines[#lines + 1] = string.format("  samples alone, seed %d: most hold one bump from step %s, most"
+                                    .. " are correct from step %s", m.seed, fmt_step(one),
+                                    fmt_step(right))
 end
 
 -- Final samples: pooled over seeds, a Wilson interval on the fraction correct.
@@ -513,7 +558,9 @@ local final = stats.wilson(correct, total)
 local reached_c = stats.t_interval(first_c)
 lines[#lines + 1] = string.format("  phase C (most samples correct, ordered %s): %s; final"
                                   .. " accuracy %s pooled over seeds; first C step %s",
-                                  cfg.tap, reached_c.n == #trained and "reached in every seed"
+                                  cfg.tap, not controls[cfg.measure].room
+                                  and "cannot be shown under " .. cfg.measure .. " without room"
+                                  or reached_c.n == #trained and "reached in every seed"
                                   or reached_c.n > 0 and string.format("reached in %d of %d seeds"
                                                                        .. " only", reached_c.n,
                                                                        #trained)
@@ -574,7 +621,8 @@ lines[#lines + 1] = string.format("  %d training(s) of %d steps (%d on shuffled 
                                   experiment.duration(run_seconds), experiment.duration(total_s),
                                   cfg.scale)
 local s_head = shown[cfg.measure]
-local agreement = not controls[cfg.measure].separates and "cannot decide (the measure does not"
+local agreement = not controls[cfg.measure].room and "cannot say (" .. NO_ROOM .. ")"
+                  or not controls[cfg.measure].separates and "cannot decide (the measure does not"
                     .. " separate its ceiling from its nulls)"
                   or steady[cfg.measure] == #trained and "agrees with it"
                   or s_head == #trained and "agrees with its order, but phase C is not stable"
@@ -582,7 +630,9 @@ local agreement = not controls[cfg.measure].separates and "cannot decide (the me
                   or "disagrees with it"
 local others = {}
 for _, ms in ipairs(MEASURES) do
-  others[#others + 1] = string.format("%s %d/%d", ms.key, shown[ms.key], #trained)
+  others[#others + 1] = controls[ms.key].room
+                        and string.format("%s %d/%d", ms.key, shown[ms.key], #trained)
+                        or ms.key .. " no room"
 end
 lines[#lines + 1] = string.format("  PAPER.md finding 1 (A -> B -> C): this run %s under %s (%d of %d"
                                   .. " seeds; by measure: %s)", agreement, head.name, s_head,
@@ -641,12 +691,15 @@ doc:question("Over training, does the model pass through (A) no structure in lay
 doc:heading("Answer")
 doc:answer(answer)
 doc:paragraph(string.format("The paper reports the sequence A, B, C (PAPER.md, finding 1). Under"
-                            .. " %s this run shows it in %d of %d seed(s), so it %s. Each order"
+                            .. " %s this run %s, so it %s. Each order"
                             .. " measure's threshold is the midpoint between its floor (the higher"
                             .. " of the untrained and shuffled-label nulls) and its ceiling (an"
                             .. " ideal ordered code of the same dimension): a checkpoint above it"
-                            .. " is nearer the ideal code than the null.", head.name, s_head,
-                            #trained, agreement))
+                            .. " is nearer the ideal code than the null. A measure whose floor's"
+                            .. " interval reaches its ceiling has no room to show order appear.",
+                            head.name, controls[cfg.measure].room
+                            and string.format("shows it in %d of %d seed(s)", s_head, #trained)
+                            or "has " .. NO_ROOM:gsub(": this measure", ", and"), agreement))
 doc:heading("Setup")
 doc:table({
   { "scale", cfg.scale }, { "image size", cfg.size }, { "bump sigma (px)", cfg.sigma },

@@ -129,6 +129,39 @@ function experiment.evaluator(opts)
   end, probe
 end
 
+-- ---- one training with its evaluations ---------------------------------------------
+
+-- Train `model` on `data` with bd.train, evaluating it every `every` steps:
+--   opts.train     bd.train's options (steps, batch, lr, warmup, ema, seed,
+--                  every, run, ckpt_every, ...); on_eval is this helper's
+--   opts.evaluate  function(model) -> row, samples: one evaluation
+--   opts.on_row    function(step, row) (optional): after each evaluation,
+--                  before training goes on (log it, change the data)
+--   opts.samples   { path =, probe =, scale = } (optional): the last
+--                  evaluation's samples saved there (save_samples)
+-- Returns { curve (the rows by step), samples (the last evaluation's),
+-- train_seconds, eval_seconds (of that time, the evaluations), params }.
+function experiment.train_one(opts)
+  local curve, last, eval_seconds = experiment.curve(), nil, 0
+  local train = {}
+  for k, v in pairs(opts.train) do train[k] = v end
+  train.on_eval = function(r)
+    local t0 = bd.time()
+    local row, samples = opts.evaluate(opts.model)
+    eval_seconds = eval_seconds + bd.time() - t0
+    curve:add(r.step, row)
+    last = samples
+    if opts.on_row then opts.on_row(r.step, row) end
+  end
+  local result = bd.train(opts.model, opts.data, train)
+  local out = opts.samples
+  if last and out then
+    experiment.save_samples(out.path, last.images, out.probe, out.scale)
+  end
+  return { curve = curve, samples = last, train_seconds = result.seconds,
+           eval_seconds = eval_seconds, params = opts.model:num_parameters() }
+end
+
 -- ---- curves -----------------------------------------------------------------------
 
 local Curve = {}
