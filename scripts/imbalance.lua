@@ -4,6 +4,8 @@
 --
 --   bdrun scripts/imbalance.lua [scale=quick|standard|paper] [seeds=1,2,3] [steps=...] ...
 --   bdrun scripts/imbalance.lua shard=0/2 ...   (and shard=1/2: the same sweep)
+-- The quick and standard scales run as two one-thread processes (procs=2,
+-- scripts/lib/sweep.lua): both cores of a 2-core machine.
 --
 -- Five training sets, each trained with every seed:
 --   balanced    dx = dy (the same number of images): the null; no axis is
@@ -11,11 +13,30 @@
 --   x_dense     dx = dense, dy = sparse: the question
 --   y_dense     the swap
 --   control_x   x_dense's data with the y labels withheld (shuffled across
---               the images, again at each evaluation) for the first
---               `withhold` of training: x is learned first by construction
+--               the images, again at each evaluation) until x has been
+--               learned: x is learned first by construction
 --   control_y   the swap of control_x
 -- the positive control (SCIENCE.md 1): the same unet, data, probes, metric
--- and rule, on a learner that is factorized by construction.
+-- and rule, on a learner that is factorized by construction. The sparse
+-- labels stay withheld until the dense axis's placement on the lattice
+-- probes has reached `threshold` at an evaluation, and `lead` of the
+-- training longer; then the true labels return and training goes on past
+-- `steps`, `every` steps at a time, until the sparse axis reaches the
+-- threshold too (at most `control_max` times `steps`). Why not a fixed
+-- withholding: at the quick scale nothing is placed before about step 900
+-- (one-bump fraction about 0.25, median errors about 3 px on both axes),
+-- then both axes are learned together from there; the old control shuffled
+-- the sparse labels for the first 900 of 1,500 steps, which ended when
+-- learning began, so the dense axis had no head start (control_x, seed 1:
+-- y crossed 60% on the lattice probes near step 1,320, x near 1,500) and
+-- the control read coupled. Keyed on the dense axis's own crossing, the
+-- sparse axis cannot cross before it (barring chance placement of a
+-- shuffled label, about 1 in 9), and the lead makes the lag at least
+-- lead * steps / (the mean crossing step), about 0.2 here, so the
+-- control's contrast is about 0.4 or more, over the tolerance the null
+-- gave in the last run (0.31). A control whose sparse axis is not reached
+-- by its end counts with its end as a bound (it can only understate the
+-- lag); one whose dense axis is never reached makes the run "cannot decide".
 --
 -- Probes (SCIENCE.md 4). Every `every` steps the model draws one sample per
 -- label of three probe sets, each with its own noise derived from the
@@ -69,10 +90,15 @@ local cfg = experiment.config(sweep.options{
   sigma = 1.0,
   -- the level that counts as "learned": the follow-up's 60% accuracy
   threshold = 0.6,
-  -- the fraction of training during which the control withholds the sparse
-  -- axis's labels: most of the time the dense axis needs (about 0.7 of the
-  -- quick training), so that it is learned first and the sparse axis after
-  withhold = 0.6,
+  -- the positive control (see the header): the sparse labels come back
+  -- `lead` of `steps` after the dense axis has reached the threshold (0.2:
+  -- a lag of about 0.2 by construction, twice the null's sd of the last
+  -- run); its training goes on until the sparse axis has too, at most
+  -- control_max * steps (1.4: room for a dense crossing near step 1,500 and
+  -- the lead; a sparse axis not reached by then counts with the end as a
+  -- bound, which only understates the control's lag)
+  lead = 0.2,
+  control_max = 1.4,
   probes = 7,            -- coordinates per axis in each probe set (probes^2 labels)
   margin = 2.0,          -- probes keep this far (px, 2 sigma) from the image's edges
   sampler = "ddpm",      -- respaced ancestral sampling for evaluation
@@ -93,13 +119,13 @@ local cfg = experiment.config(sweep.options{
   quick = { size = 16, width = 8, emb = 64, attention_blocks = "",
             dense = 0.2, sparse = 2.0, axis_tolerance = 0.4,
             steps = 1500, lr = 2e-3, ema = 0.99, every = 100, sample_steps = 25, probes = 6,
-            seeds = "1,2,3" },
+            seeds = "1,2,3", procs = 2 },
   -- the paper's image size with a CPU-sized width; the quick scale's
   -- spacings (configured, not run on this machine)
   standard = { size = 32, width = 16, emb = 128, attention_blocks = "down2,down3,up1",
                dense = 0.2, sparse = 2.0, axis_tolerance = 0.4,
                steps = 6000, lr = 1e-3, ema = 0.995, every = 250, sample_steps = 50,
-               seeds = "1,2,3" },
+               seeds = "1,2,3", procs = 2 },
   -- the paper's setting: 32x32, dx = 0.1 / dy = 1.0, width 64 (about 23.8M
   -- parameters), all six attention blocks; the training length is ours.
   -- The sparse axis is 1 px apart, so the tolerance must be under 0.25 px.
@@ -114,7 +140,8 @@ if cfg.axis_tolerance >= 0.25 * cfg.sparse then
                       .. " %g px from the nearest training value on the sparse axis; expected"
                       .. " a tolerance below that", cfg.axis_tolerance, 0.25 * cfg.sparse))
 end
-local withhold_step = math.floor(cfg.withhold * cfg.steps / cfg.every + 0.5) * cfg.every
+local lead_steps = math.floor(cfg.lead * cfg.steps / cfg.every + 0.5) * cfg.every
+local control_steps = math.floor(cfg.control_max * cfg.steps / cfg.every) * cfg.every
 
 -- Balanced data has the same number of images: dx = dy = sqrt(dense * sparse).
 local even = math.sqrt(cfg.dense * cfg.sparse)
@@ -222,10 +249,15 @@ local function train_one(sub, c, seed)
       manifold = false, seed = 1000 * seed + i }
     evaluators[i], probe_n[set.name] = { evaluate = evaluate, probe = probe }, probe.n
   end
-  local shuffle, restore
+  -- the positive control: the withheld (sparse) axis's labels shuffled
+  -- until the dense axis crosses, then `lead_steps` more
+  local shuffle, restore, dense_key, sparse_key, crossed, restored
   if c.withhold then
     shuffle, restore = withholder(data, c.withhold, seed)
     shuffle()
+    local axes = { "x", "y" }
+    dense_key = "lattice_place_" .. axes[3 - c.withhold]
+    sparse_key = "lattice_place_" .. axes[c.withhold]
   end
   local t = experiment.train_one{
     model = model, data = data,
@@ -252,20 +284,28 @@ local function train_one(sub, c, seed)
                   row[d .. "single"], DECIDE, row[d .. "place_x"], row[d .. "place_y"],
                   row[d .. "err_x"], row[d .. "err_y"], row[d .. "snap_x"], row[d .. "snap_y"])
       if shuffle then
-        if step >= withhold_step then
+        crossed = crossed or (row[dense_key] >= cfg.threshold and step or nil)
+        if crossed and step >= crossed + lead_steps then
           restore()
-          shuffle = nil
+          shuffle, restored = nil, step
+          bd.log.info("%s seed %d: the dense axis reached %.2f at step %d; true labels from step"
+                      .. " %d", c.name, seed, cfg.threshold, crossed, step)
         else
           shuffle()
         end
       end
     end,
+    -- a control trains on until its sparse axis has been placed
+    more = c.withhold and function(curve)
+      return not (restored and curve:last()[sparse_key] >= cfg.threshold)
+    end,
+    max_steps = control_steps, keep_last = cfg.ckpt,
     samples = { path = sub:path("samples.png"), probe = evaluators[#SETS].probe,
                 scale = math.max(1, 64 // cfg.size) },
   }
   return { curve = t.curve, samples = t.samples and "samples.png", images = data.n,
-           probes = probe_n, params = t.params, train_seconds = t.train_seconds,
-           eval_seconds = t.eval_seconds }
+           probes = probe_n, params = t.params, steps = t.steps, dense_crossed = crossed,
+           restored = restored, train_seconds = t.train_seconds, eval_seconds = t.eval_seconds }
 end
 
 -- ---- every condition for every seed: the sweep -------------------------------------------
@@ -290,8 +330,28 @@ end
 for _, m in ipairs(marks) do
   local r = m.results
   r.name, r.seed, r.curve = m.name, m.seed, experiment.curve(r.curve, ROW_KEYS)
+  r.steps = r.steps or cfg.steps
   table.insert(by_name[m.condition.name].runs, r)
   runtime = runtime + m.seconds
+end
+-- The longest training of a condition (a control may train past `steps`).
+local function last_step(c)
+  local n = cfg.steps
+  for _, r in ipairs(c.runs) do n = math.max(n, r.steps) end
+  return n
+end
+-- The controls' restore steps and lengths, in words.
+local function control_words()
+  local back, len = {}, {}
+  for _, name in ipairs{ "control_x", "control_y" } do
+    for _, r in ipairs(by_name[name] and by_name[name].runs or {}) do
+      back[#back + 1] = r.restored and string.format("%d", r.restored) or "never"
+      len[#len + 1] = string.format("%d", r.steps)
+    end
+  end
+  return string.format("sparse labels withheld until the dense axis reached %.2f on the lattice"
+                       .. " probes, then %d steps more: back at steps %s; trained %s steps",
+                       cfg.threshold, lead_steps, table.concat(back, ", "), table.concat(len, ", "))
 end
 
 -- ---- the run directory: settings and every evaluation ------------------------------------
@@ -325,7 +385,7 @@ end
 local function crossings(c, set)
   local out = { runs = {}, rel = {}, bound = {}, sx = {}, sy = {} }
   for i, r in ipairs(c.runs) do
-    local a = experiment.axis_crossings(r.curve, cfg.threshold, cfg.steps,
+    local a = experiment.axis_crossings(r.curve, cfg.threshold, r.steps,
                                         set .. "_place_x", set .. "_place_y")
     out.runs[i] = a
     out.rel[i] = not a.censored and a.rel_lag or 0 / 0
@@ -355,7 +415,9 @@ end
 -- bounds: a control whose sparse axis is not reached by the end has a lag
 -- at least that large, so using the bound only makes the check harder.
 local function decide_on(set)
-  local function rel(name, kind) return by_name[name].cross[set][kind or "rel"] end
+  local function rel(name, kind)  -- (only= may leave a condition out: no lags)
+    return by_name[name] and by_name[name].cross[set][kind or "rel"] or {}
+  end
   return decision.decide{ balanced = rel("balanced"), x_dense = rel("x_dense"),
                           y_dense = rel("y_dense"), control_x = rel("control_x", "bound"),
                           control_y = rel("control_y", "bound") }
@@ -401,8 +463,8 @@ for i, q in ipairs(QUESTIONS) do
     say("  null (balanced): relative lag %s; no tolerance (it needs the lags of two seeds)",
         iv(v.null, "%+.2f"))
   end
-  say("  positive control (sparse labels withheld for the first %d steps): contrast %s, reads %s"
-      .. " (must read factorized)", withhold_step, iv(v.control, "%+.2f"), v.control.verdict)
+  say("  positive control (%s): contrast %s, reads %s (must read factorized)", control_words(),
+      iv(v.control, "%+.2f"), v.control.verdict)
 end
 say("per condition (%.0f%% of one-bump samples within %.2g px on that axis; t intervals over"
     .. " %d seeds):", 100 * cfg.threshold, cfg.axis_tolerance, #seeds)
@@ -439,7 +501,7 @@ end
 
 -- ---- figures ---------------------------------------------------------------------------
 
--- A condition's curves, one per seed (seeds share steps).
+-- A condition's curves, one per seed (seeds share steps; a control's may go on longer).
 local function curves_of(c)
   local curves = {}
   for i, r in ipairs(c.runs) do curves[i] = r.curve end
@@ -461,7 +523,7 @@ for _, c in ipairs(conditions) do
   local title = string.format("%s (dx %.3g, dy %.3g), mean of %d seed(s)", c.name, c.dx, c.dy, #seeds)
   local d, l = DECIDE .. "_", "lattice_"
   assert(report.save(run:path("curves_" .. c.name .. ".svg"), report.lines{
-    title = title, xlabel = "training step", ylim = { 0, 1 }, xlim = { 0, cfg.steps },
+    title = title, xlabel = "training step", ylim = { 0, 1 }, xlim = { 0, last_step(c) },
     ylabel = "fraction of one-bump samples (one-bump fraction: of all)",
     series = mean_series(c, { { d .. "place_x", 1, false, "place_x " .. DECIDE },
                               { d .. "place_y", 2, false, "place_y " .. DECIDE },
@@ -473,7 +535,7 @@ for _, c in ipairs(conditions) do
     hlines = { { y = cfg.threshold, label = "threshold" } } }))
   assert(report.save(run:path("errors_" .. c.name .. ".svg"), report.lines{
     title = title, xlabel = "training step", ylabel = "median |error| among one-bump samples (px)",
-    xlim = { 0, cfg.steps },
+    xlim = { 0, last_step(c) },
     series = mean_series(c, { { d .. "err_x", 1, false, "x " .. DECIDE },
                               { d .. "err_y", 2, false, "y " .. DECIDE },
                               { l .. "err_x", 1, true, "x lattice" },
@@ -495,8 +557,8 @@ for _, q in ipairs(QUESTIONS) do
   local v = q.verdict
   control_rows[#control_rows + 1] = { q.set, "null: balanced data (no dense axis)",
     iv(v.null, "%+.2f"), string.format("sd %.3f sets the tolerance %.2f", v.null.sd, v.tolerance) }
-  control_rows[#control_rows + 1] = { q.set, "positive control: sparse labels withheld until step "
-    .. withhold_step, iv(v.control, "%+.2f"), v.control.verdict .. " (must read factorized)" }
+  control_rows[#control_rows + 1] = { q.set, "positive control: " .. control_words(),
+    iv(v.control, "%+.2f"), v.control.verdict .. " (must read factorized)" }
   control_rows[#control_rows + 1] = { q.set, "question: x_dense vs y_dense",
     iv(v.contrast, "%+.2f"), v.contrast.verdict .. "; decision: " .. v.decision }
 end
@@ -546,8 +608,12 @@ local data_rows = {}
 for _, c in ipairs(conditions) do
   data_rows[#data_rows + 1] = { c.name, c.dx, c.dy, math.floor(cfg.size / c.dx + 1e-9) + 1,
                                 math.floor(cfg.size / c.dy + 1e-9) + 1, c.runs[1].images,
-                                c.withhold and ("first " .. withhold_step .. " steps: "
-                                                .. (c.withhold == 1 and "x" or "y") .. " shuffled")
+                                c.withhold and string.format("%s shuffled until %d steps after"
+                                                             .. " %s reached %.2f",
+                                                             c.withhold == 1 and "x" or "y",
+                                                             lead_steps,
+                                                             c.withhold == 1 and "y" or "x",
+                                                             cfg.threshold)
                                 or "-" }
 end
 doc:table(data_rows, { header = { "condition", "dx", "dy", "x values", "y values", "images",
@@ -566,7 +632,7 @@ for _, c in ipairs(conditions) do
   if r.samples then
     doc:figure(TRAIN .. "/" .. r.name .. "/" .. r.samples, string.format("%s, seed %d, step %d:"
                .. " one sample per off50 probe label (requested place marked).", c.name, r.seed,
-               cfg.steps), 256)
+               r.steps), 256)
   end
 end
 
@@ -584,7 +650,8 @@ end
 doc:table(rows, { header = { "condition", "probes", "step_x", "step_y", "relative lag",
                              "final place_x", "final place_y", "final snap_x", "final snap_y" },
                   caption = string.format("Steps at which each axis first reaches %.0f%% of"
-                            .. " one-bump samples within %g px; finals at step %d; t intervals"
+                            .. " one-bump samples within %g px; finals at step %d (a control's at its"
+                            .. " own last step); t intervals"
                             .. " over seeds.", 100 * cfg.threshold, cfg.axis_tolerance, cfg.steps) })
 local per_run = {}
 for _, c in ipairs(conditions) do
@@ -601,11 +668,12 @@ for _, c in ipairs(conditions) do
       iv(stats.wilson(ones, n)),
       iv(stats.wilson(count(l[DECIDE .. "_place_x"], ones), ones)),
       iv(stats.wilson(count(l[DECIDE .. "_place_y"], ones), ones)),
-      string.format("%.0f s", r.train_seconds) }
+      r.steps, string.format("%.0f s", r.train_seconds) }
   end
 end
 doc:table(per_run, { header = { "condition", "seed", "step_x", "step_y", "relative lag",
-                                "final one bump", "final place_x", "final place_y", "time" },
+                                "final one bump", "final place_x", "final place_y", "steps",
+                                "time" },
                      caption = "Each training on the " .. DECIDE .. " probes; Wilson intervals"
                                .. " on its final k of n." })
 doc:paragraph("Every evaluation is a row of metrics.jsonl (condition, seed, step and the"

@@ -139,8 +139,14 @@ end
 --                  before training goes on (log it, change the data)
 --   opts.samples   { path =, probe =, scale = } (optional): the last
 --                  evaluation's samples saved there (save_samples)
+--   opts.more      function(curve) -> true to train on past train.steps
+--                  (optional), `every` steps at a time, up to opts.max_steps:
+--                  each stretch resumes exactly from the checkpoint the
+--                  last one wrote in the run (the newest is kept only with
+--                  opts.keep_last)
 -- Returns { curve (the rows by step), samples (the last evaluation's),
--- train_seconds, eval_seconds (of that time, the evaluations), params }.
+-- steps (trained), train_seconds, eval_seconds (of that time, the
+-- evaluations), params }.
 function experiment.train_one(opts)
   local curve, last, eval_seconds = experiment.curve(), nil, 0
   local train = {}
@@ -153,12 +159,21 @@ function experiment.train_one(opts)
     last = samples
     if opts.on_row then opts.on_row(r.step, row) end
   end
-  local result = bd.train(opts.model, opts.data, train)
+  local extend = opts.more and opts.max_steps and opts.max_steps > train.steps
+  if extend then train.ckpt_every, train.keep = train.steps, 1 end
+  local seconds = assert(bd.train(opts.model, opts.data, train)).seconds
+  while extend and train.steps + train.every <= opts.max_steps and opts.more(curve) do
+    train.resume = bd.ckpt.path(train.run, train.steps)
+    train.steps = train.steps + train.every
+    train.ckpt_every = train.steps
+    seconds = seconds + assert(bd.train(opts.model, opts.data, train)).seconds
+  end
+  if extend and not opts.keep_last then assert(os.remove(bd.ckpt.path(train.run, train.steps))) end
   local out = opts.samples
   if last and out then
     experiment.save_samples(out.path, last.images, out.probe, out.scale)
   end
-  return { curve = curve, samples = last, train_seconds = result.seconds,
+  return { curve = curve, samples = last, steps = train.steps, train_seconds = seconds,
            eval_seconds = eval_seconds, params = opts.model:num_parameters() }
 end
 
@@ -298,10 +313,15 @@ function experiment.duration(seconds)
 end
 
 -- The mean over curves evaluated at the same steps (the seeds of one
--- condition) of one key at each step: the steps of the first curve and the
--- means (NaN where no curve has a finite value).
+-- condition; some may go on longer) of one key at each step: the steps of
+-- the longest curve and the means over the curves that reach each step
+-- (NaN where none has a finite value).
 function experiment.mean_curve(curves, key)
-  local steps, means = curves[1].steps, {}
+  local longest = curves[1]  -- curves share their first steps; some may go on longer
+  for _, c in ipairs(curves) do
+    if #c.steps > #longest.steps then longest = c end
+  end
+  local steps, means = longest.steps, {}
   for i = 1, #steps do
     local xs = {}
     for _, c in ipairs(curves) do xs[#xs + 1] = c.rows[i] and c.rows[i][key] end

@@ -29,6 +29,11 @@
 --                       MPI) or PMI_RANK of PMI_SIZE (MPICH, srun),
 --   else 0/1: every run. The runs are independent, so the process trains
 --   alone (bd.dist.alone) even under mpirun.
+-- procs=n (n > 1) with none of those: this process starts n bdrun
+-- processes of the same script and arguments, shard=0/n ... shard=n-1/n,
+-- one OpenMP thread each (one per core on an n-core machine), passes their
+-- log through, prints what they print (the answer, from the one that
+-- collects) and returns nil; it fails when one of them does.
 --
 -- Marks. When train returns, <run dir>/done.json gets { name, index, seed,
 -- condition (its plain values), results, seconds }, written atomically
@@ -53,10 +58,10 @@ local json = require "json"
 
 local sweep = {}
 
--- The script's defaults plus the sweep's own keys: shard ("" or "r/n") and
--- collect (false).
+-- The script's defaults plus the sweep's own keys: shard ("" or "r/n"),
+-- collect (false) and procs (1).
 function sweep.options(defaults)
-  local t = { shard = "", collect = false }
+  local t = { shard = "", collect = false, procs = 1 }
   for k, v in pairs(defaults) do t[k] = v end
   return t
 end
@@ -146,6 +151,42 @@ local function choose_share(shard)
   return r, n, #from > 0 and table.concat(from, ", ") or "one process"
 end
 
+-- ---- processes on this machine ------------------------------------------------
+
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- This bdrun's path: the parent of the shell io.popen starts is this process.
+local function self_exe()
+  local p = io.popen("readlink /proc/$PPID/exe 2>/dev/null")
+  local path = p and p:read("l")
+  if p then p:close() end
+  return path and path ~= "" and path or "bdrun"
+end
+
+-- Run the sweep as n one-thread processes, shard=r/n each (see the top).
+local function spawn(opts, n)
+  local words = { shell_quote(self_exe()), shell_quote(arg[0]) }
+  for i = 1, #arg do
+    if not arg[i]:find("^procs=") then words[#words + 1] = shell_quote(arg[i]) end
+  end
+  local base = table.concat(words, " ")
+  bd.log.info("sweep %s: %d processes of one thread each, shard=0/%d ... %d/%d", opts.name, n,
+              n, n - 1, n)
+  local children = {}
+  for r = 0, n - 1 do
+    children[r + 1] = assert(io.popen(string.format("OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 %s"
+                                                    .. " shard=%d/%d", base, r, n), "r"))
+  end
+  local failed = {}
+  for r, child in ipairs(children) do
+    io.write(child:read("a"))
+    local ok, how, code = child:close()
+    if not ok then failed[#failed + 1] = string.format("shard=%d/%d (%s %s)", r - 1, n, how, code) end
+  end
+  io.flush()
+  if #failed > 0 then fail("%s failed", table.concat(failed, ", ")) end
+end
+
 -- ---- marks and files -----------------------------------------------------------
 
 local function read_file(path)
@@ -201,8 +242,6 @@ local function changed_settings(dir, run, config)
   end
   return changed
 end
-
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 local function claim_path(dir) return dir .. "/collected" end
 
@@ -314,6 +353,11 @@ function sweep.run(opts)
     return #missing == 0 and marks or nil
   end
   local r, n, from = choose_share(cfg.shard)
+  local procs = math.tointeger(cfg.procs) or 1
+  if n == 1 and procs > 1 then
+    spawn(opts, procs)
+    return nil
+  end
   local mine, ran = 0, 0
   for _, run in ipairs(runs) do
     if run.index % n == r then

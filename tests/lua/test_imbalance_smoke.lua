@@ -13,8 +13,9 @@ local dir = os.tmpname()
 os.remove(dir)
 assert(os.execute("mkdir -p " .. dir))
 
+-- (control_max 1.5: the controls may train on to step 6)
 local args = "size=8 width=4 emb=16 steps=4 every=2 warmup=1 seeds=1,2 sample_steps=2"
-             .. " probes=3 name=smoke"
+             .. " probes=3 control_max=1.5 name=smoke"
 -- The shell command that runs the script in <dir>/<sub> with more
 -- arguments, its output to <dir>/<sub>/<log>. One thread each, so that
 -- every process computes alike and shards at once do not crowd the cores.
@@ -24,7 +25,7 @@ local function command(sub, more, log)
                        more, log)
 end
 
-local ok = os.execute(command("one", "", "out.log"))
+local ok = os.execute(command("one", "procs=1", "out.log"))
 local out = check.read(dir .. "/one/out.log") or ""
 check.ok(ok, "exit status; output:\n" .. out)
 
@@ -41,10 +42,14 @@ check.ok(out:find("\ninterpolation on off50 probes (interpolation: probes half a
                   .. " training lattice): cannot decide (", 1, true), "the interpolation question")
 -- the controls, whatever the decision
 for _, line in ipairs{ "\n  question: contrast of relative lags lag(x_dense) - lag(y_dense) ",
-                       "\n  null (balanced): relative lag ",
-                       "\n  positive control (sparse labels withheld for the first 2 steps): " } do
+                       "\n  null (balanced): relative lag " } do
   check.ok(out:find(line, 1, true), "printed: " .. line)
 end
+-- the positive control: 4 steps place nothing, so the sparse labels never
+-- come back and each control trains on to control_max * steps (6)
+check.ok(out:find("\n  positive control (sparse labels withheld until the dense axis reached 0.60"
+                  .. " on the lattice probes, then 0 steps more: back at steps never, never, never,"
+                  .. " never; trained 6, 6, 6, 6 steps): ", 1, true), "the positive control")
 for _, c in ipairs(conditions) do
   check.ok(out:find("\n  " .. c .. " +%(dx [%d.]+, dy [%d.]+%): final one bump "), c .. " in the answer")
 end
@@ -85,9 +90,10 @@ for line in (check.read(run .. "metrics.jsonl") or ""):gmatch("[^\n]+") do
     if c then rows[#rows + 1] = c .. seed .. "@" .. step end
   end
 end
-check.eq(#rows, 5 * 2 * 2, "rows: 5 conditions x 2 seeds x 2 evaluations")
+check.eq(#rows, 3 * 2 * 2 + 2 * 2 * 3, "rows: 3 conditions x 2 seeds x 2 evaluations, and the"
+         .. " 2 controls x 2 seeds x 3 (they train on to step 6)")
 check.eq(rows[1], "balanced1@2", "first row")
-check.eq(rows[20], "control_y2@4", "last row")
+check.eq(rows[24], "control_y2@6", "last row")
 check.eq(crossings, 30, "a crossings row per training and probe set")
 check.eq(decisions, 2, "a decision row per question")
 
@@ -124,14 +130,19 @@ end
 for _, c in ipairs(conditions) do
   for seed = 1, 2 do
     local name = string.format("%strain/%s_s%d/", run, c, seed)
+    local control = c:find("^control") ~= nil  -- trained on to step 6
+    local steps = control and "2,4,6" or "2,4"
     local m = check.read(name .. "metrics.jsonl") or ""
     check.ok(m:find('"loss":', 1, true), c .. " seed " .. seed .. " loss log")
-    check.eq(select(2, m:gsub('"event":"evaluation"', "")), 2, c .. " seed " .. seed .. " evaluations")
+    check.eq(select(2, m:gsub('"event":"evaluation"', "")), control and 3 or 2,
+             c .. " seed " .. seed .. " evaluations")
     check.eq((check.read(name .. "samples.png") or ""):sub(1, 4), "\137PNG", c .. " seed " .. seed .. " samples")
     local mark = json.decode(check.read(name .. "done.json") or "null") or {}
     local results = mark.results or {}
     check.eq(mark.seed, seed, c .. " seed " .. seed .. " marked done")
-    check.eq(results.curve and table.concat(results.curve.steps, ","), "2,4", "the curve's steps")
+    check.eq(results.curve and table.concat(results.curve.steps, ","), steps, "the curve's steps")
+    check.eq(results.steps, control and 6 or 4, "the training's steps")
+    check.eq(#bd.ckpt.list(name), 0, "no checkpoint left behind")
     check.ok(results.curve and results.curve.rows[2].off50_single ~= nil, "the curve's rows")
     check.ok(results.probes and results.probes.off50 >= 6, "3 x 2 or 3 x 3 off50 probes")
     check.eq(results.samples, "samples.png", "the samples' file")
@@ -160,6 +171,14 @@ check.eq(untimed(answer(collector) or ""), untimed(answer(out) or "-"), "the sha
 for _, f in ipairs{ "report.html", "metrics.jsonl", "errors_balanced.svg", "curves_x_dense.svg" } do
   check.eq(untimed(check.read(two .. f) or ""), untimed(check.read(run .. f) or "-"), "sharded " .. f)
 end
+
+-- procs=2 (the quick scale's default): one command starts both shards
+ok = os.execute(command("procs", "procs=2", "out.log"))
+local both = check.read(dir .. "/procs/out.log") or ""
+check.ok(ok and both:find("sweep smoke: 2 processes of one thread each, shard=0/2 ... 1/2", 1, true)
+         and both:find("share 0/2 (shard=0/2) ran 5 of its 5 runs", 1, true)
+         and both:find("share 1/2 (shard=1/2) ran 5 of its 5 runs", 1, true), "procs=2:\n" .. both)
+check.eq(untimed(answer(both) or ""), untimed(answer(out) or "-"), "the answer of procs=2")
 
 ok = os.execute(command("two", "collect=true", "collect.log"))
 local again = check.read(dir .. "/two/collect.log") or ""
