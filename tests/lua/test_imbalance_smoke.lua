@@ -142,7 +142,7 @@ for _, c in ipairs(conditions) do
     check.eq(mark.seed, seed, c .. " seed " .. seed .. " marked done")
     check.eq(results.curve and table.concat(results.curve.steps, ","), steps, "the curve's steps")
     check.eq(results.steps, control and 6 or 4, "the training's steps")
-    check.eq(#bd.ckpt.list(name), 0, "no checkpoint left behind")
+    check.eq(#bd.ckpt.list(name .. "ckpt"), 0, "no checkpoint left behind")
     check.ok(results.curve and results.curve.rows[2].off50_single ~= nil, "the curve's rows")
     check.ok(results.probes and results.probes.off50 >= 6, "3 x 2 or 3 x 3 off50 probes")
     check.eq(results.samples, "samples.png", "the samples' file")
