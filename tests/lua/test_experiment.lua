@@ -145,13 +145,13 @@ check.ok(row2.single == 0 or row2.snap_x == row2.snap_x, "a lattice: snap_x a nu
 local root = os.tmpname()
 os.remove(root)
 local data = bd.data.bumps{ size = 8, sigma = 1.0, dx = 1, dy = 1 }
-local function trained(steps, more, max_steps, keep_last)
+local function trained(name, steps, more, max_steps, keep_last)
   local m = bd.model("unet", { width = 4, size = 8, emb = 16, seed = 3 })
   local seen = {}
   local t = experiment.train_one{
     model = m, data = data,
     train = { steps = steps, batch = 8, lr = 1e-3, warmup = 1, ema = 0.9, seed = 5, every = 2,
-              run = bd.run("train_" .. steps .. (more and "_more" or ""), { root = root }),
+              run = bd.run(name, { root = root }),
               progress = false },
     evaluate = function() return { loss_free = #seen } end,
     on_row = function(step) seen[#seen + 1] = step end,
@@ -159,14 +159,14 @@ local function trained(steps, more, max_steps, keep_last)
   }
   return m, t, seen
 end
-local straight, ts, seen_s = trained(6)
+local straight, ts, seen_s = trained("straight", 6)
 check.eq(ts.steps, 6, "six steps")
 check.eq(table.concat(ts.curve.steps, ","), "2,4,6", "an evaluation every 2 steps")
 check.eq(table.concat(seen_s, ","), "2,4,6", "on_row after each")
 check.ok(ts.eval_seconds >= 0 and ts.train_seconds >= ts.eval_seconds, "times")
 -- trained on past 2 steps while `more` says so: the same weights as straight
 local calls = 0
-local extended, te = trained(2, function(curve)
+local extended, te = trained("extended", 2, function(curve)
   calls = calls + 1
   return curve:last().loss_free < 2  -- on after the evaluations at 2 and 4, not after 6
 end, 10)
@@ -174,10 +174,10 @@ check.eq(te.steps, 6, "stopped when more said no")
 check.eq(calls, 3, "asked after each stretch")
 check.eq(table.concat(te.curve.steps, ","), "2,4,6", "the curve across the stretches")
 check.eq(check.count_differences(straight, extended), 0, "the same weights as a straight training")
-check.eq(#bd.ckpt.list(root .. "/train_2_more/ckpt"), 0, "its checkpoints removed")
-local _, tc = trained(2, function() return true end, 5, true)
+check.eq(#bd.ckpt.list(root .. "/extended/ckpt"), 0, "its checkpoints removed")
+local _, tc = trained("capped", 2, function() return true end, 5, true)
 check.eq(tc.steps, 4, "max_steps caps the stretches (a whole `every` each)")
-local kept = bd.ckpt.list(root .. "/train_2_more/ckpt")
+local kept = bd.ckpt.list(root .. "/capped/ckpt")
 check.eq(#kept, 1, "keep_last: the last checkpoint only")
 check.eq(kept[1] and kept[1].step, 4, "at the last step")
 os.execute("rm -rf " .. root)
