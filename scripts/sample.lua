@@ -10,7 +10,6 @@ local cfg = bd.config{ ckpt = "", out = "", per_side = 8, sampler = "ddim", step
 if cfg.ckpt == "" then error("sample: ckpt= names the checkpoint to sample from", 0) end
 
 local model, info = bd.ckpt.load_model(cfg.ckpt)
-if not model then error("sample: " .. info, 0) end
 local probe = bd.data.grid{ size = model.size, step = model.size / cfg.per_side }
 local s = bd.sample(model, probe, { sampler = cfg.sampler, steps = cfg.steps, seed = cfg.seed })
 local out = cfg.out ~= "" and cfg.out or cfg.ckpt:gsub("%.bdc$", "") .. "_samples.png"

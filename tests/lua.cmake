@@ -7,6 +7,7 @@ if(TARGET bdrun)
     set(BD_LUA_TEST_ARGS_test_plugin_errors bdrun=$<TARGET_FILE:bdrun>
         fixtures=${CMAKE_BINARY_DIR}/tests/fixtures/plugins
         plugins=${CMAKE_BINARY_DIR}/plugins)
+    set(BD_LUA_TEST_ARGS_test_kill_loop bdrun=$<TARGET_FILE:bdrun>)
     set(BD_LUA_TEST_ARGS_test_ckpt_model bdrun=$<TARGET_FILE:bdrun>)
     set(BD_LUA_TEST_ARGS_test_interop bdrun=$<TARGET_FILE:bdrun>)
     set(BD_LUA_TEST_ARGS_test_imbalance_smoke bdrun=$<TARGET_FILE:bdrun>)

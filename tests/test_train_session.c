@@ -2,8 +2,9 @@
  * resumed with "auto" ends bit-identical to a straight run (its last
  * checkpoint byte for byte); keep and pin pruning; a damaged latest
  * checkpoint skipped for the one before; stale temp files; the option
- * errors; and a model rebuilt from its checkpoint alone that samples what
- * the trained model sampled. */
+ * errors; a model rebuilt from its checkpoint alone that samples what
+ * the trained model sampled; loads that write nothing unless everything
+ * fits; and the settings a resume compares. */
 #include "bd/registry.h"
 #include "bd/session.h"
 #include "test_ckpt_util.h"
@@ -357,6 +358,208 @@ static void test_rebuild_model(void)
     bd_model_free(trained);
 }
 
+/* ---- all or nothing, and the settings a resume compares ------------------- */
+
+/* Train an mlp(5) the quick way; its checkpoint at <root>/whole.bdc. */
+static const char *whole_checkpoint(void)
+{
+    static char path[800];
+    if (path[0])
+        return path;
+    bd_model *m = mlp(5);
+    bd_train_opts o = quick_opts();
+    bd_trainer *tr = NULL;
+    snprintf(path, sizeof path, "%s/whole.bdc", root);
+    CHECK_OK(bd_trainer_new(m, data, &o, &tr));
+    CHECK_OK(bd_trainer_run(tr, NULL, NULL));
+    CHECK_OK(bd_checkpoint_save(path, m, NULL, tr, 1));
+    bd_trainer_free(tr);
+    bd_model_free(m);
+    return path;
+}
+
+static void copy_key(bd_ckpt *out, const bd_ckpt_kv *kv)
+{
+    switch (kv->type) {
+    case BD_CKPT_U64: bd_ckpt_set_u64(out, kv->key, kv->v.u64); break;
+    case BD_CKPT_I64: bd_ckpt_set_i64(out, kv->key, kv->v.i64); break;
+    case BD_CKPT_F64: bd_ckpt_set_f64(out, kv->key, kv->v.f64); break;
+    case BD_CKPT_STR: bd_ckpt_set_str(out, kv->key, kv->v.str); break;
+    case BD_CKPT_ARR_I64: bd_ckpt_set_i64s(out, kv->key, kv->v.i64s, kv->n); break;
+    case BD_CKPT_ARR_F64: bd_ckpt_set_f64s(out, kv->key, kv->v.f64s, kv->n); break;
+    }
+}
+
+/* A copy of ck without the tensor `drop` and with the tensor `flatten`
+ * stored as one dimension (either NULL: none). */
+static bd_ckpt *edited(const bd_ckpt *ck, const char *drop, const char *flatten)
+{
+    bd_ckpt *out = bd_ckpt_new();
+    for (size_t i = 0; out && i < bd_ckpt_kv_count(ck); i++)
+        copy_key(out, bd_ckpt_kv_at(ck, i));
+    for (size_t i = 0; out && i < bd_ckpt_tensor_count(ck); i++) {
+        const bd_ckpt_tensor *t = bd_ckpt_tensor_at(ck, i);
+        int64_t numel = (int64_t)(t->nbytes / sizeof(float));
+        bool flat = flatten && strcmp(t->name, flatten) == 0;
+        if (!drop || strcmp(t->name, drop) != 0)
+            CHECK_OK(bd_ckpt_add_array(out, t->name, t->dtype, flat ? 1 : t->ndim,
+                                       flat ? &numel : t->dims, t->data));
+    }
+    return out;
+}
+
+/* Every weight of m, to see that a refused load wrote none. */
+static float *weights_of(const bd_model *m)
+{
+    float *w = malloc((size_t)bd_params_numel(m->params) * sizeof *w), *at = w;
+    for (int i = 0; w && i < bd_params_count(m->params); i++) {
+        const bd_tensor *t = bd_params_at(m->params, i);
+        memcpy(at, t->data, (size_t)t->numel * sizeof *at);
+        at += t->numel;
+    }
+    return w;
+}
+
+static bool weights_are(const bd_model *m, const float *w)
+{
+    float *now = weights_of(m);
+    bool same = now && w && memcmp(now, w, (size_t)bd_params_numel(m->params)
+                                                * sizeof *w) == 0;
+    free(now);
+    return same;
+}
+
+/* A checkpoint that lacks the last parameter, or holds it in another
+ * shape, is refused naming the file before any weight is written, for
+ * bd_checkpoint_read_weights (weights and EMA) and for a resume. */
+static void test_all_or_nothing(void)
+{
+    bd_ckpt *ck = NULL;
+    CHECK_OK(bd_ckpt_load(whole_checkpoint(), &ck));
+    if (!ck)
+        return;
+    bd_model *m = mlp(7);
+    const int n = bd_params_count(m->params);
+    const char *last = bd_params_name(m->params, n - 1), *matrix = last;
+    for (int i = n - 1; i >= 0 && bd_params_at(m->params, i)->ndim < 2; i--)
+        matrix = bd_params_name(m->params, i - 1); /* the last of 2+ dims */
+    char want[400], ema_last[300], v_last[300], path[800];
+    float *before = weights_of(m);
+    bd_ckpt *missing = edited(ck, last, NULL), *flat = edited(ck, NULL, matrix);
+    snprintf(want, sizeof want, "ckpt 'missing.bdc': has no tensor '%s' (the"
+             " model's parameter %d of %d); nothing was loaded", last, n, n);
+    CHECK_FAILS(bd_checkpoint_read_weights(missing, "missing.bdc", m, false),
+                BD_E_ARG, want);
+    CHECK(weights_are(m, before), "no weight written by the refused load");
+    snprintf(want, sizeof want, "ckpt 'flat.bdc': tensor '%s' is f32 (", matrix);
+    CHECK_FAILS(bd_checkpoint_read_weights(flat, "flat.bdc", m, false), BD_E_ARG,
+                want);
+    CHECK_FAILS(bd_checkpoint_read_weights(flat, "flat.bdc", m, false), BD_E_ARG,
+                "another architecture or config; nothing was loaded");
+    CHECK(weights_are(m, before), "no weight written by the refused load");
+    snprintf(ema_last, sizeof ema_last, "ema.%s", last);
+    bd_ckpt_free(missing);
+    missing = edited(ck, ema_last, NULL);
+    CHECK_FAILS(bd_checkpoint_read_weights(missing, "no-ema.bdc", m, true),
+                BD_E_ARG, "has no tensor 'ema.");
+    CHECK(weights_are(m, before), "nor by a refused EMA load");
+    /* a resume: the optimizer's last moment missing */
+    snprintf(v_last, sizeof v_last, "optim.v.%s", last);
+    bd_ckpt_free(missing);
+    missing = edited(ck, v_last, NULL);
+    snprintf(path, sizeof path, "%s/no-moment.bdc", root);
+    CHECK_OK(bd_ckpt_save(missing, path, NULL));
+    bd_train_opts o = quick_opts();
+    bd_trainer *tr = NULL;
+    CHECK_OK(bd_trainer_new(m, data, &o, &tr));
+    CHECK_FAILS(bd_checkpoint_resume(path, tr, NULL), BD_E_ARG, "has no tensor 'optim.v.");
+    CHECK(weights_are(m, before) && bd_trainer_state(tr)->step == 0,
+          "a refused resume writes no weight and keeps the state");
+    bd_trainer_free(tr);
+    bd_ckpt_free(missing);
+    bd_ckpt_free(flat);
+    bd_ckpt_free(ck);
+    free(before);
+    bd_model_free(m);
+}
+
+/* Resume from whole.bdc with trainer options o and an mlp of `hidden`. */
+static bd_status resume_with(bd_train_opts o, int hidden, const char *const *allow,
+                             int64_t *step)
+{
+    bd_config *cfg = bd_config_new();
+    bd_config_set_num(cfg, "size", 6);
+    bd_config_set_num(cfg, "hidden", hidden);
+    bd_config_set_num(cfg, "emb", 4);
+    bd_model *m = NULL;
+    bd_trainer *tr = NULL;
+    bd_status s = bd_model_create("mlp", cfg, 7, &m);
+    if (s == BD_OK)
+        s = bd_trainer_new(m, data, &o, &tr);
+    if (s == BD_OK)
+        s = bd_checkpoint_resume(whole_checkpoint(), tr, allow);
+    *step = tr ? bd_trainer_state(tr)->step : -1;
+    bd_trainer_free(tr);
+    bd_model_free(m);
+    bd_config_free(cfg);
+    return s;
+}
+
+/* What changes the mathematics stops a resume, naming both values, unless
+ * allowed by name; what changes how it is learned is allowed; resume
+ * "auto" stops at a checkpoint of other settings instead of skipping it. */
+static void test_resume_settings(void)
+{
+    const char *schedule[] = {"schedule", NULL};
+    bd_train_opts o = quick_opts();
+    int64_t step;
+    o.diffusion.schedule = BD_SCHEDULE_COSINE;
+    CHECK_FAILS(resume_with(o, 16, NULL, &step), BD_E_ARG, "whole.bdc': schedule"
+                " is 'linear' in the checkpoint and 'cosine' now, which changes"
+                " what the model learns; set it back, or allow the change with"
+                " allow_changes = { \"schedule\" }");
+    CHECK(step == 0, "nothing resumed: step %lld", (long long)step);
+    CHECK_OK(resume_with(o, 16, schedule, &step));
+    CHECK(step == STEPS, "allowed: resumed at step %lld", (long long)step);
+    o = quick_opts();
+    o.diffusion.timesteps = 500;
+    CHECK_FAILS(resume_with(o, 16, schedule, &step), BD_E_ARG,
+                "timesteps is 1000 in the checkpoint and 500 now");
+    o = quick_opts();
+    o.diffusion.prediction = BD_PREDICT_X0;
+    CHECK_FAILS(resume_with(o, 16, NULL, &step), BD_E_ARG,
+                "prediction is 'eps' in the checkpoint and 'x0' now");
+    CHECK_FAILS(resume_with(quick_opts(), 32, NULL, &step), BD_E_ARG,
+                "the model's hidden is 16 in the checkpoint and 32 now");
+    o = quick_opts();
+    o.lr *= 2;
+    o.batch += 1;
+    o.seed += 1;
+    o.steps += 4;
+    CHECK_OK(resume_with(o, 16, NULL, &step));
+    CHECK(step == STEPS, "lr, batch, seed and steps may change: step %lld",
+          (long long)step);
+
+    /* resume "auto" in a folder of checkpoints made with the linear schedule */
+    o = quick_opts();
+    o.diffusion.schedule = BD_SCHEDULE_COSINE;
+    bd_model *m = mlp(7);
+    bd_trainer *tr = NULL;
+    bd_session *s = NULL;
+    bd_session_opts so = bd_session_defaults();
+    so.dir = folder("straight");
+    int skips = 0;
+    CHECK_OK(bd_trainer_new(m, data, &o, &tr));
+    CHECK_OK(bd_session_new(tr, &so, &s));
+    CHECK_FAILS(bd_session_resume(s, "auto", count_skip, &skips), BD_E_ARG,
+                "step_12.bdc': schedule is 'linear' in the checkpoint");
+    CHECK(skips == 0 && bd_session_resumed(s) == NULL, "stopped, not skipped: %d",
+          skips);
+    bd_session_free(s);
+    bd_trainer_free(tr);
+    bd_model_free(m);
+}
+
 int main(void)
 {
     root = tmp_mkdir();
@@ -367,6 +570,8 @@ int main(void)
     RUN(test_prune);
     RUN(test_option_errors);
     RUN(test_rebuild_model);
+    RUN(test_all_or_nothing);
+    RUN(test_resume_settings);
     bd_dataset_free(data);
     tmp_rmdir(root);
     bd_plugins_unload_all();

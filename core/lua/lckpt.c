@@ -5,16 +5,20 @@
  *     the weights, the architecture and its config, the diffusion settings
  *     when known and, after bd.train, everything to resume it
  *     (rank 0 writes; the other ranks: true)
- *   bd.ckpt.load(path, model [, {ema = false}]) -> { step =, arch = } | nil, msg, stage
- *     load copies the weights (or, with ema = true, the EMA weights) into
- *     the model, whose shapes must match, and the diffusion settings, so
- *     bd.sample uses the ones it was trained with; the model forgets its
- *     last bd.train (its EMA no longer matches the weights).
+ *   bd.ckpt.load(path, model [, {ema = false}]) -> { step =, arch = }
+ *     load copies the raw weights (with ema = true, the EMA weights) into
+ *     the model and the diffusion settings, so bd.sample uses the ones it
+ *     was trained with; the model forgets its last bd.train (its EMA no
+ *     longer matches the weights). All or nothing: every tensor's name,
+ *     dtype and shape is checked first; on any failure it raises, naming
+ *     the file, and the model is as it was.
  *   bd.ckpt.load_model(path [, {ema = <when it has one>}])
- *       -> model, { step =, arch = } | nil, msg, stage
+ *       -> model, { step =, arch = }      (raises on failure)
  *     a new model of the checkpoint's architecture and config holding its
- *     (EMA) weights and diffusion settings: bd.sample(model, ...) draws
+ *     EMA weights when it has them, else its raw weights (ema = false: the
+ *     raw ones), and its diffusion settings: bd.sample(model, ...) draws
  *     what the model that wrote it drew.
+ *   An option these do not take is an error.
  *   bd.ckpt.path(run | dir, step) -> "<dir>/step_<N>.bdc" (run: <run>/ckpt)
  *   bd.ckpt.list(run | dir) -> { { step =, path = }, ... } by step
  *                              (a missing folder: {}) | nil, msg, stage
@@ -34,12 +38,19 @@ static const char *stage_of(bd_status s)
     return s == BD_E_IO ? "io" : s == BD_E_FORMAT ? "format" : "ckpt";
 }
 
-/* opts.<key> as a boolean, or dflt when absent. */
-static bool opt_bool(lua_State *L, int opts, const char *key, bool dflt)
+/* The one option of the table at `opts` (nil: none), an integer in
+ * [lo, hi] (a boolean is 0 or 1); any other key is a configuration error
+ * naming who refused it. */
+static int64_t only_option(lua_State *L, int opts, const char *who,
+                           const char *key, int64_t dflt, int64_t lo, int64_t hi)
 {
-    if (!lua_istable(L, opts))
-        return dflt;
-    bool v = lua_getfield(L, opts, key) == LUA_TNIL ? dflt : lua_toboolean(L, -1);
+    bd_config *cfg = bdl_check_config(L, opts, who, NULL);
+    int64_t v;
+    bd_status s = bd_config_int(cfg, key, dflt, lo, hi, &v);
+    if (s == BD_OK)
+        s = bd_config_check_unused(cfg, who);
+    if (s != BD_OK)
+        bdl_raise_status(L, s);
     lua_pop(L, 1);
     return v;
 }
@@ -48,9 +59,9 @@ static int ckpt_save(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     model_box *b = bdl_check_model(L, 2);
-    lua_Integer level = bd_ckpt_save_defaults().level;
-    if (lua_istable(L, 3) && lua_getfield(L, 3, "level") != LUA_TNIL)
-        level = luaL_checkinteger(L, -1);
+    lua_settop(L, 3);
+    lua_Integer level = only_option(L, 3, "ckpt.save", "level",
+                                    bd_ckpt_save_defaults().level, 0, 19);
     bd_status s = bd_checkpoint_save(path, b->m, b->trained ? &b->diffusion : NULL,
                                      bdl_model_trainer(L, 2), (int)level);
     if (s == BD_E_ARG)
@@ -91,7 +102,8 @@ static int ckpt_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     model_box *b = bdl_check_model(L, 2);
-    bool ema = opt_bool(L, 3, "ema", false);
+    lua_settop(L, 3);
+    bool ema = only_option(L, 3, "ckpt.load", "ema", 0, 0, 1);
     bd_ckpt **ck = push_ckpt_slot(L);
     bd_checkpoint_info info;
     bd_status s = bd_ckpt_load(path, ck);
@@ -100,7 +112,7 @@ static int ckpt_load(lua_State *L)
     if (s == BD_OK)
         s = load_into(*ck, path, b, ema, &info);
     if (s != BD_OK)
-        return bdl_fail(L, stage_of(s));
+        return bdl_raise_status(L, s);
     lua_pushnil(L);
     lua_setiuservalue(L, 2, 1); /* drop the last training's trainer */
     push_info(L, &info, b->m);
@@ -117,16 +129,14 @@ static int ckpt_load_model(lua_State *L)
     if (s == BD_OK)
         s = bd_checkpoint_info_of(*ck, path, &info);
     if (s != BD_OK)
-        return bdl_fail(L, stage_of(s));
-    bool ema = opt_bool(L, 2, "ema", info.has_ema);
+        return bdl_raise_status(L, s);
+    bool ema = only_option(L, 2, "ckpt.load_model", "ema", info.has_ema, 0, 1);
     model_box *b = bdl_push_model(L);
     s = bd_checkpoint_new_model(*ck, path, &b->m);
-    if (s == BD_E_PLUGIN)
-        return bdl_fail(L, "plugin");
     if (s == BD_OK)
         s = load_into(*ck, path, b, ema, &info);
     if (s != BD_OK)
-        return bdl_fail(L, stage_of(s));
+        return bdl_raise_status(L, s);
     bdl_account(L, (size_t)bd_params_numel(b->m->params) * sizeof(float) * 2);
     push_info(L, &info, b->m);
     return 2;

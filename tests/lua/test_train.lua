@@ -121,11 +121,13 @@ check.ok(check.count_differences(model, bd.model("unet", cfg)) > 1000, "training
 local r0 = bd.sample(model, probe, { sampler = "ddim", steps = 4, seed = 2, ema = false })
 local r1 = bd.sample(fresh, probe, { sampler = "ddim", steps = 4, seed = 2 })
 check.eq(r1.images:get(2, 1, 3, 3), r0.images:get(2, 1, 3, 3), "same weights, same samples")
-local none, msg, stage = bd.ckpt.load(run:path("missing.bdc"), fresh)
-check.eq(none, nil, "missing checkpoint")
-check.eq(stage, "io", "stage of a missing file: " .. tostring(msg))
-none, msg = bd.ckpt.load(path, bd.model("mlp", { size = 8, hidden = 8 }))
-check.ok(msg and msg:find("holds a 'unet' model, expected 'mlp'", 1, true), "arch mismatch: " .. tostring(msg))
+-- a load that fails raises, naming the file; an option it does not take is refused
+check.raises("missing.bdc", bd.ckpt.load, run:path("missing.bdc"), fresh)
+check.raises("holds a 'unet' model, expected 'mlp'", bd.ckpt.load, path,
+             bd.model("mlp", { size = 8, hidden = 8 }))
+check.raises("'emma'", bd.ckpt.load, path, fresh, { emma = true })
+check.raises("'emma'", bd.ckpt.load_model, path, { emma = true })
+check.raises("'lvl'", bd.ckpt.save, path, model, { lvl = 3 })
 
 -- a model that loads weights forgets its last training (and its EMA)
 check.ok(bd.ckpt.load(path, model), "load into the trained model")
