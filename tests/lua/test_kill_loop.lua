@@ -16,9 +16,9 @@ local root = os.tmpname()
 os.remove(root)
 assert(os.execute("mkdir -p " .. root))
 
-local function train(name, limit)
-  local cmd = string.format("%s%s %s root=%s name=%s steps=%d >> %s/%s.log 2>&1",
-                            limit or "", cfg.bdrun, fixture, root, name, cfg.steps, root, name)
+local function train(name, extra)
+  local cmd = string.format("%s %s root=%s name=%s steps=%d %s >> %s/%s.log 2>&1", cfg.bdrun,
+                            fixture, root, name, cfg.steps, extra or "", root, name)
   return os.execute(cmd)
 end
 
@@ -48,40 +48,49 @@ local function history(name)
   return loss, eval, lines
 end
 
--- The uninterrupted run: its start-up (process start to the run's opening,
--- and exit) and training times, from its last line's "time".
 local t0 = bd.time()
 check.ok(train("straight"), "the uninterrupted run")
 local total_s = bd.time() - t0
 local last_line = (check.read(root .. "/straight/metrics.jsonl") or ""):match("[^\n]+\n$") or "{}"
-local training_s = json.decode(last_line).time or total_s
-local startup_s = math.max(0, total_s - training_s)
-bd.log.info("uninterrupted: %d steps, %.2f s in all, %.2f s of them training", cfg.steps,
-            total_s, training_s)
+local step_s = (json.decode(last_line).time or total_s) / cfg.steps
+bd.log.info("uninterrupted: %d steps, %.2f s in all, %.3f s a step", cfg.steps, total_s, step_s)
 
--- Each kill lands at a moment drawn uniformly over what is left of the
--- training (from the times above); one that comes after the end (the
--- machine ran faster than measured) is not counted and drawn again.
+-- Each kill: the run is started again (resuming) and, from the report of
+-- a step drawn ahead of where it stands, killed after a random delay of up
+-- to two steps' time: in a step, a checkpoint's writing or a report.
 math.randomseed(cfg.seed)
 local signals = { "KILL", "KILL", "TERM", "KILL", "KILL", "INT" }
 local landed, attempts = {}, 0
-while #landed < cfg.kills and attempts < 4 * cfg.kills do
+while #landed < cfg.kills and attempts < 2 * cfg.kills
+      and (checkpoints("killed")[cfg.steps] == nil) do
   attempts = attempts + 1
   local before = checkpoints("killed")
-  local left = (cfg.steps - (before[#before] or 0)) / cfg.steps
-  local delay = startup_s + math.random() * training_s * left
+  local at = before[#before] or 0
+  -- kills stop 5 steps before the end, well beyond a delay of two steps
+  local room = (cfg.steps - 5 - at) // (cfg.kills - #landed)
+  local kill_at = at + math.random(1, math.max(1, room))
+  local after_s = math.random() * 2 * step_s
   local signal = signals[#landed % #signals + 1]
-  local _, _, code = train("killed", string.format("timeout -s %s %.3f ", signal, delay))
-  local after = checkpoints("killed")
-  -- timeout exits 124 when it sent its signal, 128 + 9 when that was SIGKILL
-  if (code == 124 or code == 137) and (after[#after] or 0) < cfg.steps then
-    landed[#landed + 1] = string.format("%s at %.2f s: step %d -> %d", signal, delay,
-                                        before[#before] or 0, after[#after] or 0)
+  local _, how, code = train("killed", string.format("kill_at=%d kill_after=%.3f signal=%s",
+                                                          kill_at, after_s, signal))
+  local now = checkpoints("killed")
+  local what = string.format("%s %.3f s after step %d: %d -> %d", signal, after_s, kill_at,
+                             at, now[#now] or 0)
+  if how == "signal" or code > 128 then
+    landed[#landed + 1] = what
+  else
+    bd.log.warn("missed (%s %s): %s", how, code, what)
   end
 end
 bd.log.info("%d kills in %d attempts: %s", #landed, attempts, table.concat(landed, "; "))
 check.eq(#landed, cfg.kills, "every kill landed inside the training")
 check.ok(train("killed"), "the killed run, resumed to the end")
+local log = check.read(root .. "/killed.log") or ""
+local function count(pattern) local n = 0; for _ in log:gmatch(pattern) do n = n + 1 end; return n end
+bd.log.info("%d resumes; %d kills left a checkpoint half-written (its temp file removed on"
+            .. " resume); %d resumes dropped lines of metrics.jsonl past their step",
+            count("train: resumed from"), count("left unfinished by process"),
+            count("dropped %d+ line"))
 
 local steps = checkpoints("killed")
 check.eq(#steps, cfg.steps, "a checkpoint of every step")
