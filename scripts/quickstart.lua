@@ -36,9 +36,9 @@ local function evaluate(r)
   local score = bumps.score(s.images, probe.labels, { tolerance = 1.0 })
   r:log(score)
   bd.log.info("step %d: %.0f%% single bump within 1 px (%.0f%% several, %.0f%% none),"
-              .. " mean error %s", r.step, 100 * score.acc, 100 * score.multi,
-              100 * score.none, score.single > 0 and string.format("%.2f px", score.err)
-              or "-")
+              .. " mean error %s", r.step, 100 * score.accuracy, 100 * score.frac_multi,
+              100 * score.frac_none, score.frac_single > 0
+              and string.format("%.2f px", score.mean_error) or "-")
   last = { samples = s, score = score }
 end
 
@@ -54,4 +54,4 @@ assert(bd.image.save_grid(grid, last.samples.images,
 bd.log.info("trained %d steps in %.0f s (%.1f images/s); samples in %s",
             result.steps, result.seconds, result.images_per_s, grid)
 print(string.format("%.1f%% of %d samples hold a single bump within 1 pixel of"
-                    .. " the requested place", 100 * last.score.acc, last.score.n))
+                    .. " the requested place", 100 * last.score.accuracy, last.score.n))

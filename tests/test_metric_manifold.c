@@ -577,6 +577,10 @@ static void test_taps(void)
         CHECK_FAILS(bd_metric_update(m, act, labels, NULL), BD_E_ARG,
                     "images must be (N, C, H, W)");  /* the host checks */
         CHECK_FAILS(bd_metric_update(m, images, labels, NULL), BD_E_ARG,
+                    "manifold: tap = 'mid', but the batch has no taps (pass"
+                    " bd.sample's result made with taps = {'mid'}");
+        bd_taps other = {.n = 1, .names = {"mid"}, .values = {images}};
+        CHECK_FAILS(bd_metric_update(m, images, labels, &other), BD_E_ARG,
                     "manifold: activations of 4 values per sample, earlier"
                     " batches had 6");
         CHECK_OK(bd_metric_compute(m, r));

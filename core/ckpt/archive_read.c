@@ -583,6 +583,47 @@ bd_status bd_archive_extract_mem(bd_archive *a, uint64_t step, uint8_t **bytes,
     return s;
 }
 
+/* Entry i rebuilt from cur (decoded after prev) and checked whole. */
+static bd_status verify_entry(bd_archive *a, size_t i, const state *prev,
+                              state *cur)
+{
+    const entry *e = &a->entries[i];
+    BD_TRY(decode_meta(a, e, prev, cur));
+    BD_TRY(decode_entry(a, e, NULL, prev, cur));
+    uint8_t *bytes;
+    size_t len;
+    BD_TRY(rebuild(a, e, cur, &bytes, &len));
+    free(bytes);
+    return BD_OK;
+}
+
+bd_status bd_archive_verify(bd_archive *a, bd_archive_verify_fn report,
+                            void *ctx, size_t *n_bad)
+{
+    state prev = {0};
+    bool chain_ok = false; /* the entry before decoded: a delta may follow */
+    *n_bad = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        const entry *e = &a->entries[i];
+        state cur = {0};
+        bd_status s;
+        if (!e->key && !chain_ok)
+            s = FAIL(a, "step %llu: not checked: it is coded against an"
+                     " earlier entry that failed", (unsigned long long)e->step);
+        else
+            s = verify_entry(a, i, &prev, &cur);
+        chain_ok = s == BD_OK;
+        *n_bad += s != BD_OK;
+        report(ctx, bd_archive_entry_at(a, i), s == BD_OK ? NULL : bd_last_error());
+        state_free(&prev);
+        prev = cur;
+        if (!chain_ok)
+            state_free(&prev);
+    }
+    state_free(&prev);
+    return BD_OK;
+}
+
 bd_status bd_archive_extract(const char *path, uint64_t step,
                              const char *out_path)
 {

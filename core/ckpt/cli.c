@@ -10,12 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static const char USAGE[] =
     "usage: %s <command> ...\n"
     "  inspect FILE.bdc                 header, keys and tensors\n"
-    "  verify FILE.bdc...               run every check of the format\n"
+    "  verify FILE.bdc|FILE.bda...      run every check of the format; of an\n"
+    "                                   archive, every entry's frames and the\n"
+    "                                   checkpoint it rebuilds\n"
     "  diff A.bdc B.bdc                 keys and tensors that differ (exit 1)\n"
     "  export FILE.bdc TENSOR OUT.npy   one tensor as a NumPy file\n"
     "  export FILE.bdc OUT.safetensors [ema=0|1]\n"
@@ -142,11 +145,54 @@ static int cmd_inspect(const char *path)
     return 0;
 }
 
+/* The file starts with the archive magic. */
+static bool is_archive(const char *path)
+{
+    char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    bool yes = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, BDA_MAGIC, 4) == 0;
+    if (f)
+        fclose(f);
+    return yes;
+}
+
+static void print_entry_check(void *ctx, bd_archive_entry e, const char *failure)
+{
+    (void)ctx;
+    if (failure)
+        printf("FAIL  %s\n", failure);
+    else
+        printf("ok    step %" PRIu64 "%s\n", e.step, e.key ? " (key)" : "");
+}
+
+/* Every entry of an archive, then a summary line; 0 when all are good. */
+static int verify_archive(const char *path)
+{
+    bd_archive *a;
+    if (bd_archive_open(path, &a) != BD_OK) {
+        printf("FAIL  %s\n", bd_last_error());
+        return 1;
+    }
+    size_t bad = 0, n = bd_archive_count(a);
+    bd_status s = bd_archive_verify(a, print_entry_check, NULL, &bad);
+    bd_archive_close(a);
+    if (s != BD_OK) {
+        printf("FAIL  %s\n", bd_last_error());
+        return 1;
+    }
+    printf("%s  %s: %zu of %zu entries verified%s\n", bad ? "FAIL" : "ok  ",
+           path, n - bad, n, bad ? ", the others damaged or not checkable"
+                                 : " (frames, tensor and file checksums)");
+    return bad ? 1 : 0;
+}
+
 static int cmd_verify(int n, char **paths)
 {
     int bad = 0;
     for (int i = 0; i < n; i++) {
-        if (bd_ckpt_verify(paths[i]) == BD_OK) {
+        if (is_archive(paths[i])) {
+            bad |= verify_archive(paths[i]);
+        } else if (bd_ckpt_verify(paths[i]) == BD_OK) {
             printf("ok    %s\n", paths[i]);
         } else {
             printf("FAIL  %s\n", bd_last_error());
@@ -363,6 +409,36 @@ static bool optimizer_option(const char *arg, bool *at_keys)
     return all || keys;
 }
 
+/* The archive's first argument is a run folder, the one holding ckpt/:
+ * given the ckpt/ folder itself (or a checkpoint file), say what to pass. */
+static bd_status check_run_dir(const char *dir)
+{
+    char sub[4200];
+    struct stat st;
+    snprintf(sub, sizeof sub, "%s/ckpt", dir);
+    if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+        return BD_OK;
+    char parent[4200];
+    snprintf(parent, sizeof parent, "%s", dir);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : parent;
+    if (slash)
+        *slash = '\0';
+    if (strcmp(base, "ckpt") == 0)
+        return bd_fail(BD_E_ARG, "archive: '%s' is a run's checkpoint folder;"
+                       " pass the run folder that holds it: %s", dir,
+                       slash ? (parent[0] ? parent : "/") : ".");
+    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode))
+        return bd_fail(BD_E_ARG, "archive: '%s' is a file; pass a run folder"
+                       " (the one whose ckpt/ holds step_<N>.bdc)", dir);
+    return bd_fail(BD_E_ARG, "archive: '%s' has no ckpt/ folder, expected a run"
+                   " folder whose ckpt/ holds step_<N>.bdc (as bd.train writes"
+                   " with run = bd.run(name) and ckpt_every)", dir);
+}
+
 static int cmd_archive(const char *prog, int argc, char **argv)
 {
     bd_archive_opts o = bd_archive_defaults();
@@ -375,6 +451,8 @@ static int cmd_archive(const char *prog, int argc, char **argv)
                     BDC_LEVEL_MAX);
             return usage(prog);
         }
+    if (check_run_dir(argv[0]) != BD_OK)
+        return failed();
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (bd_archive_create(argv[0], argv[1], &o) != BD_OK)
@@ -383,11 +461,11 @@ static int cmd_archive(const char *prog, int argc, char **argv)
     bd_archive *a;
     if (bd_archive_open(argv[1], &a) != BD_OK)
         return failed();
-    uint64_t original = 0, stored = 0;
-    for (size_t i = 0; i < bd_archive_count(a); i++) {
+    uint64_t original = 0;
+    for (size_t i = 0; i < bd_archive_count(a); i++)
         original += bd_archive_entry_at(a, i).file_size;
-        stored += bd_archive_entry_at(a, i).stored_size;
-    }
+    struct stat st;
+    uint64_t stored = stat(argv[1], &st) == 0 ? (uint64_t)st.st_size : 0;
     printf("%s: %zu checkpoints, %" PRIu64 " bytes -> %" PRIu64 " (%.1f%%),"
            " level %d, key every %d%s, %.2f s\n", argv[1], bd_archive_count(a),
            original, stored, original ? 100.0 * (double)stored / (double)original

@@ -2,7 +2,8 @@
  * plugin, as a function.
  *
  *   local acc = bd.metric("bump", { tolerance = 1.0 })
- *   run:log(acc(s.images, probe.labels [, s.taps]))  -- { acc_x = .., .. }
+ *   run:log(acc(s))                                   -- s = bd.sample(...)
+ *   run:log(acc(s.images, probe.labels [, s.taps]))  -- { accuracy = .., .. }
  *
  * Each call measures one batch with a fresh instance of the metric and
  * returns its named numbers (Lua numbers) and arrays (tensors). The config
@@ -100,10 +101,34 @@ static void push_results(lua_State *L, const bd_metric_result *r)
     }
 }
 
-/* metric(images, labels [, taps]) */
+/* metric(result [, labels [, taps]]) as metric(result.images,
+ * labels or result.labels, taps or result.taps): the result of bd.sample or
+ * bd.represent (a table with images) spread over arguments 2 to 4. An
+ * empty taps table (none asked for) is no taps. */
+static void spread_result(lua_State *L)
+{
+    lua_settop(L, 4);
+    if (!lua_istable(L, 2))
+        return;
+    if (lua_getfield(L, 2, "images") == LUA_TNIL)
+        luaL_error(L, "metric: argument 1 is a table without images, expected"
+                   " images (bd.Tensor) and labels, or the result of bd.sample");
+    if (lua_isnil(L, 3) && lua_getfield(L, 2, "labels") != LUA_TNIL)
+        lua_replace(L, 3);
+    if (lua_isnil(L, 4) && lua_getfield(L, 2, "taps") != LUA_TNIL)
+        lua_replace(L, 4);
+    lua_settop(L, 5);
+    lua_replace(L, 2); /* the images */
+    if (lua_isnil(L, 3))
+        luaL_error(L, "metric: no labels: the result has none, expected them"
+                   " as the second argument");
+}
+
+/* metric(images, labels [, taps]) or metric(result) */
 static int metric_call(lua_State *L)
 {
     metric_box *self = luaL_checkudata(L, 1, BDL_METRIC);
+    spread_result(L);
     bd_tensor *images = bdl_check_tensor(L, 2);
     bd_tensor *labels = bdl_to_tensor(L, 3);
     bd_taps taps;

@@ -244,6 +244,15 @@ bd_status bd_archive_extract_mem(bd_archive *a, uint64_t step, uint8_t **bytes,
 /* The same, written atomically to out_path. */
 bd_status bd_archive_extract(const char *path, uint64_t step,
                              const char *out_path);
+/* Check every entry of an archive, in order: each one's frames decoded
+ * (each tensor's CRC) and its checkpoint rebuilt against the CRC of the
+ * original file; report(ctx, entry, NULL) for a good entry, with the
+ * message for a damaged one (entries coded against a damaged one are
+ * reported as not checked). *n_bad counts the entries that failed. */
+typedef void (*bd_archive_verify_fn)(void *ctx, bd_archive_entry e,
+                                     const char *failure);
+bd_status bd_archive_verify(bd_archive *a, bd_archive_verify_fn report,
+                            void *ctx, size_t *n_bad);
 /* Whether ck is an analysis checkpoint (bd.kind "analysis"): one an
  * archive stored without its optimizer state; it cannot resume. */
 bool bd_ckpt_is_analysis(const bd_ckpt *ck);

@@ -6,10 +6,13 @@
  * The activations of a batch are the tap named `tap` when the batch carries
  * taps, else the batch's images themselves, so both of
  *     m(images, labels, { layer4 = t })   and   m(t, labels)
- * measure the tap t. Each sample's activation is flattened to d values. */
+ * measure the tap t. A metric configured with `tap` explicitly needs that
+ * tap: a batch without taps is refused rather than measured as pixels.
+ * Each sample's activation is flattened to d values. */
 #ifndef BD_PLUGIN_COMMON_SAMPLES_H
 #define BD_PLUGIN_COMMON_SAMPLES_H
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +21,7 @@
 typedef struct samples {
     const char *owner;   /* the metric's name, for messages */
     char        tap[64];
+    bool        tap_required; /* `tap` was configured: the batch must have it */
     float      *x;       /* (n, d) */
     float      *labels;  /* (n, 2) */
     int64_t     n, d, cap;
@@ -37,7 +41,10 @@ static inline bd_status samples_init(samples *s, const bd_host *h,
     const char *tap;
     memset(s, 0, sizeof *s);
     s->owner = owner;
-    BD_TRY(h->config_str(cfg, "tap", "layer4", &tap));
+    BD_TRY(h->config_str(cfg, "tap", NULL, &tap));
+    s->tap_required = tap != NULL;
+    if (!tap)
+        tap = "layer4";
     if (strlen(tap) == 0 || strlen(tap) >= sizeof s->tap)
         return h->fail(BD_E_ARG, "%s: tap = '%s', expected a name of 1 to %d"
                        " characters", owner, tap, (int)sizeof s->tap - 1);
@@ -50,6 +57,12 @@ static inline bd_status samples_add(samples *s, const bd_host *h,
                                     const bd_metric_batch *b)
 {
     bd_tensor *act = b->images;
+    if (!b->taps && s->tap_required)
+        return h->fail(BD_E_ARG, "%s: tap = '%s', but the batch has no taps"
+                       " (pass bd.sample's result made with taps = {'%s'}, or"
+                       " the taps as the third argument; without tap = ...,"
+                       " the first argument itself is measured)", s->owner,
+                       s->tap, s->tap);
     if (b->taps && !(act = h->taps_get(b->taps, s->tap)))
         return h->fail(BD_E_ARG, "%s: the batch has no tap '%s' (set tap = the"
                        " name of one it has)", s->owner, s->tap);

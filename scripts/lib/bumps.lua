@@ -1,5 +1,7 @@
--- A plain bump counter for generated images, until the metric plugins
--- exist: threshold, 4-connected components, intensity-weighted centroids.
+-- A plain bump counter for generated images, in Lua: threshold, 4-connected
+-- components, intensity-weighted centroids. Its results carry the names of
+-- the bump metric plugin's (plugins/metrics/bump), so a script can switch
+-- between the two without renaming.
 --
 -- Pixels are in [-1, 1] (bd.data's convention, v = (p + 1) / 2 in [0, 1]);
 -- a pixel belongs to a bump when p > threshold (default 0: v > 0.5, which a
@@ -42,36 +44,38 @@ function bumps.find(rows, threshold)
   return found
 end
 
--- Score images (N, 1, H, W) against the labels (N, 2) they were asked for:
---   acc     one bump, within `tolerance` pixels of (x, y) in both coordinates
---   acc_x, acc_y   one bump, within tolerance in that coordinate
---   single, multi, none   fractions with one, several, no bumps
---   err     mean distance of the bump to its label, over single-bump images
---   n       images scored
+-- Score images (N, 1, H, W) against the labels (N, 2) they were asked for,
+-- under the bump metric's names:
+--   accuracy      one bump, within `tolerance` pixels of (x, y) in both coordinates
+--   acc_x, acc_y  one bump, within tolerance in that coordinate
+--   frac_single, frac_multi, frac_none   fractions with one, several, no bumps
+--   mean_error    mean distance of the bump to its label, over single-bump images
+--   n             images scored
 function bumps.score(images, labels, opts)
   opts = opts or {}
   local tol = opts.tolerance or 1.0
   local imgs, labs = images:to_table(), labels:to_table()
-  local r = { acc = 0, acc_x = 0, acc_y = 0, single = 0, multi = 0, none = 0,
-              err = 0, n = #imgs }
+  local r = { accuracy = 0, acc_x = 0, acc_y = 0, frac_single = 0, frac_multi = 0,
+              frac_none = 0, mean_error = 0, n = #imgs }
   for i = 1, #imgs do
     local found = bumps.find(imgs[i][1], opts.threshold)
     if #found == 0 then
-      r.none = r.none + 1
+      r.frac_none = r.frac_none + 1
     elseif #found > 1 then
-      r.multi = r.multi + 1
+      r.frac_multi = r.frac_multi + 1
     else
       local dx = math.abs(found[1].x - labs[i][1])
       local dy = math.abs(found[1].y - labs[i][2])
-      r.single = r.single + 1
-      r.err = r.err + math.sqrt(dx * dx + dy * dy)
+      r.frac_single = r.frac_single + 1
+      r.mean_error = r.mean_error + math.sqrt(dx * dx + dy * dy)
       if dx <= tol then r.acc_x = r.acc_x + 1 end
       if dy <= tol then r.acc_y = r.acc_y + 1 end
-      if dx <= tol and dy <= tol then r.acc = r.acc + 1 end
+      if dx <= tol and dy <= tol then r.accuracy = r.accuracy + 1 end
     end
   end
-  r.err = r.single > 0 and r.err / r.single or 0 / 0
-  for _, k in ipairs{ "acc", "acc_x", "acc_y", "single", "multi", "none" } do
+  r.mean_error = r.frac_single > 0 and r.mean_error / r.frac_single or 0 / 0
+  for _, k in ipairs{ "accuracy", "acc_x", "acc_y", "frac_single", "frac_multi",
+                      "frac_none" } do
     r[k] = r[k] / r.n
   end
   return r

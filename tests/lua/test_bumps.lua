@@ -6,11 +6,11 @@ local bumps = require "bumps"
 local data = bd.data.bumps{ size = 12, sigma = 1, dx = 1.5, dy = 2.5 }
 local r = bumps.score(data.images, data.labels)
 check.eq(r.n, data.n, "all images scored")
-check.eq(r.single, 1, "one bump in every training image")
+check.eq(r.frac_single, 1, "one bump in every training image")
 -- bumps at the canvas edge are half cut off, which shifts their centroid
 -- inward by up to about 0.8 pixel: still within the 1-pixel tolerance
-check.eq(r.acc, 1, "every bump within 1 pixel of its label")
-check.ok(r.err < 0.5, "mean localisation error " .. r.err)
+check.eq(r.accuracy, 1, "every bump within 1 pixel of its label")
+check.ok(r.mean_error < 0.5, "mean localisation error " .. r.mean_error)
 
 -- labels moved by 3 pixels: nothing is within tolerance in x
 local moved = data.labels:to_table()
@@ -25,11 +25,11 @@ for i = 1, 3 do for y = 1, 6 do for x = 1, 6 do img:set(i, 1, y, x, -1) end end 
 img:set(1, 1, 2, 2, 1); img:set(1, 1, 5, 5, 1)          -- two apart
 img:set(3, 1, 3, 3, 1); img:set(3, 1, 3, 4, 1)          -- one of two pixels
 local s = bumps.score(img, bd.tensor.from_table{ {1, 1}, {3, 3}, {3.5, 2.5} })
-check.eq(s.multi, 1 / 3, "image 1 has two bumps")
-check.eq(s.none, 1 / 3, "image 2 has none")
-check.eq(s.single, 1 / 3, "image 3 has one")
+check.eq(s.frac_multi, 1 / 3, "image 1 has two bumps")
+check.eq(s.frac_none, 1 / 3, "image 2 has none")
+check.eq(s.frac_single, 1 / 3, "image 3 has one")
 local found = bumps.find(img:to_table()[3][1])
 check.eq(found[1].x, 3.0, "centroid x between columns 3 and 4 (centres 2.5, 3.5)")
 check.eq(found[1].y, 2.5, "centroid y at the centre of row 3")
-check.eq(s.acc, 1 / 3, "image 3 is where asked")
+check.eq(s.accuracy, 1 / 3, "image 3 is where asked")
 check.done()

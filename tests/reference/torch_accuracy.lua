@@ -25,7 +25,8 @@ local function report(who, images)
   local s = bumps.score(images, probe.labels, { tolerance = 1.0 })
   print(string.format("%-8s %5.1f%% of %d samples hold a single bump within 1 px"
                       .. " (%.1f%% several, %.1f%% none), mean error %.2f px",
-                      who, 100 * s.acc, s.n, 100 * s.multi, 100 * s.none, s.err))
+                      who, 100 * s.accuracy, s.n, 100 * s.frac_multi, 100 * s.frac_none,
+                      s.mean_error))
 end
 
 local t0 = os.clock()
