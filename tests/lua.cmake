@@ -4,6 +4,8 @@ if(TARGET bdrun)
     set(BD_LUA_TEST_ARGS_test_config epochs=7 lr=1e-3 name=12 ema=false size=2e1 step=2)
     set(BD_LUA_TEST_ARGS_test_errors bdrun=$<TARGET_FILE:bdrun>)
     set(BD_LUA_TEST_ARGS_test_ckpt_archive bdrun=$<TARGET_FILE:bdrun>)
+    set(BD_LUA_TEST_ARGS_test_readme bdrun=$<TARGET_FILE:bdrun>
+        readme=${CMAKE_SOURCE_DIR}/README.md)
     set(BD_LUA_TEST_ARGS_test_plugin_errors bdrun=$<TARGET_FILE:bdrun>
         fixtures=${CMAKE_BINARY_DIR}/tests/fixtures/plugins
         plugins=${CMAKE_BINARY_DIR}/plugins)

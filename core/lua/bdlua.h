@@ -5,8 +5,10 @@
  *   error at the caller's file:line; bdrun prints it with a traceback;
  *   configuration errors (misspelt key, value out of range) raise a one-line
  *   error that bdrun prints without a traceback;
- *   failures of the world (missing file, bad checkpoint, bad plugin) return
- *   nil, message, stage.
+ *   failures of the world (missing file, bad checkpoint) return nil,
+ *   message, stage where a script may carry on; a constructor whose nil
+ *   the next call would misreport (bd.model, bd.metric, bd.models: a bad
+ *   plugin) raises the underlying message instead.
  *
  * C resources are always boxed in a userdata with __gc before they are made
  * (liolib's newprefile pattern), so a raise never leaks them. */

@@ -5,9 +5,11 @@
 --   bdrun scripts/examples/swap_metric.lua [from=FOLDER]
 --
 -- FOLDER holds a bd_*.so that provides a metric "bump"; the default is the
--- test fixture built with the tree (tests/fixtures/metric_swap/bump_v2.c,
--- a second version that reports only count_mean and version = 2).
-local cfg = bd.config{ from = "build/tests/fixtures/metric_swap" }
+-- test fixture built with the tree bdrun comes from
+-- (<build>/tests/fixtures/metric_swap, from tests/fixtures/metric_swap/bump_v2.c:
+-- a second version that reports only count_mean and version = 2), so the
+-- script runs from any folder.
+local cfg = bd.config{ from = "" }
 
 -- 81 images of one bump each, on a lattice of 2 pixels
 local data = bd.data.bumps{ size = 16, sigma = 1.0, dx = 2, dy = 2 }
@@ -26,6 +28,9 @@ end
 
 local old = bd.metric("bump", { tolerance = 1.0 })   -- the build's plugin
 measure(old)
+if cfg.from == "" then -- <build>/plugins/bd_bump.so -> <build>/tests/fixtures/metric_swap
+  cfg.from = old.plugin:match("^(.*)/plugins/[^/]*$") .. "/tests/fixtures/metric_swap"
+end
 
 -- From here on, "bump" is the folder's plugin, for every bd.metric("bump").
 local new = bd.metric("bump", {}, { from = cfg.from })

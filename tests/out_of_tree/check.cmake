@@ -39,3 +39,25 @@ run("build with pkg-config" ${CC} -std=c11 -shared -fPIC -fvisibility=hidden
     -Wl,--no-undefined)
 run("load the pkg-config build" ${PROBE} ${WORK}/pc/bd_tinyconv.so tinyconv)
 message(STATUS "${run_output}")
+
+# The README's walkthrough goes on with the installed bdrun, from a folder
+# outside the repository: it lists the plugin (with its description) and a
+# script asks for it by name, also through {from = folder}.
+set(ENV{BD_PLUGIN_PATH} ${WORK}/build)
+run("installed bdrun plugins" ${prefix}/bin/bdrun plugins)
+if(NOT run_output MATCHES "denoiser tinyconv +two 3x3 convs" OR run_output MATCHES "\\(null\\)")
+    message(FATAL_ERROR "bdrun plugins does not list tinyconv with its description:\n${run_output}")
+endif()
+file(WRITE ${WORK}/use.lua "
+local m = bd.model('tinyconv', { size = 8 })
+local s = bd.sample(m, bd.data.grid{ size = 8, step = 4 }, { steps = 2 })
+print(m.arch, m.channels, m.size, s.images:shape()[1])
+local again = bd.model('tinyconv', { size = 8 }, { from = '${WORK}/build' })
+print(again.arch)
+")
+execute_process(COMMAND ${prefix}/bin/bdrun use.lua WORKING_DIRECTORY ${WORK}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "tinyconv\t1\t8\t4\ntinyconv\n")
+    message(FATAL_ERROR "the installed bdrun cannot use the plugin (${rc}):\n${out}")
+endif()
+message(STATUS "installed bdrun uses the plugin: ok")
