@@ -167,7 +167,7 @@ static void test_write_errors(void)
     CHECK_FAILS(bd_png_write(OUT, 40000, 40000, 3, px), BD_E_ARG,
                 "larger than");
     CHECK_FAILS(bd_png_write("no-such-dir/x.png", 2, 2, 1, px), BD_E_IO,
-                "cannot create 'no-such-dir/x.png'");
+                "write 'no-such-dir/x.png': cannot create");
 }
 
 static const uint8_t *pixel(const decoded *d, int x, int y)

@@ -1,7 +1,7 @@
 /* PNG writer (stored deflate blocks, no zlib) and sample grids. */
 #include "bd/image.h"
+#include "bd/run.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,21 +99,10 @@ static size_t zlib_stored(uint8_t *out, const uint8_t *raw, size_t n)
     return at + 4;
 }
 
+/* Atomically: the old file or the whole new one (bd_write_file_atomic). */
 static bd_status write_file(const char *path, const bytes *b)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return bd_fail(BD_E_IO, "png: cannot create '%s': %s", path,
-                       strerror(errno));
-    bool ok = fwrite(b->p, 1, b->len, f) == b->len;
-    int err = errno;
-    ok = fclose(f) == 0 && ok;
-    if (!ok) {
-        remove(path);
-        return bd_fail(BD_E_IO, "png: cannot write '%s': %s", path,
-                       strerror(err));
-    }
-    return BD_OK;
+    return bd_write_file_atomic(path, b->p, b->len);
 }
 
 bd_status bd_png_write(const char *path, int width, int height, int channels,

@@ -297,6 +297,8 @@ static int run_open(lua_State *L)
         lua_gc(L, LUA_GCCOLLECT);
         s = bd_run_open(root, name, overwrite, &b->run);
     }
+    if (s == BD_E_STATE) /* in use: one line, naming the holder */
+        return bdl_config_error(L, "%s", bd_last_error());
     if (s != BD_OK)
         return bdl_raise_status(L, s);
     int run = lua_gettop(L);

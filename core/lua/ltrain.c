@@ -300,6 +300,8 @@ static void start(lua_State *L, train_ctx *c, bd_session *session,
                          : bd_run_check_fresh(c->run->run);
     if (s == BD_OK && resume)
         s = bd_run_rewind(c->run->run, bd_trainer_state(tr)->step, &dropped);
+    if (s == BD_E_STATE) /* a choice the script must make: one line */
+        bdl_config_error(L, "%s", bd_last_error());
     if (s != BD_OK)
         bdl_raise_status(L, s);
 }
