@@ -519,7 +519,7 @@ elseif controls_ok == nil then
 elseif #agree + #disagree == 0 then
   agreement = "cannot be compared with finding 3 (no prediction was decided)"
 else
-  agreement = string.format("%s PAPER.md finding 3: as predicted %s; against it %s;"
+  agreement = string.format("%s docs/PAPER.md finding 3: as predicted %s; against it %s;"
                             .. " undecided %s", #disagree == 0 and "agrees with"
                             or #agree == 0 and "disagrees with" or "agrees in part with",
                             list(agree), list(disagree), list(open))
@@ -640,7 +640,7 @@ end
 local doc = report.new("Compositional generalization: sums of stripes at labels never trained")
 doc:question("Trained on sums of stripes with a region of labels held out, does the model draw"
   .. " a sum of stripes at the requested place for held-out labels as well as for trained ones?"
-  .. " PAPER.md, finding 3: composition works when each factor is seen over its full range"
+  .. " docs/PAPER.md, finding 3: composition works when each factor is seen over its full range"
   .. " (squares, stripes plus the rim), and interpolation across an unseen band fails as the"
   .. " band widens.")
 doc:heading("Answer")
