@@ -1,9 +1,11 @@
 /* .bda archives: every step extracts bit-identical, a late step decodes
- * from its key entry only, EMAs are coded from their weights, tensors read
+ * from its key entry only, EMAs are coded from their weights, smooth
+ * tensors from the line through their two previous versions, tensors read
  * straight from the archive, blobs that cannot be re-encoded are kept
  * verbatim, an analysis archive keeps the optimizer state at key steps
- * only and everything else bit-exact, 1.x and 2.x archives still read, and
- * a damaged archive fails with the check's message. */
+ * only and everything else bit-exact, 1.x to 3.x archives still read (one
+ * written by the 3.0 writer is committed), and a damaged archive fails
+ * with the check's message. */
 #include <sys/stat.h>
 
 #include "test_ckpt_util.h"
@@ -34,16 +36,21 @@ static void fill_special(float *x, int n, int step)
 
 /* A short "training history": weights take shrinking random steps, their
  * EMA appears half way, one tensor changes shape, a few files are stored
- * raw, and special floats have an EMA of special floats. */
+ * raw, special floats have an EMA of special floats, and in "net.decay"
+ * every other weight has no gradient (weight decay alone moves it). */
 static void write_history(void)
 {
     int64_t wd[2] = {96, 40}, vd[1] = {3000};
     bd_tensor *w = bd_tensor_new(2, wd, false), *v = bd_tensor_new(1, vd, false);
-    bd_tensor *ema = bd_tensor_new(2, wd, false);
+    bd_tensor *ema = bd_tensor_new(2, wd, false), *decay = bd_tensor_new(1, vd, false);
     fill_smooth(w->data, w->numel, 0.0);
+    fill_smooth(decay->data, decay->numel, 0.7);
     for (int s = 0; s < N_STEPS; s++) {
         for (int64_t i = 0; i < w->numel; i++)
             w->data[i] += (float)(1e-3 / (1 + s) * (harness_uniform() - 0.5));
+        for (int64_t i = 0; i < decay->numel; i++)
+            decay->data[i] = i % 2 ? decay->data[i] * 0.998f
+                           : decay->data[i] + (float)(1e-3 * (harness_uniform() - 0.5));
         for (int64_t i = 0; i < w->numel; i++)
             ema->data[i] = s <= N_STEPS / 2 ? w->data[i]
                          : 0.8f * ema->data[i] + 0.2f * w->data[i];
@@ -53,6 +60,7 @@ static void write_history(void)
         CHECK_OK(bd_ckpt_set_u64(ck, "bd.step", (uint64_t)(100 * s)));
         CHECK_OK(bd_ckpt_set_str(ck, "bd.arch", "mlp"));
         CHECK_OK(bd_ckpt_add_tensor(ck, "net.w", w));
+        CHECK_OK(bd_ckpt_add_tensor(ck, "net.decay", decay));
         CHECK_OK(bd_ckpt_add_tensor(ck, "optim.v.net.w", v));
         int64_t grow[1] = {10 + s};
         float g[32] = {(float)s};
@@ -76,6 +84,7 @@ static void write_history(void)
     bd_tensor_free(w);
     bd_tensor_free(v);
     bd_tensor_free(ema);
+    bd_tensor_free(decay);
 }
 
 static void setup(void)
@@ -141,6 +150,21 @@ static uint64_t payload_at(uint8_t *b, uint64_t e, uint64_t t, uint8_t **coding)
     return at;
 }
 
+/* The last payload of this coding: its entry and tensor; false if none. */
+static bool last_coded(const uint8_t *b, int coding, uint64_t *entry,
+                       uint64_t *tensor)
+{
+    const uint8_t *p = b + bd_le64(b + 32);
+    bool found = false;
+    for (uint64_t e = 0; e < bd_le64(b + 24); e++) {
+        for (uint64_t t = 0; t < bd_le64(p + 40); t++)
+            if (p[48 + 9 * t] == coding)
+                *entry = e, *tensor = t, found = true;
+        p += 48 + 9 * bd_le64(p + 40);
+    }
+    return found;
+}
+
 static void test_round_trip(void)
 {
     char bda[800];
@@ -151,7 +175,10 @@ static void test_round_trip(void)
           " coded %d times", count_coding(bda, BDA_DELTA, true));
     CHECK(count_coding(bda, BDA_EMA, false) > 0, "EMAs were coded from their"
           " weights %d times", count_coding(bda, BDA_EMA, false));
-    printf("   %d delta and %d EMA payloads\n", count_coding(bda, BDA_DELTA, false),
+    CHECK(count_coding(bda, BDA_TREND, false) > 0, "smooth tensors were coded"
+          " from their trend %d times", count_coding(bda, BDA_TREND, false));
+    printf("   %d delta, %d trend and %d EMA payloads\n",
+           count_coding(bda, BDA_DELTA, false), count_coding(bda, BDA_TREND, false),
            count_coding(bda, BDA_EMA, false));
     bd_archive *a = NULL;
     CHECK_OK(bd_archive_open(bda, &a));
@@ -371,6 +398,61 @@ static void test_verbatim_blob(void)
     bd_ckpt_free(ck);
 }
 
+/* The trend residuals too. */
+static void test_trend_prediction_exact(void)
+{
+    enum { N = 700 };
+    float w1[N], w2[N], x[N];
+    fill_special(w1, N, 1);
+    fill_special(w2, N, 2);
+    fill_special(x, N, 3);
+    for (int i = 0; i < N; i += 3)
+        w1[i] = 0.5f + 0.001f * (float)i, w2[i] = 0.501f + 0.001f * (float)i,
+        x[i] = 2 * w1[i] - w2[i];
+    bda_trend_refs r = {.w1 = w1, .w2 = w2};
+    const float coefs[5] = {0, 1, -0.5f, 1e30f, NAN};
+    uint8_t coded[4 * N];
+    for (int k = 0; k < 6; k++) {
+        float c = k < 5 ? coefs[k] : bda_trend_fit(x, &r, N);
+        bda_trend_encode(x, &r, c, coded, N);
+        bda_trend_decode(coded, &r, c, N);
+        CHECK(memcmp(coded, x, sizeof x) == 0, "coefficient %g: every float"
+              " back bit for bit", c);
+    }
+}
+
+/* On weights of which half move by weight decay alone (w = 0.998 w1) and
+ * half at random, the fitted line predicts the first half within a few
+ * units of the last place, and its residuals code smaller than deltas. */
+static void test_trend_fit(void)
+{
+    enum { N = 4000 };
+    float w2[N], w1[N], x[N];
+    fill_smooth(w2, N, 0.2);
+    for (int i = 0; i < N; i++) {
+        bool decay = i % 2;
+        w1[i] = decay ? w2[i] * 0.998f : w2[i] + (float)(1e-3 * (harness_uniform() - 0.5));
+        x[i] = decay ? w1[i] * 0.998f : w1[i] + (float)(1e-3 * (harness_uniform() - 0.5));
+    }
+    bda_trend_refs r = {.w1 = w1, .w2 = w2};
+    float c = bda_trend_fit(x, &r, N);
+    uint32_t trend[N], delta[N];
+    bda_trend_encode(x, &r, c, (uint8_t *)trend, N);
+    bda_delta_encode(BD_CKPT_F32, (const uint8_t *)x, (const uint8_t *)w1,
+                     (uint8_t *)delta, 4 * N);
+    int close = 0;
+    double bits_trend = 0, bits_delta = 0;
+    for (int i = 0; i < N; i++) {
+        close += i % 2 && trend[i] <= 16;  /* zigzag: within 8 units */
+        bits_trend += log2(1.0 + trend[i]), bits_delta += log2(1.0 + delta[i]);
+    }
+    CHECK(fabsf(c - 0.998f) < 0.01f, "c = %g, the decay's ratio 0.998", c);
+    CHECK(close == N / 2, "%d of %d decaying weights predicted within 8 units"
+          " of the last place", close, N / 2);
+    CHECK(bits_trend < 0.8 * bits_delta, "residual bits %.0f against %.0f for"
+          " deltas", bits_trend, bits_delta);
+}
+
 /* The EMA residuals give back every float exactly, special ones included,
  * whatever the coefficients: predictions that overflow or are NaN fall back
  * to the previous EMA. */
@@ -516,12 +598,48 @@ static void test_corrupt_ema(const uint8_t *b, uint8_t *c, size_t len)
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT,
                 "entry 10: tensor 0: ema payload of 5 bytes is shorter than its"
                 " 8 bytes of coefficients");
-    /* The same archive read as 1.x: no EMA coding there. */
+    /* The same archive read as 1.x: no EMA (or trend) coding there. */
     memcpy(c, b, len);
     c[4] = 1;
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT,
-                "bad coding (found 3, expected 0 key, 1 delta, 2 verbatim in a"
-                " delta entry of a 1.x archive)");
+                "expected 0 key, 1 delta, 2 verbatim in a delta entry of a 1.x"
+                " archive)");
+}
+
+/* A trend payload (the last one): a flipped coefficient, one in the entry
+ * after a key entry (the line would need an entry before the key), one too
+ * short for its coefficient, and the archive read as 3.x. */
+static void test_corrupt_trend(const uint8_t *b, uint8_t *c, size_t len)
+{
+    uint64_t e = 0, t = 0;
+    uint8_t *coding;
+    CHECK(last_coded(b, BDA_TREND, &e, &t), "the archive has trend payloads");
+    memcpy(c, b, len);
+    uint64_t at = payload_at(c, e, t, &coding);
+    c[at + 2] ^= 0x40;
+    char want[200];
+    snprintf(want, sizeof want, "step %llu: tensor 'net.decay': crc32c mismatch"
+             " of the raw bytes", (unsigned long long)(100 * e));
+    CHECK_FAILS(open_step(c, len, false, 100 * e), BD_E_FORMAT, want);
+    memcpy(c, b, len);
+    payload_at(c, 1, 1, &coding);  /* step 100's "net.decay", after key 0 */
+    *coding = BDA_TREND;
+    CHECK_FAILS(open_step(c, len, true, 100), BD_E_FORMAT, "step 100: tensor"
+                " 'net.decay': trend coding without its references");
+    memcpy(c, b, len);
+    payload_at(c, e, t, &coding);
+    uint64_t stored = bd_le64(coding + 1);
+    add_le64(coding + 1, -(int64_t)(stored - 3));
+    add_le64(coding + 10, (int64_t)(stored - 3));
+    snprintf(want, sizeof want, "entry %llu: tensor %llu: trend payload of 3"
+             " bytes is shorter than its 4 bytes of coefficients",
+             (unsigned long long)e, (unsigned long long)t);
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, want);
+    memcpy(c, b, len);
+    c[4] = 3;
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 4,"
+                " expected 0 key, 1 delta, 2 verbatim, 3 ema in a delta entry of"
+                " a 3.x archive)");
 }
 
 static void test_corrupt_archive(void)
@@ -535,9 +653,9 @@ static void test_corrupt_archive(void)
                 "file truncated inside the header");
     FRESH(); c[0] = 'X';
     CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT, "bad magic");
-    FRESH(); c[4] = 4;
+    FRESH(); c[4] = 5;
     CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT,
-                "format version 4.0 is newer than this reader (reads 1.x to 3.x)");
+                "format version 5.0 is newer than this reader (reads 1.x to 4.x)");
     FRESH();
     CHECK_FAILS(open_patched(c, len - 1, false), BD_E_FORMAT, "file size mismatch");
     FRESH(); c[47] = 0x40;
@@ -563,7 +681,10 @@ static void test_corrupt_archive(void)
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 1");
     FRESH(); c[index_offset + 48] = 3;
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 3,"
-                " expected 0 key, 2 verbatim in a key entry of a 3.x archive)");
+                " expected 0 key, 2 verbatim in a key entry of a 4.x archive)");
+    FRESH(); c[index_offset + 48] = 4;
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 4,"
+                " expected 0 key, 2 verbatim in a key entry of a 4.x archive)");
     FRESH(); c[24] = 8;  /* n_entries: 8 of 11 */
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "index has trailing bytes");
     FRESH(); add_le64(c + index_offset + 8, 64);  /* file_size of entry 0 */
@@ -579,13 +700,15 @@ static void test_corrupt_archive(void)
     FRESH(); c[index_offset - 10] ^= 0x10;
     CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT, "step 1000: tensor");
     test_corrupt_ema(b, c, len);
+    test_corrupt_trend(b, c, len);
     free(c);
     free(b);
 #undef FRESH
 }
 
-/* Archives of majors 1 and 2 (the same layout, no EMA coding in 1.x, no
- * analysis entries before 3.0) still read; one of major 4 does not. */
+/* Archives of majors 1 to 3 (the same layout, no EMA coding in 1.x, no
+ * analysis entries before 3.0, no trend coding before 4.0) still read; one
+ * of major 5 does not. */
 static void test_versions(void)
 {
     char bda[800];
@@ -598,13 +721,57 @@ static void test_versions(void)
     CHECK_OK(open_step(b, len, true, 6));
     b[4] = 2;
     CHECK_OK(open_step(b, len, true, 6));
-    b[4] = 4;
+    b[4] = 3;
+    CHECK_OK(open_step(b, len, true, 6));
+    b[4] = 5;
     CHECK_FAILS(open_step(b, len, true, 6), BD_E_FORMAT,
-                "format version 4.0 is newer than this reader (reads 1.x to 3.x)");
+                "format version 5.0 is newer than this reader (reads 1.x to 4.x)");
     b[4] = 0;
     CHECK_FAILS(open_step(b, len, true, 6), BD_E_FORMAT,
                 "format version 0.0 is older than this reader");
     free(b);
+}
+
+/* tests/fixtures/archive_v3.bda, written by the 3.0 writer (bd 5b99075:
+ * a tiny mlp, 6 checkpoints 10 steps apart with EMA, `bdrun ckpt archive
+ * RUN archive_v3.bda optimizer=keys key_every=4`), reads: every step
+ * extracts (the rebuilt file's CRC is the original's), key steps as full
+ * checkpoints, the others as analysis ones, and a tensor reads alone as it
+ * extracts. */
+static void test_v3_archive(void)
+{
+    const char *path = "tests/fixtures/archive_v3.bda";
+    uint8_t *b = NULL;
+    size_t len;
+    CHECK_OK(bd_read_file(path, &b, &len));
+    CHECK(b && bd_le16(b + 4) == 3, "a 3.x archive (major %u)", b ? bd_le16(b + 4) : 0);
+    CHECK(count_coding(path, BDA_DELTA, false) > 0 && count_coding(path, BDA_EMA, false) > 0,
+          "with delta (%d) and EMA (%d) payloads", count_coding(path, BDA_DELTA, false),
+          count_coding(path, BDA_EMA, false));
+    free(b);
+    bd_archive *a = NULL;
+    CHECK_OK(bd_archive_open(path, &a));
+    CHECK(a && bd_archive_count(a) == 6, "6 entries");
+    for (size_t i = 0; a && i < bd_archive_count(a); i++) {
+        bd_archive_entry e = bd_archive_entry_at(a, i);
+        uint8_t *bytes = NULL;
+        bd_ckpt *ck = NULL;
+        CHECK_OK(bd_archive_extract_mem(a, e.step, &bytes, &len));
+        CHECK_OK(bd_ckpt_load_mem(bytes, len, "extracted", &ck));
+        CHECK(e.step == 10 * (i + 1) && e.key == (i % 4 == 0) && ck
+              && bd_ckpt_is_analysis(ck) == !e.key, "step %llu: key %d, analysis"
+              " %d", (unsigned long long)e.step, e.key, ck && bd_ckpt_is_analysis(ck));
+        bd_tensor *t = NULL;
+        CHECK_OK(bd_archive_read_tensor(path, e.step, "ema.out.weight", &t));
+        const bd_ckpt_tensor *want = ck ? bd_ckpt_tensor_find(ck, "ema.out.weight") : NULL;
+        CHECK(t && want && memcmp(t->data, want->data, want->nbytes) == 0,
+              "step %llu: ema.out.weight reads as it extracts",
+              (unsigned long long)e.step);
+        bd_tensor_free(t);
+        bd_ckpt_free(ck);
+        free(bytes);
+    }
+    bd_archive_close(a);
 }
 
 /* An analysis archive's entry flag: only 0 or 1, only in 3.x, and it must
@@ -621,13 +788,13 @@ static void test_corrupt_analysis(void)
     entry1[21] = 2;
     CHECK_FAILS(open_step(b, len, true, 100), BD_E_FORMAT, "entry 1: bad kind or"
                 " reserved bytes (found 00 02 00 00, expected 00/01 00/01 00 00 in"
-                " a 3.x archive)");
+                " a 4.x archive)");
     entry1[21] = 1;
     b[4] = 2;
     CHECK_FAILS(open_step(b, len, true, 100), BD_E_FORMAT, "entry 1: bad kind or"
                 " reserved bytes (found 00 01 00 00, expected 00/01 00 00 00 in a"
                 " 2.x archive)");
-    b[4] = 3;
+    b[4] = 4;
     entry1[21] = 0;
     CHECK_FAILS(open_step(b, len, true, 100), BD_E_FORMAT, "step 100: entry does"
                 " not match its checkpoint (the entry says not analysis, the"
@@ -647,8 +814,11 @@ int main(void)
     RUN(test_late_step_skips_early_entries);
     RUN(test_verbatim_blob);
     RUN(test_ema_prediction_exact);
+    RUN(test_trend_prediction_exact);
+    RUN(test_trend_fit);
     RUN(test_analysis_archive);
     RUN(test_versions);
+    RUN(test_v3_archive);
     RUN(test_write_errors);
     RUN(test_corrupt_archive);
     RUN(test_corrupt_analysis);

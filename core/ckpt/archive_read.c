@@ -28,7 +28,8 @@ struct bd_archive {
     int      fd;
     char    *path;
     uint32_t zstd_version;  /* of the writer */
-    uint16_t major;         /* 1.x: no EMA coding; < 3.0: no analysis entries */
+    uint16_t major;         /* 1.x: no EMA coding; < 3.0: no analysis entries;
+                               < 4.0: no trend coding */
     uint8_t *index;
     entry   *entries;
     size_t   n;
@@ -140,18 +141,23 @@ static bd_status parse_entry(bd_archive *a, const bda_header *h, size_t i,
     uint64_t sum = e->meta_stored;
     for (uint64_t t = 0; t < e->n_tensors; t++) {
         const uint8_t *r = e->tensors + t * BDA_TENSOR_REC;
-        bool known = r[0] <= (a->major >= 2 ? BDA_EMA : BDA_VERBATIM);
-        if (!known || (e->key && (r[0] == BDA_DELTA || r[0] == BDA_EMA)))
+        const int last = a->major >= 4 ? BDA_TREND : a->major >= 2 ? BDA_EMA
+                                                                   : BDA_VERBATIM;
+        if (r[0] > last || (e->key && r[0] != BDA_KEY && r[0] != BDA_VERBATIM))
             return FAIL(a, "entry %zu: tensor %llu: bad coding (found %u, expected"
-                        " 0 key, %s2 verbatim%s in a %s entry of a %u.x archive)",
+                        " 0 key, %s2 verbatim%s%s in a %s entry of a %u.x archive)",
                         i, (unsigned long long)t, r[0], e->key ? "" : "1 delta, ",
-                        e->key || a->major < 2 ? "" : ", 3 ema",
+                        e->key || last < BDA_EMA ? "" : ", 3 ema",
+                        e->key || last < BDA_TREND ? "" : ", 4 trend",
                         e->key ? "key" : "delta", a->major);
-        if (r[0] == BDA_EMA && bd_le64(r + 1) < BDA_EMA_COEFS)
-            return FAIL(a, "entry %zu: tensor %llu: ema payload of %llu bytes is"
-                        " shorter than its %u bytes of coefficients", i,
-                        (unsigned long long)t, (unsigned long long)bd_le64(r + 1),
-                        BDA_EMA_COEFS);
+        const uint64_t coefs = r[0] == BDA_EMA ? BDA_EMA_COEFS
+                             : r[0] == BDA_TREND ? BDA_TREND_COEFS : 0;
+        if (bd_le64(r + 1) < coefs)
+            return FAIL(a, "entry %zu: tensor %llu: %s payload of %llu bytes is"
+                        " shorter than its %llu bytes of coefficients", i,
+                        (unsigned long long)t, r[0] == BDA_EMA ? "ema" : "trend",
+                        (unsigned long long)bd_le64(r + 1),
+                        (unsigned long long)coefs);
         if (__builtin_add_overflow(sum, bd_le64(r + 1), &sum))
             return FAIL(a, "entry %zu: payload sizes overflow", i);
     }
@@ -372,10 +378,12 @@ static bd_status decode_meta(bd_archive *a, const entry *e, const state *prev,
 }
 
 /* How a coded payload refers to earlier tensors: a delta to the previous
- * version, an EMA to its references and coefficients; a key to nothing. */
+ * version, a trend to the two previous versions and its coefficient, an
+ * EMA to its references and coefficients; a key to nothing. */
 typedef struct refs {
     uint8_t               coding;
     const bd_ckpt_tensor *prev;
+    bda_trend_refs        trend;
     bda_ema_refs          ema;
     float                 c[2];
 } refs;
@@ -401,6 +409,8 @@ static bd_status decode_coded(bd_ckpt_tensor *t, const refs *r,
         bda_delta_decode(t->dtype, raw, r->prev->data, t->nbytes);
     if (r->coding == BDA_EMA)
         bda_ema_decode(raw, &r->ema, r->c, t->nbytes / 4);
+    if (r->coding == BDA_TREND)
+        bda_trend_decode(raw, &r->trend, r->c[0], t->nbytes / 4);
     uint32_t crc = bd_crc32c(0, raw, t->nbytes);
     if (crc != t->stored.crc32c) {
         free(raw);
@@ -411,20 +421,30 @@ static bd_status decode_coded(bd_ckpt_tensor *t, const refs *r,
     return BD_OK;
 }
 
-/* What a payload of this coding refers to, checked; an EMA payload's
- * coefficients are read from its first bytes (*skip of them; the index
- * check made sure it has them). */
-static bd_status find_refs(const state *prev, const state *cur,
+/* What a payload of this coding refers to, checked (prev[0] is the
+ * previous entry, prev[1] the one before when it is in the key entry's
+ * chain); an EMA or trend payload's coefficients are read from its first
+ * bytes (*skip of them; the index check made sure it has them). */
+static bd_status find_refs(const state prev[2], const state *cur,
                            const bd_ckpt_tensor *t, const uint8_t *payload,
                            const char *where, refs *r, uint64_t *skip)
 {
     *skip = 0;
-    if (r->coding == BDA_DELTA && !(r->prev = bda_previous(prev->ck, t)))
+    if (r->coding == BDA_DELTA && !(r->prev = bda_previous(prev[0].ck, t)))
         return bd_fail(BD_E_FORMAT, "%s: delta without a previous version of"
                        " the same dtype and size", where);
+    if (r->coding == BDA_TREND) {
+        if (!bda_trend_refs_find(prev[0].ck, prev[1].ck, t, &r->trend))
+            return bd_fail(BD_E_FORMAT, "%s: trend coding without its"
+                           " references (an f32 tensor of its size in the two"
+                           " previous steps, after the key step)", where);
+        memcpy(r->c, payload, BDA_TREND_COEFS);
+        *skip = BDA_TREND_COEFS;
+        return BD_OK;
+    }
     if (r->coding != BDA_EMA)
         return BD_OK;
-    if (!bda_ema_refs_find(cur->ck, prev->ck, t, &r->ema))
+    if (!bda_ema_refs_find(cur->ck, prev[0].ck, t, &r->ema))
         return bd_fail(BD_E_FORMAT, "%s: ema coding without its references"
                        " (an f32 'ema.<p>', <p> not an 'ema.' name, needs <p> in"
                        " this and the previous step and itself in the previous"
@@ -436,7 +456,7 @@ static bd_status find_refs(const state *prev, const state *cur,
 }
 
 static bd_status decode_tensor(bd_archive *a, const entry *e, size_t i,
-                               uint64_t at, const state *prev, state *cur)
+                               uint64_t at, const state prev[2], state *cur)
 {
     bd_ckpt_tensor *t = &cur->ck->tensors[i];
     refs r = {.coding = e->tensors[i * BDA_TENSOR_REC]};
@@ -471,7 +491,7 @@ static bool wanted(const char *name, const char *only)
 /* Decode the wanted tensors of entry e: the EMA-coded ones last, since
  * they refer to weights of the same entry. */
 static bd_status decode_entry(bd_archive *a, const entry *e, const char *only,
-                              const state *prev, state *cur)
+                              const state prev[2], state *cur)
 {
     for (int ema_pass = 0; ema_pass < 2; ema_pass++) {
         uint64_t at = e->offset + e->meta_stored;
@@ -494,22 +514,24 @@ static bd_status decode_upto(bd_archive *a, size_t j, const char *only,
     size_t k = j;
     while (!a->entries[k].key)
         k--;
-    state prev = {0}, cur = {0};
+    state prev[2] = {{0}}, cur = {0};  /* the previous entry, the one before */
     bd_status s = BD_OK;
     for (size_t i = k; i <= j && s == BD_OK; i++) {
         const entry *e = &a->entries[i];
-        s = decode_meta(a, e, &prev, &cur);
+        s = decode_meta(a, e, prev, &cur);
         if (s == BD_OK)
-            s = decode_entry(a, e, only, &prev, &cur);
-        state_free(&prev);
-        prev = cur;
+            s = decode_entry(a, e, only, prev, &cur);
+        state_free(&prev[1]);
+        prev[1] = prev[0];
+        prev[0] = cur;
         cur = (state){0};
     }
+    state_free(&prev[1]);
     if (s != BD_OK) {
-        state_free(&prev);
+        state_free(&prev[0]);
         return s;
     }
-    *out = prev;
+    *out = prev[0];
     return BD_OK;
 }
 

@@ -1,6 +1,7 @@
 /* Writing archives (.bda): a run's checkpoint history in one file. Each
  * tensor is stored byte shuffled in one zstd frame, as it is, as its delta
- * from its previous version or (an EMA) as its residual from a prediction,
+ * from its previous version, as its residual from the line through its two
+ * previous versions or (an EMA) from a prediction from its weights,
  * whichever is smallest; every key_every-th entry is a key entry that needs
  * no earlier one. Blobs that re-encode to themselves are stored as values,
  * others verbatim. With optimizer_at_keys the other entries hold analysis
@@ -21,6 +22,7 @@ typedef struct writer {
     int       level;
     bool      optimizer_at_keys;
     bd_ckpt  *prev;       /* the previous entry's checkpoint */
+    bd_ckpt  *prev2;      /* the one before, unless prev is a key entry */
     uint8_t  *prev_file;  /* and its bytes (the meta is the prefix) */
     size_t    prev_meta;
 } writer;
@@ -41,15 +43,22 @@ static bd_status planes_frame(uint8_t *coded, size_t n, size_t width,
     return s;
 }
 
+/* A buffer for t's coded bytes. */
+static bd_status coded_buffer(const bd_ckpt_tensor *t, uint8_t **coded)
+{
+    *coded = malloc(t->nbytes ? t->nbytes : 1);
+    return *coded ? BD_OK : bd_fail(BD_E_NOMEM, "archive: cannot code tensor"
+                                    " '%s'", t->name);
+}
+
 /* The frame of t's raw bytes (or of their delta from prev's). */
 static bd_status tensor_frame(const bd_ckpt_tensor *t,
                               const bd_ckpt_tensor *prev, int level,
                               uint8_t **out, size_t *out_len)
 {
     size_t n = t->nbytes;
-    uint8_t *coded = malloc(n ? n : 1);
-    if (!coded)
-        return bd_fail(BD_E_NOMEM, "archive: cannot code tensor '%s'", t->name);
+    uint8_t *coded;
+    BD_TRY(coded_buffer(t, &coded));
     if (prev)
         bda_delta_encode(t->dtype, t->data, prev->data, coded, n);
     else
@@ -57,30 +66,50 @@ static bd_status tensor_frame(const bd_ckpt_tensor *t,
     return planes_frame(coded, n, bdc_elem_size(t->dtype), level, out, out_len);
 }
 
-/* The EMA payload of t: its two coefficients, then the frame of its
- * residuals from their prediction. */
-static bd_status ema_payload(const bd_ckpt_tensor *t, const bda_ema_refs *r,
-                             int level, uint8_t **out, size_t *out_len)
+/* A predicted payload: its coefficients (ncoef bytes), then the frame of
+ * the n coded bytes (which it frees). */
+static bd_status coefs_payload(const bd_ckpt_tensor *t, const float *c,
+                               size_t ncoef, uint8_t *coded, int level,
+                               uint8_t **out, size_t *out_len)
 {
-    size_t n = t->nbytes;
-    uint8_t *coded = malloc(n ? n : 1), *frame;
-    if (!coded)
-        return bd_fail(BD_E_NOMEM, "archive: cannot code tensor '%s'", t->name);
-    float c[2];
-    bda_ema_fit(t->data, r, n / 4, c);
-    bda_ema_encode(t->data, r, c, coded, n / 4);
+    uint8_t *frame;
     size_t len;
-    BD_TRY(planes_frame(coded, n, 4, level, &frame, &len));
-    *out = malloc(BDA_EMA_COEFS + len);
+    BD_TRY(planes_frame(coded, t->nbytes, 4, level, &frame, &len));
+    *out = malloc(ncoef + len);
     if (!*out) {
         free(frame);
         return bd_fail(BD_E_NOMEM, "archive: cannot code tensor '%s'", t->name);
     }
-    memcpy(*out, c, BDA_EMA_COEFS);
-    memcpy(*out + BDA_EMA_COEFS, frame, len);
+    memcpy(*out, c, ncoef);
+    memcpy(*out + ncoef, frame, len);
     free(frame);
-    *out_len = BDA_EMA_COEFS + len;
+    *out_len = ncoef + len;
     return BD_OK;
+}
+
+/* The EMA payload of t: its residuals from the prediction from its
+ * weights. */
+static bd_status ema_payload(const bd_ckpt_tensor *t, const bda_ema_refs *r,
+                             int level, uint8_t **out, size_t *out_len)
+{
+    uint8_t *coded;
+    BD_TRY(coded_buffer(t, &coded));
+    float c[2];
+    bda_ema_fit(t->data, r, t->nbytes / 4, c);
+    bda_ema_encode(t->data, r, c, coded, t->nbytes / 4);
+    return coefs_payload(t, c, BDA_EMA_COEFS, coded, level, out, out_len);
+}
+
+/* The trend payload of t: its residuals from the line through its two
+ * previous versions. */
+static bd_status trend_payload(const bd_ckpt_tensor *t, const bda_trend_refs *r,
+                               int level, uint8_t **out, size_t *out_len)
+{
+    uint8_t *coded;
+    BD_TRY(coded_buffer(t, &coded));
+    float c = bda_trend_fit(t->data, r, t->nbytes / 4);
+    bda_trend_encode(t->data, r, c, coded, t->nbytes / 4);
+    return coefs_payload(t, &c, BDA_TREND_COEFS, coded, level, out, out_len);
 }
 
 /* Whether re-encoding t as its record says gives back the file's blob. */
@@ -109,12 +138,14 @@ static void keep_smaller(uint8_t *cand, size_t cand_len, uint8_t coding,
     }
 }
 
-/* The smallest of the key, delta (given a previous version) and EMA (given
- * its references) payloads. cur and prev are the entries' checkpoints;
- * prev is NULL in a key entry. */
+/* The smallest of the key, delta (given a previous version), trend (given
+ * two) and EMA (given its references) payloads. cur, prev and prev2 are
+ * the entries' checkpoints; prev is NULL in a key entry, prev2 also in the
+ * entry after it. */
 static bd_status best_payload(const bd_ckpt *cur, const bd_ckpt *prev,
-                              const bd_ckpt_tensor *t, int level,
-                              uint8_t *coding, uint8_t **out, size_t *out_len)
+                              const bd_ckpt *prev2, const bd_ckpt_tensor *t,
+                              int level, uint8_t *coding, uint8_t **out,
+                              size_t *out_len)
 {
     uint8_t *cand;
     size_t len;
@@ -124,6 +155,10 @@ static bd_status best_payload(const bd_ckpt *cur, const bd_ckpt *prev,
     bd_status s = BD_OK;
     if (p && (s = tensor_frame(t, p, level, &cand, &len)) == BD_OK)
         keep_smaller(cand, len, BDA_DELTA, out, out_len, coding);
+    bda_trend_refs tr;
+    if (s == BD_OK && prev2 && bda_trend_refs_find(prev, prev2, t, &tr)
+        && (s = trend_payload(t, &tr, level, &cand, &len)) == BD_OK)
+        keep_smaller(cand, len, BDA_TREND, out, out_len, coding);
     bda_ema_refs r;
     if (s == BD_OK && prev && bda_ema_refs_find(cur, prev, t, &r)
         && (s = ema_payload(t, &r, level, &cand, &len)) == BD_OK)
@@ -143,8 +178,8 @@ static bd_status put_tensor(writer *w, const bd_ckpt *cur,
     uint8_t coding = BDA_VERBATIM, *frame = NULL;
     size_t len = t->stored.stored_size;
     if (same)
-        BD_TRY(best_payload(cur, key ? NULL : w->prev, t, w->level, &coding,
-                            &frame, &len));
+        BD_TRY(best_payload(cur, key ? NULL : w->prev, key ? NULL : w->prev2,
+                            t, w->level, &coding, &frame, &len));
     bd_status s = bd_atomic_write(&w->file, frame ? frame : blob, len);
     free(frame);
     bd_buf_u8(&w->index, coding);
@@ -244,7 +279,10 @@ static bd_status put_entry(writer *w, const char *path, uint64_t step, bool key)
     for (size_t i = 0; s == BD_OK && i < ck->n_tensors; i++)
         s = put_tensor(w, ck, &ck->tensors[i],
                        bytes + h.data_offset + ck->tensors[i].stored.offset, key);
-    bd_ckpt_free(w->prev);
+    bd_ckpt_free(w->prev2);
+    w->prev2 = key ? NULL : w->prev;
+    if (key)
+        bd_ckpt_free(w->prev);
     free(w->prev_file);
     w->prev = ck;
     w->prev_file = bytes;
@@ -309,6 +347,7 @@ bd_status bd_archive_write(const char *out, const char *const *paths,
     if (s == BD_OK)
         s = finish(&w, n, &o);
     bd_ckpt_free(w.prev);
+    bd_ckpt_free(w.prev2);
     free(w.prev_file);
     bd_buf_free(&w.index);
     if (s != BD_OK) {

@@ -202,27 +202,13 @@ void bda_delta_decode(int dtype, uint8_t *cur, const uint8_t *prev, uint64_t n)
     }
 }
 
-/* ---- archive EMA predictions --------------------------------------------- */
+/* ---- fitting prediction coefficients -------------------------------------- */
 
-static const float *ema_ref(const bd_ckpt *ck, const char *name,
-                            const bd_ckpt_tensor *t)
-{
-    const bd_ckpt_tensor *r = ck ? bd_ckpt_tensor_find(ck, name) : NULL;
-    return r && r->data && r->dtype == BD_CKPT_F32 && r->nbytes == t->nbytes
-         ? r->data : NULL;
-}
-
-bool bda_ema_refs_find(const bd_ckpt *cur, const bd_ckpt *prev,
-                       const bd_ckpt_tensor *t, bda_ema_refs *r)
-{
-    if (t->dtype != BD_CKPT_F32 || strncmp(t->name, "ema.", 4) != 0
-        || strncmp(t->name + 4, "ema.", 4) == 0)  /* no chains of EMAs */
-        return false;
-    *r = (bda_ema_refs){.ema_prev = ema_ref(prev, t->name, t),
-                        .w = ema_ref(cur, t->name + 4, t),
-                        .w_prev = ema_ref(prev, t->name + 4, t)};
-    return r->ema_prev && r->w && r->w_prev;
-}
+/* Element i of a fit: the change to predict y and its regressors u, v (v
+ * 0 for a one-coefficient prediction), and d, one unit in the last place
+ * of the reference; false to leave the element out. */
+typedef bool (*fit_element)(const void *refs, const float *x, uint64_t i,
+                            double *y, double *u, double *v, double *d);
 
 /* Solves the 2x2 normal equations a c = b; one coefficient when the
  * references are (nearly) collinear, none when both are zero. */
@@ -237,51 +223,187 @@ static void solve2(const double a[3], const double b[2], float c[2])
     c[1] = isfinite(y) ? (float)y : 0.0f;
 }
 
-void bda_ema_fit(const float *ema, const bda_ema_refs *r, uint64_t n,
-                 float c[2])
+/* One weighted least-squares pass: c minimising sum k_i (y - c0 u - c1 v)^2,
+ * with k_i = 1 when reweight is false, else 1 / (r_i^2 + d_i^2) for the
+ * residuals r_i of the c given. */
+static void fit_pass(fit_element f, const void *refs, const float *x,
+                     uint64_t n, bool reweight, float c[2])
 {
     double a[3] = {0}, b[2] = {0};  /* a: the symmetric 2x2 (a00, a01, a11) */
     for (uint64_t i = 0; i < n; i++) {
-        double e = r->ema_prev[i], y = ema[i] - e;
-        double u = r->w[i] - e, v = r->w_prev[i] - e;
-        if (!isfinite(y) || !isfinite(u) || !isfinite(v))
+        double y, u, v, d;
+        if (!f(refs, x, i, &y, &u, &v, &d)
+            || !isfinite(y) || !isfinite(u) || !isfinite(v))
             continue;
-        a[0] += u * u, a[1] += u * v, a[2] += v * v;
-        b[0] += u * y, b[1] += v * y;
+        double r = y - c[0] * u - c[1] * v;
+        double k = reweight ? 1.0 / (r * r + d * d) : 1.0;
+        a[0] += k * u * u, a[1] += k * u * v, a[2] += k * v * v;
+        b[0] += k * u * y, b[1] += k * v * y;
     }
     solve2(a, b, c);
 }
 
-/* The predicted bits of element i; the previous EMA's where the
- * prediction is not finite (NaN bits differ between machines). */
-static uint32_t ema_predict(const bda_ema_refs *r, const float c[2],
-                            uint64_t i)
+#define FIT_PASSES 4
+
+/* Coefficients for coding x's residuals r from a prediction. A residual
+ * costs about log2 of its size in units of the last place, so c minimises
+ * sum log(r^2 + d^2) rather than sum r^2, which the few largest changes
+ * rule: iteratively reweighted least squares from c (each pass weights by
+ * 1 / (r^2 + d^2) at the previous c, and never increases that sum).
+ * Elements that follow the prediction closely (a weight with no gradient,
+ * moved by weight decay alone) then count for what they save. */
+static void fit_log(fit_element f, const void *refs, const float *x,
+                    uint64_t n, float c[2])
 {
+    for (int pass = 0; pass < FIT_PASSES; pass++)
+        fit_pass(f, refs, x, n, true, c);
+}
+
+/* One unit in the last place of |x|, at least the smallest normal float's. */
+static double ulp(float x)
+{
+    return fmax(fabs((double)x) * FLT_EPSILON, FLT_MIN);
+}
+
+/* ---- archive EMA predictions --------------------------------------------- */
+
+/* The f32 tensor `name` of ck (which may be NULL) with t's size, or NULL. */
+static const float *f32_ref(const bd_ckpt *ck, const char *name,
+                            const bd_ckpt_tensor *t)
+{
+    const bd_ckpt_tensor *r = ck ? bd_ckpt_tensor_find(ck, name) : NULL;
+    return r && r->data && r->dtype == BD_CKPT_F32 && r->nbytes == t->nbytes
+         ? r->data : NULL;
+}
+
+bool bda_ema_refs_find(const bd_ckpt *cur, const bd_ckpt *prev,
+                       const bd_ckpt_tensor *t, bda_ema_refs *r)
+{
+    if (t->dtype != BD_CKPT_F32 || strncmp(t->name, "ema.", 4) != 0
+        || strncmp(t->name + 4, "ema.", 4) == 0)  /* no chains of EMAs */
+        return false;
+    *r = (bda_ema_refs){.ema_prev = f32_ref(prev, t->name, t),
+                        .w = f32_ref(cur, t->name + 4, t),
+                        .w_prev = f32_ref(prev, t->name + 4, t)};
+    return r->ema_prev && r->w && r->w_prev;
+}
+
+static bool ema_element(const void *refs, const float *ema, uint64_t i,
+                        double *y, double *u, double *v, double *d)
+{
+    const bda_ema_refs *r = refs;
+    double e = r->ema_prev[i];
+    *y = ema[i] - e, *u = r->w[i] - e, *v = r->w_prev[i] - e;
+    *d = ulp(r->ema_prev[i]);
+    return true;
+}
+
+void bda_ema_fit(const float *ema, const bda_ema_refs *r, uint64_t n,
+                 float c[2])
+{
+    c[0] = c[1] = 0.0f;
+    fit_pass(ema_element, r, ema, n, false, c);
+    fit_log(ema_element, r, ema, n, c);
+}
+
+/* The bits of prediction p, or of the reference where p is not finite
+ * (NaN bits differ between machines). */
+static uint32_t prediction_bits(float p, const float *reference)
+{
+    uint32_t bits;
+    memcpy(&bits, isfinite(p) ? &p : reference, 4);
+    return bits;
+}
+
+/* The predicted bits of element i of a coded tensor. */
+typedef uint32_t (*predictor)(const void *refs, const float *c, uint64_t i);
+
+static void predicted_encode(const float *x, predictor predict,
+                             const void *refs, const float *c, uint8_t *out,
+                             uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], 4);
+        uint32_t z = residual(bits, predict(refs, c, i));
+        memcpy(out + 4 * i, &z, 4);
+    }
+}
+
+static void predicted_decode(uint8_t *x, predictor predict, const void *refs,
+                             const float *c, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t bits = restore(bits_at(x, i), predict(refs, c, i));
+        memcpy(x + 4 * i, &bits, 4);
+    }
+}
+
+static uint32_t ema_predict(const void *refs, const float *c, uint64_t i)
+{
+    const bda_ema_refs *r = refs;
     float e = r->ema_prev[i];
     float p = e + c[0] * (r->w[i] - e) + c[1] * (r->w_prev[i] - e);
-    uint32_t bits;
-    memcpy(&bits, isfinite(p) ? &p : &r->ema_prev[i], 4);
-    return bits;
+    return prediction_bits(p, &r->ema_prev[i]);
 }
 
 void bda_ema_encode(const float *ema, const bda_ema_refs *r, const float c[2],
                     uint8_t *out, uint64_t n)
 {
-    for (uint64_t i = 0; i < n; i++) {
-        uint32_t x;
-        memcpy(&x, &ema[i], 4);
-        uint32_t z = residual(x, ema_predict(r, c, i));
-        memcpy(out + 4 * i, &z, 4);
-    }
+    predicted_encode(ema, ema_predict, r, c, out, n);
 }
 
 void bda_ema_decode(uint8_t *ema, const bda_ema_refs *r, const float c[2],
                     uint64_t n)
 {
-    for (uint64_t i = 0; i < n; i++) {
-        uint32_t x = restore(bits_at(ema, i), ema_predict(r, c, i));
-        memcpy(ema + 4 * i, &x, 4);
-    }
+    predicted_decode(ema, ema_predict, r, c, n);
+}
+
+/* ---- archive trend predictions ------------------------------------------- */
+
+bool bda_trend_refs_find(const bd_ckpt *prev, const bd_ckpt *prev2,
+                         const bd_ckpt_tensor *t, bda_trend_refs *r)
+{
+    if (t->dtype != BD_CKPT_F32)
+        return false;
+    *r = (bda_trend_refs){.w1 = f32_ref(prev, t->name, t),
+                          .w2 = f32_ref(prev2, t->name, t)};
+    return r->w1 && r->w2;
+}
+
+static bool trend_element(const void *refs, const float *x, uint64_t i,
+                          double *y, double *u, double *v, double *d)
+{
+    const bda_trend_refs *r = refs;
+    *y = (double)x[i] - r->w1[i], *u = (double)r->w1[i] - r->w2[i], *v = 0;
+    *d = ulp(r->w1[i]);
+    return true;
+}
+
+/* From c = 1, the straight line through the two previous versions. */
+float bda_trend_fit(const float *x, const bda_trend_refs *r, uint64_t n)
+{
+    float c[2] = {1.0f, 0.0f};
+    fit_log(trend_element, r, x, n, c);
+    return c[0];
+}
+
+static uint32_t trend_predict(const void *refs, const float *c, uint64_t i)
+{
+    const bda_trend_refs *r = refs;
+    float p = r->w1[i] + c[0] * (r->w1[i] - r->w2[i]);
+    return prediction_bits(p, &r->w1[i]);
+}
+
+void bda_trend_encode(const float *x, const bda_trend_refs *r, float c,
+                      uint8_t *out, uint64_t n)
+{
+    predicted_encode(x, trend_predict, r, &c, out, n);
+}
+
+void bda_trend_decode(uint8_t *x, const bda_trend_refs *r, float c, uint64_t n)
+{
+    predicted_decode(x, trend_predict, r, &c, n);
 }
 
 /* The version of t in prev that t can be coded against, or NULL. */

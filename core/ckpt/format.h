@@ -165,8 +165,9 @@ bd_status bd_format_fail(const char *kind, const char *name, const char *fmt,
 /* ---- .bda archives ------------------------------------------------------- */
 
 #define BDA_MAGIC       "BDAR"
-#define BDA_MAJOR       3  /* reads 1.x and 2.x too: 2.0 added the EMA
-                              coding, 3.0 analysis entries */
+#define BDA_MAJOR       4  /* reads 1.x to 3.x too: 2.0 added the EMA
+                              coding, 3.0 analysis entries, 4.0 the trend
+                              coding */
 #define BDA_MINOR       0
 #define BDA_HEADER_SIZE 64u
 #define BDA_HEADER_MAX  4096u
@@ -177,8 +178,9 @@ bd_status bd_format_fail(const char *kind, const char *name, const char *fmt,
 #define BDA_META_MAX    ((uint64_t)BDC_HEADER_MAX + BDC_INDEX_MAX + BDC_ALIGN_MAX)
 
 /* How a tensor's payload is coded. */
-enum { BDA_KEY = 0, BDA_DELTA = 1, BDA_VERBATIM = 2, BDA_EMA = 3 };
-#define BDA_EMA_COEFS 8u  /* an EMA payload starts with two f32 coefficients */
+enum { BDA_KEY = 0, BDA_DELTA = 1, BDA_VERBATIM = 2, BDA_EMA = 3, BDA_TREND = 4 };
+#define BDA_EMA_COEFS   8u  /* an EMA payload starts with two f32 coefficients */
+#define BDA_TREND_COEFS 4u  /* a trend payload with one */
 /* An analysis entry (3.0) holds a checkpoint of kind BDA_ANALYSIS: the
  * training checkpoint without its optimizer state (tensors named
  * BDA_OPTIMIZER...), written by an archive with optimizer_at_keys. */
@@ -204,8 +206,9 @@ typedef struct bda_ema_refs {
  * data. */
 bool bda_ema_refs_find(const bd_ckpt *cur, const bd_ckpt *prev,
                        const bd_ckpt_tensor *t, bda_ema_refs *r);
-/* Least-squares coefficients of the prediction
- * ema_prev + c[0] (w - ema_prev) + c[1] (w_prev - ema_prev) for ema. */
+/* Coefficients of the prediction
+ * ema_prev + c[0] (w - ema_prev) + c[1] (w_prev - ema_prev) for ema that
+ * make its residuals cheap to code (any coefficients decode). */
 void bda_ema_fit(const float *ema, const bda_ema_refs *r, uint64_t n,
                  float c[2]);
 /* The residuals of n floats from their prediction, and back (in place);
@@ -214,6 +217,23 @@ void bda_ema_encode(const float *ema, const bda_ema_refs *r, const float c[2],
                     uint8_t *out, uint64_t n);
 void bda_ema_decode(uint8_t *ema, const bda_ema_refs *r, const float c[2],
                     uint64_t n);
+
+/* What a trend payload (4.0) of an f32 tensor is predicted from: its
+ * versions in the previous entry (w1) and in the one before (w2). */
+typedef struct bda_trend_refs {
+    const float *w1, *w2;
+} bda_trend_refs;
+/* The references of t in prev and prev2 (either may be NULL): false unless
+ * t is f32 and both exist with its size and data. */
+bool bda_trend_refs_find(const bd_ckpt *prev, const bd_ckpt *prev2,
+                         const bd_ckpt_tensor *t, bda_trend_refs *r);
+/* The coefficient c of the prediction w1 + c (w1 - w2) for x that makes
+ * its residuals cheap to code (any coefficient decodes). */
+float bda_trend_fit(const float *x, const bda_trend_refs *r, uint64_t n);
+/* The residuals of n floats from their prediction, and back (in place). */
+void bda_trend_encode(const float *x, const bda_trend_refs *r, float c,
+                      uint8_t *out, uint64_t n);
+void bda_trend_decode(uint8_t *x, const bda_trend_refs *r, float c, uint64_t n);
 
 /* ---- files --------------------------------------------------------------- */
 

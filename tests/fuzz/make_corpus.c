@@ -108,7 +108,7 @@ static void bda_seeds(const char *dir)
     snprintf(ckdir, sizeof ckdir, "%s/ckpt", run);
     mkdir(run, 0755);
     mkdir(ckdir, 0755);
-    for (int step = 0; step < 3; step++) {
+    for (int step = 0; step < 4; step++) {  /* net.w on a line: trend coded */
         bd_ckpt *ck = bd_ckpt_new();
         check(bd_ckpt_set_u64(ck, "bd.step", (uint64_t)step));
         add_smooth(ck, "net.w", 0.01 * step);
@@ -119,10 +119,10 @@ static void bda_seeds(const char *dir)
         save(ck, ckdir, name, step == 1 ? 0 : 3);
         bd_ckpt_free(ck);
     }
-    bd_archive_opts o = {.level = 3, .key_every = 2};
-    snprintf(out, sizeof out, "%s/three.bda", dir);
+    bd_archive_opts o = {.level = 3, .key_every = 3};
+    snprintf(out, sizeof out, "%s/four.bda", dir);
     check(bd_archive_create(run, out, &o));
-    for (int step = 0; step < 3; step++) {
+    for (int step = 0; step < 4; step++) {
         char path[1200];
         snprintf(path, sizeof path, "%s/step_%d.bdc", ckdir, step);
         unlink(path);
