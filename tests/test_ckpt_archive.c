@@ -165,6 +165,25 @@ static bool last_coded(const uint8_t *b, int coding, uint64_t *entry,
     return found;
 }
 
+static void count_verified(void *ctx, bd_archive_entry e, const char *failure)
+{
+    (void)e;
+    *(int *)ctx += failure == NULL;
+}
+
+/* How many entries of the archive at path verify (-1 if it does not open). */
+static int verified(const char *path)
+{
+    bd_archive *a = NULL;
+    int good = 0;
+    size_t bad = 0;
+    if (bd_archive_open(path, &a) != BD_OK)
+        return -1;
+    CHECK_OK(bd_archive_verify(a, count_verified, &good, &bad));
+    bd_archive_close(a);
+    return good;
+}
+
 static void test_round_trip(void)
 {
     char bda[800];
@@ -185,6 +204,7 @@ static void test_round_trip(void)
     if (!a)
         return;
     CHECK(bd_archive_count(a) == N_STEPS, "%zu entries", bd_archive_count(a));
+    CHECK(verified(bda) == N_STEPS, "every entry verifies (%d)", verified(bda));
     uint64_t originals = 0, stored = 0;
     for (size_t i = 0; i < bd_archive_count(a); i++) {
         bd_archive_entry e = bd_archive_entry_at(a, i);
@@ -626,6 +646,11 @@ static void test_corrupt_trend(const uint8_t *b, uint8_t *c, size_t len)
     *coding = BDA_TREND;
     CHECK_FAILS(open_step(c, len, true, 100), BD_E_FORMAT, "step 100: tensor"
                 " 'net.decay': trend coding without its references");
+    char patched[800];
+    snprintf(patched, sizeof patched, "%s/patched.bda", run_dir);
+    CHECK(verified(patched) == N_STEPS - KEY_EVERY + 1, "verify: %d entries"
+          " good, the key entry 0 and the steps from key entry 4 on",
+          verified(patched));
     memcpy(c, b, len);
     payload_at(c, e, t, &coding);
     uint64_t stored = bd_le64(coding + 1);

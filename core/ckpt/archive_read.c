@@ -605,8 +605,9 @@ bd_status bd_archive_extract_mem(bd_archive *a, uint64_t step, uint8_t **bytes,
     return s;
 }
 
-/* Entry i rebuilt from cur (decoded after prev) and checked whole. */
-static bd_status verify_entry(bd_archive *a, size_t i, const state *prev,
+/* Entry i rebuilt from cur (decoded after prev, see decode_upto) and
+ * checked whole. */
+static bd_status verify_entry(bd_archive *a, size_t i, const state prev[2],
                               state *cur)
 {
     const entry *e = &a->entries[i];
@@ -622,8 +623,8 @@ static bd_status verify_entry(bd_archive *a, size_t i, const state *prev,
 bd_status bd_archive_verify(bd_archive *a, bd_archive_verify_fn report,
                             void *ctx, size_t *n_bad)
 {
-    state prev = {0};
-    bool chain_ok = false; /* the entry before decoded: a delta may follow */
+    state prev[2] = {{0}};  /* as in decode_upto */
+    bool chain_ok = false;  /* the entry before decoded: a delta may follow */
     *n_bad = 0;
     for (size_t i = 0; i < a->n; i++) {
         const entry *e = &a->entries[i];
@@ -633,16 +634,22 @@ bd_status bd_archive_verify(bd_archive *a, bd_archive_verify_fn report,
             s = FAIL(a, "step %llu: not checked: it is coded against an"
                      " earlier entry that failed", (unsigned long long)e->step);
         else
-            s = verify_entry(a, i, &prev, &cur);
+            s = verify_entry(a, i, prev, &cur);
         chain_ok = s == BD_OK;
         *n_bad += s != BD_OK;
         report(ctx, bd_archive_entry_at(a, i), s == BD_OK ? NULL : bd_last_error());
-        state_free(&prev);
-        prev = cur;
-        if (!chain_ok)
-            state_free(&prev);
+        state_free(&prev[1]);
+        if (e->key)  /* the entries before a key entry are not in its chain */
+            state_free(&prev[0]);
+        prev[1] = prev[0];
+        prev[0] = cur;
+        if (!chain_ok) {
+            state_free(&prev[0]);
+            state_free(&prev[1]);
+        }
     }
-    state_free(&prev);
+    state_free(&prev[0]);
+    state_free(&prev[1]);
     return BD_OK;
 }
 
