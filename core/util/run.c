@@ -113,18 +113,24 @@ static bd_status take_lock(bd_run *r)
     return BD_OK;
 }
 
-/* Remove <dir>/ckpt/step_<N>.bdc; their number into *n. */
-static bd_status remove_checkpoints(const bd_run *r, size_t *removed)
+/* <dir>/ckpt's checkpoints (none when the folder does not exist). */
+static bd_status list_checkpoints(const bd_run *r, bd_ckpt_step **steps,
+                                  size_t *n)
 {
     char dir[sizeof r->dir + 8];
-    struct stat st;
-    *removed = 0;
+    *steps = NULL;
+    *n = 0;
     BD_TRY(bd_run_file(r, "ckpt", dir, sizeof dir));
-    if (stat(dir, &st) != 0)
-        return BD_OK;
+    return is_dir(dir) ? bd_ckpt_list_steps(dir, steps, n) : BD_OK;
+}
+
+/* Remove <dir>/ckpt/step_<N>.bdc; their number into *removed. */
+static bd_status remove_checkpoints(const bd_run *r, size_t *removed)
+{
     bd_ckpt_step *steps;
     size_t n;
-    BD_TRY(bd_ckpt_list_steps(dir, &steps, &n));
+    *removed = 0;
+    BD_TRY(list_checkpoints(r, &steps, &n));
     bd_status s = BD_OK;
     for (size_t i = 0; i < n && s == BD_OK; i++) {
         if (unlink(steps[i].path) == 0)
@@ -331,14 +337,9 @@ static bd_status read_metrics(const bd_run *r, char *path, size_t len,
 /* The checkpoints in <dir>/ckpt: their number and the last step. */
 static bd_status checkpoints_of(const bd_run *r, bd_run_history *h)
 {
-    char dir[sizeof r->dir + 8];
-    struct stat st;
-    BD_TRY(bd_run_file(r, "ckpt", dir, sizeof dir));
-    if (stat(dir, &st) != 0)
-        return BD_OK;
     bd_ckpt_step *steps;
     size_t n;
-    BD_TRY(bd_ckpt_list_steps(dir, &steps, &n));
+    BD_TRY(list_checkpoints(r, &steps, &n));
     h->checkpoints = n;
     if (n)
         h->last_checkpoint = (int64_t)steps[n - 1].step;
