@@ -8,7 +8,9 @@
  *   failures of the world (missing file, bad checkpoint) return nil,
  *   message, stage where a script may carry on; a constructor whose nil
  *   the next call would misreport (bd.model, bd.metric, bd.models: a bad
- *   plugin) raises the underlying message instead.
+ *   plugin; bd.run: a folder it cannot make or lock; bd.train: a resume
+ *   that fails; bd.ckpt.load, load_model: a model that would be left
+ *   unloaded) raises the underlying message instead.
  *
  * C resources are always boxed in a userdata with __gc before they are made
  * (liolib's newprefile pattern), so a raise never leaks them. */
