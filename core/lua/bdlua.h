@@ -85,6 +85,10 @@ void bdl_account(lua_State *L, size_t bytes);
  * reads those itself. */
 bd_config *bdl_check_config(lua_State *L, int arg, const char *owner,
                             const char *const *skip);
+/* The folder of the options {from = folder} at idx (pushed), or NULL for
+ * none or nil; another option or type is a configuration error naming
+ * owner ("metric", "model 'unet'"). */
+const char *bdl_read_from(lua_State *L, int idx, const char *owner);
 /* Parse key=value arguments into the overrides bd.config applies. Raises a
  * configuration error on a malformed or repeated argument. */
 void bdl_set_overrides(lua_State *L, int n, char **args);

@@ -73,6 +73,24 @@ bd_config *bdl_check_config(lua_State *L, int arg, const char *owner,
     return b->c;
 }
 
+const char *bdl_read_from(lua_State *L, int idx, const char *owner)
+{
+    if (lua_isnoneornil(L, idx))
+        return NULL;
+    if (!lua_istable(L, idx))
+        bdl_config_error(L, "%s: options are a %s, expected a table {from ="
+                         " folder}", owner, luaL_typename(L, idx));
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1))
+        if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "from"))
+            bdl_config_error(L, "%s: unknown option '%s' (allowed: from)",
+                             owner, luaL_tolstring(L, -2, NULL));
+    lua_getfield(L, idx, "from");
+    if (lua_type(L, -1) != LUA_TSTRING)
+        bdl_config_error(L, "%s: from is a %s, expected a folder", owner,
+                         luaL_typename(L, -1));
+    return lua_tostring(L, -1);
+}
+
 /* ---- key=value overrides ------------------------------------------------- */
 
 static int valid_key(const char *k, size_t n)

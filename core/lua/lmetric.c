@@ -62,13 +62,6 @@ static metric_box *push_box(lua_State *L, const char *type, int n_values)
     return b;
 }
 
-/* A failed create or load: a misspelt key or name is a configuration
- * error; a bad plugin raises its message. */
-static int raise_failure(lua_State *L, bd_status s)
-{
-    return s == BD_E_PLUGIN ? bdl_raise(L) : bdl_raise_status(L, s);
-}
-
 /* A taps table { name = tensor } at idx (or nil) into taps. */
 static void read_taps(lua_State *L, int idx, bd_taps *taps)
 {
@@ -138,7 +131,7 @@ static int metric_call(lua_State *L)
     metric_box *b = push_box(L, BDL_METRIC_CALL, 0);
     bd_status s = bd_metric_create_like(self->m, cfg, &b->m);
     if (s != BD_OK)
-        return raise_failure(L, s);
+        return bdl_raise_status(L, s);
     s = bd_metric_update(b->m, images, labels, taps.n ? &taps : NULL);
     if (s == BD_OK && !(b->r = bd_metric_result_new()))
         s = BD_E_NOMEM;
@@ -172,40 +165,23 @@ static int metric_tostring(lua_State *L)
     return 1;
 }
 
-/* The folder of {from = folder} at idx (none or nil: NULL). */
-static const char *read_from(lua_State *L, int idx)
-{
-    if (lua_isnoneornil(L, idx))
-        return NULL;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1))
-        if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "from"))
-            bdl_config_error(L, "metric: unknown option '%s', expected from",
-                             luaL_tolstring(L, -2, NULL));
-    lua_getfield(L, idx, "from");
-    if (lua_type(L, -1) != LUA_TSTRING)
-        bdl_config_error(L, "metric: from is a %s, expected a folder",
-                         luaL_typename(L, -1));
-    return lua_tostring(L, -1);
-}
-
 static int metric_new(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     if (!lua_isnoneornil(L, 2))
         luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 3);
-    const char *from = read_from(L, 3);
+    const char *from = bdl_read_from(L, 3, "metric");
     bd_status s = from ? bd_metric_load_from(name, from) : BD_OK;
     if (s != BD_OK)
-        return raise_failure(L, s);
+        return bdl_raise_status(L, s);
     bd_config *cfg = bdl_check_config(L, 2, name, NULL);
     metric_box *b = push_box(L, BDL_METRIC, 1);
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, -2, 1); /* the config of every call */
     s = bd_metric_create(name, cfg, &b->m); /* checks the name and config */
     if (s != BD_OK)
-        return raise_failure(L, s);
+        return bdl_raise_status(L, s);
     return 1;
 }
 

@@ -44,43 +44,16 @@ model_box *bdl_push_model(lua_State *L)
     return b;
 }
 
-/* The folder of {from = folder} at idx, or NULL for none/nil; any other
- * option is refused. */
-static const char *read_from(lua_State *L, int idx, const char *name)
-{
-    if (lua_isnoneornil(L, idx))
-        return NULL;
-    if (!lua_istable(L, idx))
-        bdl_config_error(L, "model '%s': options are a %s, expected a table"
-                         " {from = folder}", name, luaL_typename(L, idx));
-    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1))
-        if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "from"))
-            bdl_config_error(L, "model '%s': unknown option '%s' (allowed:"
-                             " from)", name, luaL_tolstring(L, -2, NULL));
-    lua_getfield(L, idx, "from");
-    if (lua_type(L, -1) != LUA_TSTRING)
-        bdl_config_error(L, "model '%s': from is a %s, expected a folder",
-                         name, luaL_typename(L, -1));
-    return lua_tostring(L, -1);
-}
-
-/* A plugin's failure raises its own message; a bad name or config is a
- * one-line configuration error. */
-static int raise_failure(lua_State *L, bd_status s)
-{
-    return s == BD_E_ARG ? bdl_raise_status(L, s) : bdl_raise(L);
-}
-
 static int model_new(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     static const char *const skip[] = {"seed", NULL};
     lua_settop(L, 3);
-    const char *from = read_from(L, 3, name);
+    const char *from = bdl_read_from(L, 3, lua_pushfstring(L, "model '%s'", name));
     if (from) {
         bd_status s = bd_denoiser_load_from(name, from);
         if (s != BD_OK)
-            return raise_failure(L, s);
+            return bdl_raise_status(L, s);
     }
     lua_settop(L, 2);
     bd_config *cfg = bdl_check_config(L, 2, name, skip);
@@ -95,7 +68,7 @@ static int model_new(lua_State *L)
     model_box *b = bdl_push_model(L);
     bd_status s = bd_model_create(name, cfg, (uint64_t)seed, &b->m);
     if (s != BD_OK)
-        return raise_failure(L, s);
+        return bdl_raise_status(L, s);
     bdl_account(L, (size_t)bd_params_numel(b->m->params) * sizeof(float) * 2);
     return 1;
 }

@@ -42,7 +42,7 @@ check.raises("metric 'manifold': no plugin in folder '" .. v2_dir .. "' provides
              .. " (its plugins provide: bump, percolation)",
              bd.metric, "manifold", {}, { from = v2_dir })
 check.raises("cannot read folder 'nowhere'", bd.metric, "bump", {}, { from = "nowhere" })
-check.raises("metric: unknown option 'form', expected from", bd.metric, "bump", {},
+check.raises("metric: unknown option 'form' (allowed: from)", bd.metric, "bump", {},
              { form = v2_dir })
 check.raises("metric: from is a number, expected a folder", bd.metric, "bump", {},
              { from = 1 })
