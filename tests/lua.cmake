@@ -33,4 +33,7 @@ if(TARGET bdrun)
                                  LABELS "lua;slow")
         endif()
     endforeach()
+    # The README's bd module script trains a unet: 19 s in Release, about
+    # 10 min under the sanitizers.
+    set_tests_properties(lua_test_readme PROPERTIES LABELS "lua;slow")
 endif()
