@@ -83,5 +83,16 @@ check.eq(code, 1, "a misspelt model key")
 check.ok(out:find("unknown key 'hiden' for mlp (allowed: ", 1, true)
          and out:find("did you mean 'hidden'?)", 1, true), out)
 
+-- scripts/examples/swap_metric.lua runs from any folder (here: a temporary
+-- one), finding its fixture next to the plugins of the build bdrun is from
+local root = debug.getinfo(1, "S").source:match("^@(.*)/tests/lua/[^/]*$")
+local p = io.popen(string.format("cd %s && %s %s/scripts/examples/swap_metric.lua 2>&1",
+                                 dir, cfg.bdrun, root))
+out = p:read("a")
+code = select(3, p:close())
+check.eq(code, 0, "swap_metric.lua from another folder: " .. out)
+check.ok(out:find("/tests/fixtures/metric_swap/bd_bump.so: count_mean=1 version=2",
+                  1, true), out)
+
 os.execute("rm -rf " .. dir)
 check.done()
