@@ -355,11 +355,17 @@ static int chunk_images(const conv_geom *g, int64_t n, int threads)
 }
 
 /* Winograd where the shape allows it and it measured faster than im2col
- * (forward and backward, bench_conv2d): at least WINO_CHANNELS channels in
- * and out, or half as many on planes of at least WINO_PLANE pixels. The
- * environment variable BD_CONV=im2col or BD_CONV=winograd overrides the
- * choice (tests, measurements). */
-enum { WINO_CHANNELS = 64, WINO_PLANE = 256 };
+ * (forward and backward, bench_conv2d, bench_unet): at least WINO_CHANNELS
+ * channels in and out, or half as many on planes of at least WINO_PLANE
+ * pixels. Small planes have few tiles per image, so the transforms cost
+ * more than they save: never under WINO_TINY_PLANE pixels (2x2, one tile),
+ * and under WINO_SMALL_PLANE (4x4, four tiles) only from twice
+ * WINO_CHANNELS channels. The environment variable BD_CONV=im2col or
+ * BD_CONV=winograd overrides the choice (tests, measurements). */
+enum {
+    WINO_CHANNELS = 64, WINO_PLANE = 256, WINO_TINY_PLANE = 16,
+    WINO_SMALL_PLANE = 64,
+};
 
 static bool conv_use_winograd(const conv_geom *g)
 {
@@ -370,9 +376,13 @@ static bool conv_use_winograd(const conv_geom *g)
         return false;
     if (force && !strcmp(force, "winograd"))
         return true;
-    const int narrow = g->C < g->O ? g->C : g->O;
+    const int narrow = g->C < g->O ? g->C : g->O, plane = g->H * g->W;
+    if (plane < WINO_TINY_PLANE)
+        return false;
+    if (plane < WINO_SMALL_PLANE)
+        return narrow >= 2 * WINO_CHANNELS;
     return narrow >= WINO_CHANNELS
-        || (narrow >= WINO_CHANNELS / 2 && g->H * g->W >= WINO_PLANE);
+        || (narrow >= WINO_CHANNELS / 2 && plane >= WINO_PLANE);
 }
 
 /* The Winograd plans: for y, and for dx (dy convolved with the flipped,
