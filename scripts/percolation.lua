@@ -142,7 +142,8 @@ local function cell_name(sigma, lambda) return string.format("s%g_l%g", sigma, l
 local conditions = {}
 for _, sigma in ipairs(sigmas) do
   for _, lambda in ipairs(lambdas) do
-    conditions[#conditions + 1] = { name = cell_name(sigma, lambda), sigma = sigma, lambda = lambda }
+    conditions[#conditions + 1] = { name = cell_name(sigma, lambda), sigma = sigma,
+                                    lambda = lambda }
   end
 end
 
@@ -229,7 +230,9 @@ local function train_one(sub, c, seed)
     kept[index_of(data.labels:get(i, 1)) .. "," .. index_of(data.labels:get(i, 2))] = true
   end
   local site_kept = {}
-  for i, l in ipairs(SITES) do site_kept[i] = kept[index_of(l[1]) .. "," .. index_of(l[2])] or false end
+  for i, l in ipairs(SITES) do
+    site_kept[i] = kept[index_of(l[1]) .. "," .. index_of(l[2])] or false
+  end
   local sets = { between = bd.tensor.from_table(BETWEEN), sites = bd.tensor.from_table(SITES) }
   -- One sample per label of probe set `name` (noise derived from the seed).
   local function evaluate(name, i)
@@ -611,7 +614,8 @@ doc:paragraph(string.format("At %dx%d the lattice has %d x %d sites %g px apart;
 doc:heading("Setup")
 doc:table({
   { "scale", cfg.scale }, { "image size", cfg.size }, { "lattice spacing d (px)", cfg.d },
-  { "sigmas (px)", cfg.sigmas }, { "lambdas", cfg.lambdas }, { "overlap thresholds", cfg.thresholds },
+  { "sigmas (px)", cfg.sigmas }, { "lambdas", cfg.lambdas },
+  { "overlap thresholds", cfg.thresholds },
   { "denoiser", string.format("unet, width %d, emb %d, attention %s", cfg.width, cfg.emb,
                               cfg.attention_blocks == "" and "none" or cfg.attention_blocks) },
   { "parameters", marks[1].results.params },

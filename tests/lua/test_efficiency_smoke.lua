@@ -1,0 +1,105 @@
+-- scripts/efficiency.lua at a tiny scale (a 4-step training per arm, size,
+-- spacing and seed): it must write every file of its run directory, with
+-- the controls, the rows, the figures and the answer in them; collect=true
+-- must rebuild the answer without training; bad settings are refused. CTest
+-- passes the bdrun:
+--   bdrun test_efficiency_smoke.lua bdrun=/path/to/bdrun
+local check = require "check"
+local json = require "json"
+local cfg = bd.config{ bdrun = "bdrun" }
+
+local script = arg[0]:gsub("[^/]*$", "") .. "../../scripts/efficiency.lua"
+local dir = os.tmpname()
+os.remove(dir)
+assert(os.execute("mkdir -p " .. dir))
+
+local args = "sizes=8,16 steps=4,4 spacings=3,2 width=4 emb=16 warmup=1 seeds=1,2 sample_steps=2"
+             .. " probes=9 name=smoke"
+local function run_script(extra, base)
+  local p = io.popen(string.format("cd %s && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 %s %s %s"
+                                   .. " %s 2>&1", dir, cfg.bdrun, script, base or args, extra or ""))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return out, code
+end
+local out, code = run_script()
+check.eq(code, 0, "exit status; output:\n" .. out)
+local run = dir .. "/runs/smoke/"
+
+-- 4 steps teach nothing: no data needed is located, so no slope and no verdict
+check.ok(out:find("\nanswer: cannot decide (a slope's interval straddles 1.5 or a size's data"
+                  .. " needed was not located)\n", 1, true), "no verdict:\n" .. out)
+for _, arm in ipairs{ "bumps", "stripes" } do
+  check.ok(out:find("\n  " .. arm .. " %([^\n]*%): slope of log images needed on log N n = 0:"
+                    .. " cannot tell\n"), arm .. " slope line")
+end
+check.ok(out:find("\n    seed 2: images to reach 60%: N 8: not reached; N 16: not reached\n", 1,
+                  true) or out:find("reached by the smallest data set", 1, true), "per-seed line")
+-- the controls read as built: the data sets' sizes at spacing 2 grow as
+-- (N/2 + 1)^2 (slope log2(81/25) = 1.70) and 2 (N/2 + 1) + 8 (log2(26/18) = 0.53)
+check.ok(out:find("\n  bumps: slope 1.70 reads near quadratic (must read near quadratic)\n", 1,
+                  true), "bumps control")
+check.ok(out:find("\n  stripes: slope 0.53 reads near linear (must read near linear)\n", 1, true),
+         "stripes control")
+for _, line in ipairs{ "\n  N 8 bumps d 3 (9 images): ", "\n  N 16 bumps d 2 (81 images): ",
+                       "\n  N 8 stripes d 3 (14 images): ", "\n  N 16 stripes d 2 (26 images): " } do
+  check.ok(out:find(line, 1, true), "accuracy line: " .. line)
+end
+check.ok(out:find("PAPER.md finding 3 (data needed grows as N^2 for bumps, as N for stripes plus"
+                  .. " a few 2D examples): this run can neither confirm nor refute it", 1, true),
+         "agreement stated")
+check.ok(out:find("\n16 trainings: "), "trainings counted")
+
+-- metrics.jsonl: a row per training (its data set of the known size), a
+-- data-needed row per arm, size and seed, the decision
+local trainings, needed, decisions = 0, 0, 0
+for line in (check.read(run .. "metrics.jsonl") or ""):gmatch("[^\n]+") do
+  local row = json.decode(line) or {}
+  if row.event == "training" then
+    trainings = trainings + 1
+    local s = math.floor(row.size / row.d) + 1
+    local want = row.arm == "bumps" and s * s or 2 * s + 8
+    check.eq(row.images, want, "images of " .. line)
+    check.ok(row.probes == 9 and row.correct >= 0 and row.correct <= 9, "training row: " .. line)
+  elseif row.event == "needed" then
+    needed = needed + 1
+  elseif row.event == "decision" then
+    decisions = decisions + 1
+    check.eq(row.decision, "cannot decide", "decision row")
+  end
+end
+check.eq(trainings, 16, "training rows: 2 arms x 2 sizes x 2 spacings x 2 seeds")
+check.eq(needed, 8, "data-needed rows: 2 arms x 2 sizes x 2 seeds")
+check.eq(decisions, 1, "a decision row")
+
+local html = check.read(run .. "report.html") or ""
+for _, h in ipairs{ "Answer", "Controls", "What this scale can and cannot say", "Setup", "Figures",
+                    "Numbers" } do
+  check.ok(html:find("<h2>" .. h .. "</h2>", 1, true), "section " .. h)
+end
+check.ok(html:find("data set sizes at spacing 2", 1, true), "the controls' table")
+for _, f in ipairs{ "scaling.svg", "accuracy_n8.svg", "accuracy_n16.svg" } do
+  local data = check.read(run .. f) or ""
+  check.ok(data:find("^<svg ") and data:find("</svg>\n$"), f .. " is an SVG")
+  check.ok(html:find('<img src="' .. f .. '"', 1, true), f .. " is in the report")
+end
+check.ok((check.read(run .. "accuracy_n16.svg") or ""):find("<polyline", 1, true),
+         "accuracy curves drawn")
+check.eq((check.read(run .. "train/bumps_n8_d3_s1/samples.png") or ""):sub(1, 4), "\137PNG",
+         "samples of the first seed")
+
+-- collect=true rebuilds the same answer without training
+local again, code2 = run_script("collect=true")
+check.eq(code2, 0, "collect=true exit status")
+check.ok(not again:find("sweep smoke: run ", 1, true), "collect=true trains nothing")
+local function answer(text) return (text:match("\n(answer: .-)\n%d+ trainings") or "") end
+check.eq(answer(again), answer(out), "the answer collected again")
+
+-- bad settings are refused, naming what was wrong
+local bad = run_script("collect=true", (args:gsub("steps=4,4", "steps=4")))
+check.ok(bad:find("has 1 budgets for 2 sizes", 1, true), "budgets per size:\n" .. bad)
+bad = run_script("arms=bumps,dots collect=true")
+check.ok(bad:find("'dots' is not an arm", 1, true), "unknown arm:\n" .. bad)
+
+os.execute("rm -rf " .. dir)
+check.done()
