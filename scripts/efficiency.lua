@@ -204,7 +204,8 @@ for _, m in ipairs(marks) do
 end
 local function results(arm, N, d) return by_name[string.format("%s_n%d_d%g", arm, N, d)] end
 
-local run = bd.run(cfg.name)
+-- the report's run is made again from the sweep's marks each time: it starts over
+local run = bd.run(cfg.name, { overwrite = true })
 local saved = {}
 for k, v in pairs(cfg) do saved[k] = v end
 assert(run:save_config(saved))
