@@ -15,7 +15,7 @@ assert(os.execute("mkdir -p " .. dir))
 
 -- the quick lattice (8x8, d = 1.5), two sigmas, three lambdas
 local args = "width=4 emb=16 steps=4 warmup=1 seeds=1,2 sample_steps=2 draws=20 curve_step=0.1"
-             .. " lambdas=0.3,0.6,1 name=smoke"
+             .. " sigmas=0.5,0.75 lambdas=0.3,0.6,1 name=smoke"
 local function run_script(extra, base)
   local p = io.popen(string.format("cd %s && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 %s %s %s"
                                    .. " %s 2>&1", dir, cfg.bdrun, script, base or args, extra or ""))
@@ -30,8 +30,8 @@ local run = dir .. "/runs/smoke/"
 -- the answer: 4 steps teach nothing, so the positive control fails and no
 -- verdict is given, at both overlap thresholds
 for _, t in ipairs{ "0.005", "0.05" } do
-  check.ok(out:find("\noverlap threshold " .. t .. ": cannot decide (sigma 0.5: the full lattice's"
-                    .. " accuracy is not above the untrained floor", 1, true), t .. ":\n" .. out)
+  check.ok(out:find("\noverlap threshold " .. t .. ": cannot decide (sigma 0.5: the full lattice is"
+                    .. " not learned (accuracy ", 1, true), t .. ":\n" .. out)
 end
 -- the link cutoffs: 4.60 sigma at 0.005, 3.46 sigma at 0.05
 for _, line in ipairs{ "\n  sigma 0.5 (link cutoff 2.30 px = 1.53 d): lambda_p ",
@@ -46,7 +46,7 @@ end
 check.ok(out:find("\ncontrols (accuracy on between probes, Wilson 95%, pooled over 2 seeds):\n",
                   1, true), "controls heading")
 check.ok(out:find("\n  sigma 0.5: untrained floor [%d.]+ %[[%d.]+, [%d.]+%] %(Wilson 95%%, %d+/150%),"
-                  .. " full lattice %(ceiling%) [^\n]*NOT above the floor"), "floor and ceiling")
+                  .. " full lattice %(ceiling%) [^\n]*NOT learned %(must be above the floor and reach 0%.5%)"), "floor and ceiling")
 local _, spans_ok = out:gsub("spanning fraction at lambda 1: 1%.00 %(must be 1%), at lambda 0%.1:"
                              .. " 0%.00 %(must be under 0%.5%)", "")
 check.eq(spans_ok, 4, "percolation controls per sigma and threshold")
