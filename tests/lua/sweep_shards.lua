@@ -10,9 +10,7 @@ local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
 local fixture = arg[0]:gsub("[^/]*$", "") .. "../fixtures/tiny_sweep.lua"
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p " .. dir))
+local dir = check.scratch()
 
 -- The shell command that runs the fixture with env and args; its output
 -- goes to <dir>/<log>.

@@ -8,19 +8,13 @@ local check = require "check"
 local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local script = arg[0]:gsub("[^/]*$", "") .. "../../scripts/efficiency.lua"
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p " .. dir))
+local script = check.script("efficiency.lua")
+local dir = check.scratch()
 
 local args = "sizes=8,16 steps=4,4 spacings=3,2 width=4 emb=16 warmup=1 seeds=1,2 sample_steps=2"
              .. " probes=9 name=smoke"
 local function run_script(extra, base)
-  local p = io.popen(string.format("cd %s && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 %s %s %s"
-                                   .. " %s 2>&1", dir, cfg.bdrun, script, base or args, extra or ""))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
+  return check.run_script(dir, cfg.bdrun, script, (base or args) .. " " .. (extra or ""))
 end
 local out, code = run_script()
 check.eq(code, 0, "exit status; output:\n" .. out)

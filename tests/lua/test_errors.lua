@@ -4,9 +4,7 @@
 local check = require "check"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p " .. dir))
+local dir = check.scratch()
 
 -- Run bdrun with the script text and arguments; returns output, exit code.
 local function bdrun(script, args)

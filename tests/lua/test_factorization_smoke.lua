@@ -7,19 +7,13 @@
 local check = require "check"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local script = arg[0]:gsub("[^/]*$", "") .. "../../scripts/factorization.lua"
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p " .. dir))
+local script = check.script("factorization.lua")
+local dir = check.scratch()
 
 local args = "size=8 width=4 emb=16 f_width=4 hidden=8 steps=4 every=2 warmup=1 seeds=1,2"
              .. " sample_steps=2 name=smoke"
 local function shard(which)
-  local p = io.popen(string.format("cd %s && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 %s %s %s"
-                                   .. " shard=%s 2>&1", dir, cfg.bdrun, script,
-                                   args, which))
-  local out = p:read("a")
-  local _, _, code = p:close()
+  local out, code = check.run_script(dir, cfg.bdrun, script, args .. " shard=" .. which)
   check.eq(code, 0, "exit status of shard " .. which .. "; output:\n" .. out)
   return out
 end

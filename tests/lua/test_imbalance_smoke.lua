@@ -8,10 +8,8 @@ local check = require "check"
 local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local script = arg[0]:gsub("[^/]*$", "") .. "../../scripts/imbalance.lua"
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p " .. dir))
+local script = check.script("imbalance.lua")
+local dir = check.scratch()
 
 -- (control_max 1.5: the controls may train on to step 6)
 local args = "size=8 width=4 emb=16 steps=4 every=2 warmup=1 seeds=1,2 sample_steps=2"

@@ -12,9 +12,7 @@ local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun", kills = 10, seed = 1, steps = 60 }
 
 local fixture = arg[0]:gsub("[^/]*$", "") .. "../fixtures/kill_train.lua"
-local root = os.tmpname()
-os.remove(root)
-assert(os.execute("mkdir -p " .. root))
+local root = check.scratch()
 
 local function train(name, extra)
   local cmd = string.format("%s %s root=%s name=%s steps=%d %s >> %s/%s.log 2>&1", cfg.bdrun,

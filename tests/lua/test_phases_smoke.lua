@@ -11,17 +11,12 @@ local check = require "check"
 local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local script = arg[0]:gsub("[^/]*$", "") .. "../../scripts/phases.lua"
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p " .. dir))
+local script = check.script("phases.lua")
+local dir = check.scratch()
 
 local args = "size=8 width=4 emb=16 steps=4 every=2 warmup=1 seeds=1,2 sample_steps=2"
              .. " probe_step=1 rep_step=1 shuffled=true name=smoke"
-local p = io.popen(string.format("cd %s && OMP_NUM_THREADS=1 %s %s %s 2>&1", dir, cfg.bdrun,
-                                 script, args))
-local out = p:read("a")
-local _, _, code = p:close()
+local out, code = check.run_script(dir, cfg.bdrun, script, args)
 check.eq(code, 0, "exit status; output:\n" .. out)
 
 local run = dir .. "/runs/smoke/"

@@ -37,6 +37,29 @@ function check.read(path)
   return s
 end
 
+-- A fresh empty folder under the system's temp folder.
+function check.scratch()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir))
+  return dir
+end
+
+-- The path of scripts/<name> from a test in tests/lua.
+function check.script(name)
+  return arg[0]:gsub("[^/]*$", "") .. "../../scripts/" .. name
+end
+
+-- Runs `script` with `bdrun` in folder `dir` on one thread (so that every
+-- run computes alike) with the words of `args`: its output and exit code.
+function check.run_script(dir, bdrun, script, args)
+  local p = io.popen(string.format("cd %s && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 %s %s %s"
+                                   .. " 2>&1", dir, bdrun, script, args))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return out, code
+end
+
 function check.done()
   print(string.format("%d passed, %d failed", check.passed, check.failed))
   if check.failed > 0 then error("some checks failed", 0) end
