@@ -189,16 +189,7 @@ for i, c in ipairs(conditions) do
                           lambda = c.lambda }
 end
 assert(run:save_config(saved))
-for _, c in ipairs(conditions) do
-  for _, r in ipairs(c.runs) do
-    for i, step in ipairs(r.curve.steps) do
-      local line = { condition = c.name, model = c.model, data = c.data, seed = r.seed,
-                     step = step }
-      for k, v in pairs(r.curve.rows[i]) do line[k] = v end
-      assert(run:log(line))
-    end
-  end
-end
+experiment.log_curves(run, conditions, { "model", "data" })
 
 -- ---- the statistic ----------------------------------------------------------------------
 

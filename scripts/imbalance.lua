@@ -371,15 +371,7 @@ for i, c in ipairs(conditions) do
   saved.conditions[i] = { name = c.name, dx = c.dx, dy = c.dy, withhold = c.withhold }
 end
 assert(run:save_config(saved))
-for _, c in ipairs(conditions) do
-  for _, r in ipairs(c.runs) do
-    for i, step in ipairs(r.curve.steps) do
-      local line = { condition = c.name, seed = r.seed, step = step }
-      for k, v in pairs(r.curve.rows[i]) do line[k] = v end
-      assert(run:log(line))
-    end
-  end
-end
+experiment.log_curves(run, conditions)
 
 -- ---- the statistic ---------------------------------------------------------------
 

@@ -179,6 +179,23 @@ end
 
 -- ---- curves -----------------------------------------------------------------------
 
+-- Logs every evaluated row of every training of `conditions` (each with
+-- `runs`, each run with a seed and a curve) to `run`'s metrics.jsonl, one
+-- line a row: condition, the condition's fields named in `tags`, seed, step
+-- and the row's numbers.
+function experiment.log_curves(run, conditions, tags)
+  for _, c in ipairs(conditions) do
+    for _, r in ipairs(c.runs) do
+      for i, step in ipairs(r.curve.steps) do
+        local line = { condition = c.name, seed = r.seed, step = step }
+        for _, tag in ipairs(tags or {}) do line[tag] = c[tag] end
+        for k, v in pairs(r.curve.rows[i]) do line[k] = v end
+        assert(run:log(line))
+      end
+    end
+  end
+end
+
 local Curve = {}
 Curve.__index = Curve
 
