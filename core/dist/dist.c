@@ -121,3 +121,12 @@ bd_status bd_dist_broadcast(void *data, size_t bytes)
 }
 
 bd_status bd_dist_barrier(void) { return current()->barrier(); }
+
+bd_status bd_dist_count_failed(bd_status s, int *failed)
+{
+    float n = s != BD_OK;
+    if (bd_dist_size() > 1)
+        BD_TRY(bd_dist_allreduce_sum(&n, 1));
+    *failed = (int)n;
+    return BD_OK;
+}

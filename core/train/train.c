@@ -326,13 +326,11 @@ static bd_status agree(const bd_trainer *tr, bd_status st)
 {
     if (tr->ranks == 1)
         return st;
-    float failed = st != BD_OK;
-    bd_status s = bd_dist_allreduce_sum(&failed, 1);
-    if (s != BD_OK)
-        return s;
+    int failed;
+    BD_TRY(bd_dist_count_failed(st, &failed));
     if (st == BD_OK && failed > 0)
         return bd_fail(BD_E_STATE, "train: stopped after step %lld: the"
-                       " callback failed on %.0f other process(es)",
+                       " callback failed on %d other process(es)",
                        (long long)tr->st.step, failed);
     return st;
 }

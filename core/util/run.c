@@ -258,12 +258,8 @@ bd_status bd_run_log(bd_run *r, const bd_json *event)
 /* Under MPI only the writer reads the files: every rank gets its status. */
 static bd_status agree(bd_status s, const char *dir)
 {
-    if (bd_dist_size() == 1)
-        return s;
-    float failed = s != BD_OK;
-    bd_status a = bd_dist_allreduce_sum(&failed, 1);
-    if (a != BD_OK)
-        return a;
+    int failed;
+    BD_TRY(bd_dist_count_failed(s, &failed));
     if (s == BD_OK && failed > 0)
         return bd_fail(BD_E_STATE, "run: '%s' was refused by the process that"
                        " writes it (rank 0): see its message", dir);

@@ -37,6 +37,9 @@ bool        bd_dist_is_writer(void);
 
 /* x[i] = the sum over ranks of x[i], on every rank.   x: (n), n >= 0 */
 bd_status bd_dist_allreduce_sum(float *x, int64_t n);
+/* Every rank calls it with its own status: *failed = how many ranks hold a
+ * status other than BD_OK (0 alone). Fails only if the reduction does. */
+bd_status bd_dist_count_failed(bd_status s, int *failed);
 
 /* Rank 0's `bytes` bytes at data, copied to data on every other rank. */
 bd_status bd_dist_broadcast(void *data, size_t bytes);
