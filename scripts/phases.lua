@@ -634,9 +634,12 @@ for _, ms in ipairs(MEASURES) do
                         and string.format("%s %d/%d", ms.key, shown[ms.key], #trained)
                         or ms.key .. " no room"
 end
-lines[#lines + 1] = string.format("  PAPER.md finding 1 (A -> B -> C): this run %s under %s (%d of %d"
-                                  .. " seeds; by measure: %s)", agreement, head.name, s_head,
-                                  #trained, table.concat(others, ", "))
+-- Seeds showing the sequence, or, without room, that the measure cannot tell.
+local tally = controls[cfg.measure].room and string.format("%d of %d seeds", s_head, #trained)
+              or string.format("%s cannot tell, with no room", cfg.measure)
+lines[#lines + 1] = string.format("  PAPER.md finding 1 (A -> B -> C): this run %s under %s (%s;"
+                                  .. " by measure: %s)", agreement, head.name, tally,
+                                  table.concat(others, ", "))
 local answer = table.concat(lines, "\n")
 assert(run:log{ event = "answer", measure = cfg.measure, shown = s_head,
                 steady = steady[cfg.measure], seeds = #trained, agreement = agreement,
