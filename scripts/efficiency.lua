@@ -168,11 +168,13 @@ local function train_one(sub, c, seed)
     labels = probe_labels(c.size), lattice = { dx = c.d, dy = c.d }, sampler = cfg.sampler,
     sample_steps = cfg.sample_steps, tolerance = cfg.tolerance, axis_tolerance = cfg.tolerance,
     manifold = false, seed = 1000 * seed + 1 }
-  local result = bd.train(model, data, { steps = c.steps, batch = cfg.batch, lr = cfg.lr,
-                                          warmup = cfg.warmup, ema = cfg.ema, seed = seed,
-                                          every = c.steps, run = sub })
-  local row, samples = evaluate(model)
-  local out = { images = data.n, params = model:num_parameters(), train_seconds = result.seconds,
+  local t = experiment.train_final{
+    model = model, data = data, evaluate = evaluate,
+    train = { steps = c.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup,
+              ema = cfg.ema, seed = seed, run = sub } }
+  local row, samples = t.row, t.samples
+  local out = { images = data.n, params = t.params,
+                train_seconds = t.train_seconds - t.eval_seconds,
                 probes = probe.n, correct = math.floor(row.accuracy * probe.n + 0.5),
                 single = row.single, snap_x = row.snap_x, snap_y = row.snap_y,
                 error = row.median_error }

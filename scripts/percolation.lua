@@ -68,6 +68,7 @@
 -- spanning fraction and the percolation points), report.html, and
 -- train/<condition>_s<seed>/ (each training: config, loss log, done.json;
 -- samples.png for the first seed).
+local bumps = require "bumps"
 local experiment = require "experiment"
 local report = require "report"
 local stats = require "stats"
@@ -214,13 +215,12 @@ local BETWEEN, SITES = grid(0.5), grid(0)
 
 -- The k of n correct samples of a bump metric's per-image classes, over the
 -- images where keep(i) holds.
-local CORRECT = 3 -- the bump metric's class of a correct sample
 local function correct(result, keep)
   local k, n = 0, 0
   for i = 1, result.class:shape()[1] do
     if keep(i) then
       n = n + 1
-      if result.class:get(i) == CORRECT then k = k + 1 end
+      if result.class:get(i) == bumps.CLASS.correct then k = k + 1 end
     end
   end
   return k, n
@@ -249,12 +249,17 @@ local function train_one(sub, c, seed)
     return { result = bump(s.images, probe.labels), images = s.images, probe = probe }
   end
   local floor = evaluate("between", 1).result
-  local result = bd.train(model, data, { steps = cfg.steps, batch = cfg.batch, lr = cfg.lr,
-                                          warmup = cfg.warmup, ema = cfg.ema, seed = seed,
-                                          every = cfg.steps, run = sub })
-  local final = { between = evaluate("between", 1), sites = evaluate("sites", 2) }
+  local t = experiment.train_final{
+    model = model, data = data,
+    evaluate = function()
+      return { between = evaluate("between", 1), sites = evaluate("sites", 2) }
+    end,
+    train = { steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup,
+              ema = cfg.ema, seed = seed, run = sub } }
+  local final = t.row
   local b, s = final.between.result, final.sites.result
-  local out = { images = data.n, params = model:num_parameters(), train_seconds = result.seconds,
+  local out = { images = data.n, params = t.params,
+                train_seconds = t.train_seconds - t.eval_seconds,
                 between_single = b.frac_single, between_error = b.median_error }
   out.floor_k, out.floor_n = correct(floor, function() return true end)
   out.between_k, out.between_n = correct(b, function() return true end)

@@ -9,6 +9,11 @@
 -- in pixel units where pixel j spans [j, j + 1), like the labels.
 local bumps = {}
 
+-- The bump metric plugin's per-image classes (its result `class`,
+-- plugins/metrics/bump/bump.c), by name; tests/lua/test_bumps.lua checks
+-- them against the plugin.
+bumps.CLASS = { none = 0, several = 1, wrong = 2, correct = 3 }
+
 -- The bumps of one image (an H x W table of rows): a list of
 -- { x =, y =, pixels = }, centroid weighted by v.
 function bumps.find(rows, threshold)

@@ -177,6 +177,19 @@ function experiment.train_one(opts)
            eval_seconds = eval_seconds, params = opts.model:num_parameters() }
 end
 
+-- train_one with one evaluation, at the end: opts as train_one's but for
+-- opts.more (opts.train.every is set to its steps). Returns train_one's
+-- result and row, the evaluation's row (whatever opts.evaluate returned).
+function experiment.train_final(opts)
+  local train = {}
+  for k, v in pairs(opts.train) do train[k] = v end
+  train.every = train.steps
+  local t = experiment.train_one{ model = opts.model, data = opts.data, train = train,
+                                  evaluate = opts.evaluate, samples = opts.samples }
+  t.row = t.curve:last()
+  return t
+end
+
 -- ---- curves -----------------------------------------------------------------------
 
 -- Logs every evaluated row of every training of `conditions` (each with

@@ -32,4 +32,19 @@ local found = bumps.find(img:to_table()[3][1])
 check.eq(found[1].x, 3.0, "centroid x between columns 3 and 4 (centres 2.5, 3.5)")
 check.eq(found[1].y, 2.5, "centroid y at the centre of row 3")
 check.eq(s.accuracy, 1 / 3, "image 3 is where asked")
+
+-- bumps.CLASS names the bump metric plugin's per-image classes: the same
+-- images, image 3 also asked 2 px off in x (one bump, wrong place)
+local four = bd.tensor.zeros{ 4, 1, 6, 6 }
+for i = 1, 4 do
+  for y = 1, 6 do
+    for x = 1, 6 do four:set(i, 1, y, x, img:get(math.min(i, 3), 1, y, x)) end
+  end
+end
+local class = bd.metric("bump", { tolerance = 1.0 })(
+  four, bd.tensor.from_table{ {1, 1}, {3, 3}, {3.5, 2.5}, {5.5, 2.5} }).class
+check.eq(class:get(1), bumps.CLASS.several, "the plugin's class of two bumps")
+check.eq(class:get(2), bumps.CLASS.none, "the plugin's class of no bump")
+check.eq(class:get(3), bumps.CLASS.correct, "the plugin's class of a bump where asked")
+check.eq(class:get(4), bumps.CLASS.wrong, "the plugin's class of a bump 2 px off")
 check.done()
