@@ -342,6 +342,57 @@ static void test_dataset(void)
     bd_dataset_free(d);
 }
 
+/* A torus (bd.data's periodic): bumps centred near an edge or a corner
+ * wrap around; with periodic = 1 each is one bump found within 0.02 px the
+ * short way round, on every image of a periodic dataset; read as a plane,
+ * the corner bumps split. */
+static void test_periodic(void)
+{
+    bd_data_spec spec = bd_data_defaults();
+    spec.periodic = true;
+    spec.dx = spec.dy = 0.7;
+    bd_dataset *d = NULL;
+    CHECK_OK(bd_dataset_new(&spec, &d));
+    if (!d)
+        return;
+    bd_config *cfg = bd_config_new();
+    bd_config_set_num(cfg, "periodic", 1);
+    bd_metric_result *r = measure(cfg, d->train.images, d->train.labels);
+    printf("   periodic dataset of %lld bumps: accuracy %.4f, worst axis error"
+           " below %.4f px\n", (long long)d->train.n, number(r, "accuracy"),
+           fmax(number(r, "mean_err_x"), number(r, "mean_err_y")));
+    CHECK(number(r, "accuracy") == 1 && number(r, "frac_multi") == 0
+          && number(r, "mean_error") < 0.01, "torus: accuracy %g, several %g,"
+          " mean error %g", number(r, "accuracy"), number(r, "frac_multi"),
+          number(r, "mean_error"));
+    const bd_tensor *centre = array(r, "centre");
+    int64_t corner = 0;  /* the label (0, 0): centred on the corner */
+    CHECK(centre && fabs(centre->data[2 * corner]) < 0.02
+          && fabs(centre->data[2 * corner + 1]) < 0.02,
+          "the corner bump's centre is near (0, 0) the short way round");
+    bd_metric_result_free(r);
+    r = measure(bd_config_new(), d->train.images, d->train.labels);
+    CHECK(number(r, "frac_multi") > 0, "as a plane, edge bumps split");
+    bd_metric_result_free(r);
+    bd_dataset_free(d);
+
+    /* a bump on the corner, detected directly: one, centre in [0, S) */
+    float img[S * S];
+    bump_params torus = defaults;
+    torus.periodic = 1;
+    for (int i = 0; i < S; i++)
+        for (int j = 0; j < S; j++) {
+            double dx = remainder(j + 0.5 - 31.8, S), dy = remainder(i + 0.5 - 0.3, S);
+            img[i * S + j] = (float)(2 * exp(-(dx * dx + dy * dy) / 2) - 1);
+        }
+    bump_found f = bump_detect(img, S, S, &torus, &work);
+    CHECK(f.count == 1 && fabs(f.cx - 31.8) < 0.02 && fabs(f.cy - 0.3) < 0.02,
+          "corner bump on a torus: %d found, centre (%.3f, %.3f)", f.count,
+          f.cx, f.cy);
+    f = bump_detect(img, S, S, &defaults, &work);
+    CHECK(f.count == 4, "corner bump on a plane: %d parts, expected 4", f.count);
+}
+
 /* bd_metric_create with one key set; must fail with `needle`. */
 static void check_config_error(const char *key, const char *str, double num,
                                const char *extra_key, double extra,
@@ -370,6 +421,8 @@ static void test_errors(void)
                        "threshold = 2, expected a number in [-1, 1]");
     check_config_error("min_size", NULL, 0, NULL, 0, "min_size = 0");
     check_config_error("window", NULL, 17, NULL, 0, "window = 17");
+    check_config_error("periodic", NULL, 2, NULL, 0,
+                       "periodic = 2, expected an integer in [0, 1]");
     check_config_error("tolerance", NULL, -1, NULL, 0, "tolerance = -1");
     check_config_error("region", "square", 0, NULL, 0,
                        "region = 'square', expected one of: all, rect, cross");
@@ -418,6 +471,7 @@ int main(void)
     RUN(test_transpose);
     RUN(test_channels);
     RUN(test_dataset);
+    RUN(test_periodic);
     RUN(test_errors);
     bd_plugins_unload_all();
     return harness_summary();

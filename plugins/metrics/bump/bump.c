@@ -16,6 +16,11 @@
  *   min_size      1     smallest component that counts, in pixels
  *   window        2     centroid window growth, pixels
  *   tolerance     1.0   pixels, in each coordinate
+ *   periodic      0     1: images on a torus (bd.data's periodic): bumps
+ *                       that cross an edge are one component, and a
+ *                       centre is compared with the label the short way
+ *                       round (its copy nearest the label, which is what
+ *                       `centre` then holds: within size / 2 of the label)
  *   axis_tolerance 0.5  pixels, for place_x and place_y (each axis on its
  *                       own, among one-bump images)
  *   lattice_dx, lattice_dy   0   the training lattice's spacing on each
@@ -126,7 +131,7 @@ static bd_status read_region(bump_metric *m, bd_config *cfg)
 static bd_status read_config(bump_metric *m, bd_config *cfg)
 {
     const bd_host *h = m->h;
-    int64_t conn, min_size, window;
+    int64_t conn, min_size, window, periodic;
     BD_TRY(h->config_num(cfg, "threshold", 0.0, -1.0, 1.0, &m->p.threshold));
     BD_TRY(h->config_int(cfg, "connectivity", 8, 4, 8, &conn));
     if (conn != 4 && conn != 8)
@@ -134,6 +139,7 @@ static bd_status read_config(bump_metric *m, bd_config *cfg)
                        (long long)conn);
     BD_TRY(h->config_int(cfg, "min_size", 1, 1, 1 << 20, &min_size));
     BD_TRY(h->config_int(cfg, "window", 2, 0, 16, &window));
+    BD_TRY(h->config_int(cfg, "periodic", 0, 0, 1, &periodic));
     BD_TRY(h->config_num(cfg, "tolerance", 1.0, 0.0, 1e6, &m->tolerance));
     BD_TRY(h->config_num(cfg, "axis_tolerance", 0.5, 0.0, 1e6,
                          &m->axis_tolerance));
@@ -144,6 +150,7 @@ static bd_status read_config(bump_metric *m, bd_config *cfg)
     m->p.connectivity = (int)conn;
     m->p.min_size = (int)min_size;
     m->p.window = (int)window;
+    m->p.periodic = (int)periodic;
     return read_region(m, cfg);
 }
 
@@ -216,6 +223,12 @@ static void channel_mean(const float *img, int64_t c, int64_t pixels, float *out
     }
 }
 
+/* The copy of a found coordinate on a torus of side n nearest the asked one. */
+static double nearest_copy(double found, double asked, int64_t n)
+{
+    return asked + (found - asked) - (double)n * nearbyint((found - asked) / (double)n);
+}
+
 /* images: (N, C, H, W), labels: (N, 2) */
 static bd_status bump_update(void *state, const bd_metric_batch *b)
 {
@@ -233,6 +246,10 @@ static bd_status bump_update(void *state, const bd_metric_batch *b)
         channel_mean(img + i * c * rows * cols, c, rows * cols, m->plane);
         bump_found f = bump_detect(m->plane, (int)rows, (int)cols, &m->p,
                                    &m->work);
+        if (m->p.periodic && f.count > 0) {
+            f.cx = nearest_copy(f.cx, lab[2 * i], cols);
+            f.cy = nearest_copy(f.cy, lab[2 * i + 1], rows);
+        }
         m->seen[m->n++] = (seen){lab[2 * i], lab[2 * i + 1], (float)f.cx,
                                  (float)f.cy, f.count};
     }

@@ -1,7 +1,21 @@
-/* Threshold, connected components by flood fill, windowed centroid. */
+/* Threshold, connected components by flood fill, windowed centroid; on a
+ * torus, neighbours and windows wrap around the edges. */
 #include "detect.h"
 
 #include <math.h>
+
+/* The index of pixel (row i, column j); on a torus wrapped onto the image,
+ * else -1 outside it. */
+static int pixel_at(int h, int w, int periodic, int i, int j)
+{
+    if (periodic) {
+        i = (i % h + h) % h;
+        j = (j % w + w) % w;
+    } else if (i < 0 || i >= h || j < 0 || j >= w) {
+        return -1;
+    }
+    return i * w + j;
+}
 
 /* Label the component of pixel `seed` as `id`; returns its pixel count and
  * adds its weight (sum of (v + 1) / 2) to *mass. */
@@ -17,9 +31,9 @@ static int flood(const float *img, int h, int w, const bump_params *p,
         *mass += (img[at] + 1.0) / 2;
         for (int di = -1; di <= 1; di++)
             for (int dj = -1; dj <= 1; dj++) {
-                int ni = i + di, nj = j + dj, nb = ni * w + nj;
-                if ((di == 0 && dj == 0) || ni < 0 || ni >= h || nj < 0
-                    || nj >= w || (p->connectivity == 4 && di != 0 && dj != 0))
+                int nb = pixel_at(h, w, p->periodic, i + di, j + dj);
+                if ((di == 0 && dj == 0) || nb < 0
+                    || (p->connectivity == 4 && di != 0 && dj != 0))
                     continue;
                 if (wk->label[nb] == -2 && img[nb] > p->threshold) {
                     wk->label[nb] = id;
@@ -31,31 +45,32 @@ static int flood(const float *img, int h, int w, const bump_params *p,
 }
 
 /* True when a pixel of component `id` lies within `r` (Chebyshev) of (i, j). */
-static int near_component(const bump_work *wk, int h, int w, int i, int j,
-                          int r, int id)
+static int near_component(const bump_work *wk, int h, int w, int periodic,
+                          int i, int j, int r, int id)
 {
     for (int ni = i - r; ni <= i + r; ni++)
-        for (int nj = j - r; nj <= j + r; nj++)
-            if (ni >= 0 && ni < h && nj >= 0 && nj < w
-                && wk->label[ni * w + nj] == id)
+        for (int nj = j - r; nj <= j + r; nj++) {
+            int k = pixel_at(h, w, periodic, ni, nj);
+            if (k >= 0 && wk->label[k] == id)
                 return 1;
+        }
     return 0;
 }
 
-/* Weighted centroid over the component `id` grown by p->window pixels;
- * (i0..i1, j0..j1) is the component's bounding box. */
+/* Weighted centroid over the component `id` grown by p->window pixels,
+ * looking at rows range[0]..range[1] and columns range[2]..range[3] (on a
+ * torus one period of each, unwrapped: the centre is taken mod the size). */
 static void centroid(const float *img, int h, int w, const bump_params *p,
-                     const bump_work *wk, int id, const int box[4],
+                     const bump_work *wk, int id, const int range[4],
                      bump_found *f)
 {
-    int r = p->window;
     double sw = 0, sx = 0, sy = 0;
-    for (int i = box[0] - r; i <= box[1] + r; i++)
-        for (int j = box[2] - r; j <= box[3] + r; j++) {
-            if (i < 0 || i >= h || j < 0 || j >= w
-                || !near_component(wk, h, w, i, j, r, id))
+    for (int i = range[0]; i <= range[1]; i++)
+        for (int j = range[2]; j <= range[3]; j++) {
+            int k = pixel_at(h, w, p->periodic, i, j);
+            if (k < 0 || !near_component(wk, h, w, p->periodic, i, j, p->window, id))
                 continue;
-            double v = (img[i * w + j] + 1.0) / 2;
+            double v = (img[k] + 1.0) / 2;
             v = v < 0 ? 0 : v > 1 ? 1 : v;
             sw += v;
             sx += v * (j + 0.5);
@@ -63,6 +78,10 @@ static void centroid(const float *img, int h, int w, const bump_params *p,
         }
     f->cx = sx / sw;  /* sw > 0: the component's own pixels are above -1 */
     f->cy = sy / sw;
+    if (p->periodic) {
+        f->cx -= w * floor(f->cx / w);
+        f->cy -= h * floor(f->cy / h);
+    }
 }
 
 bump_found bump_detect(const float *img, int h, int w, const bump_params *p,
@@ -90,7 +109,7 @@ bump_found bump_detect(const float *img, int h, int w, const bump_params *p,
     }
     if (best < 0)
         return f;
-    int box[4] = {h, -1, w, -1};  /* i0, i1, j0, j1 */
+    int box[4] = {h, -1, w, -1}, peak = -1;  /* i0, i1, j0, j1; brightest pixel */
     for (int k = 0; k < n; k++)
         if (wk->label[k] == best) {
             int i = k / w, j = k % w;
@@ -98,7 +117,16 @@ bump_found bump_detect(const float *img, int h, int w, const bump_params *p,
             box[1] = i > box[1] ? i : box[1];
             box[2] = j < box[2] ? j : box[2];
             box[3] = j > box[3] ? j : box[3];
+            peak = peak < 0 || img[k] > img[peak] ? k : peak;
         }
-    centroid(img, h, w, p, wk, best, box, &f);
+    const int r = p->window, pi = peak / w, pj = peak % w;
+    int range[4] = {box[0] - r, box[1] + r, box[2] - r, box[3] + r};
+    if (p->periodic) {  /* one period of rows and columns around the peak */
+        range[0] = pi - h / 2;
+        range[1] = range[0] + h - 1;
+        range[2] = pj - w / 2;
+        range[3] = range[2] + w - 1;
+    }
+    centroid(img, h, w, p, wk, best, range, &f);
     return f;
 }

@@ -16,6 +16,8 @@ typedef struct bump_params {
     int    min_size;      /* components with fewer pixels are ignored */
     int    window;        /* the centroid window: the component grown by
                              this many pixels (Chebyshev distance) */
+    int    periodic;      /* 1: the image is a torus (neighbours, window
+                             and centroid wrap around its edges) */
 } bump_params;
 
 /* Scratch for an image of n = h * w pixels: 2 n ints. */
@@ -34,7 +36,9 @@ typedef struct bump_found {
  * of the window by (v + 1) / 2 clipped to [0, 1]: growing the component
  * removes most of the bias a threshold cut puts on a centroid (for sigma =
  * 1 and threshold 0: under 0.01 px with window 2, up to 0.25 px with window
- * 0). */
+ * 0). On a torus (p->periodic) the centre is in [0, w) x [0, h), found
+ * by unwrapping the window around the strongest pixel of the component;
+ * a component and its window must span less than half the image. */
 bump_found bump_detect(const float *img, int h, int w, const bump_params *p,
                        bump_work *work);
 
