@@ -245,6 +245,109 @@ static void test_random(void)
     bd_metric_result_free(r);
 }
 
+/* ---- tori: periodic steps and histograms ----------------------------------- */
+
+#define TORUS_G 12
+#define TWO_PI 6.283185307179586
+
+/* the Clifford torus (cos a, sin a, cos b, sin b), a = 2 pi i / G, b = 2 pi j / G */
+static void clifford(int i, int j, int d, float *out)
+{
+    double a = TWO_PI * i / TORUS_G, b = TWO_PI * j / TORUS_G;
+    for (int k = 0; k < d; k++)
+        out[k] = 0;
+    out[0] = (float)cos(a);
+    out[1] = (float)sin(a);
+    out[2] = (float)cos(b);
+    out[3] = (float)sin(b);
+}
+
+/* the torus in 3D, radii 2 and 1 */
+static void torus3d(int i, int j, int d, float *out)
+{
+    double a = TWO_PI * i / TORUS_G, b = TWO_PI * j / TORUS_G;
+    for (int k = 0; k < d; k++)
+        out[k] = 0;
+    out[0] = (float)((2 + cos(b)) * cos(a));
+    out[1] = (float)((2 + cos(b)) * sin(a));
+    out[2] = (float)sin(b);
+}
+
+/* Measure a code over the G x G grid with periodic = 1 and `bins`. */
+static bd_metric_result *measure_torus(code_fn code, int bins)
+{
+    enum { N = TORUS_G * TORUS_G, D = 4 };
+    bd_tensor *act = bd_tensor_new4(N, D, 1, 1, false);
+    bd_tensor *labels = bd_tensor_new4(N, 2, 0, 0, false);
+    for (int s = 0; s < N; s++) {
+        code(s % TORUS_G, s / TORUS_G, D, act->data + s * D);
+        labels->data[2 * s] = (float)(s % TORUS_G);
+        labels->data[2 * s + 1] = (float)(s / TORUS_G);
+    }
+    bd_config *cfg = bd_config_new();
+    bd_config_set_num(cfg, "periodic", 1);
+    bd_config_set_num(cfg, "bins", bins);
+    bd_metric_result *r = measure_with("factorization", cfg, act, labels);
+    bd_tensor_free(act);
+    bd_tensor_free(labels);
+    return r;
+}
+
+/* The mean of a histogram over [-1, 1] at its bins' centres. */
+static double hist_mean(const bd_tensor *h)
+{
+    int64_t bins = h->shape[0];
+    double m = 0;
+    for (int64_t k = 0; k < bins; k++)
+        m += h->data[k] * (-1 + (2 * k + 1) / (double)bins);
+    return m;
+}
+
+static double hist_sum(const bd_tensor *h)
+{
+    double s = 0;
+    for (int64_t k = 0; k < h->shape[0]; k++)
+        s += h->data[k];
+    return s;
+}
+
+/* The Clifford torus: x- and y-steps in orthogonal planes (every x-y cosine
+ * in the centre bin); the 3D torus: x-y cosines away from 0. Wrapped steps:
+ * G per row and column. Each histogram sums to 1 and its mean is the mean
+ * cosine to within half a bin. */
+static void test_tori(void)
+{
+    enum { BINS = 21 };
+    bd_metric_result *c = measure_torus(clifford, BINS);
+    bd_metric_result *t = measure_torus(torus3d, BINS);
+    print("Clifford torus", c);
+    print("3D torus", t);
+    CHECK(number(c, "steps_x") == TORUS_G * TORUS_G
+          && number(c, "steps_y") == TORUS_G * TORUS_G, "periodic: G steps per row");
+    const bd_tensor *cxy = array(c, "hist_xy"), *txy = array(t, "hist_xy");
+    if (!cxy || !txy)
+        return;
+    CHECK(cxy->shape[0] == BINS && fabs(cxy->data[BINS / 2] - 1) < 1e-6,
+          "Clifford: every x-y cosine in the centre bin (%g)", cxy->data[BINS / 2]);
+    CHECK(number(c, "orthogonality") < 1e-5 && number(t, "orthogonality") > 0.2,
+          "orthogonality: Clifford %g, 3D %g", number(c, "orthogonality"),
+          number(t, "orthogonality"));
+    CHECK(txy->data[BINS / 2] < 0.5, "3D: %g of x-y cosines near 0", txy->data[BINS / 2]);
+    const char *names[3] = {"hist_xy", "hist_xx", "hist_yy"};
+    const char *means[3] = {"orthogonality", "parallel_x", "parallel_y"};
+    for (int k = 1; k < 3; k++)
+        for (int which = 0; which < 2; which++) {
+            bd_metric_result *r = which ? t : c;
+            const bd_tensor *h = array(r, names[k]);
+            CHECK(h && fabs(hist_sum(h) - 1) < 1e-5
+                  && fabs(hist_mean(h) - number(r, means[k])) <= 1.0 / BINS,
+                  "%s: sums to 1, mean %g against %g", names[k],
+                  h ? hist_mean(h) : NAN, number(r, means[k]));
+        }
+    bd_metric_result_free(c);
+    bd_metric_result_free(t);
+}
+
 /* ---- grid building, taps, errors ------------------------------------------- */
 
 static void test_grid_and_taps(void)
@@ -265,14 +368,15 @@ static void test_grid_and_taps(void)
     CHECK(grid_code_build(x, lab, N, D, &gc) == 0 && gc.gx == GX && gc.gy == GY,
           "grid %lld x %lld", (long long)gc.gx, (long long)gc.gy);
     step_stats st;
-    CHECK(step_stats_compute(&gc, &st) == 0 && st.orthogonality < 1e-5
+    const step_options plain = {0};
+    CHECK(step_stats_compute(&gc, &plain, &st) == 0 && st.orthogonality < 1e-5
           && st.aligned_x > 1 - 1e-5, "cell means: orth %g, aligned %g",
           st.orthogonality, st.aligned_x);
     grid_code_free(&gc);
 
     /* a missing cell drops its steps */
     CHECK(grid_code_build(x, lab, N / 2 - 1, D, &gc) == 0, "partial grid");
-    CHECK(step_stats_compute(&gc, &st) == 0 && st.steps_x + st.steps_y < 31,
+    CHECK(step_stats_compute(&gc, &plain, &st) == 0 && st.steps_x + st.steps_y < 31,
           "%lld + %lld steps", (long long)st.steps_x, (long long)st.steps_y);
     grid_code_free(&gc);
 
@@ -327,6 +431,16 @@ static void test_errors(void)
                 "factorization: tap = '', expected a name of 1 to 63");
     bd_config_free(cfg);
     cfg = bd_config_new();
+    bd_config_set_num(cfg, "bins", 0);
+    CHECK_FAILS(bd_metric_create("factorization", cfg, &m), BD_E_ARG,
+                "bins = 0, expected an integer in [1, 1001]");
+    bd_config_free(cfg);
+    cfg = bd_config_new();
+    bd_config_set_num(cfg, "periodic", 2);
+    CHECK_FAILS(bd_metric_create("factorization", cfg, &m), BD_E_ARG,
+                "periodic = 2, expected an integer in [0, 1]");
+    bd_config_free(cfg);
+    cfg = bd_config_new();
     bd_config_set_str(cfg, "taps", "layer4");
     CHECK_FAILS(bd_metric_create("factorization", cfg, &m), BD_E_ARG,
                 "unknown key 'taps'");
@@ -339,6 +453,7 @@ int main(void)
     RUN(test_place_factorized);
     RUN(test_bump_coupled);
     RUN(test_random);
+    RUN(test_tori);
     RUN(test_grid_and_taps);
     RUN(test_errors);
     bd_plugins_unload_all();

@@ -12,6 +12,12 @@
  *                       taken at different y (NaN with one row)
  *   aligned_y           the same for y-steps at different x
  *   steps_x, steps_y, grid_x, grid_y   counts
+ *   hist_xy, hist_xx, hist_yy   (bins) the distributions behind the
+ *                       means: the fraction of (x-step, y-step) pairs, of
+ *                       pairs of distinct x-steps, of distinct y-steps,
+ *                       whose (signed) cosine falls in each of `bins` equal
+ *                       bins over [-1, 1] (the follow-up paper's
+ *                       orthogonality and parallelism histograms)
  *
  * What ideal codes give (tests/test_metric_factorization.c checks each):
  *   factorized, v = f(x) (+) g(y) in orthogonal subspaces:
@@ -32,8 +38,11 @@
  * So orthogonality alone does not tell factorized from coupled codes (both
  * near 0); aligned parallelism does (1 against near 0).
  *
- * Config: tap (layer4). Labels must lie on a grid: at most 4 n distinct
- * cells, label values within 1e-3 being one grid value. */
+ * Config: tap (layer4); bins (21: odd, so that a cosine of 0 is a bin's
+ * centre, not an edge that rounding splits); periodic (0; 1: the grid is
+ * one period of a torus, the last value of each axis steps to the first,
+ * as bd.data's periodic lattices [0, size)). Labels must lie on a grid: at
+ * most 4 n distinct cells, label values within 1e-3 being one grid value. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -44,6 +53,7 @@
 typedef struct factorization {
     const bd_host *h;
     samples        s;
+    int            bins, periodic;
 } factorization;
 
 static void fact_destroy(void *state)
@@ -60,7 +70,14 @@ static bd_status fact_create(const bd_host *h, bd_config *cfg, void **state)
     if (!f)
         return h->fail(BD_E_NOMEM, "factorization: out of memory");
     f->h = h;
+    int64_t bins = 0, periodic = 0;
     bd_status s = samples_init(&f->s, h, cfg, "factorization");
+    if (s == BD_OK)
+        s = h->config_int(cfg, "bins", 21, 1, 1001, &bins);
+    if (s == BD_OK)
+        s = h->config_int(cfg, "periodic", 0, 0, 1, &periodic);
+    f->bins = (int)bins;
+    f->periodic = (int)periodic;
     if (s != BD_OK) {
         fact_destroy(f);
         return s;
@@ -76,8 +93,22 @@ static bd_status fact_update(void *state, const bd_metric_batch *b)
 }
 
 static bd_status report(const bd_host *h, const grid_code *g,
-                        const step_stats *st, bd_metric_result *r)
+                        const step_stats *st, const step_options *o,
+                        bd_metric_result *r)
 {
+    static const char *const HISTS[3] = {"hist_xy", "hist_xx", "hist_yy"};
+    const int64_t shape[1] = {o->bins};
+    float *buf = malloc((size_t)o->bins * sizeof *buf);
+    if (!buf)
+        return h->fail(BD_E_NOMEM, "factorization: out of memory");
+    bd_status s = BD_OK;
+    for (int k = 0; s == BD_OK && k < 3; k++) {
+        for (int b = 0; b < o->bins; b++)
+            buf[b] = (float)o->hist[k * o->bins + b];
+        s = h->result_array(r, HISTS[k], 1, shape, buf);
+    }
+    free(buf);
+    BD_TRY(s);
     BD_TRY(h->result_number(r, "orthogonality", st->orthogonality));
     BD_TRY(h->result_number(r, "parallel_x", st->parallel_x));
     BD_TRY(h->result_number(r, "parallel_y", st->parallel_y));
@@ -105,13 +136,16 @@ static bd_status fact_compute(void *state, bd_metric_result *r)
                        " most 4 n cells)", (long long)s->n, (long long)g.gx,
                        (long long)g.gy);
     step_stats st;
+    step_options o = {.periodic = f->periodic, .bins = f->bins,
+                      .hist = malloc((size_t)(3 * f->bins) * sizeof(double))};
     if (rc == 0)
-        rc = step_stats_compute(&g, &st);
-    bd_status status = rc == 0 ? report(h, &g, &st, r)
+        rc = o.hist ? step_stats_compute(&g, &o, &st) : -1;
+    bd_status status = rc == 0 ? report(h, &g, &st, &o, r)
                      : h->fail(BD_E_NOMEM, "factorization: out of memory for"
                                " %lld x %lld activations", (long long)s->n,
                                (long long)s->d);
     grid_code_free(&g);
+    free(o.hist);
     return status;
 }
 

@@ -91,19 +91,32 @@ void grid_code_free(grid_code *g)
 
 /* ---- steps ----------------------------------------------------------------- */
 
+/* The cell one step along x (along_x) or y from (i, j), wrapping round
+ * when periodic and the axis has at least 3 values; -1 past the edge. */
+static int64_t next_cell(const grid_code *g, bool along_x, int periodic,
+                         int64_t i, int64_t j)
+{
+    int64_t len = along_x ? g->gx : g->gy, k = (along_x ? i : j) + 1;
+    if (k >= len) {
+        if (!periodic || len < 3)
+            return -1;
+        k = 0;
+    }
+    return along_x ? j * g->gx + k : k * g->gx + i;
+}
+
 /* Unit steps along x (along_x) or y: rows of out (room for every cell),
  * each tagged with the index of its start along that axis. Returns how
  * many. */
-static int64_t unit_steps(const grid_code *g, bool along_x, float *out,
-                          int32_t *tag)
+static int64_t unit_steps(const grid_code *g, bool along_x, int periodic,
+                          float *out, int32_t *tag)
 {
     const int64_t d = g->d;
     int64_t m = 0;
     for (int64_t j = 0; j < g->gy; j++)
         for (int64_t i = 0; i < g->gx; i++) {
-            int64_t a = j * g->gx + i, b = along_x ? a + 1 : a + g->gx;
-            if ((along_x ? i + 1 >= g->gx : j + 1 >= g->gy) || !g->count[a]
-                || !g->count[b])
+            int64_t a = j * g->gx + i, b = next_cell(g, along_x, periodic, i, j);
+            if (b < 0 || !g->count[a] || !g->count[b])
                 continue;
             double norm = 0;
             for (int64_t k = 0; k < d; k++) {
@@ -122,15 +135,19 @@ static int64_t unit_steps(const grid_code *g, bool along_x, float *out,
 typedef struct cos_sums {
     double  sum, sum_abs, aligned;
     int64_t pairs, aligned_pairs;
+    int     bins;
+    double *hist;  /* bins counts (NULL: none) */
 } cos_sums;
 
 /* Sums of the cosines a_p . b_q over pairs (p, q), p != q when same, and
- * over the pairs with equal tags. a: (na, d), b: (nb, d), unit rows. */
+ * over the pairs with equal tags; their histogram when s->hist. a: (na,
+ * d), b: (nb, d), unit rows. */
 static int gram_sums(const float *a, const int32_t *ta, int64_t na,
                      const float *b, const int32_t *tb, int64_t nb, int64_t d,
                      bool same, cos_sums *s)
 {
-    memset(s, 0, sizeof *s);
+    s->sum = s->sum_abs = s->aligned = 0;
+    s->pairs = s->aligned_pairs = 0;
     if (na == 0 || nb == 0)
         return 0;
     float *buf = malloc((size_t)(GRAM_BLOCK * nb) * sizeof *buf);
@@ -149,6 +166,10 @@ static int gram_sums(const float *a, const int32_t *ta, int64_t na,
                 s->sum += c;
                 s->sum_abs += fabs(c);
                 s->pairs++;
+                if (s->hist) {
+                    int k = (int)floor((c + 1) / 2 * s->bins);
+                    s->hist[k < 0 ? 0 : k >= s->bins ? s->bins - 1 : k]++;
+                }
                 if (ta[r0 + p] == tb[q]) {
                     s->aligned += c;
                     s->aligned_pairs++;
@@ -161,18 +182,33 @@ static int gram_sums(const float *a, const int32_t *ta, int64_t na,
 
 static double mean(double sum, int64_t n) { return n ? sum / (double)n : NAN; }
 
-int step_stats_compute(const grid_code *g, step_stats *out)
+/* Counts to fractions of their total (left 0 when there are none). */
+static void normalise(double *hist, int bins, int64_t pairs)
+{
+    for (int k = 0; pairs > 0 && k < bins; k++)
+        hist[k] /= (double)pairs;
+}
+
+int step_stats_compute(const grid_code *g, const step_options *o,
+                       step_stats *out)
 {
     const int64_t cells = g->gx * g->gy, d = g->d;
     float *sx = malloc((size_t)(cells * d) * sizeof *sx);
     float *sy = malloc((size_t)(cells * d) * sizeof *sy);
     int32_t *tx = malloc((size_t)cells * sizeof *tx);
     int32_t *ty = malloc((size_t)cells * sizeof *ty);
-    cos_sums xy, xx, yy;
+    const int bins = o->hist ? o->bins : 0;
+    cos_sums xy = {.bins = bins}, xx = {.bins = bins}, yy = {.bins = bins};
+    if (bins > 0) {
+        memset(o->hist, 0, (size_t)(3 * bins) * sizeof *o->hist);
+        xy.hist = o->hist;
+        xx.hist = o->hist + bins;
+        yy.hist = o->hist + 2 * bins;
+    }
     int rc = sx && sy && tx && ty ? 0 : -1;
     if (rc == 0) {
-        out->steps_x = unit_steps(g, true, sx, tx);
-        out->steps_y = unit_steps(g, false, sy, ty);
+        out->steps_x = unit_steps(g, true, o->periodic, sx, tx);
+        out->steps_y = unit_steps(g, false, o->periodic, sy, ty);
         rc = gram_sums(sx, tx, out->steps_x, sy, ty, out->steps_y, d, false, &xy);
     }
     if (rc == 0)
@@ -185,6 +221,9 @@ int step_stats_compute(const grid_code *g, step_stats *out)
         out->parallel_y = mean(yy.sum, yy.pairs);
         out->aligned_x = mean(xx.aligned, xx.aligned_pairs);
         out->aligned_y = mean(yy.aligned, yy.aligned_pairs);
+        normalise(xy.hist, bins, xy.pairs);
+        normalise(xx.hist, bins, xx.pairs);
+        normalise(yy.hist, bins, yy.pairs);
     }
     free(sx);
     free(sy);

@@ -34,7 +34,18 @@ typedef struct step_stats {
     double  aligned_y;
 } step_stats;
 
+typedef struct step_options {
+    int     periodic;  /* 1: the grid wraps (see above) */
+    int     bins;      /* histogram bins over [-1, 1] (0: none) */
+    double *hist;      /* (3, bins), filled: the fractions of the pairs of
+                          (x-step, y-step), of distinct x-steps and of
+                          distinct y-steps whose cosine falls in bin k,
+                          [-1 + 2k / bins, -1 + 2 (k + 1) / bins) (1 in the
+                          last); all 0 without pairs */
+} step_options;
+
 /* Returns 0, or -1 when out of memory. Means over no pairs are NaN. */
-int step_stats_compute(const grid_code *g, step_stats *out);
+int step_stats_compute(const grid_code *g, const step_options *o,
+                       step_stats *out);
 
 #endif
