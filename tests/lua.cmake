@@ -18,6 +18,7 @@ if(TARGET bdrun)
     set(BD_LUA_TEST_ARGS_test_factorization_smoke bdrun=$<TARGET_FILE:bdrun>)
     set(BD_LUA_TEST_ARGS_test_percolation_smoke bdrun=$<TARGET_FILE:bdrun>)
     set(BD_LUA_TEST_ARGS_test_efficiency_smoke bdrun=$<TARGET_FILE:bdrun>)
+    set(BD_LUA_TEST_ARGS_test_torus_smoke bdrun=$<TARGET_FILE:bdrun>)
     file(GLOB BD_LUA_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/lua/test_*.lua)
     foreach(script ${BD_LUA_TESTS})
         get_filename_component(name ${script} NAME_WE)
@@ -29,7 +30,7 @@ if(TARGET bdrun)
     # The experiments' smoke tests train whole sweeps: label slow, which
     # `setup.sh test` leaves out of its sanitizer pass (-LE slow).
     foreach(name imbalance phases compositional factorization percolation
-                 efficiency)
+                 efficiency torus)
         if(TEST lua_test_${name}_smoke)
             set_tests_properties(lua_test_${name}_smoke PROPERTIES
                                  LABELS "lua;slow")

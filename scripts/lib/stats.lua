@@ -175,6 +175,13 @@ local function splitmix(seed)
   end
 end
 
+-- A seeded generator of uniform numbers in (0, 1) (53 bits of splitmix64),
+-- with its own state as the bootstrap's.
+function stats.uniforms(seed)
+  local next = splitmix(seed)
+  return function() return ((next() >> 11) + 0.5) / 2 ^ 53 end
+end
+
 -- The q-quantile of a sorted list, interpolated linearly.
 local function quantile(sorted, q)
   local pos = 1 + q * (#sorted - 1)

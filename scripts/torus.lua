@@ -1,0 +1,600 @@
+-- Data on a torus: is the learned representation factorized (a Clifford
+-- torus: x and y turn in orthogonal planes) or coupled (a 3D torus)? The
+-- follow-up paper (Liang, Liu, Ostrow, Fiete 2024; docs/PAPER.md, finding
+-- 3: "representations that are factorized") compares a model trained on
+-- bumps with periodic boundaries with both ideal tori.
+--
+--   bdrun scripts/torus.lua [scale=quick|standard|paper] [seeds=1,2,3]
+--                           [steps=...] [every=...] [procs=2] [shard=r/n] ...
+--
+-- Data: one bump of width sigma per image at every site of a lattice of
+-- spacing `spacing` over [0, size) on both axes, drawn on a torus
+-- (bd.data's periodic = 1: a bump near an edge wraps round). One unet per
+-- training seed, a sweep (scripts/lib/sweep.lua: procs=2 trains two seeds
+-- at once, shard=r/n splits the seeds over processes).
+--
+-- Over training (step 0, the untrained model, then every `every` steps):
+--   accuracy     one sample per probe (a grid of step probe_step; placement
+--                at training values: the spacing is under the tolerance,
+--                so this is not an interpolation test), scored by the bump
+--                metric with periodic = 1 (a bump is found across the
+--                edges and compared with its label the short way round):
+--                correct, one bump, several, none.
+--   representation  the tap `tap` (layer4) read by bd.represent at t =
+--                rep_t on one fixed noisy bump per label of the grid of
+--                step rep_step (one period of each axis, G x G labels);
+--                its PCA (the manifold metric): the explained variance of
+--                the first `pcs` components, the share of the top 4, the
+--                participation ratio (effective dimension), and the top 4
+--                scores, drawn at the start, the middle and the end.
+--                The label embedding added in that block (a Linear of the
+--                sinusoidal encodings of x and of y: a sum of an x part and
+--                a y part) is read apart: tap_pre (layer4_pre), the same
+--                output before it is added, gets the same geometry.
+--   geometry     scripts/lib/tori.lua: the factorization metric's cosine
+--                histograms (periodic = 1; x-steps against y-steps, x
+--                against x, y against y) of the code, and of an ideal
+--                Clifford torus and an ideal 3D torus (R / r = ratio) at
+--                the same labels, by the same code. Distance: Wasserstein-1
+--                between histograms, averaged over the three; position =
+--                d_clifford / (d_clifford + d_torus) (0: the Clifford
+--                torus, 1: the 3D torus). In two spaces: the code's top 4
+--                principal components (pca4, the headline: the ideal
+--                tori's own dimension) and the code as it is (raw).
+-- The statistic: position at the end of training, per seed, with a t
+-- interval over seeds: factorized when it lies below 1/2 (nearer the
+-- Clifford torus), coupled above, cannot decide when it holds 1/2.
+--
+-- Controls, in the same run:
+--   references   each ideal torus through the comparison: position 0 and 1.
+--   implanted    each trained model's code with its top 4 principal
+--                components replaced by an ideal Clifford torus (and by a
+--                3D torus) of the same variance, the rest of the code as
+--                it is (tori.implant): must read factorized (coupled) over
+--                seeds in the space the verdict uses, else that space
+--                cannot decide.
+--   the data     the training images themselves (a 2D place code:
+--                conjunctive by construction) read the same way. On a
+--                torus the principal components of any translation-
+--                invariant code are Fourier modes, and the first four are
+--                x's and y's first harmonics, a Clifford torus: if the
+--                images read factorized in pca4, a factorized reading
+--                there does not tell a factorized code from a place code.
+-- Persistent homology (H0/H1 of the paper's topology analysis) is not
+-- computed: H1 of a Vietoris-Rips complex on hundreds of points does not
+-- fit in a small honest implementation here.
+--
+-- Writes runs/torus/: config.json, metrics.jsonl (a row per evaluation per
+-- seed; the controls; the decision), accuracy.svg, geometry.svg,
+-- spectrum.svg, hist_xy.svg, hist_xx.svg, hist_yy.svg, pcs_<when>.svg
+-- (the top 4 scores of the first seed at the start, middle and end),
+-- report.html and train/torus_s<seed>/ (each training; samples.png).
+local experiment = require "experiment"
+local report = require "report"
+local stats = require "stats"
+local sweep = require "sweep"
+local tori = require "tori"
+
+local cfg = experiment.config(sweep.options{
+  name = "torus",
+  sigma = 1.0,
+  tolerance = 1.0,     -- pixels, for a correct bump (the papers' 1 px)
+  sampler = "ddpm",
+  batch = 64,
+  warmup = 100,
+  tap = "layer4",
+  tap_pre = "layer4_pre", -- the same block's output before the label embedding is added
+  rep_t = 500,         -- the representation's timestep: T/2 of T = 1000
+  rep_input = "bump",  -- bump | noise (bd.represent's input)
+  bins = 21,           -- cosine histogram bins over [-1, 1] (odd: 0 is a bin centre)
+  pcs = 15,            -- the PCA spectrum shown
+  ratio = 2,           -- R / r of the ideal 3D torus (ours)
+  space = "pca4",      -- the verdict's space: pca4 | raw
+  learned = 0.5,       -- final accuracy under which the model has not learned the data
+}, {
+  -- 16x16 (layer 4 is 2x2, 128 numbers at width 8): phases.lua's quick net;
+  -- 3000 steps (phases: 98% correct at 2000 on the plane). A 16 x 16 grid
+  -- of labels for the representation, 64 probes.
+  quick = { size = 16, spacing = 0.5, width = 8, emb = 64,
+            attention_blocks = "down1,down2,down3,up1,up2", steps = 3000, lr = 1e-3,
+            ema = 0.995, every = 300, sample_steps = 25, probe_step = 2, rep_step = 1,
+            seeds = "1,2,3" },
+  -- 32x32 (the paper's image size, layer 4 4x4) with a CPU-sized width
+  standard = { size = 32, spacing = 1, width = 16, emb = 64,
+               attention_blocks = "down1,down2,down3,up1,up2", steps = 6000, lr = 1e-3,
+               ema = 0.995, every = 500, sample_steps = 25, probe_step = 4, rep_step = 2,
+               seeds = "1,2,3" },
+  -- the paper's net: 32x32, width 64, all six attention blocks; the
+  -- training length and the lattice are ours
+  paper = { size = 32, spacing = 0.5, width = 64, emb = 256,
+            attention_blocks = "down1,down2,down3,up1,up2,up3", steps = 40000, lr = 3e-4,
+            ema = 0.999, every = 2000, sample_steps = 100, probe_step = 2, rep_step = 1,
+            seeds = "1,2,3" },
+})
+local seeds = experiment.seeds(cfg.seeds)
+local SPACES = { "pca4", "raw" }
+if cfg.space ~= "pca4" and cfg.space ~= "raw" then
+  error(string.format("space = '%s', expected pca4 or raw", cfg.space), 0)
+end
+if cfg.steps % cfg.every ~= 0 then
+  error(string.format("steps = %d is not a multiple of every = %d; expected one (the middle"
+                      .. " and the end are evaluations)", cfg.steps, cfg.every), 0)
+end
+local started = bd.time()
+
+-- ---- what every training shares ---------------------------------------------------------
+
+local function dataset(step)
+  return bd.data.bumps{ size = cfg.size, sigma = cfg.sigma, dx = step, dy = step, periodic = true }
+end
+local probe = bd.data.grid{ size = cfg.size, step = cfg.probe_step }
+-- one period of each axis: rep_step / 2 + k rep_step, k < size / rep_step
+local grid = bd.data.grid{ size = cfg.size, step = cfg.rep_step }
+local bump = bd.metric("bump", { tolerance = cfg.tolerance, periodic = 1 })
+local refs = tori.references(grid.labels, cfg.size, { bins = cfg.bins, ratio = cfg.ratio })
+local read_opts = { bins = cfg.bins, pcs = cfg.pcs }
+
+-- The numbers of a reading that go into a row: [prefix]<space>_position,
+-- _d_clifford, _d_torus (and per histogram), _neither; eff_dim, top4.
+local function geometry_row(row, reading, prefix)
+  prefix = prefix or ""
+  for _, space in ipairs(SPACES) do
+    local c, key = reading[space], prefix .. space
+    row[key .. "_position"], row[key .. "_neither"] = c.position, c.neither
+    row[key .. "_d_clifford"], row[key .. "_d_torus"] = c.d_clifford, c.d_torus
+    for _, k in ipairs(tori.KINDS) do
+      row[key .. "_d_clifford_" .. k] = c["d_clifford_" .. k]
+      row[key .. "_d_torus_" .. k] = c["d_torus_" .. k]
+    end
+  end
+  row[prefix .. "eff_dim"], row[prefix .. "top4"] = reading.eff_dim, reading.top4
+end
+
+-- ---- one training -----------------------------------------------------------------------
+
+-- One evaluation of `model`: its row (accuracy and geometry), the spectrum,
+-- the top 4 scores, the step histograms, the samples and the activations.
+local function evaluate(model, data, seed)
+  local s = bd.sample(model, probe, { sampler = cfg.sampler, steps = cfg.sample_steps,
+                                      seed = 1000 * seed + 1 })
+  local b = bump(s.images, probe.labels)
+  local correct = 0
+  for i = 1, probe.n do
+    if b.class:get(i) == 3 then correct = correct + 1 end -- the bump metric's class "correct"
+  end
+  local r = bd.represent(model, grid, { taps = { cfg.tap, cfg.tap_pre }, t = cfg.rep_t,
+                                        seed = seed, input = cfg.rep_input, data = data })
+  local act = r.taps[cfg.tap]
+  local reading = tori.read(act, grid.labels, refs, read_opts)
+  local row = { correct = correct, n = probe.n, accuracy = b.accuracy, single = b.frac_single,
+                frac_multi = b.frac_multi, frac_none = b.frac_none,
+                median_error = b.median_error }
+  geometry_row(row, reading)
+  geometry_row(row, tori.read(r.taps[cfg.tap_pre], grid.labels, refs, read_opts), "pre_")
+  local h = reading.hist
+  return row, { spectrum = reading.spectrum, embedding = reading.embedding,
+                hist = { xy = h.xy, xx = h.xx, yy = h.yy }, samples = s, act = act }
+end
+
+local function train_one(sub, _, seed)
+  local data = dataset(cfg.spacing)
+  local model = bd.model("unet", { width = cfg.width, size = cfg.size, emb = cfg.emb,
+                                   attention_blocks = cfg.attention_blocks, seed = seed })
+  local out = { steps = {}, rows = {}, spectra = {}, embeddings = {}, images = data.n,
+                params = model:num_parameters() }
+  local last
+  local function add(step, row, extra)
+    out.steps[#out.steps + 1], out.rows[#out.rows + 1] = step, row
+    out.spectra[#out.spectra + 1], out.embeddings[#out.embeddings + 1] = extra.spectrum,
+                                                                          extra.embedding
+    last = extra
+    bd.log.info("torus seed %d step %d: correct %d/%d, one bump %.2f; pca4 position %.2f,"
+                .. " raw %.2f; top 4 %.2f, eff. dim %.1f", seed, step, row.correct, row.n,
+                row.single, row.pca4_position, row.raw_position, row.top4, row.eff_dim)
+  end
+  local t0 = bd.time()
+  add(0, evaluate(model, data, seed))
+  local result = bd.train(model, data, {
+    steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup, ema = cfg.ema,
+    seed = seed, every = cfg.every, run = sub,
+    on_eval = function(r) add(r.step, evaluate(model, data, seed)) end })
+  out.train_seconds, out.seconds = result.seconds, bd.time() - t0
+  out.hist = last.hist
+  out.tap_dims = last.act:numel() // grid.n
+  -- the implanted controls: this code's top 4 components made an ideal torus
+  out.implanted = {}
+  for _, kind in ipairs{ "clifford", "torus3d" } do
+    local code = tori.implant(last.act, grid.labels, cfg.size, kind, last.embedding,
+                              { ratio = cfg.ratio })
+    local row = {}
+    geometry_row(row, tori.read(code, grid.labels, refs, read_opts))
+    out.implanted[kind] = row
+  end
+  if seed == seeds[1] then
+    experiment.save_samples(sub:path("samples.png"), last.samples.images, probe,
+                            math.max(1, 64 // cfg.size))
+    out.samples = "samples.png"
+  end
+  return out
+end
+
+local TRAIN = "train"
+local marks = sweep.run{ name = cfg.name, dir = "runs/" .. cfg.name .. "/" .. TRAIN,
+                         conditions = { { name = "torus" } }, seeds = seeds, config = cfg,
+                         train = train_one }
+if not marks then return end
+
+-- ---- the collected trainings --------------------------------------------------------------
+
+local runs, runtime = {}, 0
+for _, m in ipairs(marks) do
+  local r = m.results
+  r.seed, r.dir = m.seed, m.name
+  runs[#runs + 1] = r
+  runtime = runtime + m.seconds
+end
+table.sort(runs, function(a, b) return a.seed < b.seed end)
+local steps = runs[1].steps
+local function value(v) return v == nil and 0 / 0 or v end -- JSON null was NaN
+local function final(r, key) return value(r.rows[#r.rows][key]) end
+local function at(r, i, key) return value(r.rows[i][key]) end
+-- The t interval over seeds of fn(run), and the per-seed list; a fraction's
+-- (fraction = true) clipped to [0, 1].
+local function over_seeds(fn, fraction)
+  local list = {}
+  for i, r in ipairs(runs) do list[i] = fn(r) end
+  local t = stats.t_interval(list)
+  if fraction and t.lo == t.lo then t.lo, t.hi = math.max(0, t.lo), math.min(1, t.hi) end
+  return t, list
+end
+-- the evaluation of the middle of training: the one nearest steps / 2
+local middle = 1
+for i, s in ipairs(steps) do
+  if math.abs(s - cfg.steps / 2) < math.abs(steps[middle] - cfg.steps / 2) then middle = i end
+end
+local WHEN = { { name = "start", index = 1 }, { name = "middle", index = middle },
+               { name = "end", index = #steps } }
+
+local run = bd.run(cfg.name, { overwrite = true })
+assert(run:save_config(cfg))
+for _, r in ipairs(runs) do
+  for i, step in ipairs(r.steps) do
+    local line = { event = "evaluation", seed = r.seed, step = step, spectrum = r.spectra[i] }
+    for k, v in pairs(r.rows[i]) do line[k] = v end
+    assert(run:log(line))
+  end
+end
+
+-- ---- the statistic and its controls -------------------------------------------------------
+
+local acc_end = over_seeds(function(r) return final(r, "accuracy") end, true)
+local pooled_k, pooled_n = 0, 0
+for _, r in ipairs(runs) do
+  pooled_k, pooled_n = pooled_k + final(r, "correct"), pooled_n + final(r, "n")
+end
+local pooled = stats.wilson(pooled_k, pooled_n)
+local learned = acc_end.mean >= cfg.learned
+
+-- the training images of a lattice of the grid's step: the same G x G torus grid, shifted
+-- (the comparison does not see a shift: every torus here is translation-invariant)
+local grid_data = dataset(cfg.rep_step)
+local data_reading = tori.read(grid_data.images, grid_data.labels, refs, read_opts)
+local ref_reading = {
+  clifford = tori.compare(refs.clifford, refs), torus3d = tori.compare(refs.torus3d, refs) }
+
+local verdicts = {}
+for _, space in ipairs(SPACES) do
+  local key = space .. "_position"
+  local v = { space = space }
+  v.model, v.per_seed = over_seeds(function(r) return final(r, key) end)
+  v.reading = tori.verdict(v.per_seed)
+  v.start = over_seeds(function(r) return at(r, 1, key) end)
+  v.clifford_reading, v.clifford = tori.verdict(select(2, over_seeds(
+    function(r) return r.implanted.clifford[key] end)))
+  v.torus_reading, v.torus = tori.verdict(select(2, over_seeds(
+    function(r) return r.implanted.torus3d[key] end)))
+  v.control_ok = v.clifford_reading == "factorized" and v.torus_reading == "coupled"
+  v.neither = true
+  for _, r in ipairs(runs) do v.neither = v.neither and final(r, space .. "_neither") == true end
+  v.d_clifford = over_seeds(function(r) return final(r, space .. "_d_clifford") end)
+  v.d_torus = over_seeds(function(r) return final(r, space .. "_d_torus") end)
+  v.data = data_reading[space]
+  if not v.control_ok then
+    v.decision = "cannot decide"
+    v.reason = string.format("the implanted controls read %s (Clifford) and %s (3D torus), not"
+                             .. " factorized and coupled", v.clifford_reading, v.torus_reading)
+  else
+    v.decision = v.reading
+    v.reason = v.reading == "cannot decide" and "the interval over seeds holds 1/2"
+               or string.format("nearer the %s torus", v.reading == "factorized" and "Clifford"
+                                or "3D")
+  end
+  verdicts[space] = v
+end
+local head = verdicts[cfg.space]
+
+local top4 = over_seeds(function(r) return final(r, "top4") end, true)
+local eff = over_seeds(function(r) return final(r, "eff_dim") end)
+local top4_start = over_seeds(function(r) return at(r, 1, "top4") end, true)
+local eff_start = over_seeds(function(r) return at(r, 1, "eff_dim") end)
+
+-- ---- numbers in words --------------------------------------------------------------------
+
+local function iv(x, fmt) return stats.describe(x, fmt or "%.2f") end
+local function seeds_of(list, fmt)
+  local out = {}
+  for i, x in ipairs(list) do out[i] = string.format(fmt or "%.2f", x) end
+  return table.concat(out, ", ")
+end
+local lines = {}
+local function say(fmt, ...) lines[#lines + 1] = string.format(fmt, ...) end
+say("representation (%s space): %s (%s)", head.space, head.decision, head.reason)
+for _, space in ipairs(SPACES) do
+  local v = verdicts[space]
+  say("  %s: position at step %d %s (seeds: %s; 0 Clifford, 1 3D torus); at step 0 %s;"
+      .. " W1 to Clifford %s, to 3D torus %s (the tori are %.3f apart)%s", space, cfg.steps,
+      iv(v.model), seeds_of(v.per_seed), iv(v.start), iv(v.d_clifford, "%.3f"),
+      iv(v.d_torus, "%.3f"), refs.between,
+      v.neither and "; farther from both than they are from each other" or "")
+end
+for _, space in ipairs(SPACES) do
+  local key = "pre_" .. space .. "_position"
+  local pre, list = over_seeds(function(r) return final(r, key) end)
+  say("  %s before the label embedding is added (%s), %s: position %s (seeds: %s): %s",
+      cfg.tap, cfg.tap_pre, space, iv(pre), seeds_of(list), (tori.verdict(list)))
+end
+say("controls:")
+say("  the ideal tori themselves: Clifford position %.2f (%s), 3D torus %.2f (%s)",
+    ref_reading.clifford.position, ref_reading.clifford.reading, ref_reading.torus3d.position,
+    ref_reading.torus3d.reading)
+for _, space in ipairs(SPACES) do
+  local v = verdicts[space]
+  say("  %s, each model's top 4 components made a Clifford torus: %s, %s; a 3D torus: %s, %s:"
+      .. " %s", space, iv(v.clifford), v.clifford_reading, iv(v.torus), v.torus_reading,
+      v.control_ok and "as built" or "NOT as built: cannot decide")
+end
+for _, space in ipairs(SPACES) do
+  local d = verdicts[space].data
+  say("  the training images (a 2D place code) in %s: position %.2f, %s%s", space, d.position,
+      d.reading, d.reading == "factorized" and " (a place code on a torus reads factorized"
+      .. " here: this space does not tell the two apart)" or "")
+end
+say("accuracy at step %d: %s over seeds (pooled %s); one bump %s; %s", cfg.steps, iv(acc_end),
+    iv(pooled), iv((over_seeds(function(r) return final(r, "single") end, true))),
+    learned and "learned" or string.format("NOT learned (under %g): the representation is of"
+                                           .. " an unfinished model", cfg.learned))
+say("PCA of %s: top 4 components hold %s of the variance (step 0: %s); effective dimension %s"
+    .. " (step 0: %s)", cfg.tap, iv(top4), iv(top4_start), iv(eff, "%.1f"), iv(eff_start, "%.1f"))
+say("persistent homology (H0/H1): not computed")
+local finding
+if not learned then
+  finding = "can neither confirm nor refute it (the data are not learned at this scale)"
+elseif head.decision == "factorized" then
+  finding = "agrees with it (nearer the Clifford torus)"
+  if head.data.reading == "factorized" then
+    finding = finding .. ", though the training images read factorized in this space too"
+  end
+elseif head.decision == "coupled" then
+  finding = "disagrees with it (nearer the 3D torus)"
+else
+  finding = "can neither confirm nor refute it (" .. head.reason .. ")"
+end
+say("PAPER.md finding 3 (factorized representations; the follow-up's torus): %s", finding)
+say("%d trainings of %d steps: %s of training and evaluation; this process %s (scale %s)",
+    #runs, cfg.steps, experiment.duration(runtime), experiment.duration(bd.time() - started),
+    cfg.scale)
+local answer = table.concat(lines, "\n")
+local decision_row = { event = "decision", space = head.space, decision = head.decision,
+                       reason = head.reason, finding = finding, accuracy = acc_end.mean,
+                       top4 = top4.mean, eff_dim = eff.mean }
+for _, space in ipairs(SPACES) do
+  local v = verdicts[space]
+  decision_row[space .. "_position"] = v.model.mean
+  decision_row[space .. "_lo"], decision_row[space .. "_hi"] = v.model.lo, v.model.hi
+  decision_row[space .. "_control_clifford"] = v.clifford.mean
+  decision_row[space .. "_control_torus"] = v.torus.mean
+  decision_row[space .. "_data"] = v.data.position
+end
+assert(run:log(decision_row))
+
+-- ---- figures -------------------------------------------------------------------------------
+
+-- The mean over seeds of a key at each evaluation.
+local function mean_curve(key)
+  local y = {}
+  for i in ipairs(steps) do
+    y[i] = over_seeds(function(r) return at(r, i, key) end).mean
+  end
+  return y
+end
+local function series(name, key, color, dash)
+  return { name = name, x = steps, y = mean_curve(key), color = report.colors[color], dash = dash }
+end
+assert(report.save(run:path("accuracy.svg"), report.lines{
+  title = "samples over training (mean over seeds)", xlabel = "training step",
+  ylabel = "fraction of probes", ylim = { 0, 1 }, xlim = { 0, cfg.steps },
+  series = { series("correct", "accuracy", 1, false), series("one bump", "single", 2, true),
+             series("several bumps", "frac_multi", 4, true),
+             series("no bump", "frac_none", 8, true) } }))
+assert(report.save(run:path("geometry.svg"), report.lines{
+  title = "representation over training (mean over seeds)", xlabel = "training step",
+  ylabel = "position (0 Clifford, 1 3D torus); top-4 share", ylim = { 0, 1 },
+  xlim = { 0, cfg.steps },
+  series = { series("position, pca4", "pca4_position", 1, false),
+             series("position, raw", "raw_position", 2, false),
+             series("position, pca4, " .. cfg.tap_pre, "pre_pca4_position", 1, true),
+             series("position, raw, " .. cfg.tap_pre, "pre_raw_position", 2, true),
+             series("top 4 variance share", "top4", 3, true) },
+  hlines = { { y = 0.5, label = "equidistant" } } }))
+-- the PCA spectrum at the start, middle and end (mean over seeds)
+local spectrum_series = {}
+for w, when in ipairs(WHEN) do
+  local x, y = {}, {}
+  for k = 1, cfg.pcs do
+    local vals = {}
+    for i, r in ipairs(runs) do vals[i] = value(r.spectra[when.index][k]) end
+    x[k], y[k] = k, stats.summary(vals).mean
+  end
+  spectrum_series[w] = { name = string.format("%s (step %d)", when.name, steps[when.index]),
+                         x = x, y = y, color = report.colors[w] }
+end
+assert(report.save(run:path("spectrum.svg"), report.lines{
+  title = string.format("PCA spectrum of %s (mean over seeds)", cfg.tap),
+  xlabel = "component", ylabel = "explained variance ratio", xlim = { 1, cfg.pcs },
+  series = spectrum_series }))
+-- the histograms at the end (mean over seeds) against both ideal tori
+local centres = {}
+for k = 1, cfg.bins do centres[k] = -1 + (2 * k - 1) / cfg.bins end
+local HIST_TITLE = { xy = "x-steps against y-steps", xx = "x-steps against x-steps",
+                     yy = "y-steps against y-steps" }
+for _, kind in ipairs(tori.KINDS) do
+  local model = {}
+  for k = 1, cfg.bins do
+    local vals = {}
+    for i, r in ipairs(runs) do vals[i] = r.hist[kind][k] end
+    model[k] = stats.summary(vals).mean
+  end
+  assert(report.save(run:path("hist_" .. kind .. ".svg"), report.lines{
+    title = string.format("cosines, %s (raw space, step %d)", HIST_TITLE[kind], cfg.steps),
+    xlabel = "cosine", ylabel = "fraction of pairs", xlim = { -1, 1 },
+    series = { { name = "model (mean over seeds)", x = centres, y = model, color = report.colors[1] },
+               { name = "Clifford torus", x = centres, y = refs.clifford[kind],
+                 color = report.colors[3], dash = true },
+               { name = "3D torus", x = centres, y = refs.torus3d[kind],
+                 color = report.colors[4], dash = true } } }))
+end
+-- the top 4 scores of the first seed: PC1-PC2 coloured by x, PC3-PC4 by y
+local label_rows = grid.labels:to_table()
+local first = runs[1]
+for _, when in ipairs(WHEN) do
+  local e = first.embeddings[when.index]
+  local parts = {}
+  for p, pair in ipairs{ { 1, 2, 1, "x" }, { 3, 4, 2, "y" } } do
+    local xs, ys, v = {}, {}, {}
+    for i, row in ipairs(e) do xs[i], ys[i], v[i] = row[pair[1]], row[pair[2]], label_rows[i][pair[3]] end
+    parts[p] = { x = xs, y = ys, value = v, value_label = pair[4],
+                 title = string.format("PC%d-PC%d by %s", pair[1], pair[2], pair[4]) }
+  end
+  for p, part in ipairs(parts) do
+    part.width, part.height, part.radius = 280, 240, 2.5
+    part.xlabel, part.ylabel = "PC" .. (2 * p - 1), "PC" .. (2 * p)
+    assert(report.save(run:path(string.format("pcs_%s_%d.svg", when.name, p)),
+                       report.scatter(part)))
+  end
+end
+
+-- ---- the report ---------------------------------------------------------------------------
+
+local doc = report.new("Torus: is the representation of data on a torus factorized?")
+doc:question("Trained on bumps with periodic boundaries (data on a torus), is the model's"
+  .. " representation nearer an ideal 4D Clifford torus (x and y in orthogonal planes:"
+  .. " factorized) or an ideal 3D torus (coupled), by the cosine histograms of its steps"
+  .. " along x and along y computed by the same code for all three (the follow-up paper's"
+  .. " comparison)? And how do accuracy, the PCA spectrum and the effective dimension move"
+  .. " over training?")
+doc:heading("Answer")
+doc:answer(answer)
+doc:heading("Controls")
+local control_rows = {
+  { "references", "ideal Clifford torus", string.format("%.2f", ref_reading.clifford.position),
+    ref_reading.clifford.reading },
+  { "references", "ideal 3D torus", string.format("%.2f", ref_reading.torus3d.position),
+    ref_reading.torus3d.reading } }
+for _, space in ipairs(SPACES) do
+  local v = verdicts[space]
+  control_rows[#control_rows + 1] = { space, "implanted Clifford torus (positive: factorized)",
+                                      iv(v.clifford), v.clifford_reading }
+  control_rows[#control_rows + 1] = { space, "implanted 3D torus (positive: coupled)",
+                                      iv(v.torus), v.torus_reading }
+  control_rows[#control_rows + 1] = { space, "the training images (a 2D place code)",
+                                      string.format("%.2f", v.data.position), v.data.reading }
+  control_rows[#control_rows + 1] = { space, "the untrained model (step 0)", iv(v.start),
+                                      (tori.verdict(select(2, over_seeds(
+                                        function(r) return at(r, 1, space .. "_position") end)))) }
+end
+doc:table(control_rows, { header = { "space", "case", "position (95% interval over seeds)",
+                                     "reads" } })
+doc:paragraph("Position = d_Clifford / (d_Clifford + d_3D), with d the Wasserstein-1 distance"
+  .. " between cosine histograms averaged over x-y, x-x and y-y: 0 on the Clifford torus, 1 on"
+  .. " the 3D torus; the boundary 1/2 is where the distances are equal. The implanted controls"
+  .. " keep each model's code and replace its top 4 principal components by an ideal torus of"
+  .. " the same variance: what the comparison reads if the model's main four dimensions were"
+  .. " that torus, with its other dimensions as they are.")
+doc:heading("What this scale can and cannot say")
+doc:paragraph(string.format("At %dx%d with a width-%d unet, %s is %s numbers per label, read on"
+  .. " a %d x %d grid of labels (one period of each axis). The probes are scored at %g px while"
+  .. " training values are %g px apart: accuracy measures placement, not interpolation. In the"
+  .. " pca4 space a translation-invariant code on a torus has Fourier modes as principal"
+  .. " components, so a 2D place code can read factorized there (the training images' line"
+  .. " above); the raw space keeps every dimension, where noise spread over many of them"
+  .. " drowns the steps between neighbouring labels. %d seeds give a t quantile of %.2f."
+  .. " Persistent homology (the paper's H0/H1 bars) is not computed.", cfg.size, cfg.size,
+  cfg.width, cfg.tap, tostring(first.tap_dims), math.floor(cfg.size / cfg.rep_step),
+  math.floor(cfg.size / cfg.rep_step), cfg.tolerance, cfg.spacing, #seeds,
+  stats.t_quantile(0.975, math.max(1, #seeds - 1))))
+doc:heading("Setup")
+doc:table({
+  { "scale", cfg.scale }, { "image size", cfg.size },
+  { "data", string.format("bumps, sigma %g, on a periodic lattice of spacing %g (%d images)",
+                          cfg.sigma, cfg.spacing, first.images) },
+  { "denoiser", string.format("unet, width %d, emb %d, attention %s", cfg.width, cfg.emb,
+                              cfg.attention_blocks == "" and "none" or cfg.attention_blocks) },
+  { "parameters", first.params },
+  { "training", string.format("%d steps, batch %d, AdamW lr %g, warm-up %d, EMA %g; evaluated"
+                              .. " every %d", cfg.steps, cfg.batch, cfg.lr, cfg.warmup, cfg.ema,
+                              cfg.every) },
+  { "seeds", cfg.seeds },
+  { "probes", string.format("%d on a grid of step %g; %s %d steps; tolerance %g px, bump"
+                            .. " metric periodic = 1", probe.n, cfg.probe_step, cfg.sampler,
+                            cfg.sample_steps, cfg.tolerance) },
+  { "representation", string.format("%s (and %s, before the label embedding) by bd.represent"
+                                    .. " at t = %d, input %s; %d labels (grid step %g)", cfg.tap,
+                                    cfg.tap_pre, cfg.rep_t, cfg.rep_input, grid.n,
+                                    cfg.rep_step) },
+  { "comparison", string.format("factorization metric, periodic = 1, %d bins over [-1, 1];"
+                                .. " Wasserstein-1; 3D torus R / r = %g; verdict space %s",
+                                cfg.bins, cfg.ratio, cfg.space) },
+}, { header = { "setting", "value" } })
+doc:heading("Figures")
+doc:figure("accuracy.svg", "Samples over training: correct, one bump, several, none (mean over"
+           .. " seeds).")
+doc:figure("geometry.svg", string.format("Position between the ideal tori (pca4 and raw; %s"
+           .. " solid, %s dashed) and the top-4 variance share over training (mean over seeds).",
+           cfg.tap, cfg.tap_pre))
+doc:figure("spectrum.svg", string.format("PCA spectrum of %s: the first %d components at the"
+           .. " start, middle and end (mean over seeds).", cfg.tap, cfg.pcs))
+for _, kind in ipairs(tori.KINDS) do
+  doc:figure("hist_" .. kind .. ".svg", string.format("Cosine histogram, %s: the model at the end"
+             .. " (raw space) and the ideal tori.", HIST_TITLE[kind]))
+end
+for _, when in ipairs(WHEN) do
+  for p = 1, 2 do
+    doc:figure(string.format("pcs_%s_%d.svg", when.name, p), string.format("Seed %d at the %s"
+               .. " (step %d): the top principal components, PC%d-PC%d coloured by %s.",
+               first.seed, when.name, steps[when.index], 2 * p - 1, 2 * p,
+               p == 1 and "x" or "y"), 280)
+  end
+end
+if first.samples then
+  doc:figure(string.format("%s/%s/%s", TRAIN, first.dir, first.samples),
+             string.format("Seed %d: one sample per probe at the end.", first.seed), 256)
+end
+doc:heading("Numbers")
+local rows = {}
+for _, r in ipairs(runs) do
+  for i, step in ipairs(r.steps) do
+    rows[#rows + 1] = { r.seed, step, iv(stats.wilson(at(r, i, "correct"), at(r, i, "n"))),
+                        at(r, i, "single"), at(r, i, "top4"), at(r, i, "eff_dim"),
+                        at(r, i, "pca4_position"), at(r, i, "raw_position"),
+                        at(r, i, "pre_pca4_position"), at(r, i, "pre_raw_position") }
+  end
+end
+doc:table(rows, { header = { "seed", "step", "correct (Wilson 95%)", "one bump", "top-4 share",
+                             "eff. dim", "position pca4", "position raw",
+                             "pca4, " .. cfg.tap_pre, "raw, " .. cfg.tap_pre } })
+doc:paragraph("metrics.jsonl holds a row per evaluation (event evaluation, with the spectrum and"
+              .. " each histogram's distances) and the decision (event decision).")
+assert(doc:write(run:path("report.html")))
+
+print(answer)
+print("report: " .. run:path("report.html"))
