@@ -69,6 +69,7 @@
 -- spectrum.svg, hist_xy.svg, hist_xx.svg, hist_yy.svg, pcs_<when>.svg
 -- (the top 4 scores of the first seed at the start, middle and end),
 -- report.html and train/torus_s<seed>/ (each training; samples.png).
+local bumps = require "bumps"
 local experiment = require "experiment"
 local report = require "report"
 local stats = require "stats"
@@ -160,7 +161,7 @@ local function evaluate(model, data, seed)
   local b = bump(s.images, probe.labels)
   local correct = 0
   for i = 1, probe.n do
-    if b.class:get(i) == 3 then correct = correct + 1 end -- the bump metric's class "correct"
+    if b.class:get(i) == bumps.CLASS.correct then correct = correct + 1 end
   end
   local r = bd.represent(model, grid, { taps = { cfg.tap, cfg.tap_pre }, t = cfg.rep_t,
                                         seed = seed, input = cfg.rep_input, data = data })
