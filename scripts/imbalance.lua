@@ -127,11 +127,18 @@ local cfg = experiment.config(sweep.options{
             dense = 0.2, sparse = 2.0, axis_tolerance = 0.4,
             steps = 1500, lr = 2e-3, ema = 0.99, every = 100, sample_steps = 25, probes = 6,
             seeds = "1,2,3", procs = 2 },
-  -- the paper's image size with a CPU-sized width; the quick scale's
-  -- spacings (configured, not run on this machine)
-  standard = { size = 32, width = 16, emb = 128, attention_blocks = "down2,down3,up1",
+  -- the paper's image size sized for 2 cores, the quick scale's spacings
+  -- (about 2,700 images a set): phases.lua's standard net (width 8,
+  -- attention at 8x8 and 4x4 only, lr 1e-3), whose pilot at 32x32 drew 55%
+  -- correct bumps at step 2,100 where the same net at 16x16 needs about
+  -- 1,200; this script's quick scale places at 0.4 px near step 1,400, so
+  -- 4,000 steps, the controls up to 7,200. Cost by arithmetic: 9 x 4,000 +
+  -- 6 x at most 7,200 = 79,200 steps at about 0.3 CPU-s (batch 64), plus
+  -- about 320 evaluations of 3 x 49 samples of 25 steps (5.8 CPU-s measured,
+  -- under load): about 7 CPU-hours, 3.5 h wall with procs=2 (configured, not run)
+  standard = { size = 32, width = 8, emb = 64, attention_blocks = "down2,down3,up1",
                dense = 0.2, sparse = 2.0, axis_tolerance = 0.4,
-               steps = 6000, lr = 1e-3, ema = 0.995, every = 250, sample_steps = 50,
+               steps = 4000, lr = 1e-3, ema = 0.995, every = 250, sample_steps = 25,
                seeds = "1,2,3", procs = 2 },
   -- the paper's setting: 32x32, dx = 0.1 / dy = 1.0, width 64 (about 23.8M
   -- parameters), all six attention blocks; the training length is ours.
