@@ -3,7 +3,9 @@
 -- file that is not an archive, fail with nil, message, stage. An analysis
 -- archive (optimizer=keys): a non-key step extracts as an analysis
 -- checkpoint that bd.ckpt.load_model samples from as from the original and
--- that refuses to resume; a key step resumes.
+-- that refuses to resume; a key step resumes. From Lua: bd.ckpt.archive
+-- writes the same archive as bdrun, archive_list and archive_verify read
+-- it, and bd.ckpt.load / load_model read any step of it ({step = N}).
 local check = require "check"
 local cfg = bd.config{ bdrun = "bdrun" }
 local root = "lua-runs-ckpt-archive"
@@ -77,4 +79,56 @@ check.raises("cannot resume", resume_from, extracted)
 check.ok(os.execute(string.format('"%s" ckpt extract "%s" 6 "%s" > /dev/null',
                                   cfg.bdrun, abda, run:path("step_6_key.bdc"))), "extract step 6")
 check.ok(resume_from(run:path("step_6_key.bdc")), "a key step resumes")
+
+-- ---- the archive from Lua -----------------------------------------------------
+local lbda = run:path("lua.bda")
+local made = assert(bd.ckpt.archive(run, lbda, { key_every = 2, optimizer = "keys" }))
+check.eq(made.entries, 3, "entries of the archive made from Lua")
+check.eq(check.read(lbda), check.read(abda), "bd.ckpt.archive writes what bdrun ckpt archive writes")
+check.eq(assert(bd.ckpt.archive(run.dir, run:path("dir.bda"))).entries, 3, "a run folder")
+check.eq(made.bytes, #check.read(lbda), "its size")
+local list = assert(bd.ckpt.archive_list(lbda))
+check.eq(#list, 3, "archive_list: every entry")
+for i, e in ipairs(list) do
+  check.eq(e.step, 2 * i, "entry " .. i .. "'s step")
+  check.eq(e.key, i ~= 2, "key entries at steps 2 and 6")
+  check.eq(e.analysis, i == 2, "step 4 is an analysis entry")
+  check.ok(e.stored_bytes > 0 and e.file_bytes > 0, "entry sizes")
+end
+check.eq(bd.ckpt.archive_verify(lbda), 3, "archive_verify counts the good entries")
+check.raises("unknown key 'optimiser'", bd.ckpt.archive, run, lbda, { optimiser = "keys" })
+check.raises("optimizer", bd.ckpt.archive, run, lbda, { optimizer = "some" })
+t, msg, stage = bd.ckpt.archive(root, lbda)
+check.ok(t == nil and msg:find(root .. "/ckpt", 1, true) and stage == "io",
+         "a folder without ckpt/: " .. tostring(msg))
+t, msg, stage = bd.ckpt.archive_list(run:path("ckpt/step_2.bdc"))
+check.ok(t == nil and stage == "format", "archive_list of a checkpoint: " .. tostring(msg))
+
+-- a damaged payload byte: verify names the entry and counts it
+local bytes = check.read(lbda)
+local at = #bytes // 3  -- inside an entry's payloads (the index is at the end)
+local bad = run:path("damaged.bda")
+local f = assert(io.open(bad, "wb"))
+f:write(bytes:sub(1, at - 1), string.char(bytes:byte(at) ~ 0x55), bytes:sub(at + 1))
+f:close()
+local n
+n, msg, stage = bd.ckpt.archive_verify(bad)
+check.ok(n == nil and msg:find("entries failed%)$") and stage == "format",
+         "a damaged archive fails verify: " .. tostring(msg))
+
+-- any step loads straight from the archive, as from the original file
+for _, step in ipairs{ 2, 4, 6 } do
+  local m = assert(bd.ckpt.load_model(lbda, { step = step }))
+  local orig = assert(bd.ckpt.load_model(run:path(string.format("ckpt/step_%d.bdc", step))))
+  check.eq(check.count_differences(m, orig), 0, "load_model step " .. step .. " (EMA)")
+  local raw = bd.model("mlp", { size = 8, hidden = 16, seed = 9 })
+  local info = assert(bd.ckpt.load(lbda, raw, { step = step }))
+  check.eq(info.step, step, "load reads step " .. step)
+  check.eq(raw:parameters()["in.weight"]:to_table()[2][3], weights_at(step)[2][3],
+           "load step " .. step .. ": the raw weights")
+end
+check.raises("is an archive, not a checkpoint: pass {step = N}", bd.ckpt.load_model, lbda)
+check.raises("step 5", bd.ckpt.load_model, lbda, { step = 5 })
+check.raises("step = -1", bd.ckpt.load, lbda, model, { step = -1 })
+check.raises("unknown key 'stp'", bd.ckpt.load, lbda, model, { stp = 2 })
 check.done()
