@@ -8,8 +8,10 @@
 -- One training set (dx = dy), a UNet per seed, and with shuffled=true
 -- beside it a control trained on the same images with their labels
 -- shuffled (a sweep, scripts/lib/sweep.lua: shard=r/n, Slurm arrays and
--- mpirun share the trainings). Training writes a checkpoint every `every` steps; afterwards
--- each checkpoint's EMA weights are loaded and measured:
+-- mpirun share the trainings). Training writes a checkpoint every `every` steps, kept in
+-- one analysis archive per training (history.bda: every step's weights and EMA, the
+-- optimizer state at key steps); afterwards each step's EMA weights are read from it
+-- and measured (collect=true: measured again from the archives, nothing trains):
 --   samples          one per label of a probe grid (`probe_step`), classed
 --                    by the bump metric: none, several, wrong (one bump,
 --                    off by more than `tolerance` px), correct
@@ -59,7 +61,7 @@
 -- Writes runs/phases/: config.json, metrics.jsonl (rows per checkpoint and
 -- control, the thresholds, each seed's sequences, the answer),
 -- fractions_s<seed>.svg, order_s<seed>.svg, report.html, and
--- train/<condition>_s<seed>/ (the training's loss log, its last checkpoint
+-- train/<condition>_s<seed>/ (the training's loss log, history.bda, its last checkpoint
 -- (every one with keep_ckpt=true), per checkpoint a sample grid
 -- samples_<step>.png and a 2D UMAP of the tap by x and by y).
 local experiment = require "experiment"
@@ -262,9 +264,15 @@ local function permuted_labels(seed)
   return bd.tensor.from_table(shuffle(grid.labels:to_table(), seed))
 end
 
--- ---- the checkpoint history (one place: steps, loading, removal) ----------------------------
+-- ---- the checkpoint history (one place: steps, archive, loading) ---------------------------
+-- Training writes a checkpoint every `every` steps; once it ends they are
+-- packed into the run's history.bda, an analysis archive (every step's
+-- weights and EMA bit for bit, the optimizer state at key steps), which is
+-- verified before the files it holds are removed (but the last; keep_ckpt
+-- keeps them all). Every measurement reads its step from the archive, so
+-- collect=true measures the same weights again without training.
 
-local history = {}
+local history = { NAME = "history.bda" }
 
 function history.steps()
   local steps = {}
@@ -278,12 +286,28 @@ function history.train_options()
   return { ckpt_every = cfg.every, keep = 0 }
 end
 
--- Load the EMA weights of `step` into model; drop the file once read unless
--- it is the last or keep_ckpt is set.
-function history.load(run, step, model)
-  local path = bd.ckpt.path(run, step)
-  assert(bd.ckpt.load(path, model, { ema = true }))
-  if not cfg.keep_ckpt and step ~= cfg.steps then assert(os.remove(path)) end
+-- Archive the run's checkpoints, verify the archive, then remove the
+-- checkpoint files but the last unless keep_ckpt is set.
+function history.keep(run)
+  local path = run:path(history.NAME)
+  local made = assert(bd.ckpt.archive(run, path, { optimizer = "keys" }))
+  assert(bd.ckpt.archive_verify(path))
+  local files, bytes = assert(bd.ckpt.list(run)), 0
+  for _, f in ipairs(files) do
+    local h = assert(io.open(f.path, "rb"))
+    bytes = bytes + h:seek("end")
+    h:close()
+    if not cfg.keep_ckpt and f.step ~= cfg.steps then assert(os.remove(f.path)) end
+  end
+  bd.log.info("%s: %d checkpoints of %.1f MB archived in %.1f MB (%.2f), verified%s", path,
+              made.entries, bytes / 1e6, made.bytes / 1e6, made.bytes / bytes,
+              cfg.keep_ckpt and "" or "; the files but the last removed")
+end
+
+-- Load the EMA weights of `step` from the archive of the run in folder
+-- `dir` into model.
+function history.load(dir, step, model)
+  assert(bd.ckpt.load(dir .. "/" .. history.NAME, model, { ema = true, step = step }))
 end
 
 -- ---- training ------------------------------------------------------------------------------
@@ -298,23 +322,26 @@ local function shuffle_labels(data, seed)
   end
 end
 
-local function train(run, c, seed)
+-- A condition's training set and its untrained model for a seed.
+local function setup(c, seed)
   local data = bd.data.bumps{ size = cfg.size, sigma = cfg.sigma, dx = c.dx, dy = c.dy }
   if c.shuffled then shuffle_labels(data, seed) end  -- (bd.represent draws from the spec)
   local model = bd.model("unet", { width = cfg.width, size = cfg.size, emb = cfg.emb,
                                    attention_blocks = cfg.attention_blocks, seed = seed })
   bd.log.info("%s seed %d: %d images, unet of %d parameters", c.name, seed, data.n,
               model:num_parameters())
-  local t0 = bd.time()
-  local untrained = not c.shuffled and represent(model, data, seed) or nil
-  local opts = { steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup,
-                 ema = cfg.ema, seed = seed, every = cfg.every, run = run }
-  for k, v in pairs(history.train_options()) do opts[k] = v end
-  local result = bd.train(model, data, opts)
+  return data, model
+end
+
+-- The measured rows of the history of the run in folder `dir` (the last
+-- step only for a shuffled-label run) and, with the trained labels, the
+-- last step's code against permuted labels, each step's sample grid and
+-- UMAP figures.
+local function evaluate(dir, c, seed, model, data)
   local rows, permuted = {}, nil
   local steps = c.shuffled and { cfg.steps } or history.steps()
   for _, step in ipairs(steps) do
-    history.load(run, step, model)
+    history.load(dir, step, model)
     local row, s, act = measure(model, data, seed)
     row.step = step
     rows[#rows + 1] = row
@@ -322,10 +349,10 @@ local function train(run, c, seed)
       permuted = order_of(act, true, permuted_labels(seed))
     end
     if not c.shuffled then
-      experiment.save_samples(run:path(string.format("samples_%d.png", step)), s.images, probe,
+      experiment.save_samples(string.format("%s/samples_%d.png", dir, step), s.images, probe,
                               math.max(1, 16 // cfg.size))  -- PNGs are stored raw
       for k, axis in ipairs{ "x", "y" } do
-        assert(report.save(run:path(string.format("umap_%s_%d.svg", axis, step)),
+        assert(report.save(string.format("%s/umap_%s_%d.svg", dir, axis, step),
                            umap_plot(act, k, string.format("step %d, by %s", step, axis))))
       end
     end
@@ -334,10 +361,36 @@ local function train(run, c, seed)
                 row.frac_none, row.frac_multi, row.frac_wrong, row.frac_correct, cfg.tap,
                 row.umap, row.pca, row.knn, row.rho)
   end
+  return rows, permuted
+end
+
+local function train(run, c, seed)
+  local data, model = setup(c, seed)
+  local t0 = bd.time()
+  local untrained = not c.shuffled and represent(model, data, seed) or nil
+  local opts = { steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup,
+                 ema = cfg.ema, seed = seed, every = cfg.every, run = run }
+  for k, v in pairs(history.train_options()) do opts[k] = v end
+  local result = bd.train(model, data, opts)
+  history.keep(run)
+  local rows, permuted = evaluate(run.dir, c, seed, model, data)
   return { checkpoints = rows, untrained = untrained, permuted = permuted,
            train_seconds = result.seconds,
            eval_seconds = bd.time() - t0 - result.seconds, params = model:num_parameters(),
            images = data.n }
+end
+
+-- collect=true: a done run's measurements made again from its archive,
+-- with an untrained model of its seed; nothing trains (the training time
+-- is the mark's).
+local function measure_again(m)
+  local data, model = setup(m.condition, m.seed)
+  local t0 = bd.time()
+  local r = m.results
+  r.untrained = not m.condition.shuffled and represent(model, data, m.seed) or nil
+  r.checkpoints, r.permuted = evaluate(dir .. "/train/" .. m.name, m.condition, m.seed, model,
+                                       data)
+  r.eval_seconds = bd.time() - t0
 end
 
 local conditions = { TRAINED }
@@ -345,6 +398,9 @@ if cfg.shuffled then conditions[2] = SHUFFLED end
 local runs = sweep.run{ name = cfg.name, dir = dir .. "/train", conditions = conditions,
                         seeds = seeds, config = cfg, train = train }
 if not runs then return end  -- other shards still train; the last one reports
+if cfg.collect then
+  for _, m in ipairs(runs) do measure_again(m) end
+end
 
 -- ---- controls and thresholds ------------------------------------------------------------------
 

@@ -653,17 +653,36 @@ bd_status bd_archive_verify(bd_archive *a, bd_archive_verify_fn report,
     return BD_OK;
 }
 
+/* The checkpoint file of `step` of the archive at path, in memory. */
+static bd_status extract_file(const char *path, uint64_t step, uint8_t **bytes,
+                              size_t *len)
+{
+    bd_archive *a;
+    BD_TRY(bd_archive_open(path, &a));
+    bd_status s = bd_archive_extract_mem(a, step, bytes, len);
+    bd_archive_close(a);
+    return s;
+}
+
 bd_status bd_archive_extract(const char *path, uint64_t step,
                              const char *out_path)
 {
-    bd_archive *a;
     uint8_t *bytes;
     size_t len;
-    BD_TRY(bd_archive_open(path, &a));
-    bd_status s = bd_archive_extract_mem(a, step, &bytes, &len);
-    bd_archive_close(a);
-    BD_TRY(s);
-    s = bd_write_file_atomic(out_path, bytes, len);
+    BD_TRY(extract_file(path, step, &bytes, &len));
+    bd_status s = bd_write_file_atomic(out_path, bytes, len);
+    free(bytes);
+    return s;
+}
+
+bd_status bd_archive_load(const char *path, uint64_t step, const char *name,
+                          bd_ckpt **out)
+{
+    uint8_t *bytes;
+    size_t len;
+    *out = NULL;
+    BD_TRY(extract_file(path, step, &bytes, &len));
+    bd_status s = bd_ckpt_load_mem(bytes, len, name, out);
     free(bytes);
     return s;
 }

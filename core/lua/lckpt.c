@@ -40,7 +40,6 @@
 #include "bdlua.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -141,22 +140,6 @@ static void load_options(lua_State *L, int opts, const char *who, int *ema,
     *ema = (int)e;
 }
 
-/* Step `step` of the archive at path, rebuilt in memory and loaded. */
-static bd_status read_archived(const char *path, uint64_t step, const char *name,
-                               bd_ckpt **ck)
-{
-    bd_archive *a;
-    uint8_t *bytes;
-    size_t len;
-    BD_TRY(bd_archive_open(path, &a));
-    bd_status s = bd_archive_extract_mem(a, step, &bytes, &len);
-    bd_archive_close(a);
-    BD_TRY(s);
-    s = bd_ckpt_load_mem(bytes, len, name, ck);
-    free(bytes);
-    return s;
-}
-
 /* The checkpoint file at path (step < 0) or step `step` of the archive at
  * path, into the box on the top; *name (on the stack) names it in messages.
  * An archive read without a step says how to read it. */
@@ -166,7 +149,7 @@ static bd_status read_source(lua_State *L, const char *path, int64_t step,
     if (step >= 0) {
         *name = lua_pushfstring(L, "%s (step %I)", path, (lua_Integer)step);
         lua_insert(L, -2);  /* under the checkpoint's box */
-        return read_archived(path, (uint64_t)step, *name, ck);
+        return bd_archive_load(path, (uint64_t)step, *name, ck);
     }
     *name = path;
     bd_status s = bd_ckpt_load(path, ck);

@@ -244,6 +244,10 @@ bd_status bd_archive_extract_mem(bd_archive *a, uint64_t step, uint8_t **bytes,
 /* The same, written atomically to out_path. */
 bd_status bd_archive_extract(const char *path, uint64_t step,
                              const char *out_path);
+/* The same, loaded (and checked) as bd_ckpt_load_mem does; `name` stands
+ * for the checkpoint in messages. */
+bd_status bd_archive_load(const char *path, uint64_t step, const char *name,
+                          bd_ckpt **out);
 /* Check every entry of an archive, in order: each one's frames decoded
  * (each tensor's CRC) and its checkpoint rebuilt against the CRC of the
  * original file; report(ctx, entry, NULL) for a good entry, with the

@@ -5,6 +5,8 @@
 -- ceiling and the derived
 -- threshold, and each seed's sequence under each measure; each phase label
 -- must follow from its row by the stated rule and the logged threshold.
+-- Each training's checkpoints are kept in one analysis archive, from which
+-- collect=true measures every row again, without training.
 -- CTest passes the bdrun to use:
 --   bdrun test_phases_smoke.lua bdrun=/path/to/bdrun
 local check = require "check"
@@ -153,6 +155,59 @@ for seed = 1, 2 do
            "shuffled seed " .. seed .. " is marked done")
 end
 check.ok((check.read(run .. "train/summary.csv") or ""):find("shuffled_s2", 1, true), "sweep summary")
+
+-- the history: each training's checkpoints in one analysis archive, which
+-- verifies (each step rebuilt against its checksum) before the files go
+for _, name in ipairs{ "bumps_s1", "bumps_s2", "shuffled_s1", "shuffled_s2" } do
+  local bda = run .. "train/" .. name .. "/history.bda"
+  local list = bd.ckpt.archive_list(bda) or {}
+  check.eq(#list, 2, name .. "'s archive holds both checkpoints")
+  check.ok(list[1] and list[1].step == 2 and list[1].key and list[2].step == 4
+           and not list[2].key and list[2].analysis, name .. ": steps 2 (key) and 4 (analysis)")
+  check.eq(bd.ckpt.archive_verify(bda), 2, name .. "'s archive verifies")
+end
+
+-- collect=true measures again from the archives: the marks' measurements
+-- (here overwritten with nonsense) are not used, and every row comes back
+local function rows_of(path)
+  local out = {}
+  for line in (check.read(path) or ""):gmatch("[^\n]+") do
+    local row = json.decode(line) or {}
+    if row.event == "checkpoint" or row.event == "control" or row.event == "sequence"
+       or row.event == "answer" then
+      row.time, row.seconds = nil, nil  -- when the row was logged, the run's duration
+      out[#out + 1] = json.encode(row)
+    end
+  end
+  return out
+end
+local before = rows_of(run .. "metrics.jsonl")
+for _, name in ipairs{ "bumps_s1", "shuffled_s2" } do
+  local mark_path = run .. "train/" .. name .. "/done.json"
+  local mark = json.decode(check.read(mark_path) or "null") or { results = {} }
+  for _, r in ipairs(mark.results.checkpoints or {}) do
+    for k, v in pairs(r) do
+      if k ~= "step" and type(v) == "number" then r[k] = 0.123 end
+    end
+  end
+  if mark.results.untrained then mark.results.untrained.knn = 0.123 end
+  local f = assert(io.open(mark_path, "wb"))
+  f:write(json.encode(mark), "\n")
+  f:close()
+end
+local again
+again, code = check.run_script(dir, cfg.bdrun, script, args .. " collect=true")
+check.eq(code, 0, "collect=true exit status; output:\n" .. again)
+check.ok(out:find("sweep smoke: run 1 of 4", 1, true)
+         and out:find("history.bda: 2 checkpoints of [%d.]+ MB archived in [%d.]+ MB %([%d.]+%),"
+                      .. " verified; the files but the last removed"), "the first run trains")
+check.ok(not again:find("sweep smoke: run ", 1, true) and not again:find("archived", 1, true),
+         "collect=true trains nothing:\n" .. again)
+local after = rows_of(run .. "metrics.jsonl")
+check.eq(#after, #before, "rows measured again")
+for i = 1, math.max(#before, #after) do
+  check.eq(after[i], before[i], "row " .. i .. " measured again from the archives")
+end
 
 os.execute("rm -rf " .. dir)
 check.done()
