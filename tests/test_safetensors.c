@@ -1,6 +1,7 @@
 /* safetensors files: the writer's output read back bit-exactly, files
  * written by hand in the format's other legal spellings, one test per
- * check of the reader (each failing with its own message), truncation at
+ * check of the reader (each failing with its own message; 0-dim and U8
+ * tensors of the wrong size too), truncation at
  * every length, and the unet's names in the PyTorch recipe both ways. */
 #include "bd/safetensors.h"
 #include "test_ckpt_util.h"
@@ -185,6 +186,12 @@ static void test_bad_layout(void)
 {
     REJECTS("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8,
             "data_offsets [0, 8) hold 8 bytes, expected 12 for shape (3) of F32");
+    REJECTS("{\"s\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,8]}}", 8,
+            "data_offsets [0, 8) hold 8 bytes, expected 4 for shape () of F32");
+    REJECTS("{\"s\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,0]}}", 0,
+            "data_offsets [0, 0) hold 0 bytes, expected 1 for shape () of U8");
+    REJECTS("{\"u\":{\"dtype\":\"U8\",\"shape\":[2,3],\"data_offsets\":[0,4]}}", 4,
+            "hold 4 bytes, expected 6 for shape (2, 3) of U8");
     REJECTS("{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 8,
             "end before they begin");
     REJECTS(ONE, 4, "data_offsets [0, 8) past the end of the data (4 bytes)");

@@ -292,8 +292,40 @@ static int tensor_save_npy(lua_State *L)
     return 1;
 }
 
-/* bd.tensor.load_safetensors(path) -> { name = tensor }, { key = "value" }
- * | nil, msg, stage: every tensor (float32, 1 to 4 dims) and the metadata. */
+/* One tensor of a safetensors file at path, pushed: a 0-dim one as a
+ * number, any other as a tensor (U8 bytes as their values 0 to 255). One
+ * a bd tensor cannot hold (more than 4 dims, an empty dim) fails, named. */
+static bd_status push_safetensor(lua_State *L, const bd_ckpt_tensor *t,
+                                 const char *path)
+{
+    const uint8_t *bytes = t->data;
+    if (t->ndim == 0) {
+        float f = 0;
+        if (t->dtype == BD_CKPT_F32)
+            memcpy(&f, bytes, sizeof f);
+        lua_pushnumber(L, t->dtype == BD_CKPT_F32 ? (lua_Number)f : bytes[0]);
+        return BD_OK;
+    }
+    bd_tensor **slot = bdl_new_tensor_slot(L);
+    *slot = t->ndim <= BD_MAX_DIMS ? bd_tensor_new(t->ndim, t->dims, false) : NULL;
+    if (!*slot) {
+        char why[160];
+        snprintf(why, sizeof why, "%s", t->ndim > BD_MAX_DIMS
+                 ? "a bd tensor holds 1 to 4 dims" : bd_last_error());
+        return bd_fail(BD_E_FORMAT, "safetensors '%s': tensor '%s' of %d dims: %s",
+                       path, t->name, t->ndim, why);
+    }
+    if (t->dtype == BD_CKPT_F32)
+        memcpy((*slot)->data, bytes, t->nbytes);
+    for (uint64_t i = 0; t->dtype == BD_CKPT_U8 && i < t->nbytes; i++)
+        (*slot)->data[i] = bytes[i];
+    bdl_account(L, (size_t)(*slot)->numel * sizeof(float));
+    return BD_OK;
+}
+
+/* bd.tensor.load_safetensors(path) -> { name = tensor | number }, { key = "value" }
+ * | nil, msg, stage: every tensor (float32 or bytes, 1 to 4 dims; a 0-dim
+ * tensor as a number) and the metadata. */
 static int tensor_load_safetensors(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -303,10 +335,9 @@ static int tensor_load_safetensors(lua_State *L)
         return bdl_fail(L, s == BD_E_IO ? "io" : "format");
     lua_createtable(L, 0, (int)bd_ckpt_tensor_count(ck));
     for (size_t i = 0; s == BD_OK && i < bd_ckpt_tensor_count(ck); i++) {
-        const char *name = bd_ckpt_tensor_at(ck, i)->name;
-        bd_tensor **slot = bdl_new_tensor_slot(L);
-        s = bd_ckpt_get_tensor(ck, name, slot);
-        lua_setfield(L, -2, name);
+        const bd_ckpt_tensor *t = bd_ckpt_tensor_at(ck, i);
+        s = push_safetensor(L, t, path);
+        lua_setfield(L, -2, t->name);
     }
     lua_createtable(L, 0, (int)bd_ckpt_kv_count(ck));
     for (size_t i = 0; i < bd_ckpt_kv_count(ck); i++) {

@@ -90,5 +90,57 @@ else
   print("numpy not installed: numpy.load not tried")
 end
 
+-- safetensors of the dtypes bd reads: a 0-dim tensor comes back as a
+-- number, U8 bytes as their values; a tensor a bd tensor cannot hold fails,
+-- named, with stage "format"
+local function write_safetensors(path, entries)  -- { { name, dtype, shape, bytes }, ... }
+  local fields, data, at = {}, {}, 0
+  for _, e in ipairs(entries) do
+    fields[#fields + 1] = string.format('"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}',
+                                        e[1], e[2], table.concat(e[3], ","), at, at + #e[4])
+    data[#data + 1], at = e[4], at + #e[4]
+  end
+  local header = "{" .. table.concat(fields, ",") .. "}"
+  header = header .. string.rep(" ", -#header % 8)
+  local f = assert(io.open(path, "wb"))
+  f:write(string.pack("<I8", #header), header, table.concat(data))
+  f:close()
+  return path
+end
+local kinds = assert(bd.tensor.load_safetensors(write_safetensors(run:path("kinds.safetensors"), {
+  { "scalar", "F32", {}, string.pack("<f", 3.5) }, { "byte", "U8", {}, "\7" },
+  { "bytes", "U8", { 2, 3 }, "\0\1\2\250\254\255" },
+  { "matrix", "F32", { 1, 2 }, string.pack("<ff", -1.25, 2) } })))
+check.eq(kinds.scalar, 3.5, "a 0-dim F32 tensor is a number")
+check.eq(kinds.byte, 7, "a 0-dim U8 tensor is a number")
+check.eq(table.concat(kinds.bytes:shape(), "x"), "2x3", "U8 shape")
+check.ok(kinds.bytes:get(1, 1) == 0 and kinds.bytes:get(2, 1) == 250 and kinds.bytes:get(2, 3) == 255,
+         "U8 values")
+check.eq(kinds.matrix:get(1, 2), 2.0, "F32 beside them")
+local five = write_safetensors(run:path("five.safetensors"),
+                               { { "deep", "F32", { 1, 1, 1, 1, 2 }, string.pack("<ff", 1, 2) } })
+t, msg, stage = bd.tensor.load_safetensors(five)
+check.ok(t == nil and stage == "format" and msg:find("tensor 'deep' of 5 dims: a bd tensor holds 1"
+                                                     .. " to 4 dims", 1, true), "5 dims: " .. tostring(msg))
+local empty = write_safetensors(run:path("empty.safetensors"), { { "none", "U8", { 0, 3 }, "" } })
+t, msg, stage = bd.tensor.load_safetensors(empty)
+check.ok(t == nil and stage == "format" and msg:find("tensor 'none' of 2 dims: tensor: dim 0 is 0,"
+                                                     .. " expected >= 1", 1, true),
+         "an empty dim: " .. tostring(msg))
+
+-- tests/reference/bd_torch.py writes 0-dim and U8 arrays as they are
+if os.execute("/usr/bin/python3 -c 'import numpy' 2> /dev/null") then
+  local reference = arg[0]:gsub("[^/]*$", "") .. "../reference"
+  local written = run:path("numpy.safetensors")
+  check.ok(os.execute(string.format("/usr/bin/python3 -c \"import sys; sys.path.insert(0, '%s');"
+                                    .. " import bd_torch, numpy as np; bd_torch.save_safetensors("
+                                    .. "'%s', {'s': np.array(3.5, np.float32), 'u': np.arange(6,"
+                                    .. " dtype=np.uint8).reshape(3, 2)})\"", reference, written)),
+           "bd_torch.save_safetensors")
+  local back = assert(bd.tensor.load_safetensors(written))
+  check.eq(back.s, 3.5, "numpy's 0-dim array")
+  check.eq(back.u:get(3, 2), 5, "numpy's uint8 array")
+end
+
 os.execute("rm -rf " .. root)
 check.done()

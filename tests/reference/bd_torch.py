@@ -45,7 +45,7 @@ def save_safetensors(path, arrays, metadata=None):
     if metadata:
         header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
     for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
+        a = np.asarray(arrays[name])  # (ascontiguousarray makes a 0-dim array 1-dim)
         dtype = {np.dtype("float32"): "F32", np.dtype("uint8"): "U8"}[a.dtype]
         header[name] = {"dtype": dtype, "shape": list(a.shape),
                         "data_offsets": [at, at + a.nbytes]}
