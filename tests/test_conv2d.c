@@ -1,7 +1,8 @@
 /* conv2d: naive double reference, finite-difference gradients, grads only
- * where needed, accumulation, argument errors; both algorithms (im2col, and
- * Winograd F(2x2, 3x3) for 3x3 stride-1 kernels, forced through BD_CONV),
- * at 1 and 3 threads. */
+ * where needed, accumulation, argument errors; the three algorithms
+ * (im2col; Winograd F(2x2, 3x3) for 3x3 stride-1 kernels; direct for
+ * stride-1 3x3 and 1x1 kernels, forced through BD_CONV), at 1 and 3
+ * threads, and the default choice. */
 #include <limits.h>
 
 #include "bd/parallel.h"
@@ -47,6 +48,79 @@ static double *conv_reference(const conv_case *cc, bd_tensor *const *in,
     return want;
 }
 
+/* The gradients of loss = sum of y r, r = harness_weight, by the same
+ * loops in double.   -> dx: (N, C, H, W), dw: (O, C, KH, KW), db: (O) */
+static void conv_reference_grads(const conv_case *cc, bd_tensor *const *in,
+                                 int64_t oh_n, int64_t ow_n, double *dx,
+                                 double *dw, double *db)
+{
+    const float *x = in[0]->data, *w = in[1]->data;
+    memset(dx, 0, (size_t)in[0]->numel * sizeof *dx);
+    memset(dw, 0, (size_t)in[1]->numel * sizeof *dw);
+    memset(db, 0, (size_t)cc->o * sizeof *db);
+    int64_t k = 0;
+    for (int64_t n = 0; n < cc->n; n++)
+        for (int64_t o = 0; o < cc->o; o++)
+            for (int64_t oh = 0; oh < oh_n; oh++)
+                for (int64_t ow = 0; ow < ow_n; ow++) {
+                    const double r = harness_weight(k++);
+                    db[o] += r;
+                    for (int64_t c = 0; c < cc->c; c++)
+                        for (int64_t i = 0; i < cc->kh; i++)
+                            for (int64_t j = 0; j < cc->kw; j++) {
+                                int64_t ih = oh * cc->stride - cc->pad + i;
+                                int64_t iw = ow * cc->stride - cc->pad + j;
+                                if (ih < 0 || ih >= cc->h || iw < 0 || iw >= cc->w)
+                                    continue;
+                                const int64_t xi = ((n * cc->c + c) * cc->h + ih) * cc->w + iw;
+                                const int64_t wi = ((o * cc->c + c) * cc->kh + i) * cc->kw + j;
+                                dx[xi] += r * w[wi];
+                                dw[wi] += r * x[xi];
+                            }
+                }
+}
+
+/* Max |got - want| / max(1, max |want|) over n values, checked below tol. */
+static void compare_grad(const char *name, const char *what, const float *got,
+                         const double *want, int64_t n, double tol)
+{
+    double err = 0.0, scale = 1.0;
+    for (int64_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(want[i]));
+    for (int64_t i = 0; i < n; i++)
+        err = fmax(err, fabs(got[i] - want[i]));
+    err /= scale;
+    printf("   %-40s %s vs reference: rel err %.2e\n", name, what, err);
+    CHECK(err < tol, "%s: %s error %.3e >= %.1e", name, what, err, tol);
+}
+
+/* Backward of loss = sum of y r against conv_reference_grads. */
+static void check_conv_grads(const conv_case *cc, bd_tensor **in, bd_tape *tp,
+                             bd_tensor *y, int64_t oh, int64_t ow)
+{
+    bd_tensor *r = bd_tensor_new(y->ndim, y->shape, false), *ry = NULL, *loss = NULL;
+    for (int64_t i = 0; i < r->numel; i++)
+        r->data[i] = (float)harness_weight(i);
+    CHECK_OK(bd_mul(tp, y, r, &ry));
+    CHECK_OK(bd_sum(tp, ry, &loss));
+    CHECK_OK(bd_tape_backward(tp, loss));
+    double *dx = malloc((size_t)in[0]->numel * sizeof *dx);
+    double *dw = malloc((size_t)in[1]->numel * sizeof *dw);
+    double *db = malloc((size_t)cc->o * sizeof *db);
+    conv_reference_grads(cc, in, oh, ow, dx, dw, db);
+    compare_grad(cc->name, "dx", in[0]->grad, dx, in[0]->numel, 1e-5);
+    compare_grad(cc->name, "dw", in[1]->grad, dw, in[1]->numel, 1e-5);
+    if (cc->bias)
+        compare_grad(cc->name, "db", in[2]->grad, db, cc->o, 1e-5);
+    for (int k = 0; k < 3; k++)
+        if (in[k])
+            bd_tensor_zero_grad(in[k]);
+    free(dx);
+    free(dw);
+    free(db);
+    bd_tensor_free(r);
+}
+
 /* x, w, b (b NULL without bias), each requiring grad as asked. */
 static void make_inputs(const conv_case *cc, bool grad_x, bool grad_w,
                         bd_tensor **in)
@@ -79,6 +153,7 @@ static void check_conv(const conv_case *cc, int64_t max_probe)
         double *want = conv_reference(cc, in, oh, ow);
         harness_compare(cc->name, y->data, want, y->numel, 1e-5);
         free(want);
+        check_conv_grads(cc, in, tp, y, oh, ow);
     }
     bd_tape_free(tp);
     harness_gradcheck(cc->name, build_conv, in, 3, (void *)cc, 1e-2, 1e-2,
@@ -100,17 +175,27 @@ static const conv_case CASES[] = {
     {"conv 3x3 s1 p2 (2,6,4,5) -> 4 no bias", 2, 6, 4, 5, 4, 3, 3, 1, 2, false},
     {"conv 3x3 s1 p1 (5,8,3,3) -> 7", 5, 8, 3, 3, 7, 3, 3, 1, 1, true},
     {"conv 3x3 s1 p1 (3,64,8,8) -> 64 (UNet)", 3, 64, 8, 8, 64, 3, 3, 1, 1, true},
+    {"conv 3x3 s1 p1 (4,8,16,16) -> 8 (small UNet)", 4, 8, 16, 16, 8, 3, 3, 1, 1, true},
+    {"conv 3x3 s1 p1 (3,9,1,1) -> 17 (1x1 map)", 3, 9, 1, 1, 17, 3, 3, 1, 1, true},
+    {"conv 3x3 s1 p1 (2,3,2,2) -> 9 no bias", 2, 3, 2, 2, 9, 3, 3, 1, 1, false},
+    {"conv 3x3 s1 p0 (3,2,3,3) -> 1 (1x1 out)", 3, 2, 3, 3, 1, 3, 3, 1, 0, true},
+    {"conv 3x3 s1 p1 (2,5,11,13) -> 3", 2, 5, 11, 13, 3, 3, 3, 1, 1, true},
+    {"conv 1x1 s1 p0 (3,8,9,7) -> 1 (UNet head)", 3, 8, 9, 7, 1, 1, 1, 1, 0, true},
 };
 
 static void test_conv_configs(void)
 {
-    static const char *const algorithms[] = {"im2col", "winograd"};
+    static const char *const algorithms[] = {"im2col", "winograd", "direct", NULL};
     const int start = bd_num_threads();
-    for (int a = 0; a < 2; a++)
+    for (int a = 0; a < 4; a++)
         for (int threads = 1; threads <= 3; threads += 2) {
-            setenv("BD_CONV", algorithms[a], 1);
+            if (algorithms[a])
+                setenv("BD_CONV", algorithms[a], 1);
+            else
+                unsetenv("BD_CONV");
             bd_set_num_threads(threads);
-            printf("   %s where it fits, %d thread%s\n", algorithms[a], threads,
+            printf("   %s, %d thread%s\n",
+                   algorithms[a] ? algorithms[a] : "the default choice", threads,
                    threads > 1 ? "s" : "");
             for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
                 check_conv(&CASES[i], 150);
@@ -175,6 +260,9 @@ static void test_accumulates(void)
     check_accumulates(&CASES[2]); /* pointwise */
     setenv("BD_CONV", "winograd", 1);
     check_accumulates(&CASES[9]);
+    setenv("BD_CONV", "direct", 1);
+    check_accumulates(&CASES[9]);
+    check_accumulates(&CASES[2]);
     unsetenv("BD_CONV");
 }
 

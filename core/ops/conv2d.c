@@ -1,6 +1,7 @@
-/* 2-D convolution: Winograd F(2x2, 3x3) (conv2d_winograd.c) for the 3x3
- * stride-1 convs where it measured faster, else im2col + sgemm over chunks
- * of images.
+/* 2-D convolution: direct (conv2d_direct.c) for the stride-1 3x3 and 1x1
+ * convs with few channels, Winograd F(2x2, 3x3) (conv2d_winograd.c) for
+ * the 3x3 stride-1 convs where it measured faster, else im2col + sgemm
+ * over chunks of images.
  *
  * The patches of `nb` images side by side form a column matrix col:
  * (C KH KW, nb OH OW), and y = w col + b with w viewed as (O, C KH KW): one
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "bd/parallel.h"
+#include "conv2d_direct.h"
 #include "conv2d_winograd.h"
 #include "fastmath.h"
 #include "op.h"
@@ -48,7 +50,9 @@ typedef struct conv_ctx {
     float    *dw_part;  /* per thread but the first: (O, K), NULL without grad */
     bool      wino;     /* Winograd F(2x2, 3x3) for y, dx and dw */
     wino_conv wy, wdx;  /* the plans for y (and dw), for dx */
-    float    *scratch;  /* Winograd's (one pass at a time) */
+    bool      direct;   /* direct convolution for y, dx and dw */
+    direct_conv dy_plan, ddx_plan;  /* the plans for y (and dw), for dx */
+    float    *scratch;  /* Winograd's or the direct path's (one pass at a time) */
 } conv_ctx;
 
 /* The input plane with `pad` zeros around it: Hp x Wp. */
@@ -288,6 +292,14 @@ static void conv2d_backward(const bd_node *node)
         wino_weight_grad(&ctx->wy, x->data, dy, dw, ctx->scratch);
         dw = NULL;
     }
+    if (dx && ctx->direct) {
+        direct_run(&ctx->ddx_plan, dy, w->data, NULL, dx, ctx->scratch);
+        dx = NULL;
+    }
+    if (dw && ctx->direct) {
+        direct_weight_grad(&ctx->dy_plan, x->data, dy, dw, ctx->scratch);
+        dw = NULL;
+    }
     if (dw || dx)
         conv_backward_im2col(ctx, x, w->data, dy, dx, dw);
 }
@@ -354,14 +366,44 @@ static int chunk_images(const conv_geom *g, int64_t n, int threads)
     return nb < 1 ? 1 : (int)nb;
 }
 
+/* The direct path where the shape allows it and it measured faster than
+ * im2col and Winograd (forward and backward, bench_conv2d --cpu, one
+ * thread): at most DIRECT_IN input channels, and at most DIRECT_OUT output
+ * channels, or twice as many on planes of at least DIRECT_PLANE pixels.
+ * Its cost per product does not depend on the channels, while im2col's
+ * copying weighs less the more output channels share it; on small planes
+ * most of its vector lanes fall on the padding (2x2: half, 4x4: a third). */
+enum { DIRECT_IN = 64, DIRECT_OUT = 16, DIRECT_PLANE = 64 };
+
+/* The algorithm BD_CONV names, NULL when unset or empty. */
+static const char *conv_forced(void)
+{
+    const char *force = getenv("BD_CONV");
+    return force && *force ? force : NULL;
+}
+
+static bool conv_use_direct(const conv_geom *g)
+{
+    if (!direct_fits(g->KH, g->KW, g->stride, g->pad))
+        return false;
+    const char *force = conv_forced();
+    if (force)
+        return !strcmp(force, "direct");
+    if (g->C > DIRECT_IN)
+        return false;
+    return g->O <= DIRECT_OUT
+        || (g->O <= 2 * DIRECT_OUT && g->H * g->W >= DIRECT_PLANE);
+}
+
 /* Winograd where the shape allows it and it measured faster than im2col
  * (forward and backward, bench_conv2d, bench_unet): at least WINO_CHANNELS
  * channels in and out, or half as many on planes of at least WINO_PLANE
  * pixels. Small planes have few tiles per image, so the transforms cost
  * more than they save: never under WINO_TINY_PLANE pixels (2x2, one tile),
  * and under WINO_SMALL_PLANE (4x4, four tiles) only from twice
- * WINO_CHANNELS channels. The environment variable BD_CONV=im2col or
- * BD_CONV=winograd overrides the choice (tests, measurements). */
+ * WINO_CHANNELS channels. The environment variable BD_CONV=im2col,
+ * BD_CONV=winograd or BD_CONV=direct overrides the choice where the
+ * algorithm fits (tests, measurements). */
 enum {
     WINO_CHANNELS = 64, WINO_PLANE = 256, WINO_TINY_PLANE = 16,
     WINO_SMALL_PLANE = 64,
@@ -371,7 +413,7 @@ static bool conv_use_winograd(const conv_geom *g)
 {
     if (!wino_fits(g->KH, g->KW, g->stride, g->pad))
         return false;
-    const char *force = getenv("BD_CONV");
+    const char *force = conv_forced();
     if (force && !strcmp(force, "im2col"))
         return false;
     if (force && !strcmp(force, "winograd"))
@@ -385,17 +427,47 @@ static bool conv_use_winograd(const conv_geom *g)
         || (narrow >= WINO_CHANNELS / 2 && plane >= WINO_PLANE);
 }
 
-/* The Winograd plans: for y, and for dx (dy convolved with the flipped,
- * transposed kernel, pad 2 - pad, accumulated). */
-static void conv_plan_winograd(conv_ctx *ctx, int64_t n)
+/* The plans of the direct path or of Winograd: for y, and for dx (dy
+ * convolved with the flipped, transposed kernel, pad K - 1 - pad,
+ * accumulated). */
+static void conv_plan(conv_ctx *ctx, int64_t n)
 {
     const conv_geom *g = &ctx->g;
-    ctx->wino = conv_use_winograd(g);
-    if (!ctx->wino)
-        return;
-    ctx->wy = wino_plan((int)n, g->C, g->H, g->W, g->O, g->pad);
-    ctx->wdx = wino_plan((int)n, g->O, g->OH, g->OW, g->C, 2 - g->pad);
-    ctx->wdx.transpose_flip = ctx->wdx.accumulate = true;
+    ctx->direct = conv_use_direct(g);
+    ctx->wino = !ctx->direct && conv_use_winograd(g);
+    if (ctx->direct) {
+        ctx->dy_plan = direct_plan((int)n, g->C, g->H, g->W, g->O, g->KH, g->pad);
+        ctx->ddx_plan = direct_plan((int)n, g->O, g->OH, g->OW, g->C, g->KH,
+                                    g->KH - 1 - g->pad);
+        ctx->ddx_plan.transpose_flip = ctx->ddx_plan.accumulate = true;
+    }
+    if (ctx->wino) {
+        ctx->wy = wino_plan((int)n, g->C, g->H, g->W, g->O, g->pad);
+        ctx->wdx = wino_plan((int)n, g->O, g->OH, g->OW, g->C, 2 - g->pad);
+        ctx->wdx.transpose_flip = ctx->wdx.accumulate = true;
+    }
+}
+
+/* Floats of scratch the direct path or Winograd needs (the largest of its
+ * passes), 0 for im2col. */
+static size_t conv_plan_scratch_floats(const conv_ctx *ctx, bool grad)
+{
+    size_t floats = 0, dx = 0, dw = 0;
+    if (ctx->direct) {
+        floats = direct_scratch_floats(&ctx->dy_plan);
+        dx = direct_scratch_floats(&ctx->ddx_plan);
+        dw = direct_weight_grad_scratch_floats(&ctx->dy_plan);
+    }
+    if (ctx->wino) {
+        floats = wino_scratch_floats(&ctx->wy);
+        dx = wino_scratch_floats(&ctx->wdx);
+        dw = wino_weight_grad_scratch_floats(&ctx->wy);
+    }
+    if (grad && dx > floats)
+        floats = dx;
+    if (grad && dw > floats)
+        floats = dw;
+    return floats;
 }
 
 /* The geometry, the plans and the scratch: Winograd's, or per-thread
@@ -407,19 +479,15 @@ static conv_ctx *conv_ctx_new(bd_tape *tp, const conv_geom *g, int64_t n,
     if (!ctx)
         return NULL;
     *ctx = (conv_ctx){.g = *g};
-    conv_plan_winograd(ctx, n);
+    conv_plan(ctx, n);
     ctx->threads = bd_threads_for(2.0 * (double)n * g->O * g->K * g->P);
     ctx->chunk = chunk_images(g, n, ctx->threads);
     const int64_t chunks = (n + ctx->chunk - 1) / ctx->chunk;
     if (ctx->threads > chunks) /* fewer images than threads: bd_gemm splits */
         ctx->threads = (int)chunks;
-    if (ctx->wino) {
-        size_t floats = wino_scratch_floats(&ctx->wy);
-        if (grad && wino_scratch_floats(&ctx->wdx) > floats)
-            floats = wino_scratch_floats(&ctx->wdx);
-        if (grad && wino_weight_grad_scratch_floats(&ctx->wy) > floats)
-            floats = wino_weight_grad_scratch_floats(&ctx->wy);
-        ctx->scratch = bd_tape_alloc(tp, floats * sizeof(float));
+    if (ctx->wino || ctx->direct) {
+        ctx->scratch = bd_tape_alloc(tp, conv_plan_scratch_floats(ctx, grad)
+                                             * sizeof(float));
         return ctx->scratch ? ctx : NULL;
     }
     const size_t cols = (size_t)ctx->chunk * (size_t)g->P;
@@ -452,6 +520,8 @@ bd_status bd_conv2d(bd_tape *tp, bd_tensor *x, bd_tensor *w, bd_tensor *b,
     const float *bias = b ? b->data : NULL;
     if (ctx->wino)
         wino_run(&ctx->wy, x->data, w->data, bias, out->data, ctx->scratch);
+    else if (ctx->direct)
+        direct_run(&ctx->dy_plan, x->data, w->data, bias, out->data, ctx->scratch);
     else {
         #pragma omp parallel for schedule(static) num_threads(ctx->threads)
         for (int64_t c = 0; c < chunk_count(ctx, n); c++) {
