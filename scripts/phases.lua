@@ -45,8 +45,8 @@
 --            than the null. A measure whose ceiling does not exceed every
 --            null value seen cannot tell order from the null: it labels no
 --            phase C ("cannot decide").
---   room     a measure has room when the floor's 95% interval over seeds
---            ends below the ceiling. Without room (an untrained net already
+--   room     a measure has room when every null's 95% interval over
+--            seeds ends below the ceiling. Without room (an untrained net already
 --            as ordered as the ideal code) a checkpoint cannot be shown to
 --            become ordered: the measure's verdict is "no room between floor
 --            and ceiling: this measure cannot show the phases at this scale",
@@ -451,11 +451,11 @@ for _, ms in ipairs(MEASURES) do
   end
   c.floor, c.highest = floor, highest
   c.threshold = (floor + c.ceiling) / 2
-  -- the floor's interval: that of the null with the highest mean
+  -- the floor's upper end: the highest 95% interval end over the nulls
   c.floor_hi = -math.huge
   for _, k in ipairs(NULLS) do
-    if c[k].n > 0 and c[k].mean == floor then
-      c.floor_hi = c[k].hi == c[k].hi and c[k].hi or c[k].max
+    if c[k].n > 0 then
+      c.floor_hi = math.max(c.floor_hi, c[k].hi == c[k].hi and c[k].hi or c[k].max)
     end
   end
   c.room = c.ceiling == c.ceiling and c.floor_hi < c.ceiling
