@@ -67,10 +67,12 @@ local cfg = experiment.config(sweep.options{
 }, {
   -- 8x8 and 16x16 at width 8, no attention, one budget per size: 900 steps
   -- teach 8x8 (the percolation script's development run), 16x16 needs about
-  -- 1,500 (scripts/quickstart.lua: 94% at step 1,500). 24 trainings, about
-  -- 6 CPU-minutes at 8x8 and 28 at 16x16 on a quiet core; 32x32 does not fit.
+  -- 1,500 (scripts/quickstart.lua: 94% at step 1,500). 24 trainings, 25
+  -- CPU-minutes as run: two one-thread processes (procs=2) fit 20 minutes;
+  -- 32x32 does not fit.
   quick = { sizes = "8,16", steps = "900,1500", spacings = "3,2,1", width = 8, emb = 64,
-            attention_blocks = "", lr = 4e-3, ema = 0.99, sample_steps = 25, seeds = "1,2" },
+            attention_blocks = "", lr = 4e-3, ema = 0.99, sample_steps = 25, seeds = "1,2",
+            procs = 2 },
   -- the follow-up's sizes up to 32x32 with a CPU-sized width (configured, not run here)
   standard = { sizes = "8,16,32", steps = "1500,3000,6000", spacings = "4,3,2,1", width = 16,
                emb = 128, attention_blocks = "down3,up1", lr = 1e-3, ema = 0.995,
