@@ -7,15 +7,10 @@
 local check = require "check"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local script = check.script("compositional.lua")
-local dir = check.scratch()
-
 -- 8x8 on a 12x12 canvas: bands of 0.5 and 2 px, squares of 2 and 4 px, a rim of 1 px
 local args = "size=8 margin=2 width=4 emb=16 steps=4 every=2 warmup=1 seeds=1,2 sample_steps=2"
              .. " bands=0.5,2 squares=2,4 rim=1 name=smoke"
-local function run_script(extra)
-  return check.run_script(dir, cfg.bdrun, script, args .. " " .. (extra or ""))
-end
+local run_script, dir = check.smoke(cfg.bdrun, "compositional.lua", args)
 local out, code = run_script()
 check.eq(code, 0, "exit status; output:\n" .. out)
 

@@ -8,14 +8,9 @@ local check = require "check"
 local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local script = check.script("efficiency.lua")
-local dir = check.scratch()
-
 local args = "sizes=8,16 steps=4,4 spacings=3,2 width=4 emb=16 warmup=1 seeds=1,2 sample_steps=2"
              .. " probes=9 name=smoke"
-local function run_script(extra, base)
-  return check.run_script(dir, cfg.bdrun, script, (base or args) .. " " .. (extra or ""))
-end
+local run_script, dir = check.smoke(cfg.bdrun, "efficiency.lua", args)
 local out, code = run_script()
 check.eq(code, 0, "exit status; output:\n" .. out)
 local run = dir .. "/runs/smoke/"

@@ -7,13 +7,11 @@
 local check = require "check"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local script = check.script("factorization.lua")
-local dir = check.scratch()
-
 local args = "size=8 width=4 emb=16 f_width=4 hidden=8 steps=4 every=2 warmup=1 seeds=1,2"
              .. " sample_steps=2 name=smoke"
+local run_script, dir = check.smoke(cfg.bdrun, "factorization.lua", args)
 local function shard(which)
-  local out, code = check.run_script(dir, cfg.bdrun, script, args .. " shard=" .. which)
+  local out, code = run_script("shard=" .. which)
   check.eq(code, 0, "exit status of shard " .. which .. "; output:\n" .. out)
   return out
 end

@@ -8,15 +8,10 @@ local check = require "check"
 local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local script = check.script("percolation.lua")
-local dir = check.scratch()
-
 -- the quick lattice (8x8, d = 1.5), two sigmas, three lambdas
 local args = "width=4 emb=16 steps=4 warmup=1 seeds=1,2 sample_steps=2 draws=20 curve_step=0.1"
              .. " sigmas=0.5,0.75 lambdas=0.3,0.6,1 name=smoke"
-local function run_script(extra, base)
-  return check.run_script(dir, cfg.bdrun, script, (base or args) .. " " .. (extra or ""))
-end
+local run_script, dir = check.smoke(cfg.bdrun, "percolation.lua", args)
 local out, code = run_script()
 check.eq(code, 0, "exit status; output:\n" .. out)
 local run = dir .. "/runs/smoke/"

@@ -13,12 +13,10 @@ local check = require "check"
 local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local script = check.script("phases.lua")
-local dir = check.scratch()
-
 local args = "size=8 width=4 emb=16 steps=4 every=2 warmup=1 seeds=1,2 sample_steps=2"
              .. " probe_step=1 rep_step=1 shuffled=true name=smoke"
-local out, code = check.run_script(dir, cfg.bdrun, script, args)
+local run_script, dir = check.smoke(cfg.bdrun, "phases.lua", args)
+local out, code = run_script()
 check.eq(code, 0, "exit status; output:\n" .. out)
 
 local run = dir .. "/runs/smoke/"
@@ -196,7 +194,7 @@ for _, name in ipairs{ "bumps_s1", "shuffled_s2" } do
   f:close()
 end
 local again
-again, code = check.run_script(dir, cfg.bdrun, script, args .. " collect=true")
+again, code = run_script("collect=true")
 check.eq(code, 0, "collect=true exit status; output:\n" .. again)
 check.ok(out:find("sweep smoke: run 1 of 4", 1, true)
          and out:find("history.bda: 2 checkpoints of [%d.]+ MB archived in [%d.]+ MB %([%d.]+%),"

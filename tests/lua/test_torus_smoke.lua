@@ -9,13 +9,8 @@ local check = require "check"
 local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local script = check.script("torus.lua")
-local dir = check.scratch()
-
 local args = "width=4 emb=16 steps=20 every=10 warmup=1 seeds=1,2 sample_steps=2 name=smoke"
-local function run_script(extra, base)
-  return check.run_script(dir, cfg.bdrun, script, (base or args) .. " " .. (extra or ""))
-end
+local run_script, dir = check.smoke(cfg.bdrun, "torus.lua", args)
 local out, code = run_script()
 check.eq(code, 0, "exit status; output:\n" .. out)
 local run = dir .. "/runs/smoke/"

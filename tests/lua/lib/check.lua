@@ -60,6 +60,17 @@ function check.run_script(dir, bdrun, script, args)
   return out, code
 end
 
+-- A smoke test's runner: a fresh folder, and run(extra, base) that runs
+-- scripts/<name> there with the words of `base` (default `args`) and `extra`
+-- (as check.run_script: output and exit code).
+function check.smoke(bdrun, name, args)
+  local script, dir = check.script(name), check.scratch()
+  local function run(extra, base)
+    return check.run_script(dir, bdrun, script, (base or args) .. " " .. (extra or ""))
+  end
+  return run, dir
+end
+
 function check.done()
   print(string.format("%d passed, %d failed", check.passed, check.failed))
   if check.failed > 0 then error("some checks failed", 0) end
