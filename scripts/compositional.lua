@@ -326,8 +326,7 @@ local function train(run, c, seed)
     first[set] = #all + 1
     for _, p in ipairs(probes[set] or {}) do all[#all + 1] = p end
   end
-  local model = bd.model("unet", { width = cfg.width, size = N, emb = cfg.emb,
-                                   attention_blocks = cfg.attention_blocks, seed = seed })
+  local model = experiment.unet(cfg, seed, N)
   -- evaluation noise derived from the training seed (its own key)
   local sample_opts = { sampler = cfg.sampler, steps = cfg.sample_steps, seed = 1000 + seed }
   local curve, last = { step = {} }, nil

@@ -164,8 +164,7 @@ end
 
 local function train_one(sub, c, seed)
   local data = dataset(c.arm, c.size, c.d, seed)
-  local model = bd.model("unet", { width = cfg.width, size = c.size, emb = cfg.emb,
-                                   attention_blocks = cfg.attention_blocks, seed = seed })
+  local model = experiment.unet(cfg, seed, c.size)
   local evaluate, probe = experiment.evaluator{
     labels = probe_labels(c.size), lattice = { dx = c.d, dy = c.d }, sampler = cfg.sampler,
     sample_steps = cfg.sample_steps, tolerance = cfg.tolerance, axis_tolerance = cfg.tolerance,

@@ -253,8 +253,7 @@ end
 local function train_one(sub, c, seed)
   local data = bd.data.bumps{ size = cfg.size, sigma = cfg.sigma, dx = c.dx, dy = c.dy }
   bd.log.info("%s seed %d: dx %.3g, dy %.3g, %d images", c.name, seed, c.dx, c.dy, data.n)
-  local model = bd.model("unet", { width = cfg.width, size = cfg.size, emb = cfg.emb,
-                                   attention_blocks = cfg.attention_blocks, seed = seed })
+  local model = experiment.unet(cfg, seed)
   local evaluators, probe_n = {}, {}
   for i, set in ipairs(SETS) do
     local evaluate, probe = experiment.evaluator{

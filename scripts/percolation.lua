@@ -228,8 +228,7 @@ end
 
 local function train_one(sub, c, seed)
   local data = dataset(c.sigma, c.lambda, seed)
-  local model = bd.model("unet", { width = cfg.width, size = cfg.size, emb = cfg.emb,
-                                   attention_blocks = cfg.attention_blocks, seed = seed })
+  local model = experiment.unet(cfg, seed)
   local bump = bd.metric("bump", { tolerance = cfg.tolerance, axis_tolerance = cfg.tolerance,
                                    lattice_dx = cfg.d, lattice_dy = cfg.d })
   local kept = {}

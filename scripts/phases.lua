@@ -326,8 +326,7 @@ end
 local function setup(c, seed)
   local data = bd.data.bumps{ size = cfg.size, sigma = cfg.sigma, dx = c.dx, dy = c.dy }
   if c.shuffled then shuffle_labels(data, seed) end  -- (bd.represent draws from the spec)
-  local model = bd.model("unet", { width = cfg.width, size = cfg.size, emb = cfg.emb,
-                                   attention_blocks = cfg.attention_blocks, seed = seed })
+  local model = experiment.unet(cfg, seed)
   bd.log.info("%s seed %d: %d images, unet of %d parameters", c.name, seed, data.n,
               model:num_parameters())
   return data, model
@@ -422,8 +421,7 @@ local NULLS = { "untrained", "permuted", "shuffled" }
 -- The ceilings: the ideal codes at the tap's dimension, through the same
 -- metric (the dimension is read from one representation of a fresh model).
 local function ceilings()
-  local fresh = bd.model("unet", { width = cfg.width, size = cfg.size, emb = cfg.emb,
-                                   attention_blocks = cfg.attention_blocks, seed = 1 })
+  local fresh = experiment.unet(cfg, 1)
   local r = bd.represent(fresh, grid, { taps = { cfg.tap }, t = cfg.rep_t })
   local d = r.taps[cfg.tap]:numel() // grid.n
   local labels = grid.labels:to_table()

@@ -183,8 +183,7 @@ end
 
 local function train_one(sub, _, seed)
   local data = dataset(cfg.spacing)
-  local model = bd.model("unet", { width = cfg.width, size = cfg.size, emb = cfg.emb,
-                                   attention_blocks = cfg.attention_blocks, seed = seed })
+  local model = experiment.unet(cfg, seed)
   local out = { steps = {}, rows = {}, spectra = {}, embeddings = {}, images = data.n,
                 params = model:num_parameters() }
   local last

@@ -61,6 +61,14 @@ function experiment.seeds(text)
   return seeds
 end
 
+-- The unet of an experiment's settings (cfg.width, cfg.emb,
+-- cfg.attention_blocks) for images of `size` (default cfg.size), its
+-- weights drawn from `seed`.
+function experiment.unet(cfg, seed, size)
+  return bd.model("unet", { width = cfg.width, size = size or cfg.size, emb = cfg.emb,
+                            attention_blocks = cfg.attention_blocks, seed = seed })
+end
+
 -- ---- evaluation -----------------------------------------------------------------
 
 -- The keys an evaluation row holds, in the order tables show them.
