@@ -49,12 +49,14 @@
 -- seeds.
 --
 -- The statistic, per sigma and overlap threshold: lambda_on against lambda_p.
--- They match when lambda_on's interval, widened by half the largest gap of
--- the lambda grid (its resolution: the switch is only located between two
--- trained lambdas), overlaps lambda_p's interval; before / after otherwise;
+-- They match when lambda_on's interval, widened by the grid's resolution
+-- there (the switch is only located between two trained lambdas: half the
+-- gap around each seed's switch, the largest over the seeds), overlaps
+-- lambda_p's interval; before / after otherwise;
 -- not located when lambda_on's interval covers every trained lambda.
 -- Across sigmas (the first and the last), the shift lambda_on(last) -
--- lambda_on(first) with its Welch interval against the shift of lambda_p:
+-- lambda_on(first) with its Welch interval (widened by the larger of the two
+-- resolutions) against the shift of lambda_p:
 -- "tracks" when the interval holds the percolation shift and excludes 0,
 -- "does not track" when it holds 0 and excludes the percolation shift,
 -- "cannot tell" otherwise (0, the null: accuracy unmoved by sigma). Verdict
@@ -81,38 +83,59 @@ local cfg = experiment.config(sweep.options{
   learned = 0.5,             -- the full lattice's accuracy must reach it (as compositional.lua):
                              -- a midpoint under an unlearned ceiling is noise
   curve_step = 0.05,         -- the fine lambda grid of the percolation curves
+  samples = 1,               -- samples per between probe (noise draws of the training seed)
   sampler = "ddpm",
   batch = 64,
   warmup = 50,
 }, {
-  -- 8x8, d = 1.5 (a 6 x 6 lattice, 36 sites), sigma 0.75 and 1: the
-  -- 16x16 lattice of d = 3 and sigma 1.5, 2 halved. (sigma 0.5 fails here:
-  -- the bump metric lights a pixel where v > 1/2, within 0.59 sigma of the
-  -- centre, so a sigma-0.5 bump centred on a pixel corner lights none, and
-  -- the full lattice reached 6 of 50 between probes after 900 steps in the
-  -- README's run: the positive control failed.) 16x16 width 8 needs
-  -- about 96k training images before it places bumps (scripts/quickstart.lua:
-  -- 6% at 32k, 94% at 96k), about 140 CPU-s a training, which puts 30
-  -- trainings far over 15 CPU-minutes; 8x8 width 8 placed 64% of the
-  -- between probes within 0.5 px after 900 steps of 64 (a development run,
-  -- 27 CPU-s for 800 steps). The cutoffs (3.46 and 4.60 sigma) then link
-  -- sites up to 1.73 d and 2.30 d apart (sigma 0.75), 2.31 d and 3.07 d
-  -- (sigma 1); the run measures its own percolation points.
-  quick = { size = 8, d = 1.5, margin = 0.75, tolerance = 0.5, sigmas = "0.75,1",
-            lambdas = "0.2,0.4,0.6,0.8,1", width = 8, emb = 64, attention_blocks = "",
-            steps = 900, lr = 4e-3, ema = 0.99, sample_steps = 25, seeds = "1,2,3" },
+  -- 8x8 (16x16 width 8 needs about 96k training images before it places
+  -- bumps, scripts/quickstart.lua: about 140 CPU-s a training, far too
+  -- many for a sweep), d = 2 (a 5 x 5 lattice, 25 sites), sigma 0.75 and
+  -- 1.3. The lever is sigma / d: the link cutoffs (4.60 sigma at 0.005,
+  -- 3.46 sigma at 0.05) reach 1.73 d and 1.30 d at sigma 0.75 (diagonal and
+  -- nearest neighbours), 2.99 d and 2.25 d at sigma 1.3 (past sqrt 5 d), and
+  -- the spanning curves (200 draws, measured before any training) put
+  -- lambda_p at 0.48 and 0.65 (sigma 0.75), 0.29 and 0.30 (sigma 1.3): it
+  -- moves by -0.19 and -0.35. The first quick default (d = 1.5, sigma 0.75
+  -- and 1) moved it by -0.03 and -0.19, too little to tell the switch moving
+  -- from its seed spread. Sigma cannot go lower (the bump metric sees no
+  -- bump centred on a pixel corner at sigma 0.6, measured on exact images)
+  -- or higher (sigma 1.3 is the smallest whose 0.05 cutoff, 4.50 px, passes
+  -- sqrt 5 d = 4.47 px; 1.5 gains 0.01); d cannot grow without leaving a
+  -- 4 x 4 lattice. Margin 1.5: the border sites' bumps are cut in half and
+  -- read 0.65 px (sigma 0.75) to 1.02 px (sigma 1.3) inside, so a probe d/2
+  -- from them cannot tell a copy (the script refuses such probes); the
+  -- between probes are the 4 cell centres (3, 5)^2, each drawn `samples` =
+  -- 8 times (32 samples). Pilot, 900 steps, seed 1: the full lattice placed
+  -- 25/32 (sigma 0.75) and 20/32 (sigma 1.3), lambda 0.3 placed 0/32 and
+  -- 2/32, untrained 0/64; 26 CPU-s a training with its evaluations.
+  -- Lambdas 0.2 to 0.7 by 0.1, and 1: a grid of 0.1 where lambda_p and the
+  -- first run's switch (0.38 to 0.39) lie, so a switch there is located to
+  -- +-0.05. Seeds: the first run's lambda_on spread over seeds by 0.075
+  -- (pooled sd of 0.30/0.42/0.47 and 0.32/0.37/0.44); with 5 seeds a sigma
+  -- the shift's Welch interval is +-2.31 * 0.075 * sqrt(2/5) = +-0.11, +-0.16
+  -- with the grid, under the 0.19 and 0.35 it must tell from 0 (about 70%
+  -- and all but certain power at 0.005 and 0.05; 3 seeds give +-0.22, which
+  -- cannot tell 0.19, and 4 give 50%). 2 x 7 x 5 = 70 trainings, about 30
+  -- CPU-minutes: 15 minutes on 2 quiet cores with procs=2.
+  quick = { size = 8, d = 2, margin = 1.5, tolerance = 0.5, sigmas = "0.75,1.3",
+            lambdas = "0.2,0.3,0.4,0.5,0.6,0.7,1", samples = 8, width = 8, emb = 64,
+            attention_blocks = "", steps = 900, lr = 4e-3, ema = 0.99, sample_steps = 25,
+            seeds = "1,2,3,4,5" },
   -- the follow-up's 32x32 with a CPU-sized width (configured, not run here):
-  -- d = 3 (11 x 11 sites), the quick scale's ratios d / sigma
-  standard = { size = 32, d = 3, margin = 1.5, tolerance = 1.0, sigmas = "1,1.5",
-               lambdas = "0.1,0.2,0.3,0.4,0.5,0.6,0.8,1", width = 16, emb = 128,
+  -- the quick scale's sigma / d (0.375 and 0.65) at d = 4 (9 x 9 sites);
+  -- margin d keeps the probes off the border sites
+  standard = { size = 32, d = 4, margin = 4, tolerance = 1.0, sigmas = "1.5,2.6",
+               lambdas = "0.2,0.3,0.4,0.5,0.6,0.7,1", samples = 1, width = 16, emb = 128,
                attention_blocks = "down3,up1", steps = 6000, lr = 1e-3, ema = 0.995,
-               sample_steps = 50, seeds = "1,2,3", draws = 100 },
+               sample_steps = 50, seeds = "1,2,3,4,5", draws = 100 },
   -- the paper's net (width 64, attention everywhere); sigmas, lambdas and the
-  -- training length are ours
-  paper = { size = 32, d = 3, margin = 1.5, tolerance = 1.0, sigmas = "0.75,1,1.5,2",
-            lambdas = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1", width = 64, emb = 256,
-            attention_blocks = "down1,down2,down3,up1,up2,up3", steps = 40000, lr = 3e-4,
-            ema = 0.999, sample_steps = 100, seeds = "1,2,3", draws = 100 },
+  -- training length are ours (sigma 1.25 is the smallest whose 0.05 cutoff
+  -- reaches d = 4)
+  paper = { size = 32, d = 4, margin = 4, tolerance = 1.0, sigmas = "1.25,1.5,2,2.6",
+            lambdas = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1", samples = 1, width = 64,
+            emb = 256, attention_blocks = "down1,down2,down3,up1,up2,up3", steps = 40000,
+            lr = 3e-4, ema = 0.999, sample_steps = 100, seeds = "1,2,3,4,5", draws = 100 },
 })
 local seeds = experiment.seeds(cfg.seeds)
 local started = bd.time()
@@ -142,9 +165,22 @@ if cfg.tolerance >= cfg.d / 2 then
                       .. " %g px from the nearest training value on each axis; expected a"
                       .. " tolerance below that", cfg.tolerance, cfg.d / 2), 0)
 end
--- the grid's resolution: half its largest gap (from 0, where nothing is learned)
-local resolution = lambdas[1] / 2
-for i = 2, #lambdas do resolution = math.max(resolution, (lambdas[i] - lambdas[i - 1]) / 2) end
+-- How finely the grid locates a switch at lambda x: half the gap between the
+-- two trained lambdas around it (from 0, where nothing is learned), so a grid
+-- fine where the switches fall locates them finely there.
+local function resolution_at(x)
+  local below = 0
+  for _, lambda in ipairs(lambdas) do
+    if x <= lambda + 1e-9 then return (lambda - below) / 2 end
+    below = lambda
+  end
+  return (1 - below) / 2
+end
+local coarsest, finest = 0, math.huge -- the grid's largest and smallest half-gaps
+for i, lambda in ipairs(lambdas) do
+  local gap = (lambda - (lambdas[i - 1] or 0)) / 2
+  coarsest, finest = math.max(coarsest, gap), math.min(finest, gap)
+end
 
 local function cell_name(sigma, lambda) return string.format("s%g_l%g", sigma, lambda) end
 local conditions = {}
@@ -209,7 +245,40 @@ local function grid(offset)
   end
   return labels
 end
-local BETWEEN, SITES = grid(0.5), grid(0)
+local SITES = grid(0)
+-- each between probe `samples` times (one noise draw each): the probes are few
+local BETWEEN = {}
+for _ = 1, cfg.samples do
+  for _, l in ipairs(grid(0.5)) do BETWEEN[#BETWEEN + 1] = l end
+end
+if #BETWEEN == 0 then
+  error(string.format("margin = %g px leaves no between probe on the %gx%g image (d = %g);"
+                      .. " expected a smaller margin", cfg.margin, cfg.size, cfg.size, cfg.d), 0)
+end
+
+-- The probes can tell a copied training image only if no training image,
+-- drawn exactly, reads as correct at any between probe. A site on the
+-- image's border can: half its bump is cut off, so its centroid reads up to
+-- 0.65 sigma inside (0.65 px at sigma 0.75, 1.02 px at 1.3, measured), and
+-- a probe d/2 from it would score a copy of it as correct.
+local function refuse_copies(sigma)
+  local data = dataset(sigma, 1, 1)
+  local bump = bd.metric("bump", { tolerance = cfg.tolerance, axis_tolerance = cfg.tolerance })
+  for _, p in ipairs(grid(0.5)) do
+    local labels = {}
+    for i = 1, data.n do labels[i] = p end
+    local r = bump(data.images, bd.tensor.from_table(labels))
+    for i = 1, data.n do
+      if r.class:get(i) == bumps.CLASS.correct then
+        error(string.format("between probe (%g, %g) cannot tell a copied training image: the"
+          .. " exact image of site (%g, %g) at sigma %g reads as correct there (tolerance %g"
+          .. " px); expected a margin that keeps probes away from such sites", p[1], p[2],
+          data.labels:get(i, 1), data.labels:get(i, 2), sigma, cfg.tolerance), 0)
+      end
+    end
+  end
+end
+for _, sigma in ipairs(sigmas) do refuse_copies(sigma) end
 
 -- ---- one training: a run of the sweep -------------------------------------------------
 
@@ -400,6 +469,11 @@ for _, sigma in ipairs(sigmas) do
     a.on[i] = curve:crossing("acc", a.level, a.floor.p) or 0 / 0
   end
   a.lambda_on = stats.t_interval(a.on)
+  -- the resolution of the seeds' switches: the coarsest gap that holds one
+  a.resolution = 0
+  for _, x in ipairs(a.on) do
+    if x == x then a.resolution = math.max(a.resolution, resolution_at(x)) end
+  end
   for _, lambda in ipairs(lambdas) do
     local l = cell(sigma, lambda)
     local per = {}
@@ -419,7 +493,7 @@ end
 -- ---- the verdicts -------------------------------------------------------------------------
 
 local function where(a, p)
-  local lo, hi = a.lambda_on.lo - resolution, a.lambda_on.hi + resolution
+  local lo, hi = a.lambda_on.lo - a.resolution, a.lambda_on.hi + a.resolution
   if not (p.point and p.lo and p.hi) then return "no percolation point" end
   if a.lambda_on.lo <= lambdas[1] and a.lambda_on.hi >= 1 then return "not located" end
   if hi < p.lo then return "before" end
@@ -451,7 +525,10 @@ for _, t in ipairs(thresholds) do
   local first, last = sigmas[1], sigmas[#sigmas]
   v.shift = stats.welch(acc[last].on, acc[first].on)
   v.perc_shift = (perc[last][t].point or 0 / 0) - (perc[first][t].point or 0 / 0)
-  local holds = function(x) return x >= v.shift.lo - resolution and x <= v.shift.hi + resolution end
+  v.resolution = math.max(acc[first].resolution, acc[last].resolution)
+  local holds = function(x)
+    return x >= v.shift.lo - v.resolution and x <= v.shift.hi + v.resolution
+  end
   if #sigmas < 2 or v.shift.lo ~= v.shift.lo then
     v.tracks = "cannot tell"
   elseif holds(v.perc_shift) and not holds(0) then
@@ -500,12 +577,13 @@ for _, v in ipairs(verdicts) do
     for i, x in ipairs(acc[sigma].on) do
       per_seed[i] = x == x and string.format("%.2f", x) or "-"
     end
-    say("  sigma %g (link cutoff %.2f px = %.2f d): lambda_p %s [%s, %s]; lambda_on %s (seeds: %s):"
-        .. " %s", sigma, p.cutoff, p.cutoff / cfg.d, lam(p.point), lam(p.lo), lam(p.hi),
-        iv(acc[sigma].lambda_on), table.concat(per_seed, ", "), v.per_sigma[sigma])
+    say("  sigma %g (link cutoff %.2f px = %.2f d): lambda_p %s [%s, %s]; lambda_on %s (seeds: %s;"
+        .. " grid ±%.2f): %s", sigma, p.cutoff, p.cutoff / cfg.d, lam(p.point), lam(p.lo),
+        lam(p.hi), iv(acc[sigma].lambda_on), table.concat(per_seed, ", "),
+        acc[sigma].resolution, v.per_sigma[sigma])
   end
-  say("  shift with sigma %g -> %g: lambda_on %s, lambda_p %+.2f: %s", sigmas[1], sigmas[#sigmas],
-      iv(v.shift, "%+.2f"), v.perc_shift, v.tracks)
+  say("  shift with sigma %g -> %g: lambda_on %s (grid ±%.2f), lambda_p %+.2f: %s", sigmas[1],
+      sigmas[#sigmas], iv(v.shift, "%+.2f"), v.resolution, v.perc_shift, v.tracks)
 end
 say("controls (accuracy on between probes, Wilson 95%%, pooled over %d seeds):", #seeds)
 for _, sigma in ipairs(sigmas) do
@@ -621,19 +699,22 @@ for _, sigma in ipairs(sigmas) do
   end
 end
 doc:table(control_rows, { header = { "sigma", "case", "value (95% interval)", "reads" } })
-doc:paragraph(string.format("The midpoint between the untrained floor and the full lattice's"
-  .. " accuracy is the level that counts as switched on; lambda_on is located between two"
-  .. " trained lambdas, so its interval is widened by %.2f (half the largest gap of the grid)"
-  .. " before it is compared with lambda_p.", resolution))
+doc:paragraph("The midpoint between the untrained floor and the full lattice's accuracy is the"
+  .. " level that counts as switched on; lambda_on is located between two trained lambdas, so"
+  .. " its interval is widened by half the gap of the grid around each seed's switch (the"
+  .. " largest over the seeds; 'grid' in the answer) before it is compared with lambda_p.")
 doc:heading("What this scale can and cannot say")
 doc:paragraph(string.format("At %dx%d the lattice has %d x %d sites %g px apart; a training set"
   .. " holds between %d and %d images. Percolation on so small a lattice is a smooth crossover,"
-  .. " not a sharp threshold: lambda_p is where half the draws span. The between probes sit %g px"
-  .. " from every training value on each axis and are scored at %g px, so a bump snapped to a"
-  .. " training site is wrong. %d seeds give a t quantile of %.2f. %d trained lambdas locate a"
-  .. " switch to within %.2f.", cfg.size, cfg.size, last_site + 1, last_site + 1, cfg.d,
-  math.floor(lambdas[1] * (last_site + 1) ^ 2 + 0.5), (last_site + 1) ^ 2, cfg.d / 2,
-  cfg.tolerance, #seeds, stats.t_quantile(0.975, math.max(1, #seeds - 1)), #lambdas, resolution))
+  .. " not a sharp threshold: lambda_p is where half the draws span. The %d between probes"
+  .. " (%d samples each) sit %g px from every training value on each axis and are scored at %g"
+  .. " px, so a bump snapped to a training site is wrong, and no training image drawn exactly"
+  .. " reads as correct at any of them (checked at the start). %d seeds give a t quantile of"
+  .. " %.2f. %d trained lambdas locate a switch to within %.2f where the grid is finest and"
+  .. " %.2f where it is coarsest.", cfg.size, cfg.size, last_site + 1, last_site + 1, cfg.d,
+  math.floor(lambdas[1] * (last_site + 1) ^ 2 + 0.5), (last_site + 1) ^ 2,
+  #BETWEEN // cfg.samples, cfg.samples, cfg.d / 2, cfg.tolerance, #seeds,
+  stats.t_quantile(0.975, math.max(1, #seeds - 1)), #lambdas, finest, coarsest))
 doc:heading("Setup")
 doc:table({
   { "scale", cfg.scale }, { "image size", cfg.size }, { "lattice spacing d (px)", cfg.d },
@@ -645,9 +726,10 @@ doc:table({
   { "training", string.format("%d steps, batch %d, AdamW lr %g, warm-up %d, EMA %g", cfg.steps,
                               cfg.batch, cfg.lr, cfg.warmup, cfg.ema) },
   { "seeds", cfg.seeds .. " (each also chooses the kept sites)" },
-  { "probes", string.format("%d between (cell centres), %d sites; %s %d steps, EMA weights;"
-                            .. " tolerance %g px per axis", #BETWEEN, #SITES, cfg.sampler,
-                            cfg.sample_steps, cfg.tolerance) },
+  { "probes", string.format("%d between (cell centres inside a margin of %g px) x %d samples,"
+                            .. " %d sites; %s %d steps, EMA weights; tolerance %g px per axis",
+                            #BETWEEN // cfg.samples, cfg.margin, cfg.samples, #SITES,
+                            cfg.sampler, cfg.sample_steps, cfg.tolerance) },
   { "percolation", string.format("%d draws per lambda on a grid of %g; link when overlap"
                                  .. " exp(-r^2 / (4 sigma^2)) > threshold; spans: holds a site"
                                  .. " of the first and last row and column", cfg.draws,
