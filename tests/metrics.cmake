@@ -22,6 +22,7 @@ bd_metric_test(test_metric_percolation percolation cluster.c)
 bd_metric_test(test_metric_manifold manifold pca.c knn.c quality.c umap.c
                spectral.c order.c)
 bd_metric_test(test_metric_factorization factorization steps.c)
+bd_metric_test(test_metric_persistence persistence rips.c)
 
 # The UMAP benchmark runs the algorithms directly and the plugin by name.
 if(TARGET bench_umap AND TARGET bd_manifold)
@@ -30,4 +31,11 @@ if(TARGET bench_umap AND TARGET bd_manifold)
         ${BD_METRICS_SOURCE}/manifold/umap.c ${BD_METRICS_SOURCE}/manifold/spectral.c)
     target_include_directories(bench_umap PRIVATE ${BD_METRICS_SOURCE}/manifold)
     add_dependencies(bench_umap bd_manifold)
+endif()
+
+# The persistence benchmark times the algorithm directly and the plugin by name.
+if(TARGET bench_persistence AND TARGET bd_persistence)
+    target_sources(bench_persistence PRIVATE ${BD_METRICS_SOURCE}/persistence/rips.c)
+    target_include_directories(bench_persistence PRIVATE ${BD_METRICS_SOURCE}/persistence)
+    add_dependencies(bench_persistence bd_persistence)
 endif()
