@@ -63,14 +63,27 @@
 --                x's and y's first harmonics, a Clifford torus: if the
 --                images read factorized in pca4, a factorized reading
 --                there does not tell a factorized code from a place code.
--- Persistent homology (H0/H1 of the paper's topology analysis) is not
--- computed: H1 of a Vietoris-Rips complex on hundreds of points does not
--- fit in a small honest implementation here.
+-- Persistent homology (the paper's H0/H1 bars), at the start, the middle
+-- and the end: the persistence metric's Vietoris-Rips barcode of the code
+-- (the raw tap, one point per label, in rms units: distances divided by
+-- the code's root mean square radius; tori.barcode). A torus has two
+-- independent loops, so two long H1 bars; both ideal tori have them, so
+-- this asks whether the code is a torus at all, not which one. "Long" is
+-- derived in the run: midway between the floor, the longest bar of a
+-- structureless cloud (Gaussian clouds drawn with the code's own whole PCA
+-- spectrum, per seed and checkpoint: null draw A), and the ceiling, the
+-- shortest known loop (each ideal torus's second bar); no gap between
+-- them: cannot decide. Required, else cannot decide: each ideal torus has
+-- exactly two long bars (its third is not a loop), every null draw B (held
+-- out) none, and each seed's implanted Clifford and 3D torus codes (above:
+-- a torus with the code's own other dimensions) two.
 --
 -- Writes runs/torus/: config.json, metrics.jsonl (a row per evaluation per
 -- seed; the controls; the decision), accuracy.svg, geometry.svg,
 -- spectrum.svg, hist_xy.svg, hist_xx.svg, hist_yy.svg, pcs_<when>.svg
 -- (the top 4 scores of the first seed at the start, middle and end),
+-- barcode.svg and h1_lengths.svg (the H1 bars of the first seed's code,
+-- the ideal tori and a null),
 -- report.html and train/torus_s<seed>/ (each training; samples.png).
 local bumps = require "bumps"
 local experiment = require "experiment"
@@ -127,6 +140,24 @@ if cfg.steps % cfg.every ~= 0 then
 end
 local started = bd.time()
 
+-- The evaluation nearest the middle of training (the first on a tie) among
+-- the evaluation steps `list`: its index.
+local function middle_of(list)
+  local m = 1
+  for i, s in ipairs(list) do
+    if math.abs(s - cfg.steps / 2) < math.abs(list[m] - cfg.steps / 2) then m = i end
+  end
+  return m
+end
+-- the evaluations whose code gets a barcode: step -> { "start" ... }
+local PH_AT, eval_steps = {}, {}
+for s = 0, cfg.steps, cfg.every do eval_steps[#eval_steps + 1] = s end
+for _, w in ipairs{ { "start", 0 }, { "middle", eval_steps[middle_of(eval_steps)] },
+                    { "end", cfg.steps } } do
+  PH_AT[w[2]] = PH_AT[w[2]] or {}
+  table.insert(PH_AT[w[2]], w[1])
+end
+
 -- ---- what every training shares ---------------------------------------------------------
 
 local function dataset(step)
@@ -138,6 +169,20 @@ local grid = bd.data.grid{ size = cfg.size, step = cfg.rep_step }
 local bump = bd.metric("bump", { tolerance = cfg.tolerance, periodic = 1 })
 local refs = tori.references(grid.labels, cfg.size, { bins = cfg.bins, ratio = cfg.ratio })
 local read_opts = { bins = cfg.bins, pcs = cfg.pcs }
+local spectra = bd.metric("manifold", { method = "pca", dims = 4, pcs = 1000, seed = 1 })
+
+-- The barcode of a code (tori.barcode), and of two Gaussian clouds of its
+-- size and whole PCA spectrum (null draws A and B, seeded by seed and step).
+local function persistence_reading(act, seed, step)
+  local spectrum = spectra(act, grid.labels).explained_variance_ratio:to_table()
+  local code = tori.barcode(act, grid.labels)
+  local a = tori.barcode(tori.gaussian_like(spectrum, grid.n, 4 * (100000 * seed + step) + 1),
+                         grid.labels)
+  local b = tori.barcode(tori.gaussian_like(spectrum, grid.n, 4 * (100000 * seed + step) + 2),
+                         grid.labels)
+  return { lengths = code.lengths, bars = code.bars, h0_max = code.h0_max,
+           null = a.lengths, null_bars = a.bars, heldout = b.lengths }
+end
 
 -- The numbers of a reading that go into a row: [prefix]<space>_position,
 -- _d_clifford, _d_torus (and per histogram), _neither; eff_dim, top4.
@@ -159,7 +204,7 @@ end
 
 -- One evaluation of `model`: its row (accuracy and geometry), the spectrum,
 -- the top 4 scores, the step histograms, the samples and the activations.
-local function evaluate(model, data, seed)
+local function evaluate(model, data, seed, step)
   local s = bd.sample(model, probe, { sampler = cfg.sampler, steps = cfg.sample_steps,
                                       seed = 1000 * seed + 1 })
   local b = bump(s.images, probe.labels)
@@ -176,32 +221,38 @@ local function evaluate(model, data, seed)
                 median_error = b.median_error }
   geometry_row(row, reading)
   geometry_row(row, tori.read(r.taps[cfg.tap_pre], grid.labels, refs, read_opts), "pre_")
+  local ph = PH_AT[step] and persistence_reading(act, seed, step)
+  if ph then
+    row.h1_1, row.h1_2, row.h1_3 = ph.lengths[1] or 0, ph.lengths[2] or 0, ph.lengths[3] or 0
+    row.h0_max, row.null_h1, row.heldout_h1 = ph.h0_max, ph.null[1] or 0, ph.heldout[1] or 0
+  end
   local h = reading.hist
   return row, { spectrum = reading.spectrum, embedding = reading.embedding,
-                hist = { xy = h.xy, xx = h.xx, yy = h.yy }, samples = s, act = act }
+                hist = { xy = h.xy, xx = h.xx, yy = h.yy }, samples = s, act = act, ph = ph }
 end
 
 local function train_one(sub, _, seed)
   local data = dataset(cfg.spacing)
   local model = experiment.unet(cfg, seed)
   local out = { steps = {}, rows = {}, spectra = {}, embeddings = {}, images = data.n,
-                params = model:num_parameters() }
+                params = model:num_parameters(), ph = {}, implanted_ph = {} }
   local last
   local function add(step, row, extra)
     out.steps[#out.steps + 1], out.rows[#out.rows + 1] = step, row
     out.spectra[#out.spectra + 1], out.embeddings[#out.embeddings + 1] = extra.spectrum,
                                                                           extra.embedding
     last = extra
+    for _, name in ipairs(PH_AT[step] or {}) do out.ph[name] = extra.ph end
     bd.log.info("torus seed %d step %d: correct %d/%d, one bump %.2f; pca4 position %.2f,"
                 .. " raw %.2f; top 4 %.2f, eff. dim %.1f", seed, step, row.correct, row.n,
                 row.single, row.pca4_position, row.raw_position, row.top4, row.eff_dim)
   end
   local t0 = bd.time()
-  add(0, evaluate(model, data, seed))
+  add(0, evaluate(model, data, seed, 0))
   local result = bd.train(model, data, {
     steps = cfg.steps, batch = cfg.batch, lr = cfg.lr, warmup = cfg.warmup, ema = cfg.ema,
     seed = seed, every = cfg.every, run = sub,
-    on_eval = function(r) add(r.step, evaluate(model, data, seed)) end })
+    on_eval = function(r) add(r.step, evaluate(model, data, seed, r.step)) end })
   out.train_seconds, out.seconds = result.seconds, bd.time() - t0
   out.hist = last.hist
   out.tap_dims = last.act:numel() // grid.n
@@ -213,6 +264,7 @@ local function train_one(sub, _, seed)
     local row = {}
     geometry_row(row, tori.read(code, grid.labels, refs, read_opts))
     out.implanted[kind] = row
+    out.implanted_ph[kind] = tori.barcode(code, grid.labels).lengths
   end
   if seed == seeds[1] then
     experiment.save_samples(sub:path("samples.png"), last.samples.images, probe,
@@ -251,11 +303,7 @@ local function over_seeds(fn, fraction)
   if fraction and t.lo == t.lo then t.lo, t.hi = math.max(0, t.lo), math.min(1, t.hi) end
   return t, list
 end
--- the evaluation of the middle of training: the one nearest steps / 2
-local middle = 1
-for i, s in ipairs(steps) do
-  if math.abs(s - cfg.steps / 2) < math.abs(steps[middle] - cfg.steps / 2) then middle = i end
-end
+local middle = middle_of(steps)
 local WHEN = { { name = "start", index = 1 }, { name = "middle", index = middle },
                { name = "end", index = #steps } }
 
@@ -339,6 +387,61 @@ local eff = over_seeds(function(r) return final(r, "eff_dim") end)
 local top4_start = over_seeds(function(r) return at(r, 1, "top4") end, true)
 local eff_start = over_seeds(function(r) return at(r, 1, "eff_dim") end)
 
+-- ---- persistent homology: the threshold from the controls, then the code ------------------
+
+local ideal_ph = {}
+for _, kind in ipairs{ "clifford", "torus3d" } do
+  ideal_ph[kind] = tori.barcode(tori.embed(kind, grid.labels, cfg.size, { ratio = cfg.ratio }),
+                                grid.labels)
+end
+-- floor: the longest bar of a structureless cloud; ceiling: the shortest
+-- known loop (see the header)
+local ph = { floor = 0, ceiling = math.huge, heldout_max = 0, heldout_long = 0 }
+for _, r in ipairs(runs) do
+  for _, w in ipairs(WHEN) do ph.floor = math.max(ph.floor, r.ph[w.name].null[1] or 0) end
+end
+for _, kind in ipairs{ "clifford", "torus3d" } do
+  ph.ceiling = math.min(ph.ceiling, ideal_ph[kind].lengths[2] or 0)
+end
+ph.threshold = ph.floor < ph.ceiling and (ph.floor + ph.ceiling) / 2 or 0 / 0
+-- the held-out controls: each null draw B no long bar, each implanted torus two
+local function long(lengths) return tori.count_long(lengths, ph.threshold) end
+ph.implanted = { clifford = {}, torus3d = {} }
+ph.implanted_ok = true
+for i, r in ipairs(runs) do
+  for _, w in ipairs(WHEN) do
+    ph.heldout_max = math.max(ph.heldout_max, r.ph[w.name].heldout[1] or 0)
+    ph.heldout_long = math.max(ph.heldout_long, long(r.ph[w.name].heldout))
+  end
+  for kind, list in pairs(ph.implanted) do
+    list[i] = long(r.implanted_ph[kind])
+    ph.implanted_ok = ph.implanted_ok and list[i] == 2
+  end
+end
+ph.ideal = { clifford = long(ideal_ph.clifford.lengths), torus3d = long(ideal_ph.torus3d.lengths) }
+ph.controls_ok = ph.heldout_long == 0 and ph.implanted_ok and ph.ideal.clifford == 2
+                 and ph.ideal.torus3d == 2
+ph.counts = {}
+for _, w in ipairs(WHEN) do
+  ph.counts[w.name] = {}
+  for i, r in ipairs(runs) do ph.counts[w.name][i] = long(r.ph[w.name].lengths) end
+end
+-- the reading: two long loops in every seed (a torus), none, or neither
+local function loops(counts)
+  local all2, all0 = true, true
+  for _, c in ipairs(counts) do all2, all0 = all2 and c == 2, all0 and c == 0 end
+  return all2 and "a torus (two long loops in every seed)"
+         or all0 and "no long loop in any seed" or "seeds differ"
+end
+if ph.threshold ~= ph.threshold then
+  ph.reading = string.format("cannot decide (the Gaussian clouds' longest bar %.3f is not below"
+                             .. " the ideal tori's second %.3f)", ph.floor, ph.ceiling)
+elseif not ph.controls_ok then
+  ph.reading = "cannot decide (the controls do not read as built)"
+else
+  ph.reading = loops(ph.counts["end"])
+end
+
 -- ---- numbers in words --------------------------------------------------------------------
 
 local function iv(x, fmt) return stats.describe(x, fmt or "%.2f") end
@@ -387,7 +490,33 @@ say("accuracy at step %d: %s over seeds (pooled %s); one bump %s; %s", cfg.steps
                                            .. " an unfinished model", cfg.learned))
 say("PCA of %s: top 4 components hold %s of the variance (step 0: %s); effective dimension %s"
     .. " (step 0: %s)", cfg.tap, iv(top4), iv(top4_start), iv(eff, "%.1f"), iv(eff_start, "%.1f"))
-say("persistent homology (H0/H1): not computed")
+local function counts_of(list) return table.concat(list, ", ") end
+say("persistent homology (H1 of %s, Vietoris-Rips, rms units) at step %d: %s", cfg.tap, cfg.steps,
+    ph.reading)
+say("  long = longer than %.3f, midway between %.3f (the longest bar of Gaussian clouds with each"
+    .. " code's spectrum, draw A) and %.3f (the shorter of the ideal tori's second bars)",
+    ph.threshold, ph.floor, ph.ceiling)
+say("  long H1 bars per seed: start %s; middle (step %d) %s; end %s", counts_of(ph.counts.start),
+    steps[middle], counts_of(ph.counts.middle), counts_of(ph.counts["end"]))
+-- the three longest H1 bars of each seed at evaluation i, "a, b, c; ..."
+local function longest_bars(i)
+  local out = {}
+  for k, r in ipairs(runs) do
+    out[k] = string.format("%.3f, %.3f, %.3f", at(r, i, "h1_1"), at(r, i, "h1_2"), at(r, i, "h1_3"))
+  end
+  return table.concat(out, "; ")
+end
+say("  the code's three longest H1 bars per seed: start %s; end %s; the longest finite H0 bar at"
+    .. " the end %s", longest_bars(1), longest_bars(#steps),
+    seeds_of(select(2, over_seeds(function(r) return final(r, "h0_max") end)), "%.3f"))
+say("  controls: the ideal Clifford torus %d long (bars %.3f, %.3f, %.3f), the 3D torus %d"
+    .. " (%.3f, %.3f, %.3f); held out: Gaussian clouds (draw B) at most %d long (longest %.3f);"
+    .. " implanted Clifford torus %s long, 3D torus %s (seeds): %s", ph.ideal.clifford,
+    ideal_ph.clifford.lengths[1] or 0, ideal_ph.clifford.lengths[2] or 0,
+    ideal_ph.clifford.lengths[3] or 0, ph.ideal.torus3d, ideal_ph.torus3d.lengths[1] or 0,
+    ideal_ph.torus3d.lengths[2] or 0, ideal_ph.torus3d.lengths[3] or 0, ph.heldout_long,
+    ph.heldout_max, counts_of(ph.implanted.clifford), counts_of(ph.implanted.torus3d),
+    ph.controls_ok and "as built" or "NOT as built")
 local finding
 if not learned then
   finding = "can neither confirm nor refute it (the data are not learned at this scale)"
@@ -408,7 +537,10 @@ say("%d trainings of %d steps: %s of training and evaluation; this process %s (s
 local answer = table.concat(lines, "\n")
 local decision_row = { event = "decision", space = head.space, decision = decision,
                        reason = why, finding = finding, accuracy = acc_end.mean,
-                       top4 = top4.mean, eff_dim = eff.mean }
+                       top4 = top4.mean, eff_dim = eff.mean, ph_reading = ph.reading,
+                       ph_threshold = ph.threshold, ph_floor = ph.floor,
+                       ph_ceiling = ph.ceiling, ph_long_end = ph.counts["end"],
+                       ph_long_start = ph.counts.start, ph_long_middle = ph.counts.middle }
 for _, space in ipairs(SPACES) do
   local v = verdicts[space]
   decision_row[space .. "_position"] = v.model.mean
@@ -505,6 +637,47 @@ for _, when in ipairs(WHEN) do
   end
 end
 
+-- the H1 barcodes (the 10 longest bars) of the first seed's code at the start, middle and end,
+-- the ideal tori and the first seed's null draw A at the end, stacked; and their lengths by rank
+-- against the threshold
+local barcode_groups = {}
+for w, when in ipairs(WHEN) do
+  local p = first.ph[when.name]
+  barcode_groups[w] = { name = string.format("seed %d, %s", first.seed, when.name), bars = p.bars,
+                        lengths = p.lengths, color = report.colors[w] }
+end
+barcode_groups[4] = { name = "ideal Clifford torus", bars = ideal_ph.clifford.bars,
+                      lengths = ideal_ph.clifford.lengths, color = report.colors[3], dash = true }
+barcode_groups[5] = { name = "ideal 3D torus", bars = ideal_ph.torus3d.bars,
+                      lengths = ideal_ph.torus3d.lengths, color = report.colors[4], dash = true }
+barcode_groups[6] = { name = "Gaussian null (seed " .. first.seed .. ", end)",
+                      bars = first.ph["end"].null_bars, lengths = first.ph["end"].null,
+                      color = report.colors[8] }
+local bar_series, rank_series, row_y = {}, {}, 0
+for g, group in ipairs(barcode_groups) do
+  local x, y = {}, {}
+  for _, b in ipairs(group.bars) do
+    row_y = row_y + 1
+    for _, v in ipairs{ { b[1], row_y }, { b[2], row_y }, { 0 / 0, 0 / 0 } } do
+      x[#x + 1], y[#y + 1] = v[1], v[2]
+    end
+  end
+  row_y = row_y + 1
+  bar_series[g] = { name = group.name, x = x, y = y, color = group.color }
+  local rx, ry = {}, {}
+  for k = 1, 10 do rx[k], ry[k] = k, group.lengths[k] or 0 end
+  rank_series[g] = { name = group.name, x = rx, y = ry, color = group.color, dash = group.dash }
+end
+assert(report.save(run:path("barcode.svg"), report.lines{
+  title = string.format("H1 barcodes of %s (10 longest bars each)", cfg.tap),
+  xlabel = "filtration value (distance / rms radius)", ylabel = "bar", height = 420,
+  series = bar_series }))
+assert(report.save(run:path("h1_lengths.svg"), report.lines{
+  title = "the longest H1 bars against the threshold", xlabel = "rank",
+  ylabel = "length (rms units)", xlim = { 1, 10 }, series = rank_series,
+  hlines = ph.threshold == ph.threshold
+           and { { y = ph.threshold, label = string.format("long: %.3f", ph.threshold) } } or {} }))
+
 -- ---- the report ---------------------------------------------------------------------------
 
 local doc = report.new("Torus: is the representation of data on a torus factorized?")
@@ -536,12 +709,34 @@ for _, space in ipairs(SPACES) do
 end
 doc:table(control_rows, { header = { "space", "case", "position (95% interval over seeds)",
                                      "reads" } })
+local function short(lengths) -- the three longest of a barcode
+  return string.format("%.3f, %.3f, %.3f", lengths[1] or 0, lengths[2] or 0, lengths[3] or 0)
+end
+doc:table({
+  { "ideal Clifford torus (positive: its second bar sets the ceiling; 2)",
+    short(ideal_ph.clifford.lengths), ph.ideal.clifford },
+  { "ideal 3D torus (positive: its second bar sets the ceiling; 2)",
+    short(ideal_ph.torus3d.lengths), ph.ideal.torus3d },
+  { "Gaussian clouds of each code's spectrum, draw A (null: sets the floor)",
+    string.format("longest %.3f", ph.floor), "-" },
+  { "the same, draw B (held-out null: 0)", string.format("longest %.3f", ph.heldout_max),
+    "at most " .. ph.heldout_long },
+  { "implanted Clifford torus, per seed (held-out positive: 2)", "-",
+    table.concat(ph.implanted.clifford, ", ") },
+  { "implanted 3D torus, per seed (held-out positive: 2)", "-",
+    table.concat(ph.implanted.torus3d, ", ") },
+}, { header = { "persistent homology: case", "longest H1 bars (rms units)",
+                string.format("long bars (> %.3f)", ph.threshold) } })
 doc:paragraph("Position = d_Clifford / (d_Clifford + d_3D), with d the Wasserstein-1 distance"
   .. " between cosine histograms averaged over x-y, x-x and y-y: 0 on the Clifford torus, 1 on"
   .. " the 3D torus; the boundary 1/2 is where the distances are equal. The implanted controls"
   .. " keep each model's code and replace its top 4 principal components by an ideal torus of"
   .. " the same variance: what the comparison reads if the model's main four dimensions were"
-  .. " that torus, with its other dimensions as they are.")
+  .. " that torus, with its other dimensions as they are. Persistent homology: the Vietoris-Rips"
+  .. " barcode of the code (distances divided by its rms radius); a bar is long above the"
+  .. " midpoint between the longest bar of a structureless cloud (Gaussian clouds with each"
+  .. " code's whole PCA spectrum) and the shortest known loop (the ideal tori's second bars)."
+  .. " Both tori have two loops: this asks whether the code is a torus, not which one.")
 doc:heading("What this scale can and cannot say")
 doc:paragraph(string.format("At %dx%d with a width-%d unet, %s is %s numbers per label, read on"
   .. " a %d x %d grid of labels (one period of each axis). The probes are scored at %g px while"
@@ -550,10 +745,13 @@ doc:paragraph(string.format("At %dx%d with a width-%d unet, %s is %s numbers per
   .. " components, so a 2D place code can read factorized there (the training images' line"
   .. " above); the raw space keeps every dimension, where noise spread over many of them"
   .. " drowns the steps between neighbouring labels. %d seeds give a t quantile of %.2f."
-  .. " Persistent homology (the paper's H0/H1 bars) is not computed.", cfg.size, cfg.size,
+  .. " The barcodes are of %d points; the 3D torus at these labels is sparse on its outer side"
+  .. " (its tube circles stay apart up to the outer spacing), so its third bar is long; noise"
+  .. " in a code's other dimensions shortens its loops (the implanted tori measure by how"
+  .. " much).", cfg.size, cfg.size,
   cfg.width, cfg.tap, tostring(first.tap_dims), math.floor(cfg.size / cfg.rep_step),
   math.floor(cfg.size / cfg.rep_step), cfg.tolerance, cfg.spacing, #seeds,
-  stats.t_quantile(0.975, math.max(1, #seeds - 1))))
+  stats.t_quantile(0.975, math.max(1, #seeds - 1)), grid.n))
 doc:heading("Setup")
 doc:table({
   { "scale", cfg.scale }, { "image size", cfg.size },
@@ -576,6 +774,9 @@ doc:table({
   { "comparison", string.format("factorization metric, periodic = 1, %d bins over [-1, 1];"
                                 .. " Wasserstein-1; 3D torus R / r = %g; verdict space %s",
                                 cfg.bins, cfg.ratio, cfg.space) },
+  { "persistence", string.format("persistence metric (Vietoris-Rips H0/H1 over Z/2 to the"
+                                  .. " enclosing radius), normalize = rms, of %s at steps 0,"
+                                  .. " %d and %d", cfg.tap, steps[middle], cfg.steps) },
 }, { header = { "setting", "value" } })
 doc:heading("Figures")
 doc:figure("accuracy.svg", "Samples over training: correct, one bump, several, none (mean over"
@@ -589,6 +790,10 @@ for _, kind in ipairs(tori.KINDS) do
   doc:figure("hist_" .. kind .. ".svg", string.format("Cosine histogram, %s: the model at the end"
              .. " (raw space) and the ideal tori.", HIST_TITLE[kind]))
 end
+doc:figure("barcode.svg", string.format("H1 barcodes (the 10 longest bars of each): seed %d's"
+           .. " code at the start, middle and end, the ideal tori, and a Gaussian cloud of the"
+           .. " end code's spectrum; long means longer than %.3f.", first.seed, ph.threshold))
+doc:figure("h1_lengths.svg", "The same clouds' 10 longest H1 bars by rank, with the threshold.")
 for _, when in ipairs(WHEN) do
   for p = 1, 2 do
     doc:figure(string.format("pcs_%s_%d.svg", when.name, p), string.format("Seed %d at the %s"

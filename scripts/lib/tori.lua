@@ -11,6 +11,8 @@
 --   local h = tori.histograms(act, labels, 21)   -- act: (n, ...), labels on a periodic grid
 --   local c = tori.compare(h, refs)  -- { d_clifford, d_torus, position, reading, neither }
 --   local r = tori.read(act, labels, refs)  -- both spaces, the PCA spectrum
+--   local b = tori.barcode(act, labels)     -- H1 bar lengths (persistence metric)
+--   local g = tori.gaussian_like(spectrum, n, seed)  -- a null cloud of that spectrum
 --
 -- The distance between two codes is the Wasserstein-1 (earth mover's)
 -- distance between their cosine histograms, in cosine units, averaged over
@@ -273,6 +275,46 @@ function tori.implant(act, labels, size, kind, scores, opts)
     out[i] = v
   end
   return bd.tensor.from_table(out)
+end
+
+-- The H0 and H1 persistence of a code (the persistence metric: Vietoris-
+-- Rips over Z/2, to the enclosing radius, so every H1 bar is finite), in
+-- rms units (distances divided by the code's root mean square distance to
+-- its centroid, so codes of any scale compare): { lengths (every H1 bar's
+-- length, longest first), bars (the `keep` longest, { birth, death }; 10),
+-- h0_max (the longest finite H0 bar) }. Both ideal tori have two loops; a
+-- Gaussian cloud none.
+local barcodes
+function tori.barcode(act, labels, keep)
+  barcodes = barcodes or bd.metric("persistence", { normalize = "rms" })
+  local labels_t = type(labels) == "table" and bd.tensor.from_table(labels) or labels
+  local r = barcodes(act, labels_t)
+  local out = { lengths = {}, bars = {}, h0_max = r.h0_max }
+  for i, b in ipairs(r.h1 and r.h1:to_table() or {}) do
+    out.lengths[i] = b[2] - b[1]
+    if i <= (keep or 10) then out.bars[i] = b end
+  end
+  return out
+end
+
+-- The number of lengths (a barcode's, longest first) above threshold.
+function tori.count_long(lengths, threshold)
+  local n = 0
+  while lengths[n + 1] and lengths[n + 1] > threshold do n = n + 1 end
+  return n
+end
+
+-- n points (a tensor (n, #spectrum, 1, 1), as a tap) drawn from a Gaussian whose variances
+-- are `spectrum` (a code's explained variance ratios, all of them): a cloud
+-- of the code's size and spectrum with no structure, seeded.
+function tori.gaussian_like(spectrum, n, seed)
+  local u, rows = stats.uniforms(seed), {}
+  for i = 1, n do
+    local row = {}
+    for k, v in ipairs(spectrum) do row[k] = { { math.sqrt(v) * normal(u) } } end
+    rows[i] = row
+  end
+  return bd.tensor.from_table(rows)
 end
 
 -- What one position says: factorized below 1/2, coupled above, neither at it.

@@ -95,6 +95,29 @@ check.ok(a[1][1][1][1] ~= b[1][1][1][1], "another seed, another draw")
 check.eq((tori.verdict{ 0.2, 0.8, 0.5 }), "cannot decide", "a spread verdict")
 check.eq((tori.verdict{ 0.3 }), "cannot decide", "one seed has no interval")
 
+-- persistence: each ideal torus has two long H1 bars (rms units), a Gaussian cloud of the
+-- Clifford torus's spectrum (1/4 on each of 4 dimensions) none as long; the cloud's variances
+local ph = {}
+for _, kind in ipairs{ "clifford", "torus3d" } do
+  ph[kind] = tori.barcode(tori.embed(kind, labels, SIZE), labels)
+end
+local spectrum = { 0.25, 0.25, 0.25, 0.25 }
+local null = tori.barcode(tori.gaussian_like(spectrum, #labels, 3), labels)
+print(string.format("   H1 bars (rms units): Clifford %.3f %.3f %.3f, 3D torus %.3f %.3f %.3f,"
+                    .. " Gaussian %.3f", ph.clifford.lengths[1], ph.clifford.lengths[2],
+                    ph.clifford.lengths[3], ph.torus3d.lengths[1], ph.torus3d.lengths[2],
+                    ph.torus3d.lengths[3], null.lengths[1]))
+local cut = (null.lengths[1] + math.min(ph.clifford.lengths[2], ph.torus3d.lengths[2])) / 2
+check.eq(tori.count_long(ph.clifford.lengths, cut), 2, "the Clifford torus: two long bars")
+check.eq(tori.count_long(ph.torus3d.lengths, cut), 2, "the 3D torus: two long bars")
+check.eq(tori.count_long(null.lengths, cut), 0, "a Gaussian cloud: none")
+check.ok(#ph.clifford.bars == 10 and ph.clifford.bars[1][2] > ph.clifford.bars[1][1],
+         "the 10 longest bars, (birth, death)")
+local g = tori.gaussian_like({ 4, 1 }, 4000, 5):to_table()
+local v1, v2 = 0, 0
+for _, row in ipairs(g) do v1, v2 = v1 + row[1][1][1] ^ 2 / #g, v2 + row[2][1][1] ^ 2 / #g end
+check.ok(math.abs(v1 - 4) < 0.3 and math.abs(v2 - 1) < 0.08, "gaussian_like: the variances")
+
 -- ---- errors ---------------------------------------------------------------------------------
 check.raises("kind = 'sphere', expected clifford or torus3d",
              function() tori.embed("sphere", labels, SIZE) end)

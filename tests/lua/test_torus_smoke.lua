@@ -1,6 +1,7 @@
 -- scripts/torus.lua at a tiny scale (a 20-step training per seed, two
 -- seeds): it must write every file of its run directory, with the controls
 -- (the ideal tori's own reading, the implanted tori, the training images),
+-- the persistent homology at the start, middle and end with its controls,
 -- the evaluation rows, the figures and the answer in them; collect=true
 -- must rebuild the answer without training; bad settings are refused.
 -- CTest passes the bdrun:
@@ -34,7 +35,14 @@ check.ok(out:find("\naccuracy at step 20: [%d.]+ %[[%d.]+, [%d.]+%] %(t 95%%, n 
                   .. " %(pooled [%d.]+ %[[%d.]+, [%d.]+%] %(Wilson 95%%, %d+/128%)%)"), "accuracy")
 check.ok(out:find("NOT learned (under 0.5)", 1, true), "20 steps learn nothing")
 check.ok(out:find("\nPCA of layer4: top 4 components hold ", 1, true), "the spectrum's summary")
-check.ok(out:find("\npersistent homology (H0/H1): not computed\n", 1, true), "persistence said")
+check.ok(out:find("\npersistent homology (H1 of layer4, Vietoris-Rips, rms units) at step 20: ", 1,
+                  true), "the persistence reading")
+check.ok(out:find("\n  long = longer than [%d.]+, midway between [%d.]+ %(the longest bar of Gaussian"
+                  .. " clouds"), "the threshold and where it comes from")
+check.ok(out:find("\n  long H1 bars per seed: start %d+, %d+; middle %(step 10%) %d+, %d+; end %d+, %d+\n"),
+         "long bars per seed at the three checkpoints")
+check.ok(out:find("\n  controls: the ideal Clifford torus 2 long %(bars [%d.]+, [%d.]+, [%d.]+%), the 3D"
+                  .. " torus 2 "), "the ideal tori have two long bars")
 check.ok(out:find("\nPAPER.md finding 3 (factorized representations; the follow-up's torus): can"
                   .. " neither confirm nor refute it", 1, true), "agreement stated")
 
@@ -46,9 +54,13 @@ for line in (check.read(run .. "metrics.jsonl") or ""):gmatch("[^\n]+") do
     evaluations = evaluations + 1
     check.ok(row.n == 64 and #row.spectrum == 15 and row.top4 > 0 and row.top4 <= 1 + 1e-6
              and row.pca4_position >= 0 and row.raw_d_clifford_xy ~= nil
-             and row.pre_pca4_position >= 0 and row.pre_top4 > 0, "evaluation: " .. line)
+             and row.pre_pca4_position >= 0 and row.pre_top4 > 0
+             and row.h1_1 >= row.h1_2 and row.h1_2 >= row.h1_3 and row.h0_max > 0
+             and row.null_h1 > 0 and row.heldout_h1 > 0, "evaluation: " .. line)
   elseif row.event == "decision" then
     decisions = decisions + 1
+    check.ok(row.ph_threshold > 0 and #row.ph_long_end == 2 and row.ph_reading ~= nil,
+             "decision: the persistence threshold and counts")
   end
 end
 check.eq(evaluations, 2 * 3, "evaluation rows")
@@ -65,7 +77,7 @@ for _, case in ipairs{ "ideal Clifford torus", "ideal 3D torus", "implanted Clif
   check.ok(html:find(case, 1, true), "controls' table: " .. case)
 end
 local figures = { "accuracy.svg", "geometry.svg", "spectrum.svg", "hist_xy.svg", "hist_xx.svg",
-                  "hist_yy.svg", "train/torus_s1/samples.png" }
+                  "hist_yy.svg", "barcode.svg", "h1_lengths.svg", "train/torus_s1/samples.png" }
 for _, when in ipairs{ "start", "middle", "end" } do
   for p = 1, 2 do figures[#figures + 1] = string.format("pcs_%s_%d.svg", when, p) end
 end
