@@ -1,8 +1,9 @@
 /* conv2d: naive double reference, finite-difference gradients, grads only
  * where needed, accumulation, argument errors; the three algorithms
  * (im2col; Winograd F(2x2, 3x3) for 3x3 stride-1 kernels; direct for
- * stride-1 3x3 and 1x1 kernels, forced through BD_CONV), at 1 and 3
- * threads, and the default choice. */
+ * stride-1 3x3 and 1x1 kernels, forced through BD_CONV, in 8 lanes and in
+ * the CPU's widest, BD_CONV_LANES), at 1 and 3 threads, and the default
+ * choice. */
 #include <limits.h>
 
 #include "bd/parallel.h"
@@ -183,24 +184,41 @@ static const conv_case CASES[] = {
     {"conv 1x1 s1 p0 (3,8,9,7) -> 1 (UNet head)", 3, 8, 9, 7, 1, 1, 1, 1, 0, true},
 };
 
+/* An algorithm BD_CONV forces (NULL: the default choice) and the direct
+ * path's vector width BD_CONV_LANES forces (NULL: the CPU's). */
+typedef struct conv_algorithm {
+    const char *conv, *lanes;
+} conv_algorithm;
+
+static void force_env(const char *name, const char *value)
+{
+    if (value)
+        setenv(name, value, 1);
+    else
+        unsetenv(name);
+}
+
 static void test_conv_configs(void)
 {
-    static const char *const algorithms[] = {"im2col", "winograd", "direct", NULL};
+    static const conv_algorithm algorithms[] = {
+        {"im2col", NULL}, {"winograd", NULL}, {"direct", NULL}, {"direct", "8"},
+        {NULL, NULL},
+    };
     const int start = bd_num_threads();
-    for (int a = 0; a < 4; a++)
+    for (size_t a = 0; a < sizeof algorithms / sizeof algorithms[0]; a++)
         for (int threads = 1; threads <= 3; threads += 2) {
-            if (algorithms[a])
-                setenv("BD_CONV", algorithms[a], 1);
-            else
-                unsetenv("BD_CONV");
+            force_env("BD_CONV", algorithms[a].conv);
+            force_env("BD_CONV_LANES", algorithms[a].lanes);
             bd_set_num_threads(threads);
-            printf("   %s, %d thread%s\n",
-                   algorithms[a] ? algorithms[a] : "the default choice", threads,
+            printf("   %s%s, %d thread%s\n",
+                   algorithms[a].conv ? algorithms[a].conv : "the default choice",
+                   algorithms[a].lanes ? " in 8 lanes" : "", threads,
                    threads > 1 ? "s" : "");
             for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
                 check_conv(&CASES[i], 150);
         }
     unsetenv("BD_CONV");
+    unsetenv("BD_CONV_LANES");
     bd_set_num_threads(start);
 }
 

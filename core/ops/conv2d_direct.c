@@ -5,35 +5,27 @@
  *     y[o, q] = sum over c and taps (i, j) of g[o, c, i, j] xp[c, q + i Wp + j],
  *
  * so each tap reads the same contiguous run of xp shifted by i Wp + j: one
- * vector load per 8 positions, no column matrix. The flat grid has K - 1
+ * vector load per 8 positions (16 with AVX-512), no column matrix. The flat grid has K - 1
  * junk columns per row (ow >= OW), computed and dropped. The forward keeps
- * 8 output channels x 24 positions in registers while it runs over the
+ * 8 output channels x 3 vectors of positions in registers while it runs over the
  * C K K inputs; the weight gradient keeps 2 output channels x K K taps
  * while it runs over a chunk's images and positions. */
 #include "conv2d_direct.h"
 
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bd/parallel.h"
 #include "fastmath.h"
 
-/* Floats per vector, output channels per forward block, vectors per
- * forward block, at most this many floats in a chunk of the weight grad. */
-enum { VEC = 8, OUT_BLOCK = 8, SPAN = 3, CHUNK_FLOATS = 1 << 16, MAX_TAPS = 9 };
-
-typedef float vec8 __attribute__((vector_size(VEC * sizeof(float))));
-
-/* *v = p[0..VEC), unaligned (through a pointer: returning a vector by
- * value changes the ABI of the baseline clone). */
-static inline void load8(vec8 *v, const float *p)
-{
-    memcpy(v, p, sizeof *v);
-}
+/* Output channels per forward block, vectors per forward block, at most
+ * this many floats in a chunk of the weight grad. */
+enum { OUT_BLOCK = 8, SPAN = 3, CHUNK_FLOATS = 1 << 16, MAX_TAPS = 9 };
 
 typedef struct flat_dims {
     int Hp, Wp, OH, OW;
-    int L;               /* flat outputs per image: OH Wp rounded up to VEC */
+    int L;               /* flat outputs per image: OH Wp rounded up to lanes */
     int plane;           /* floats per padded plane: the last vector's last tap reads inside */
     int taps;            /* K K */
     int toff[MAX_TAPS];  /* flat offset of tap (i, j): i Wp + j */
@@ -46,13 +38,77 @@ static flat_dims dims_of(const direct_conv *p)
     flat_dims d = {.Hp = p->H + 2 * p->pad, .Wp = p->W + 2 * p->pad};
     d.OH = d.Hp - p->K + 1;
     d.OW = d.Wp - p->K + 1;
-    d.L = round_up(d.OH * d.Wp, VEC);
-    d.plane = round_up(d.L + (p->K - 1) * (d.Wp + 1), VEC);
+    d.L = round_up(d.OH * d.Wp, p->lanes);
+    d.plane = round_up(d.L + (p->K - 1) * (d.Wp + 1), p->lanes);
     d.taps = p->K * p->K;
     for (int i = 0; i < p->K; i++)
         for (int j = 0; j < p->K; j++)
             d.toff[i * p->K + j] = i * d.Wp + j;
     return d;
+}
+
+/* ---- the tiles, per vector width ------------------------------------------- */
+
+#define TILE_LANES 8
+#define TILE(name) name##_8
+#define TILE_TARGET BD_VECTOR_CLONES
+#include "conv2d_direct_tiles.inc"
+#undef TILE_LANES
+#undef TILE
+#undef TILE_TARGET
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define BD_DIRECT_AVX512 1
+#define TILE_LANES 16
+#define TILE(name) name##_16
+#define TILE_TARGET __attribute__((target("arch=x86-64-v4")))
+#include "conv2d_direct_tiles.inc"
+#undef TILE_LANES
+#undef TILE
+#undef TILE_TARGET
+#endif
+
+/* 16 lanes where the CPU has AVX-512 (twice the FMA width on cores with
+ * 512-bit units) unless BD_CONV_LANES=8 asks for the AVX2 tiles, else 8. */
+static int direct_lanes(void)
+{
+#ifdef BD_DIRECT_AVX512
+    const char *force = getenv("BD_CONV_LANES");
+    if (force && !strcmp(force, "8"))
+        return 8;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
+        return 16;
+#endif
+    return 8;
+}
+
+/* out = g * xp on the flat grid, one image, in the plan's vector width.
+ * xp: (C, plane) -> out: (O rounded up to OUT_BLOCK, L) */
+static void forward_image(const direct_conv *p, const flat_dims *d,
+                          const float *xp, const float *wb, float *out)
+{
+#ifdef BD_DIRECT_AVX512
+    if (p->lanes == 16) {
+        forward_image_16(p, d, xp, wb, out);
+        return;
+    }
+#endif
+    forward_image_8(p, d, xp, wb, out);
+}
+
+/* dw += the weight grad of one chunk of nb images, in the plan's width. */
+static void weight_chunk(const direct_conv *p, const flat_dims *d,
+                         const float *xg, const float *dg, int nb, float *dw)
+{
+#ifdef BD_DIRECT_AVX512
+    if (p->lanes == 16) {
+        weight_chunk_16(p, d, xg, dg, nb, dw);
+        return;
+    }
+#endif
+    weight_chunk_8(p, d, xg, dg, nb, dw);
 }
 
 bool direct_fits(int KH, int KW, int stride, int pad)
@@ -69,7 +125,8 @@ static int64_t chunk_image_floats(const direct_conv *p, const flat_dims *d)
 
 direct_conv direct_plan(int N, int C, int H, int W, int O, int K, int pad)
 {
-    direct_conv p = {.N = N, .C = C, .H = H, .W = W, .O = O, .K = K, .pad = pad};
+    direct_conv p = {.N = N, .C = C, .H = H, .W = W, .O = O, .K = K, .pad = pad,
+                     .lanes = direct_lanes()};
     const flat_dims d = dims_of(&p);
     p.threads = bd_threads_for(2.0 * N * O * C * d.taps * d.OH * d.OW);
     if (p.threads > N)
@@ -167,54 +224,6 @@ static void kernel_blocks(const direct_conv *p, const float *w, float *wb)
             }
 }
 
-/* out[j, q + VEC s] = sum over c and t of wb[c, t, j] xp[c, q + toff[t] + VEC s]
- * for the OUT_BLOCK channels j of one block and `span` vectors from flat
- * position q (a constant after inlining: the sums stay in registers).
- * xp: (C, plane), wb: (C, K K, OUT_BLOCK) -> out: (OUT_BLOCK, ld) */
-static inline __attribute__((always_inline)) void
-forward_tile(const direct_conv *p, const flat_dims *d, const float *xp,
-             const float *wb, int q, int span, float *out, int ld)
-{
-    vec8 acc[OUT_BLOCK][SPAN];
-    for (int j = 0; j < OUT_BLOCK; j++)
-        for (int s = 0; s < span; s++)
-            acc[j][s] = (vec8){0};
-    for (int c = 0; c < p->C; c++) {
-        const float *xc = xp + (int64_t)c * d->plane + q;
-        for (int t = 0; t < d->taps; t++, wb += OUT_BLOCK) {
-            vec8 xs[SPAN];
-            for (int s = 0; s < span; s++)
-                load8(&xs[s], xc + d->toff[t] + VEC * s);
-            for (int j = 0; j < OUT_BLOCK; j++)
-                for (int s = 0; s < span; s++)
-                    acc[j][s] += xs[s] * wb[j];
-        }
-    }
-    for (int j = 0; j < OUT_BLOCK; j++)
-        for (int s = 0; s < span; s++)
-            memcpy(out + (int64_t)j * ld + q + VEC * s, &acc[j][s], sizeof acc[j][s]);
-}
-
-/* out = g * xp on the flat grid, one image.
- * xp: (C, plane) -> out: (O rounded up to OUT_BLOCK, L) */
-BD_VECTOR_CLONES
-static void forward_image(const direct_conv *p, const flat_dims *d,
-                          const float *xp, const float *wb, float *out)
-{
-    const int64_t block = (int64_t)p->C * d->taps * OUT_BLOCK;
-    for (int ob = 0; ob < round_up(p->O, OUT_BLOCK) / OUT_BLOCK; ob++) {
-        const float *wob = wb + ob * block;
-        float *oo = out + (int64_t)ob * OUT_BLOCK * d->L;
-        int q = 0;
-        for (; q + SPAN * VEC <= d->L; q += SPAN * VEC)
-            forward_tile(p, d, xp, wob, q, SPAN, oo, d->L);
-        if (d->L - q == 2 * VEC)
-            forward_tile(p, d, xp, wob, q, 2, oo, d->L);
-        else if (d->L - q == VEC)
-            forward_tile(p, d, xp, wob, q, 1, oo, d->L);
-    }
-}
-
 /* Per thread: one image's padded planes (C, plane) and outputs (O8, L). */
 static int64_t forward_thread_floats(const direct_conv *p, const flat_dims *d)
 {
@@ -251,56 +260,6 @@ void direct_run(const direct_conv *p, const float *x, const float *w,
 }
 
 /* ---- the gradient of the kernel --------------------------------------------- */
-
-/* dw[o + r, c, t] += sum over the chunk's nb images and flat positions q
- * of dq[i, o + r, q] xp[i, c, q + toff[t]], for r = 0, 1 (o + r < O) and
- * the `taps` taps (a constant after inlining: the sums stay in registers).
- * xg: (nb, C, plane), dg: (nb, O rounded up to 2, L) -> dw: (O, C, taps) */
-static inline __attribute__((always_inline)) void
-weight_tile(const direct_conv *p, const flat_dims *d, int taps, const float *xg,
-            const float *dg, int nb, int o, int c, float *dw)
-{
-    const int O2 = round_up(p->O, 2);
-    vec8 acc[2][MAX_TAPS];
-    for (int t = 0; t < taps; t++)
-        acc[0][t] = acc[1][t] = (vec8){0};
-    for (int i = 0; i < nb; i++) {
-        const float *xc = xg + ((int64_t)i * p->C + c) * d->plane;
-        const float *d0 = dg + ((int64_t)i * O2 + o) * d->L, *d1 = d0 + d->L;
-        for (int q = 0; q < d->L; q += VEC) {
-            vec8 g0, g1;
-            load8(&g0, d0 + q);
-            load8(&g1, d1 + q);
-            for (int t = 0; t < taps; t++) {
-                vec8 xv;
-                load8(&xv, xc + q + d->toff[t]);
-                acc[0][t] += g0 * xv;
-                acc[1][t] += g1 * xv;
-            }
-        }
-    }
-    for (int r = 0; r < 2 && o + r < p->O; r++)
-        for (int t = 0; t < taps; t++) {
-            float sum = 0.0f;
-            for (int k = 0; k < VEC; k++)
-                sum += acc[r][t][k];
-            dw[((int64_t)(o + r) * p->C + c) * taps + t] += sum;
-        }
-}
-
-/* dw += the weight grad of one chunk of nb images. */
-BD_VECTOR_CLONES
-static void weight_chunk(const direct_conv *p, const flat_dims *d,
-                         const float *xg, const float *dg, int nb, float *dw)
-{
-    for (int o = 0; o < p->O; o += 2)
-        for (int c = 0; c < p->C; c++) {
-            if (d->taps == MAX_TAPS)
-                weight_tile(p, d, MAX_TAPS, xg, dg, nb, o, c, dw);
-            else
-                weight_tile(p, d, 1, xg, dg, nb, o, c, dw);
-        }
-}
 
 /* Per thread: its dw sum (O, C, K K), then a chunk's padded planes and
  * flat output grads. */

@@ -18,6 +18,7 @@ typedef struct direct_conv {
     int  N, C, H, W, O, K, pad;
     bool transpose_flip, accumulate;
     int  threads, chunk;   /* threads, images per chunk of the weight grad */
+    int  lanes;            /* floats per vector of the tiles: 8 or 16 (AVX-512) */
 } direct_conv;
 
 /* Whether the direct path can compute a conv of this shape. */
