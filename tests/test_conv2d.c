@@ -1,9 +1,9 @@
 /* conv2d: naive double reference, finite-difference gradients, grads only
- * where needed, accumulation, argument errors; the three algorithms
- * (im2col; Winograd F(2x2, 3x3) for 3x3 stride-1 kernels; direct for
- * stride-1 3x3 and 1x1 kernels, forced through BD_CONV, in 8 lanes and in
- * the CPU's widest, BD_CONV_LANES), at 1 and 3 threads, and the default
- * choice. */
+ * where needed, accumulation, argument errors; the four algorithms
+ * (im2col; Winograd F(2x2, 3x3) for 3x3 stride-1 kernels; direct, and
+ * direct over channels on planes up to 8x8 (small), for stride-1 3x3 and
+ * 1x1 kernels, forced through BD_CONV, in 8 lanes and in the CPU's widest,
+ * BD_CONV_LANES), at 1 and 3 threads, and the default choice. */
 #include <limits.h>
 
 #include "bd/parallel.h"
@@ -182,6 +182,11 @@ static const conv_case CASES[] = {
     {"conv 3x3 s1 p0 (3,2,3,3) -> 1 (1x1 out)", 3, 2, 3, 3, 1, 3, 3, 1, 0, true},
     {"conv 3x3 s1 p1 (2,5,11,13) -> 3", 2, 5, 11, 13, 3, 3, 3, 1, 1, true},
     {"conv 1x1 s1 p0 (3,8,9,7) -> 1 (UNet head)", 3, 8, 9, 7, 1, 1, 1, 1, 0, true},
+    {"conv 3x3 s1 p1 (3,32,4,4) -> 64 (4x4 UNet)", 3, 32, 4, 4, 64, 3, 3, 1, 1, true},
+    {"conv 3x3 s1 p1 (9,64,2,2) -> 40 (2x2 UNet)", 9, 64, 2, 2, 40, 3, 3, 1, 1, false},
+    {"conv 1x1 s1 p0 (4,24,4,4) -> 20", 4, 24, 4, 4, 20, 1, 1, 1, 0, true},
+    {"conv 3x3 s1 p0 (2,20,4,3) -> 33", 2, 20, 4, 3, 33, 3, 3, 1, 0, true},
+    {"conv 3x3 s1 p2 (17,5,2,3) -> 18", 17, 5, 2, 3, 18, 3, 3, 1, 2, true},
 };
 
 /* An algorithm BD_CONV forces (NULL: the default choice) and the direct
@@ -202,7 +207,7 @@ static void test_conv_configs(void)
 {
     static const conv_algorithm algorithms[] = {
         {"im2col", NULL}, {"winograd", NULL}, {"direct", NULL}, {"direct", "8"},
-        {NULL, NULL},
+        {"small", NULL},  {"small", "8"},     {NULL, NULL},
     };
     const int start = bd_num_threads();
     for (size_t a = 0; a < sizeof algorithms / sizeof algorithms[0]; a++)
@@ -281,6 +286,9 @@ static void test_accumulates(void)
     setenv("BD_CONV", "direct", 1);
     check_accumulates(&CASES[9]);
     check_accumulates(&CASES[2]);
+    setenv("BD_CONV", "small", 1);
+    check_accumulates(&CASES[19]);
+    check_accumulates(&CASES[21]);
     unsetenv("BD_CONV");
 }
 

@@ -1,5 +1,6 @@
 /* 2-D convolution: direct (conv2d_direct.c) for the stride-1 3x3 and 1x1
- * convs with few channels, Winograd F(2x2, 3x3) (conv2d_winograd.c) for
+ * convs with few channels, direct over channels (conv2d_small.c) for those
+ * on small planes with many channels, Winograd F(2x2, 3x3) (conv2d_winograd.c) for
  * the 3x3 stride-1 convs where it measured faster, else im2col + sgemm
  * over chunks of images.
  *
@@ -25,6 +26,7 @@
 
 #include "bd/parallel.h"
 #include "conv2d_direct.h"
+#include "conv2d_small.h"
 #include "conv2d_winograd.h"
 #include "fastmath.h"
 #include "op.h"
@@ -51,7 +53,8 @@ typedef struct conv_ctx {
     bool      wino;     /* Winograd F(2x2, 3x3) for y, dx and dw */
     wino_conv wy, wdx;  /* the plans for y (and dw), for dx */
     bool      direct;   /* direct convolution for y, dx and dw */
-    direct_conv dy_plan, ddx_plan;  /* the plans for y (and dw), for dx */
+    bool      small;    /* direct over channels for y, dx and dw */
+    direct_conv dy_plan, ddx_plan;  /* direct or small: the plans for y (and dw), for dx */
     float    *scratch;  /* Winograd's or the direct path's (one pass at a time) */
 } conv_ctx;
 
@@ -292,6 +295,14 @@ static void conv2d_backward(const bd_node *node)
         wino_weight_grad(&ctx->wy, x->data, dy, dw, ctx->scratch);
         dw = NULL;
     }
+    if (dx && ctx->small) {
+        small_run(&ctx->ddx_plan, dy, w->data, NULL, dx, ctx->scratch);
+        dx = NULL;
+    }
+    if (dw && ctx->small) {
+        small_weight_grad(&ctx->dy_plan, x->data, dy, dw, ctx->scratch);
+        dw = NULL;
+    }
     if (dx && ctx->direct) {
         direct_run(&ctx->ddx_plan, dy, w->data, NULL, dx, ctx->scratch);
         dx = NULL;
@@ -382,6 +393,33 @@ static const char *conv_forced(void)
     return force && *force ? force : NULL;
 }
 
+/* Direct over channels where the shape allows it (both planes of at most
+ * SMALL_MAX_PLANE pixels) and it measured faster than im2col, Winograd and
+ * the direct path over positions (bench_conv2d --cpu, one thread, forward
+ * and backward: 32 x 4x4 -> 32 34 -> 137 GFLOP/s, 64 x 2x2 -> 64 42 -> 177,
+ * 32 x 8x8 -> 32 65 -> 96, counting every tap): with AVX-512 only, on
+ * planes of at most SMALL_PLANE pixels from SMALL_OUT output channels, on
+ * larger ones with SMALL_WIDE to twice SMALL_WIDE channels in and out
+ * (fewer fill few lanes; more, and Winograd is as fast). BD_CONV=small
+ * forces it where it fits. */
+enum { SMALL_PLANE = 16, SMALL_OUT = 16, SMALL_WIDE = 32 };
+
+static bool conv_use_small(const conv_geom *g)
+{
+    if (!direct_fits(g->KH, g->KW, g->stride, g->pad)
+        || g->H * g->W > SMALL_MAX_PLANE || g->OH * g->OW > SMALL_MAX_PLANE)
+        return false;
+    const char *force = conv_forced();
+    if (force)
+        return !strcmp(force, "small");
+    if (direct_lanes() != 16)
+        return false;
+    if (g->H * g->W <= SMALL_PLANE)
+        return g->O >= SMALL_OUT;
+    const int narrow = g->C < g->O ? g->C : g->O, wide = g->C < g->O ? g->O : g->C;
+    return narrow >= SMALL_WIDE && wide <= 2 * SMALL_WIDE;
+}
+
 static bool conv_use_direct(const conv_geom *g)
 {
     if (!direct_fits(g->KH, g->KW, g->stride, g->pad))
@@ -402,7 +440,7 @@ static bool conv_use_direct(const conv_geom *g)
  * more than they save: never under WINO_TINY_PLANE pixels (2x2, one tile),
  * and under WINO_SMALL_PLANE (4x4, four tiles) only from twice
  * WINO_CHANNELS channels. The environment variable BD_CONV=im2col,
- * BD_CONV=winograd or BD_CONV=direct overrides the choice where the
+ * BD_CONV=winograd, BD_CONV=direct or BD_CONV=small overrides the choice where the
  * algorithm fits (tests, measurements). */
 enum {
     WINO_CHANNELS = 64, WINO_PLANE = 256, WINO_TINY_PLANE = 16,
@@ -433,8 +471,15 @@ static bool conv_use_winograd(const conv_geom *g)
 static void conv_plan(conv_ctx *ctx, int64_t n)
 {
     const conv_geom *g = &ctx->g;
-    ctx->direct = conv_use_direct(g);
-    ctx->wino = !ctx->direct && conv_use_winograd(g);
+    ctx->small = conv_use_small(g);
+    ctx->direct = !ctx->small && conv_use_direct(g);
+    ctx->wino = !ctx->small && !ctx->direct && conv_use_winograd(g);
+    if (ctx->small) {
+        ctx->dy_plan = small_plan((int)n, g->C, g->H, g->W, g->O, g->KH, g->pad);
+        ctx->ddx_plan = small_plan((int)n, g->O, g->OH, g->OW, g->C, g->KH,
+                                   g->KH - 1 - g->pad);
+        ctx->ddx_plan.transpose_flip = ctx->ddx_plan.accumulate = true;
+    }
     if (ctx->direct) {
         ctx->dy_plan = direct_plan((int)n, g->C, g->H, g->W, g->O, g->KH, g->pad);
         ctx->ddx_plan = direct_plan((int)n, g->O, g->OH, g->OW, g->C, g->KH,
@@ -453,6 +498,11 @@ static void conv_plan(conv_ctx *ctx, int64_t n)
 static size_t conv_plan_scratch_floats(const conv_ctx *ctx, bool grad)
 {
     size_t floats = 0, dx = 0, dw = 0;
+    if (ctx->small) {
+        floats = small_scratch_floats(&ctx->dy_plan);
+        dx = small_scratch_floats(&ctx->ddx_plan);
+        dw = small_weight_grad_scratch_floats(&ctx->dy_plan);
+    }
     if (ctx->direct) {
         floats = direct_scratch_floats(&ctx->dy_plan);
         dx = direct_scratch_floats(&ctx->ddx_plan);
@@ -485,7 +535,7 @@ static conv_ctx *conv_ctx_new(bd_tape *tp, const conv_geom *g, int64_t n,
     const int64_t chunks = (n + ctx->chunk - 1) / ctx->chunk;
     if (ctx->threads > chunks) /* fewer images than threads: bd_gemm splits */
         ctx->threads = (int)chunks;
-    if (ctx->wino || ctx->direct) {
+    if (ctx->wino || ctx->direct || ctx->small) {
         ctx->scratch = bd_tape_alloc(tp, conv_plan_scratch_floats(ctx, grad)
                                              * sizeof(float));
         return ctx->scratch ? ctx : NULL;
@@ -522,6 +572,8 @@ bd_status bd_conv2d(bd_tape *tp, bd_tensor *x, bd_tensor *w, bd_tensor *b,
         wino_run(&ctx->wy, x->data, w->data, bias, out->data, ctx->scratch);
     else if (ctx->direct)
         direct_run(&ctx->dy_plan, x->data, w->data, bias, out->data, ctx->scratch);
+    else if (ctx->small)
+        small_run(&ctx->dy_plan, x->data, w->data, bias, out->data, ctx->scratch);
     else {
         #pragma omp parallel for schedule(static) num_threads(ctx->threads)
         for (int64_t c = 0; c < chunk_count(ctx, n); c++) {

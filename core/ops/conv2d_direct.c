@@ -57,8 +57,7 @@ static flat_dims dims_of(const direct_conv *p)
 #undef TILE
 #undef TILE_TARGET
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define BD_DIRECT_AVX512 1
+#ifdef BD_DIRECT_AVX512
 #define TILE_LANES 16
 #define TILE(name) name##_16
 #define TILE_TARGET __attribute__((target("arch=x86-64-v4")))
@@ -68,9 +67,7 @@ static flat_dims dims_of(const direct_conv *p)
 #undef TILE_TARGET
 #endif
 
-/* 16 lanes where the CPU has AVX-512 (twice the FMA width on cores with
- * 512-bit units) unless BD_CONV_LANES=8 asks for the AVX2 tiles, else 8. */
-static int direct_lanes(void)
+int direct_lanes(void)
 {
 #ifdef BD_DIRECT_AVX512
     const char *force = getenv("BD_CONV_LANES");

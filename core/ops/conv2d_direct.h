@@ -21,6 +21,16 @@ typedef struct direct_conv {
     int  lanes;            /* floats per vector of the tiles: 8 or 16 (AVX-512) */
 } direct_conv;
 
+/* The tiles in 16 lanes (AVX-512) are compiled in. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define BD_DIRECT_AVX512 1
+#endif
+
+/* Floats per vector of the tiles: 16 where the CPU has AVX-512 (twice the
+ * FMA width on cores with 512-bit units) unless BD_CONV_LANES=8 asks for
+ * the AVX2 tiles, else 8. */
+int direct_lanes(void);
+
 /* Whether the direct path can compute a conv of this shape. */
 bool direct_fits(int KH, int KW, int stride, int pad);
 
