@@ -396,13 +396,13 @@ static const char *conv_forced(void)
 /* Direct over channels where the shape allows it (both planes of at most
  * SMALL_MAX_PLANE pixels) and it measured faster than im2col, Winograd and
  * the direct path over positions (bench_conv2d --cpu, one thread, forward
- * and backward: 32 x 4x4 -> 32 34 -> 137 GFLOP/s, 64 x 2x2 -> 64 42 -> 177,
- * 32 x 8x8 -> 32 65 -> 96, counting every tap): with AVX-512 only, on
- * planes of at most SMALL_PLANE pixels from SMALL_OUT output channels, on
- * larger ones with SMALL_WIDE to twice SMALL_WIDE channels in and out
- * (fewer fill few lanes; more, and Winograd is as fast). BD_CONV=small
- * forces it where it fits. */
-enum { SMALL_PLANE = 16, SMALL_OUT = 16, SMALL_WIDE = 32 };
+ * and backward, counting every tap: 32 x 4x4 -> 32 34 -> 137 GFLOP/s,
+ * 64 x 2x2 -> 64 42 -> 177, 128 x 4x4 -> 128 65 -> 146): with AVX-512
+ * only, on planes of at most SMALL_PLANE pixels, from SMALL_OUT output
+ * channels. On 8x8 planes it measured no faster than the others (32 or
+ * 64 channels: within the noise in forward and backward, slower in the
+ * forward alone). BD_CONV=small forces it where it fits. */
+enum { SMALL_PLANE = 16, SMALL_OUT = 16 };
 
 static bool conv_use_small(const conv_geom *g)
 {
@@ -412,12 +412,7 @@ static bool conv_use_small(const conv_geom *g)
     const char *force = conv_forced();
     if (force)
         return !strcmp(force, "small");
-    if (direct_lanes() != 16)
-        return false;
-    if (g->H * g->W <= SMALL_PLANE)
-        return g->O >= SMALL_OUT;
-    const int narrow = g->C < g->O ? g->C : g->O, wide = g->C < g->O ? g->O : g->C;
-    return narrow >= SMALL_WIDE && wide <= 2 * SMALL_WIDE;
+    return direct_lanes() == 16 && g->H * g->W <= SMALL_PLANE && g->O >= SMALL_OUT;
 }
 
 static bool conv_use_direct(const conv_geom *g)

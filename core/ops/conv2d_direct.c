@@ -49,23 +49,8 @@ static flat_dims dims_of(const direct_conv *p)
 
 /* ---- the tiles, per vector width ------------------------------------------- */
 
-#define TILE_LANES 8
-#define TILE(name) name##_8
-#define TILE_TARGET BD_VECTOR_CLONES
-#include "conv2d_direct_tiles.inc"
-#undef TILE_LANES
-#undef TILE
-#undef TILE_TARGET
-
-#ifdef BD_DIRECT_AVX512
-#define TILE_LANES 16
-#define TILE(name) name##_16
-#define TILE_TARGET __attribute__((target("arch=x86-64-v4")))
-#include "conv2d_direct_tiles.inc"
-#undef TILE_LANES
-#undef TILE
-#undef TILE_TARGET
-#endif
+#define TILE_FILE "conv2d_direct_tiles.inc"
+#include "conv2d_lanes.inc"
 
 int direct_lanes(void)
 {

@@ -49,23 +49,8 @@ static small_dims dims_of(const direct_conv *p)
     return d;
 }
 
-#define TILE_LANES 8
-#define TILE(name) name##_8
-#define TILE_TARGET BD_VECTOR_CLONES
-#include "conv2d_small_tiles.inc"
-#undef TILE_LANES
-#undef TILE
-#undef TILE_TARGET
-
-#ifdef BD_DIRECT_AVX512
-#define TILE_LANES 16
-#define TILE(name) name##_16
-#define TILE_TARGET __attribute__((target("arch=x86-64-v4")))
-#include "conv2d_small_tiles.inc"
-#undef TILE_LANES
-#undef TILE
-#undef TILE_TARGET
-#endif
+#define TILE_FILE "conv2d_small_tiles.inc"
+#include "conv2d_lanes.inc"
 
 direct_conv small_plan(int N, int C, int H, int W, int O, int K, int pad)
 {
