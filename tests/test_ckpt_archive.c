@@ -111,6 +111,15 @@ static bool extract_matches(bd_archive *a, uint64_t step)
     return same;
 }
 
+/* Whether a coding byte is this coding (split or not), or any split one
+ * for ANY_SPLIT. */
+#define ANY_SPLIT -1
+static bool is_coding(uint8_t byte, int coding)
+{
+    return coding == ANY_SPLIT ? (byte & BDA_SPLIT) != 0
+                               : (int)(byte & ~BDA_SPLIT) == coding;
+}
+
 /* How many payloads have this coding: of the entries' last tensors (which
  * is "special") when last_only, else of every tensor. */
 static int count_coding(const char *bda, int coding, bool last_only)
@@ -125,7 +134,7 @@ static int count_coding(const char *bda, int coding, bool last_only)
         uint64_t tensors = bd_le64(p + 40);
         p += 48 + 9 * tensors;
         for (uint64_t t = last_only ? tensors - 1 : 0; t < tensors; t++)
-            n += p[-9 * (int64_t)(tensors - t)] == coding;
+            n += is_coding(p[-9 * (int64_t)(tensors - t)], coding);
     }
     free(b);
     return n;
@@ -150,15 +159,16 @@ static uint64_t payload_at(uint8_t *b, uint64_t e, uint64_t t, uint8_t **coding)
     return at;
 }
 
-/* The last payload of this coding: its entry and tensor; false if none. */
-static bool last_coded(const uint8_t *b, int coding, uint64_t *entry,
-                       uint64_t *tensor)
+/* The last (or first) payload of this coding: its entry and tensor; false
+ * if none. */
+static bool find_coded(const uint8_t *b, int coding, bool first,
+                       uint64_t *entry, uint64_t *tensor)
 {
     const uint8_t *p = b + bd_le64(b + 32);
     bool found = false;
     for (uint64_t e = 0; e < bd_le64(b + 24); e++) {
         for (uint64_t t = 0; t < bd_le64(p + 40); t++)
-            if (p[48 + 9 * t] == coding)
+            if (is_coding(p[48 + 9 * t], coding) && !(first && found))
                 *entry = e, *tensor = t, found = true;
         p += 48 + 9 * bd_le64(p + 40);
     }
@@ -196,9 +206,14 @@ static void test_round_trip(void)
           " weights %d times", count_coding(bda, BDA_EMA, false));
     CHECK(count_coding(bda, BDA_TREND, false) > 0, "smooth tensors were coded"
           " from their trend %d times", count_coding(bda, BDA_TREND, false));
-    printf("   %d delta, %d trend and %d EMA payloads\n",
-           count_coding(bda, BDA_DELTA, false), count_coding(bda, BDA_TREND, false),
-           count_coding(bda, BDA_EMA, false));
+    CHECK(count_coding(bda, BDA_EMA_KEY, false) > 0, "EMAs of key entries were"
+          " coded from their weights %d times", count_coding(bda, BDA_EMA_KEY, false));
+    CHECK(count_coding(bda, ANY_SPLIT, false) > 0, "residuals were split %d"
+          " times", count_coding(bda, ANY_SPLIT, false));
+    printf("   %d delta, %d trend, %d EMA and %d key-ema payloads, %d of them"
+           " split\n", count_coding(bda, BDA_DELTA, false),
+           count_coding(bda, BDA_TREND, false), count_coding(bda, BDA_EMA, false),
+           count_coding(bda, BDA_EMA_KEY, false), count_coding(bda, ANY_SPLIT, false));
     bd_archive *a = NULL;
     CHECK_OK(bd_archive_open(bda, &a));
     if (!a)
@@ -402,7 +417,8 @@ static void test_verbatim_blob(void)
     const uint8_t *index = arch + bd_le64(arch + 32);
     uint64_t n_tensors = bd_le64(index + 40);
     CHECK(index[48 + 9] == 2, "weight archived verbatim (coding %d)", index[57]);
-    CHECK(index[48 + 9 * n_tensors + 48 + 9] == 1, "next version is a delta");
+    CHECK(is_coding(index[48 + 9 * n_tensors + 48 + 9], BDA_DELTA),
+          "next version is a delta");
     free(arch);
     bd_archive *a = NULL;
     CHECK_OK(bd_archive_open(bda, &a));
@@ -501,6 +517,106 @@ static void test_ema_prediction_exact(void)
     }
 }
 
+/* The key-ema residuals give back every float exactly, special ones
+ * included, whatever the coefficient. */
+static void test_ema_key_prediction_exact(void)
+{
+    enum { N = 700 };
+    float w[N], ema[N];
+    fill_special(w, N, 2);
+    fill_special(ema, N, 3);
+    for (int i = 0; i < N; i += 4)
+        w[i] = 0.25f + 0.001f * (float)i, ema[i] = 1.002f * w[i];
+    const float coefs[5] = {0, 0.002f, 1e30f, NAN, -1};
+    uint8_t coded[4 * N];
+    for (int k = 0; k < 6; k++) {
+        float c = k < 5 ? coefs[k] : bda_ema_key_fit(ema, w, N);
+        bda_ema_key_encode(ema, w, c, coded, N);
+        bda_ema_key_decode(coded, w, c, N);
+        CHECK(memcmp(coded, ema, sizeof ema) == 0, "coefficient %g: every float"
+              " back bit for bit", c);
+    }
+}
+
+/* The EMA of weights that decay geometrically is a constant multiple of
+ * them: the fitted w + c w predicts it within a few units in the last
+ * place, though the other half (off by 0.01 to 0.05 either way) pulls a
+ * least-squares fit off. */
+static void test_ema_key_fit(void)
+{
+    enum { N = 4000 };
+    float w[N], ema[N];
+    fill_smooth(w, N, 0.4);
+    for (int i = 0; i < N; i++)
+        ema[i] = i % 2 ? w[i] * 1.003f
+               : w[i] + (i % 4 ? 1 : -1) * (float)(0.01 + 0.04 * harness_uniform());
+    float c = bda_ema_key_fit(ema, w, N);
+    uint32_t z[N];
+    bda_ema_key_encode(ema, w, c, (uint8_t *)z, N);
+    int close = 0;
+    for (int i = 1; i < N; i += 2)
+        close += z[i] <= 16;
+    CHECK(fabsf(c - 0.003f) < 1e-4f, "c = %g, the ratio 1.003 - 1", c);
+    CHECK(close == N / 2, "%d of %d proportional EMAs predicted within 8 units"
+          " of the last place", close, N / 2);
+}
+
+/* Split residuals give back every u32 (small ones, powers of two and the
+ * numbers below them, the largest, random ones). */
+static void test_split_exact(void)
+{
+    enum { N = 300 };
+    uint32_t z[N], back[N];
+    for (int i = 0; i < N; i++)
+        z[i] = i < 32 ? 1u << i : i < 64 ? (1u << (i - 32)) - 1
+             : i < 96 ? ~0u >> (i - 64) : (uint32_t)(harness_uniform() * 4294967295.0);
+    uint8_t *p = NULL;
+    size_t len = 0;
+    CHECK_OK(bda_split_encode((const uint8_t *)z, N, 3, &p, &len));
+    CHECK_OK(bda_split_decode(p, len, N, (uint8_t *)back, "split"));
+    CHECK(memcmp(z, back, sizeof z) == 0, "every residual back bit for bit");
+    free(p);
+}
+
+/* A split payload's checks, each with its message: too short for the
+ * class frame's size, a class frame past the payload, a class out of
+ * range, low bits of the wrong size, padding bits set. */
+static void test_corrupt_split(void)
+{
+    uint32_t z[3] = {5, 0, 1};  /* classes 4, 0, 1: one raw bit, 1 */
+    uint8_t *p = NULL, back[12];
+    size_t len = 0;
+    CHECK_OK(bda_split_encode((const uint8_t *)z, 3, 3, &p, &len));
+    if (!p)
+        return;
+    CHECK_FAILS(bda_split_decode(p, 5, 3, back, "s"), BD_E_FORMAT, "s: split"
+                " payload of 5 bytes is shorter than its 8-byte class frame size");
+    CHECK_FAILS(bda_split_decode(p, len - 1, 3, back, "s"), BD_E_FORMAT,
+                "s: low bits of 0 bytes (expected 1: the classes call for 1 bits)");
+    p[len - 1] |= 0x80;
+    CHECK_FAILS(bda_split_decode(p, len, 3, back, "s"), BD_E_FORMAT, "s: padding"
+                " after the low bits is not zero (last byte 0x81, 1 bits used)");
+    p[len - 1] = 0x01;
+    uint64_t frame_len = bd_le64(p);
+    p[0] = (uint8_t)(len - 7);
+    CHECK_FAILS(bda_split_decode(p, len, 3, back, "s"), BD_E_FORMAT, "s: class"
+                " frame of");
+    CHECK(strstr(bd_last_error(), "runs past the payload"), "%s", bd_last_error());
+    p[0] = (uint8_t)frame_len;
+    CHECK_FAILS(bda_split_decode(p, len, 4, back, "s"), BD_E_FORMAT,
+                "s: zstd frame content size mismatch");
+    free(p);
+    uint8_t classes[2] = {1, 64}, *frame = NULL;
+    CHECK_OK(bd_zstd_compress(classes, 2, 3, NULL, 0, &frame, &frame_len));
+    p = calloc(8 + frame_len, 1);
+    p[0] = (uint8_t)frame_len;
+    memcpy(p + 8, frame, frame_len);
+    CHECK_FAILS(bda_split_decode(p, 8 + frame_len, 2, back, "s"), BD_E_FORMAT,
+                "s: residual class 64 of element 1 out of range (expected 0 to 63)");
+    free(frame);
+    free(p);
+}
+
 static void test_write_errors(void)
 {
     char bda[800], dir[800], path[900];
@@ -587,19 +703,33 @@ static void add_le64(uint8_t *p, int64_t delta)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* c: b (len bytes) with the payload of tensor t of entry e cut to n bytes,
+ * the rest counted in the next tensor's, so that the sums still add up. */
+static void shrink_payload(const uint8_t *b, uint8_t *c, size_t len, uint64_t e,
+                           uint64_t t, uint64_t n)
+{
+    uint8_t *coding;
+    memcpy(c, b, len);
+    payload_at(c, e, t, &coding);
+    uint64_t stored = bd_le64(coding + 1);
+    add_le64(coding + 1, -(int64_t)(stored - n));
+    add_le64(coding + 10, (int64_t)(stored - n));
+}
+
 /* The EMA payload of the last step ("ema.net.w" is its first tensor). */
 static void test_corrupt_ema(const uint8_t *b, uint8_t *c, size_t len)
 {
     uint8_t *coding;
     memcpy(c, b, len);
     uint64_t at = payload_at(c, N_STEPS - 1, 0, &coding);
-    CHECK(*coding == BDA_EMA, "the last EMA is coded from its weights (%d)",
-          *coding);
+    CHECK(is_coding(*coding, BDA_EMA), "the last EMA is coded from its"
+          " weights (%d)", *coding);
     c[at + 1] ^= 0x40;  /* a coefficient */
     CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT,
                 "step 1000: tensor 'ema.net.w': crc32c mismatch of the raw bytes");
     memcpy(c, b, len);
-    c[at + BDA_EMA_COEFS + 4] ^= 0x01;  /* the frame's descriptor */
+    /* the descriptor of its (residuals' or classes') frame */
+    c[at + BDA_EMA_COEFS + (*coding & BDA_SPLIT ? 8 : 0) + 4] ^= 0x01;
     CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT,
                 "step 1000: tensor 'ema.net.w': zstd frame");
     /* Coding 3 where the previous step has no EMA (step 500: its first). */
@@ -608,22 +738,16 @@ static void test_corrupt_ema(const uint8_t *b, uint8_t *c, size_t len)
     *coding = BDA_EMA;
     CHECK_FAILS(open_step(c, len, true, 100 * (N_STEPS / 2)), BD_E_FORMAT,
                 "step 500: tensor 'ema.net.w': ema coding without its references");
-    /* An EMA payload too short for its coefficients (sizes moved to the
-     * next tensor's, so that the sums still add up). */
-    memcpy(c, b, len);
-    payload_at(c, N_STEPS - 1, 0, &coding);
-    uint64_t stored = bd_le64(coding + 1);
-    add_le64(coding + 1, -(int64_t)(stored - 5));
-    add_le64(coding + 10, (int64_t)(stored - 5));
+    /* An EMA payload too short for its coefficients. */
+    shrink_payload(b, c, len, N_STEPS - 1, 0, 5);
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT,
                 "entry 10: tensor 0: ema payload of 5 bytes is shorter than its"
                 " 8 bytes of coefficients");
-    /* The same archive read as 1.x: no EMA (or trend) coding there. */
+    /* The same archive read as 1.x: no EMA (or trend, key-ema, split)
+     * coding there (the messages of each version: test_old_codings). */
     memcpy(c, b, len);
     c[4] = 1;
-    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT,
-                "expected 0 key, 1 delta, 2 verbatim in a delta entry of a 1.x"
-                " archive)");
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "of a 1.x archive)");
 }
 
 /* A trend payload (the last one): a flipped coefficient, one in the entry
@@ -633,7 +757,7 @@ static void test_corrupt_trend(const uint8_t *b, uint8_t *c, size_t len)
 {
     uint64_t e = 0, t = 0;
     uint8_t *coding;
-    CHECK(last_coded(b, BDA_TREND, &e, &t), "the archive has trend payloads");
+    CHECK(find_coded(b, BDA_TREND, false, &e, &t), "the archive has trend payloads");
     memcpy(c, b, len);
     uint64_t at = payload_at(c, e, t, &coding);
     c[at + 2] ^= 0x40;
@@ -651,20 +775,14 @@ static void test_corrupt_trend(const uint8_t *b, uint8_t *c, size_t len)
     CHECK(verified(patched) == N_STEPS - KEY_EVERY + 1, "verify: %d entries"
           " good, the key entry 0 and the steps from key entry 4 on",
           verified(patched));
-    memcpy(c, b, len);
-    payload_at(c, e, t, &coding);
-    uint64_t stored = bd_le64(coding + 1);
-    add_le64(coding + 1, -(int64_t)(stored - 3));
-    add_le64(coding + 10, (int64_t)(stored - 3));
+    shrink_payload(b, c, len, e, t, 3);
     snprintf(want, sizeof want, "entry %llu: tensor %llu: trend payload of 3"
              " bytes is shorter than its 4 bytes of coefficients",
              (unsigned long long)e, (unsigned long long)t);
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, want);
     memcpy(c, b, len);
     c[4] = 3;
-    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 4,"
-                " expected 0 key, 1 delta, 2 verbatim, 3 ema in a delta entry of"
-                " a 3.x archive)");
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "of a 3.x archive)");
 }
 
 static void test_corrupt_archive(void)
@@ -678,9 +796,9 @@ static void test_corrupt_archive(void)
                 "file truncated inside the header");
     FRESH(); c[0] = 'X';
     CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT, "bad magic");
-    FRESH(); c[4] = 5;
+    FRESH(); c[4] = 6;
     CHECK_FAILS(open_patched(c, len, false), BD_E_FORMAT,
-                "format version 5.0 is newer than this reader (reads 1.x to 4.x)");
+                "format version 6.0 is newer than this reader (reads 1.x to 5.x)");
     FRESH();
     CHECK_FAILS(open_patched(c, len - 1, false), BD_E_FORMAT, "file size mismatch");
     FRESH(); c[47] = 0x40;
@@ -706,10 +824,20 @@ static void test_corrupt_archive(void)
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 1");
     FRESH(); c[index_offset + 48] = 3;
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 3,"
-                " expected 0 key, 2 verbatim in a key entry of a 4.x archive)");
+                " expected 0 key, 2 verbatim, 5 key-ema, each but key and"
+                " verbatim +128 split in a key entry of a 5.x archive)");
     FRESH(); c[index_offset + 48] = 4;
-    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 4,"
-                " expected 0 key, 2 verbatim in a key entry of a 4.x archive)");
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 4,");
+    FRESH(); c[index_offset + 48] = BDA_KEY | BDA_SPLIT;
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 128,");
+    FRESH(); c[index_offset + 48] = BDA_VERBATIM | BDA_SPLIT;
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "bad coding (found 130,");
+    /* entry 1's first tensor */
+    FRESH(); c[index_offset + 48 + 9 * bd_le64(c + index_offset + 40) + 48] = 6;
+    CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "entry 1: tensor 0: bad"
+                " coding (found 6, expected 0 key, 1 delta, 2 verbatim, 3 ema,"
+                " 4 trend, 5 key-ema, each but key and verbatim +128 split in a"
+                " delta entry of a 5.x archive)");
     FRESH(); c[24] = 8;  /* n_entries: 8 of 11 */
     CHECK_FAILS(open_patched(c, len, true), BD_E_FORMAT, "index has trailing bytes");
     FRESH(); add_le64(c + index_offset + 8, 64);  /* file_size of entry 0 */
@@ -731,9 +859,9 @@ static void test_corrupt_archive(void)
 #undef FRESH
 }
 
-/* Archives of majors 1 to 3 (the same layout, no EMA coding in 1.x, no
- * analysis entries before 3.0, no trend coding before 4.0) still read; one
- * of major 5 does not. */
+/* Archives of majors 1 to 4 (the same layout, no EMA coding in 1.x, no
+ * analysis entries before 3.0, no trend coding before 4.0, no key-ema or
+ * split residuals before 5.0) still read; one of major 6 does not. */
 static void test_versions(void)
 {
     char bda[800];
@@ -741,16 +869,25 @@ static void test_versions(void)
     uint8_t *b;
     size_t len;
     CHECK_OK(bd_read_file(bda, &b, &len));
-    CHECK(count_coding(bda, BDA_EMA, false) == 0, "no EMA in the foreign run");
+    CHECK(count_coding(bda, BDA_EMA, false) == 0
+          && count_coding(bda, ANY_SPLIT, false) == 0, "no EMA and no split"
+          " residuals in the foreign run");
+    for (uint8_t major = 1; major <= 4; major++) {
+        b[4] = major;
+        CHECK_OK(open_step(b, len, true, 6));
+    }
+    uint8_t *coding;
+    payload_at(b, 1, 0, &coding);
+    uint8_t was = *coding;
+    *coding = BDA_EMA;
     b[4] = 1;
-    CHECK_OK(open_step(b, len, true, 6));
-    b[4] = 2;
-    CHECK_OK(open_step(b, len, true, 6));
-    b[4] = 3;
-    CHECK_OK(open_step(b, len, true, 6));
-    b[4] = 5;
+    CHECK_FAILS(open_step(b, len, true, 6), BD_E_FORMAT, "entry 1: tensor 0: bad"
+                " coding (found 3, expected 0 key, 1 delta, 2 verbatim in a delta"
+                " entry of a 1.x archive)");
+    *coding = was;
+    b[4] = 6;
     CHECK_FAILS(open_step(b, len, true, 6), BD_E_FORMAT,
-                "format version 5.0 is newer than this reader (reads 1.x to 4.x)");
+                "format version 6.0 is newer than this reader (reads 1.x to 5.x)");
     b[4] = 0;
     CHECK_FAILS(open_step(b, len, true, 6), BD_E_FORMAT,
                 "format version 0.0 is older than this reader");
@@ -759,20 +896,23 @@ static void test_versions(void)
 
 /* tests/fixtures/archive_v3.bda, written by the 3.0 writer (bd 5b99075:
  * a tiny mlp, 6 checkpoints 10 steps apart with EMA, `bdrun ckpt archive
- * RUN archive_v3.bda optimizer=keys key_every=4`), reads: every step
- * extracts (the rebuilt file's CRC is the original's), key steps as full
- * checkpoints, the others as analysis ones, and a tensor reads alone as it
- * extracts. */
-static void test_v3_archive(void)
+ * RUN archive_v3.bda optimizer=keys key_every=4`), and archive_v4.bda,
+ * written by the 4.0 writer (bd f14ead0: the same recipe, `bd.model("mlp",
+ * {size = 8, hidden = 4, seed = 3})` trained 60 steps, batch 8, lr 1e-2,
+ * ema 0.9, on 8x8 bumps at dx = dy = 1, a checkpoint every 10 steps), read:
+ * every step extracts (the rebuilt file's CRC is the original's), key steps
+ * as full checkpoints, the others as analysis ones, and a tensor reads
+ * alone as it extracts. */
+static void test_old_archive(const char *path, int major, int coding)
 {
-    const char *path = "tests/fixtures/archive_v3.bda";
     uint8_t *b = NULL;
     size_t len;
     CHECK_OK(bd_read_file(path, &b, &len));
-    CHECK(b && bd_le16(b + 4) == 3, "a 3.x archive (major %u)", b ? bd_le16(b + 4) : 0);
-    CHECK(count_coding(path, BDA_DELTA, false) > 0 && count_coding(path, BDA_EMA, false) > 0,
-          "with delta (%d) and EMA (%d) payloads", count_coding(path, BDA_DELTA, false),
-          count_coding(path, BDA_EMA, false));
+    CHECK(b && bd_le16(b + 4) == major, "a %d.x archive (major %u)", major,
+          b ? bd_le16(b + 4) : 0);
+    CHECK(count_coding(path, BDA_DELTA, false) > 0 && count_coding(path, coding, false) > 0,
+          "with delta (%d) and coding %d (%d) payloads", count_coding(path, BDA_DELTA, false),
+          coding, count_coding(path, coding, false));
     free(b);
     bd_archive *a = NULL;
     CHECK_OK(bd_archive_open(path, &a));
@@ -799,6 +939,49 @@ static void test_v3_archive(void)
     bd_archive_close(a);
 }
 
+static void test_old_archives(void)
+{
+    test_old_archive("tests/fixtures/archive_v3.bda", 3, BDA_EMA);
+    test_old_archive("tests/fixtures/archive_v4.bda", 4, BDA_TREND);
+}
+
+/* Each version refuses the codings that came after it, saying which it
+ * reads: the 4.0 fixture read as 3.x, and with a split or key-ema coding
+ * in it (1.x: test_versions). */
+static void test_old_codings(void)
+{
+    uint8_t *b = NULL, *c = NULL;
+    size_t len;
+    CHECK_OK(bd_read_file("tests/fixtures/archive_v4.bda", &b, &len));
+    if (!b)
+        return;
+    c = malloc(len);
+    uint64_t e = 0, t = 0;
+    uint8_t *coding;
+    CHECK(find_coded(b, BDA_TREND, true, &e, &t), "the 4.0 fixture has a trend payload");
+    memcpy(c, b, len);
+    c[4] = 3;
+    char want[300];
+    snprintf(want, sizeof want, "entry %llu: tensor %llu: bad coding (found 4,"
+             " expected 0 key, 1 delta, 2 verbatim, 3 ema in a delta entry of a"
+             " 3.x archive)", (unsigned long long)e, (unsigned long long)t);
+    CHECK_FAILS(open_step(c, len, true, 20), BD_E_FORMAT, want);
+    memcpy(c, b, len);
+    payload_at(c, 1, 0, &coding);
+    *coding |= BDA_SPLIT;
+    CHECK_FAILS(open_step(c, len, true, 20), BD_E_FORMAT, "entry 1: tensor 0:"
+                " bad coding (found 131, expected 0 key, 1 delta, 2 verbatim, 3"
+                " ema, 4 trend in a delta entry of a 4.x archive)");
+    memcpy(c, b, len);
+    payload_at(c, 0, 0, &coding);
+    *coding = BDA_EMA_KEY;
+    CHECK_FAILS(open_step(c, len, true, 20), BD_E_FORMAT, "entry 0: tensor 0:"
+                " bad coding (found 5, expected 0 key, 2 verbatim in a key entry"
+                " of a 4.x archive)");
+    free(c);
+    free(b);
+}
+
 /* An analysis archive's entry flag: only 0 or 1, only in 3.x, and it must
  * agree with the checkpoint's bd.kind. */
 static void test_corrupt_analysis(void)
@@ -813,13 +996,13 @@ static void test_corrupt_analysis(void)
     entry1[21] = 2;
     CHECK_FAILS(open_step(b, len, true, 100), BD_E_FORMAT, "entry 1: bad kind or"
                 " reserved bytes (found 00 02 00 00, expected 00/01 00/01 00 00 in"
-                " a 4.x archive)");
+                " a 5.x archive)");
     entry1[21] = 1;
     b[4] = 2;
     CHECK_FAILS(open_step(b, len, true, 100), BD_E_FORMAT, "entry 1: bad kind or"
                 " reserved bytes (found 00 01 00 00, expected 00/01 00 00 00 in a"
                 " 2.x archive)");
-    b[4] = 4;
+    b[4] = BDA_MAJOR;
     entry1[21] = 0;
     CHECK_FAILS(open_step(b, len, true, 100), BD_E_FORMAT, "step 100: entry does"
                 " not match its checkpoint (the entry says not analysis, the"
@@ -832,6 +1015,44 @@ static void test_corrupt_analysis(void)
     free(b);
 }
 
+/* The 5.0 codings in an archive: a key-ema payload with a flipped
+ * coefficient, one too short for its coefficient, key-ema coding on a
+ * tensor that is not an EMA, split residuals of a u8 tensor. */
+static void test_corrupt_ema_key(void)
+{
+    size_t len;
+    uint8_t *b = archive_bytes(&len), *c = malloc(len), *coding;
+    uint64_t e = 0, t = 0;
+    CHECK(find_coded(b, BDA_EMA_KEY, false, &e, &t), "the archive has key-ema"
+          " payloads");
+    memcpy(c, b, len);
+    uint64_t at = payload_at(c, e, t, &coding);
+    c[at + 2] ^= 0x40;
+    CHECK_FAILS(open_step(c, len, false, 100 * e), BD_E_FORMAT, "crc32c mismatch"
+                " of the raw bytes");
+    shrink_payload(b, c, len, e, t, 3);
+    char want[200];
+    snprintf(want, sizeof want, "entry %llu: tensor %llu: key-ema payload of 3"
+             " bytes is shorter than its 4 bytes of coefficients",
+             (unsigned long long)e, (unsigned long long)t);
+    CHECK_FAILS(open_step(c, len, true, 100 * e), BD_E_FORMAT, want);
+    /* entry 0's tensors: ema.special, net.decay, ... */
+    memcpy(c, b, len);
+    payload_at(c, 0, 1, &coding);
+    *coding = BDA_EMA_KEY;
+    CHECK_FAILS(open_step(c, len, true, 0), BD_E_FORMAT, "step 0: tensor"
+                " 'net.decay': key-ema coding without its weights");
+    /* step 100's rng.state (u8), its sixth tensor */
+    memcpy(c, b, len);
+    payload_at(c, 1, 5, &coding);
+    *coding = BDA_DELTA | BDA_SPLIT;
+    CHECK_FAILS(open_step(c, len, true, 100), BD_E_FORMAT, "step 100: tensor"
+                " 'rng.state': split residuals of a u8 tensor (only f32 residuals"
+                " split)");
+    free(c);
+    free(b);
+}
+
 int main(void)
 {
     setup();
@@ -841,12 +1062,18 @@ int main(void)
     RUN(test_ema_prediction_exact);
     RUN(test_trend_prediction_exact);
     RUN(test_trend_fit);
+    RUN(test_ema_key_prediction_exact);
+    RUN(test_ema_key_fit);
+    RUN(test_split_exact);
+    RUN(test_corrupt_split);
     RUN(test_analysis_archive);
     RUN(test_versions);
-    RUN(test_v3_archive);
+    RUN(test_old_archives);
+    RUN(test_old_codings);
     RUN(test_write_errors);
     RUN(test_corrupt_archive);
     RUN(test_corrupt_analysis);
+    RUN(test_corrupt_ema_key);
     tmp_rmdir(strdup(run_dir));
     return harness_summary();
 }

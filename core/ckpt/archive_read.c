@@ -29,7 +29,8 @@ struct bd_archive {
     char    *path;
     uint32_t zstd_version;  /* of the writer */
     uint16_t major;         /* 1.x: no EMA coding; < 3.0: no analysis entries;
-                               < 4.0: no trend coding */
+                               < 4.0: no trend coding; < 5.0: no key-ema
+                               coding, no split residuals */
     uint8_t *index;
     entry   *entries;
     size_t   n;
@@ -130,6 +131,46 @@ static bd_status parse_entry_fixed(bd_archive *a, const bda_header *h, size_t i,
     return BD_OK;
 }
 
+/* The codings' names, by number. */
+static const char *const coding_names[] = {"key", "delta", "verbatim", "ema",
+                                           "trend", "key-ema"};
+
+/* Whether a coding byte is allowed in an entry (key or not) of a major
+ * version: codings 3 from 2.0, 4 from 4.0, 5 and the split bit (on 1, 3,
+ * 4, 5) from 5.0; in a key entry only 0, 2 and 5. */
+static bool coding_allowed(uint16_t major, bool key, uint8_t byte)
+{
+    static const uint16_t since[] = {1, 1, 1, 2, 4, 5};  /* by base coding */
+    uint8_t base = byte & ~BDA_SPLIT;
+    bool split = byte & BDA_SPLIT;
+    if (base > BDA_EMA_KEY || major < since[base])
+        return false;
+    if (key && base != BDA_KEY && base != BDA_VERBATIM && base != BDA_EMA_KEY)
+        return false;
+    return !split || (major >= 5 && base != BDA_KEY && base != BDA_VERBATIM);
+}
+
+/* The codings allowed, for a message: "0 key, 2 verbatim, ...". */
+static void allowed_codings(uint16_t major, bool key, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (uint8_t c = 0; c <= BDA_EMA_KEY && at < len; c++)
+        if (coding_allowed(major, key, c))
+            at += (size_t)snprintf(buf + at, len - at, "%s%u %s", at ? ", " : "",
+                                   c, coding_names[c]);
+    if (at < len && coding_allowed(major, key, BDA_EMA_KEY | BDA_SPLIT))
+        snprintf(buf + at, len - at, ", each but key and verbatim +%u split",
+                 BDA_SPLIT);
+}
+
+/* The coefficient bytes a payload of this coding starts with. */
+static uint64_t coefficient_bytes(uint8_t base)
+{
+    return base == BDA_EMA ? BDA_EMA_COEFS : base == BDA_TREND ? BDA_TREND_COEFS
+         : base == BDA_EMA_KEY ? BDA_EMA_KEY_COEFS : 0;
+}
+
 /* Entry i, whose payloads start at *payload; both cursors move past it. */
 static bd_status parse_entry(bd_archive *a, const bda_header *h, size_t i,
                              uint64_t *at, uint64_t *payload)
@@ -141,21 +182,20 @@ static bd_status parse_entry(bd_archive *a, const bda_header *h, size_t i,
     uint64_t sum = e->meta_stored;
     for (uint64_t t = 0; t < e->n_tensors; t++) {
         const uint8_t *r = e->tensors + t * BDA_TENSOR_REC;
-        const int last = a->major >= 4 ? BDA_TREND : a->major >= 2 ? BDA_EMA
-                                                                   : BDA_VERBATIM;
-        if (r[0] > last || (e->key && r[0] != BDA_KEY && r[0] != BDA_VERBATIM))
-            return FAIL(a, "entry %zu: tensor %llu: bad coding (found %u, expected"
-                        " 0 key, %s2 verbatim%s%s in a %s entry of a %u.x archive)",
-                        i, (unsigned long long)t, r[0], e->key ? "" : "1 delta, ",
-                        e->key || last < BDA_EMA ? "" : ", 3 ema",
-                        e->key || last < BDA_TREND ? "" : ", 4 trend",
+        if (!coding_allowed(a->major, e->key, r[0])) {
+            char allowed[200];
+            allowed_codings(a->major, e->key, allowed, sizeof allowed);
+            return FAIL(a, "entry %zu: tensor %llu: bad coding (found %u,"
+                        " expected %s in a %s entry of a %u.x archive)", i,
+                        (unsigned long long)t, r[0], allowed,
                         e->key ? "key" : "delta", a->major);
-        const uint64_t coefs = r[0] == BDA_EMA ? BDA_EMA_COEFS
-                             : r[0] == BDA_TREND ? BDA_TREND_COEFS : 0;
+        }
+        const uint8_t base = r[0] & ~BDA_SPLIT;
+        const uint64_t coefs = coefficient_bytes(base);
         if (bd_le64(r + 1) < coefs)
             return FAIL(a, "entry %zu: tensor %llu: %s payload of %llu bytes is"
                         " shorter than its %llu bytes of coefficients", i,
-                        (unsigned long long)t, r[0] == BDA_EMA ? "ema" : "trend",
+                        (unsigned long long)t, coding_names[base],
                         (unsigned long long)bd_le64(r + 1),
                         (unsigned long long)coefs);
         if (__builtin_add_overflow(sum, bd_le64(r + 1), &sum))
@@ -377,40 +417,62 @@ static bd_status decode_meta(bd_archive *a, const entry *e, const state *prev,
     return BD_OK;
 }
 
-/* How a coded payload refers to earlier tensors: a delta to the previous
+/* How a coded payload refers to other tensors: a delta to the previous
  * version, a trend to the two previous versions and its coefficient, an
- * EMA to its references and coefficients; a key to nothing. */
+ * EMA to its references and coefficients, a key-ema to its weights and
+ * coefficient; a key to nothing. */
 typedef struct refs {
-    uint8_t               coding;
+    uint8_t               coding;  /* without BDA_SPLIT */
+    bool                  split;
     const bd_ckpt_tensor *prev;
     bda_trend_refs        trend;
     bda_ema_refs          ema;
+    const float          *w;       /* of a key-ema payload */
     float                 c[2];
 } refs;
 
-/* Raw bytes of a key, delta or EMA frame: unshuffle, undo the delta or
- * prediction, check the CRC the checkpoint's index records. */
-static bd_status decode_coded(bd_ckpt_tensor *t, const refs *r,
-                              const uint8_t *frame, uint64_t stored,
-                              const char *where)
+/* The residuals of a payload body (or a key payload's raw bytes) into a
+ * new buffer: one frame of byte planes, or split. */
+static bd_status decode_body(const bd_ckpt_tensor *t, const refs *r,
+                             const uint8_t *body, uint64_t stored,
+                             const char *where, uint8_t **out)
 {
-    uint8_t *planes = NULL, *raw = NULL;
-    BD_TRY(unzstd(frame, stored, t->nbytes, NULL, 0, where, &planes));
-    raw = malloc(t->nbytes ? t->nbytes : 1);
-    if (!raw) {
-        free(planes);
+    uint8_t *raw = malloc(t->nbytes ? t->nbytes : 1);
+    if (!raw)
         return bd_fail(BD_E_NOMEM, "%s: cannot allocate %llu bytes", where,
                        (unsigned long long)t->nbytes);
+    uint8_t *planes = NULL;
+    bd_status s = r->split ? bda_split_decode(body, stored, t->nbytes / 4, raw, where)
+                           : unzstd(body, stored, t->nbytes, NULL, 0, where, &planes);
+    if (s == BD_OK && !r->split) {
+        size_t width = bdc_elem_size(t->dtype);
+        bd_unshuffle(planes, raw, t->nbytes / width, width);
     }
-    size_t width = bdc_elem_size(t->dtype);
-    bd_unshuffle(planes, raw, t->nbytes / width, width);
     free(planes);
+    if (s != BD_OK) {
+        free(raw);
+        return s;
+    }
+    *out = raw;
+    return BD_OK;
+}
+
+/* Raw bytes of a coded payload's body: its residuals, the delta or
+ * prediction undone, the CRC the checkpoint's index records checked. */
+static bd_status decode_coded(bd_ckpt_tensor *t, const refs *r,
+                              const uint8_t *body, uint64_t stored,
+                              const char *where)
+{
+    uint8_t *raw = NULL;
+    BD_TRY(decode_body(t, r, body, stored, where, &raw));
     if (r->coding == BDA_DELTA)
         bda_delta_decode(t->dtype, raw, r->prev->data, t->nbytes);
     if (r->coding == BDA_EMA)
         bda_ema_decode(raw, &r->ema, r->c, t->nbytes / 4);
     if (r->coding == BDA_TREND)
         bda_trend_decode(raw, &r->trend, r->c[0], t->nbytes / 4);
+    if (r->coding == BDA_EMA_KEY)
+        bda_ema_key_decode(raw, r->w, r->c[0], t->nbytes / 4);
     uint32_t crc = bd_crc32c(0, raw, t->nbytes);
     if (crc != t->stored.crc32c) {
         free(raw);
@@ -423,35 +485,34 @@ static bd_status decode_coded(bd_ckpt_tensor *t, const refs *r,
 
 /* What a payload of this coding refers to, checked (prev[0] is the
  * previous entry, prev[1] the one before when it is in the key entry's
- * chain); an EMA or trend payload's coefficients are read from its first
- * bytes (*skip of them; the index check made sure it has them). */
+ * chain); an EMA, trend or key-ema payload's coefficients are read from
+ * its first bytes (*skip of them; the index check made sure it has them). */
 static bd_status find_refs(const state prev[2], const state *cur,
                            const bd_ckpt_tensor *t, const uint8_t *payload,
                            const char *where, refs *r, uint64_t *skip)
 {
-    *skip = 0;
+    *skip = coefficient_bytes(r->coding);
+    memcpy(r->c, payload, *skip);
+    if (r->split && t->dtype != BD_CKPT_F32)
+        return bd_fail(BD_E_FORMAT, "%s: split residuals of a %s tensor (only f32"
+                       " residuals split)", where, bdc_dtype_name(t->dtype));
     if (r->coding == BDA_DELTA && !(r->prev = bda_previous(prev[0].ck, t)))
         return bd_fail(BD_E_FORMAT, "%s: delta without a previous version of"
                        " the same dtype and size", where);
-    if (r->coding == BDA_TREND) {
-        if (!bda_trend_refs_find(prev[0].ck, prev[1].ck, t, &r->trend))
-            return bd_fail(BD_E_FORMAT, "%s: trend coding without its"
-                           " references (an f32 tensor of its size in the two"
-                           " previous steps, after the key step)", where);
-        memcpy(r->c, payload, BDA_TREND_COEFS);
-        *skip = BDA_TREND_COEFS;
-        return BD_OK;
-    }
-    if (r->coding != BDA_EMA)
-        return BD_OK;
-    if (!bda_ema_refs_find(cur->ck, prev[0].ck, t, &r->ema))
+    if (r->coding == BDA_TREND && !bda_trend_refs_find(prev[0].ck, prev[1].ck, t,
+                                                        &r->trend))
+        return bd_fail(BD_E_FORMAT, "%s: trend coding without its"
+                       " references (an f32 tensor of its size in the two"
+                       " previous steps, after the key step)", where);
+    if (r->coding == BDA_EMA && !bda_ema_refs_find(cur->ck, prev[0].ck, t, &r->ema))
         return bd_fail(BD_E_FORMAT, "%s: ema coding without its references"
                        " (an f32 'ema.<p>', <p> not an 'ema.' name, needs <p> in"
                        " this and the previous step and itself in the previous"
-                       " step, of its size)",
-                       where);
-    memcpy(r->c, payload, BDA_EMA_COEFS);
-    *skip = BDA_EMA_COEFS;
+                       " step, of its size)", where);
+    if (r->coding == BDA_EMA_KEY && !(r->w = bda_ema_key_ref(cur->ck, t)))
+        return bd_fail(BD_E_FORMAT, "%s: key-ema coding without its weights (an"
+                       " f32 'ema.<p>', <p> not an 'ema.' name, needs <p> in this"
+                       " step, of its size)", where);
     return BD_OK;
 }
 
@@ -459,7 +520,8 @@ static bd_status decode_tensor(bd_archive *a, const entry *e, size_t i,
                                uint64_t at, const state prev[2], state *cur)
 {
     bd_ckpt_tensor *t = &cur->ck->tensors[i];
-    refs r = {.coding = e->tensors[i * BDA_TENSOR_REC]};
+    const uint8_t byte = e->tensors[i * BDA_TENSOR_REC];
+    refs r = {.coding = byte & ~BDA_SPLIT, .split = byte & BDA_SPLIT};
     uint64_t stored = bd_le64(e->tensors + i * BDA_TENSOR_REC + 1), skip = 0;
     char where[700];
     snprintf(where, sizeof where, "archive '%s': step %llu: tensor '%s'",
@@ -488,6 +550,14 @@ static bool wanted(const char *name, const char *only)
         || (strncmp(only, "ema.", 4) == 0 && strcmp(name, only + 4) == 0);
 }
 
+/* Whether a payload of this coding byte refers to weights of its own
+ * entry (an ema or key-ema payload). */
+static bool refers_to_own_entry(uint8_t byte)
+{
+    uint8_t base = byte & ~BDA_SPLIT;
+    return base == BDA_EMA || base == BDA_EMA_KEY;
+}
+
 /* Decode the wanted tensors of entry e: the EMA-coded ones last, since
  * they refer to weights of the same entry. */
 static bd_status decode_entry(bd_archive *a, const entry *e, const char *only,
@@ -497,7 +567,7 @@ static bd_status decode_entry(bd_archive *a, const entry *e, const char *only,
         uint64_t at = e->offset + e->meta_stored;
         for (size_t t = 0; t < e->n_tensors; t++) {
             const uint8_t *rec = e->tensors + t * BDA_TENSOR_REC;
-            if ((rec[0] == BDA_EMA) == ema_pass
+            if (refers_to_own_entry(rec[0]) == ema_pass
                 && wanted(cur->ck->tensors[t].name, only))
                 BD_TRY(decode_tensor(a, e, t, at, prev, cur));
             at += bd_le64(rec + 1);

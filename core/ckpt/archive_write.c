@@ -1,9 +1,10 @@
 /* Writing archives (.bda): a run's checkpoint history in one file. Each
- * tensor is stored byte shuffled in one zstd frame, as it is, as its delta
- * from its previous version, as its residual from the line through its two
- * previous versions or (an EMA) from a prediction from its weights,
- * whichever is smallest; every key_every-th entry is a key entry that needs
- * no earlier one. Blobs that re-encode to themselves are stored as values,
+ * tensor is stored as it is (byte shuffled, in one zstd frame), as its
+ * delta from its previous version, as its residual from the line through
+ * its two previous versions or (an EMA) from a prediction from its weights,
+ * whichever is smallest, the residuals either as one frame of their byte
+ * planes or split into classes and raw low bits; every key_every-th entry
+ * is a key entry that needs no earlier one. Blobs that re-encode to themselves are stored as values,
  * others verbatim. With optimizer_at_keys the other entries hold analysis
  * checkpoints (no optimizer state). The layout is in FORMAT.md. */
 #include "format.h"
@@ -14,7 +15,7 @@
 
 bd_archive_opts bd_archive_defaults(void)
 {
-    return (bd_archive_opts){.level = 9, .key_every = 16};
+    return (bd_archive_opts){.level = 9, .key_every = 20};
 }
 typedef struct writer {
     bd_atomic file;
@@ -51,65 +52,118 @@ static bd_status coded_buffer(const bd_ckpt_tensor *t, uint8_t **coded)
                                     " '%s'", t->name);
 }
 
-/* The frame of t's raw bytes (or of their delta from prev's). */
-static bd_status tensor_frame(const bd_ckpt_tensor *t,
-                              const bd_ckpt_tensor *prev, int level,
-                              uint8_t **out, size_t *out_len)
+/* The key payload of t: one frame of the byte planes of its raw bytes. */
+static bd_status key_payload(const bd_ckpt_tensor *t, int level, uint8_t **out,
+                             size_t *out_len)
 {
-    size_t n = t->nbytes;
     uint8_t *coded;
     BD_TRY(coded_buffer(t, &coded));
-    if (prev)
-        bda_delta_encode(t->dtype, t->data, prev->data, coded, n);
-    else
-        memcpy(coded, t->data, n);
-    return planes_frame(coded, n, bdc_elem_size(t->dtype), level, out, out_len);
+    memcpy(coded, t->data, t->nbytes);
+    return planes_frame(coded, t->nbytes, bdc_elem_size(t->dtype), level, out,
+                        out_len);
 }
 
-/* A predicted payload: its coefficients (ncoef bytes), then the frame of
- * the n coded bytes (which it frees). */
+/* The body of t's coded residuals (which it frees): one frame of their
+ * byte planes or, for an f32 tensor, the split residuals when they are
+ * smaller (*split says which). */
+static bd_status residual_body(const bd_ckpt_tensor *t, uint8_t *coded,
+                               int level, uint8_t **out, size_t *out_len,
+                               bool *split)
+{
+    uint8_t *parts = NULL;
+    size_t parts_len = 0;
+    bd_status s = t->dtype == BD_CKPT_F32
+                ? bda_split_encode(coded, t->nbytes / 4, level, &parts, &parts_len)
+                : BD_OK;
+    if (s != BD_OK) {
+        free(coded);
+        return s;
+    }
+    s = planes_frame(coded, t->nbytes, bdc_elem_size(t->dtype), level, out,
+                     out_len);
+    *split = s == BD_OK && parts && parts_len < *out_len;
+    if (*split) {
+        free(*out);
+        *out = parts;
+        *out_len = parts_len;
+    } else {
+        free(parts);
+    }
+    return s;
+}
+
+/* The delta payload of t from its previous version. */
+static bd_status delta_payload(const bd_ckpt_tensor *t, const bd_ckpt_tensor *prev,
+                               int level, uint8_t **out, size_t *out_len,
+                               bool *split)
+{
+    uint8_t *coded;
+    BD_TRY(coded_buffer(t, &coded));
+    bda_delta_encode(t->dtype, t->data, prev->data, coded, t->nbytes);
+    return residual_body(t, coded, level, out, out_len, split);
+}
+
+/* A predicted payload: its coefficients (ncoef bytes), then the body of
+ * the coded residuals (which it frees). */
 static bd_status coefs_payload(const bd_ckpt_tensor *t, const float *c,
                                size_t ncoef, uint8_t *coded, int level,
-                               uint8_t **out, size_t *out_len)
+                               uint8_t **out, size_t *out_len, bool *split)
 {
-    uint8_t *frame;
+    uint8_t *body;
     size_t len;
-    BD_TRY(planes_frame(coded, t->nbytes, 4, level, &frame, &len));
+    BD_TRY(residual_body(t, coded, level, &body, &len, split));
     *out = malloc(ncoef + len);
     if (!*out) {
-        free(frame);
+        free(body);
         return bd_fail(BD_E_NOMEM, "archive: cannot code tensor '%s'", t->name);
     }
     memcpy(*out, c, ncoef);
-    memcpy(*out + ncoef, frame, len);
-    free(frame);
+    memcpy(*out + ncoef, body, len);
+    free(body);
     *out_len = ncoef + len;
     return BD_OK;
 }
 
 /* The EMA payload of t: its residuals from the prediction from its
- * weights. */
+ * weights and its previous version. */
 static bd_status ema_payload(const bd_ckpt_tensor *t, const bda_ema_refs *r,
-                             int level, uint8_t **out, size_t *out_len)
+                             int level, uint8_t **out, size_t *out_len,
+                             bool *split)
 {
     uint8_t *coded;
     BD_TRY(coded_buffer(t, &coded));
     float c[2];
     bda_ema_fit(t->data, r, t->nbytes / 4, c);
     bda_ema_encode(t->data, r, c, coded, t->nbytes / 4);
-    return coefs_payload(t, c, BDA_EMA_COEFS, coded, level, out, out_len);
+    return coefs_payload(t, c, BDA_EMA_COEFS, coded, level, out, out_len, split);
+}
+
+/* The key-ema payload of t: its residuals from w + c w, w its weights in
+ * the same entry. */
+static bd_status ema_key_payload(const bd_ckpt_tensor *t, const float *w,
+                                 int level, uint8_t **out, size_t *out_len,
+                                 bool *split)
+{
+    uint8_t *coded;
+    BD_TRY(coded_buffer(t, &coded));
+    float c = bda_ema_key_fit(t->data, w, t->nbytes / 4);
+    bda_ema_key_encode(t->data, w, c, coded, t->nbytes / 4);
+    return coefs_payload(t, &c, BDA_EMA_KEY_COEFS, coded, level, out, out_len,
+                         split);
 }
 
 /* The trend payload of t: its residuals from the line through its two
  * previous versions. */
 static bd_status trend_payload(const bd_ckpt_tensor *t, const bda_trend_refs *r,
-                               int level, uint8_t **out, size_t *out_len)
+                               int level, uint8_t **out, size_t *out_len,
+                               bool *split)
 {
     uint8_t *coded;
     BD_TRY(coded_buffer(t, &coded));
     float c = bda_trend_fit(t->data, r, t->nbytes / 4);
     bda_trend_encode(t->data, r, c, coded, t->nbytes / 4);
-    return coefs_payload(t, &c, BDA_TREND_COEFS, coded, level, out, out_len);
+    return coefs_payload(t, &c, BDA_TREND_COEFS, coded, level, out, out_len,
+                         split);
 }
 
 /* Whether re-encoding t as its record says gives back the file's blob. */
@@ -125,23 +179,26 @@ static bd_status blob_reproducible(const bd_ckpt_tensor *t, const uint8_t *blob,
     return BD_OK;
 }
 
-/* Keep the candidate payload if it is smaller than the best so far. */
+/* Keep the candidate payload (split or not) if it is smaller than the
+ * best so far. */
 static void keep_smaller(uint8_t *cand, size_t cand_len, uint8_t coding,
-                         uint8_t **best, size_t *best_len, uint8_t *best_coding)
+                         bool split, uint8_t **best, size_t *best_len,
+                         uint8_t *best_coding)
 {
     bool smaller = cand_len < *best_len;
     free(smaller ? *best : cand);
     if (smaller) {
         *best = cand;
         *best_len = cand_len;
-        *best_coding = coding;
+        *best_coding = (uint8_t)(coding | (split ? BDA_SPLIT : 0));
     }
 }
 
 /* The smallest of the key, delta (given a previous version), trend (given
- * two) and EMA (given its references) payloads. cur, prev and prev2 are
- * the entries' checkpoints; prev is NULL in a key entry, prev2 also in the
- * entry after it. */
+ * two), EMA (given its references) and key-ema (an EMA without them, given
+ * its weights) payloads. cur, prev and prev2 are the entries'
+ * checkpoints; prev is NULL in a key entry, prev2 also in the entry after
+ * it. */
 static bd_status best_payload(const bd_ckpt *cur, const bd_ckpt *prev,
                               const bd_ckpt *prev2, const bd_ckpt_tensor *t,
                               int level, uint8_t *coding, uint8_t **out,
@@ -149,20 +206,26 @@ static bd_status best_payload(const bd_ckpt *cur, const bd_ckpt *prev,
 {
     uint8_t *cand;
     size_t len;
-    BD_TRY(tensor_frame(t, NULL, level, out, out_len));
+    bool split;
+    BD_TRY(key_payload(t, level, out, out_len));
     *coding = BDA_KEY;
     const bd_ckpt_tensor *p = bda_previous(prev, t);
     bd_status s = BD_OK;
-    if (p && (s = tensor_frame(t, p, level, &cand, &len)) == BD_OK)
-        keep_smaller(cand, len, BDA_DELTA, out, out_len, coding);
+    if (p && (s = delta_payload(t, p, level, &cand, &len, &split)) == BD_OK)
+        keep_smaller(cand, len, BDA_DELTA, split, out, out_len, coding);
     bda_trend_refs tr;
     if (s == BD_OK && prev2 && bda_trend_refs_find(prev, prev2, t, &tr)
-        && (s = trend_payload(t, &tr, level, &cand, &len)) == BD_OK)
-        keep_smaller(cand, len, BDA_TREND, out, out_len, coding);
+        && (s = trend_payload(t, &tr, level, &cand, &len, &split)) == BD_OK)
+        keep_smaller(cand, len, BDA_TREND, split, out, out_len, coding);
     bda_ema_refs r;
-    if (s == BD_OK && prev && bda_ema_refs_find(cur, prev, t, &r)
-        && (s = ema_payload(t, &r, level, &cand, &len)) == BD_OK)
-        keep_smaller(cand, len, BDA_EMA, out, out_len, coding);
+    const float *w;
+    if (s == BD_OK && prev && bda_ema_refs_find(cur, prev, t, &r)) {
+        if ((s = ema_payload(t, &r, level, &cand, &len, &split)) == BD_OK)
+            keep_smaller(cand, len, BDA_EMA, split, out, out_len, coding);
+    } else if (s == BD_OK && (w = bda_ema_key_ref(cur, t))
+               && (s = ema_key_payload(t, w, level, &cand, &len, &split)) == BD_OK) {
+        keep_smaller(cand, len, BDA_EMA_KEY, split, out, out_len, coding);
+    }
     if (s != BD_OK)
         free(*out);
     return s;

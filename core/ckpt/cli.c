@@ -28,7 +28,7 @@ static const char USAGE[] =
     "  import IN.safetensors OUT.bdc    such weights back into a unet checkpoint\n"
     "  archive RUN_DIR OUT.bda [level=N] [key_every=K] [optimizer=all|keys]\n"
     "                                   pack RUN_DIR/ckpt/step_<N>.bdc\n"
-    "                                   (defaults: level=9 key_every=16\n"
+    "                                   (defaults: level=9 key_every=20\n"
     "                                   optimizer=all); optimizer=keys keeps the\n"
     "                                   optimizer state in key steps only (they\n"
     "                                   resume) and every other step as an\n"

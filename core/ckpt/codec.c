@@ -276,11 +276,17 @@ static const float *f32_ref(const bd_ckpt *ck, const char *name,
          ? r->data : NULL;
 }
 
+/* Whether t is an f32 `ema.<p>` that may be predicted from weights <p>. */
+static bool ema_of_weights(const bd_ckpt_tensor *t)
+{
+    return t->dtype == BD_CKPT_F32 && strncmp(t->name, "ema.", 4) == 0
+        && strncmp(t->name + 4, "ema.", 4) != 0;  /* no chains of EMAs */
+}
+
 bool bda_ema_refs_find(const bd_ckpt *cur, const bd_ckpt *prev,
                        const bd_ckpt_tensor *t, bda_ema_refs *r)
 {
-    if (t->dtype != BD_CKPT_F32 || strncmp(t->name, "ema.", 4) != 0
-        || strncmp(t->name + 4, "ema.", 4) == 0)  /* no chains of EMAs */
+    if (!ema_of_weights(t))
         return false;
     *r = (bda_ema_refs){.ema_prev = f32_ref(prev, t->name, t),
                         .w = f32_ref(cur, t->name + 4, t),
@@ -359,6 +365,51 @@ void bda_ema_decode(uint8_t *ema, const bda_ema_refs *r, const float c[2],
     predicted_decode(ema, ema_predict, r, c, n);
 }
 
+/* ---- archive key-ema predictions ----------------------------------------- */
+
+const float *bda_ema_key_ref(const bd_ckpt *cur, const bd_ckpt_tensor *t)
+{
+    return ema_of_weights(t) ? f32_ref(cur, t->name + 4, t) : NULL;
+}
+
+static bool ema_key_element(const void *refs, const float *ema, uint64_t i,
+                            double *y, double *u, double *v, double *d)
+{
+    const float *w = refs;
+    *y = (double)ema[i] - w[i], *u = w[i], *v = 0;
+    *d = ulp(w[i]);
+    return true;
+}
+
+/* From the least-squares fit. An EMA of weights that decay geometrically
+ * (no gradient) is a constant multiple of them, which w + c w predicts to
+ * a few units in the last place. */
+float bda_ema_key_fit(const float *ema, const float *w, uint64_t n)
+{
+    float c[2] = {0.0f, 0.0f};
+    fit_pass(ema_key_element, w, ema, n, false, c);
+    fit_log(ema_key_element, w, ema, n, c);
+    return c[0];
+}
+
+static uint32_t ema_key_predict(const void *refs, const float *c, uint64_t i)
+{
+    const float *w = refs;
+    float p = w[i] + c[0] * w[i];
+    return prediction_bits(p, &w[i]);
+}
+
+void bda_ema_key_encode(const float *ema, const float *w, float c, uint8_t *out,
+                        uint64_t n)
+{
+    predicted_encode(ema, ema_key_predict, w, &c, out, n);
+}
+
+void bda_ema_key_decode(uint8_t *ema, const float *w, float c, uint64_t n)
+{
+    predicted_decode(ema, ema_key_predict, w, &c, n);
+}
+
 /* ---- archive trend predictions ------------------------------------------- */
 
 bool bda_trend_refs_find(const bd_ckpt *prev, const bd_ckpt *prev2,
@@ -404,6 +455,169 @@ void bda_trend_encode(const float *x, const bda_trend_refs *r, float c,
 void bda_trend_decode(uint8_t *x, const bda_trend_refs *r, float c, uint64_t n)
 {
     predicted_decode(x, trend_predict, r, &c, n);
+}
+
+/* ---- split residuals ----------------------------------------------------- */
+
+/* A residual's class: itself below 4, else 2 L - 2 + its second bit for
+ * bit length L (4 .. 63); the bits below its two leading ones (L - 2) are
+ * stored raw. The classes carry what is predictable (the size), the raw
+ * bits are noise that no coder shrinks. */
+#define SPLIT_CLASSES 64u
+
+static uint8_t split_class(uint32_t z, unsigned *raw_bits)
+{
+    if (z < 4) {
+        *raw_bits = 0;
+        return (uint8_t)z;
+    }
+    unsigned len = 32u - (unsigned)__builtin_clz(z);
+    *raw_bits = len - 2;
+    return (uint8_t)(2 * len - 2 + (z >> (len - 2) & 1));
+}
+
+/* The raw bits a class carries below its leading bits, and those bits. */
+static unsigned class_raw_bits(uint8_t k)
+{
+    return k < 4 ? 0 : (unsigned)(k >> 1) - 1;
+}
+
+static uint32_t class_top(uint8_t k)
+{
+    if (k < 4)
+        return k;
+    unsigned len = (unsigned)(k >> 1) + 1u;
+    return 1u << (len - 1) | (uint32_t)(k & 1) << (len - 2);
+}
+
+typedef struct bit_writer {
+    uint8_t *p;
+    uint64_t acc;
+    unsigned n;  /* bits in acc */
+} bit_writer;
+
+static void put_bits(bit_writer *b, uint32_t v, unsigned n)
+{
+    b->acc |= (uint64_t)v << b->n;
+    b->n += n;
+    for (; b->n >= 8; b->n -= 8, b->acc >>= 8)
+        *b->p++ = (uint8_t)b->acc;
+}
+
+bd_status bda_split_encode(const uint8_t *residuals, uint64_t n, int level,
+                           uint8_t **out, size_t *out_len)
+{
+    uint8_t *classes = malloc(n ? n : 1);
+    if (!classes)
+        return bd_fail(BD_E_NOMEM, "archive: cannot split %llu residuals",
+                       (unsigned long long)n);
+    uint64_t bits = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        unsigned raw;
+        classes[i] = split_class(bits_at(residuals, i), &raw);
+        bits += raw;
+    }
+    uint8_t *frame;
+    size_t frame_len;
+    bd_status s = bd_zstd_compress(classes, n, level, NULL, 0, &frame, &frame_len);
+    free(classes);
+    BD_TRY(s);
+    size_t len = 8 + frame_len + (size_t)((bits + 7) / 8);
+    uint8_t *p = calloc(len, 1);
+    if (!p) {
+        free(frame);
+        return bd_fail(BD_E_NOMEM, "archive: cannot split %llu residuals",
+                       (unsigned long long)n);
+    }
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)((uint64_t)frame_len >> (8 * i));
+    memcpy(p + 8, frame, frame_len);
+    free(frame);
+    bit_writer b = {.p = p + 8 + frame_len};
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t z = bits_at(residuals, i);
+        unsigned raw;
+        split_class(z, &raw);
+        put_bits(&b, z & ((1u << raw) - 1), raw);
+    }
+    put_bits(&b, 0, 7);  /* flush the last partial byte, zero padded */
+    *out = p;
+    *out_len = len;
+    return BD_OK;
+}
+
+/* The raw bits the classes call for, checking each class. */
+static bd_status split_bits(const uint8_t *classes, uint64_t n,
+                            const char *where, uint64_t *bits)
+{
+    *bits = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (classes[i] >= SPLIT_CLASSES)
+            return bd_fail(BD_E_FORMAT, "%s: residual class %u of element %llu"
+                           " out of range (expected 0 to %u)", where, classes[i],
+                           (unsigned long long)i, SPLIT_CLASSES - 1);
+        *bits += class_raw_bits(classes[i]);
+    }
+    return BD_OK;
+}
+
+/* The residuals from their classes and the packed bits (checked to hold
+ * exactly the bits they need, zero padded). */
+static bd_status split_join(const uint8_t *classes, const uint8_t *packed,
+                            uint64_t packed_len, uint64_t n, uint8_t *residuals,
+                            const char *where)
+{
+    uint64_t bits;
+    BD_TRY(split_bits(classes, n, where, &bits));
+    if (packed_len != (bits + 7) / 8)
+        return bd_fail(BD_E_FORMAT, "%s: low bits of %llu bytes (expected %llu:"
+                       " the classes call for %llu bits)", where,
+                       (unsigned long long)packed_len,
+                       (unsigned long long)((bits + 7) / 8),
+                       (unsigned long long)bits);
+    if (bits % 8 && packed[packed_len - 1] >> (bits % 8))
+        return bd_fail(BD_E_FORMAT, "%s: padding after the low bits is not zero"
+                       " (last byte 0x%02x, %llu bits used)", where,
+                       packed[packed_len - 1], (unsigned long long)(bits % 8));
+    uint64_t acc = 0, at = 0;
+    unsigned have = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        unsigned raw = class_raw_bits(classes[i]);
+        for (; have < raw; have += 8)
+            acc |= (uint64_t)packed[at++] << have;
+        uint32_t z = class_top(classes[i]) | (uint32_t)(acc & ((1ull << raw) - 1));
+        acc >>= raw;
+        have -= raw;
+        memcpy(residuals + 4 * i, &z, 4);
+    }
+    return BD_OK;
+}
+
+bd_status bda_split_decode(const uint8_t *payload, uint64_t stored, uint64_t n,
+                           uint8_t *residuals, const char *where)
+{
+    if (stored < 8)
+        return bd_fail(BD_E_FORMAT, "%s: split payload of %llu bytes is shorter"
+                       " than its 8-byte class frame size", where,
+                       (unsigned long long)stored);
+    uint64_t frame_len = bd_le64(payload);
+    if (frame_len > stored - 8)
+        return bd_fail(BD_E_FORMAT, "%s: class frame of %llu bytes runs past the"
+                       " payload (%llu bytes after its size)", where,
+                       (unsigned long long)frame_len,
+                       (unsigned long long)(stored - 8));
+    BD_TRY(bd_zstd_check(payload + 8, frame_len, n, where));
+    uint8_t *classes = malloc(n ? n : 1);
+    if (!classes)
+        return bd_fail(BD_E_NOMEM, "%s: cannot allocate %llu bytes", where,
+                       (unsigned long long)n);
+    bd_status s = bd_zstd_decompress(payload + 8, frame_len, classes, n, NULL, 0,
+                                     where);
+    if (s == BD_OK)
+        s = split_join(classes, payload + 8 + frame_len, stored - 8 - frame_len,
+                       n, residuals, where);
+    free(classes);
+    return s;
 }
 
 /* The version of t in prev that t can be coded against, or NULL. */

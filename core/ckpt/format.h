@@ -165,9 +165,10 @@ bd_status bd_format_fail(const char *kind, const char *name, const char *fmt,
 /* ---- .bda archives ------------------------------------------------------- */
 
 #define BDA_MAGIC       "BDAR"
-#define BDA_MAJOR       4  /* reads 1.x to 3.x too: 2.0 added the EMA
+#define BDA_MAJOR       5  /* reads 1.x to 4.x too: 2.0 added the EMA
                               coding, 3.0 analysis entries, 4.0 the trend
-                              coding */
+                              coding, 5.0 the key-ema coding and split
+                              residuals */
 #define BDA_MINOR       0
 #define BDA_HEADER_SIZE 64u
 #define BDA_HEADER_MAX  4096u
@@ -177,10 +178,16 @@ bd_status bd_format_fail(const char *kind, const char *name, const char *fmt,
 /* The largest .bdc meta region: header, index and alignment padding. */
 #define BDA_META_MAX    ((uint64_t)BDC_HEADER_MAX + BDC_INDEX_MAX + BDC_ALIGN_MAX)
 
-/* How a tensor's payload is coded. */
-enum { BDA_KEY = 0, BDA_DELTA = 1, BDA_VERBATIM = 2, BDA_EMA = 3, BDA_TREND = 4 };
+/* How a tensor's payload is coded: the coding byte's low 7 bits; bit 7
+ * (BDA_SPLIT, 5.0) stores the residuals of a delta, ema, trend or key-ema
+ * payload of an f32 tensor split (bda_split_encode) rather than as one
+ * frame of their byte planes. */
+enum { BDA_KEY = 0, BDA_DELTA = 1, BDA_VERBATIM = 2, BDA_EMA = 3, BDA_TREND = 4,
+       BDA_EMA_KEY = 5 };
+#define BDA_SPLIT       0x80u
 #define BDA_EMA_COEFS   8u  /* an EMA payload starts with two f32 coefficients */
 #define BDA_TREND_COEFS 4u  /* a trend payload with one */
+#define BDA_EMA_KEY_COEFS 4u  /* a key-ema payload with one */
 /* An analysis entry (3.0) holds a checkpoint of kind BDA_ANALYSIS: the
  * training checkpoint without its optimizer state (tensors named
  * BDA_OPTIMIZER...), written by an archive with optimizer_at_keys. */
@@ -234,6 +241,29 @@ float bda_trend_fit(const float *x, const bda_trend_refs *r, uint64_t n);
 void bda_trend_encode(const float *x, const bda_trend_refs *r, float c,
                       uint8_t *out, uint64_t n);
 void bda_trend_decode(uint8_t *x, const bda_trend_refs *r, float c, uint64_t n);
+
+/* A key-ema payload (5.0) of `ema.<p>` is predicted from <p> in the same
+ * entry alone, so it may be in a key entry. The weights it is predicted
+ * from in cur: <p>, an f32 tensor of t's size with data (t f32, <p> not an
+ * `ema.` name); or NULL. */
+const float *bda_ema_key_ref(const bd_ckpt *cur, const bd_ckpt_tensor *t);
+/* The coefficient c of the prediction w + c w for ema (any decodes). */
+float bda_ema_key_fit(const float *ema, const float *w, uint64_t n);
+/* The residuals of n floats from their prediction, and back (in place). */
+void bda_ema_key_encode(const float *ema, const float *w, float c, uint8_t *out,
+                        uint64_t n);
+void bda_ema_key_decode(uint8_t *ema, const float *w, float c, uint64_t n);
+
+/* Split residuals (5.0): n residuals (u32, as the codings above write
+ * them) as a u64 size, one zstd frame of their classes (a byte each: the
+ * value below 4, else its bit length and the bit below its leading one)
+ * and the bits below those, packed. *out is malloc'd. */
+bd_status bda_split_encode(const uint8_t *residuals, uint64_t n, int level,
+                           uint8_t **out, size_t *out_len);
+/* Back into residuals (n x u32), checking every size and the padding;
+ * messages start with `where`. */
+bd_status bda_split_decode(const uint8_t *payload, uint64_t stored, uint64_t n,
+                           uint8_t *residuals, const char *where);
 
 /* ---- files --------------------------------------------------------------- */
 

@@ -24,7 +24,7 @@
  *   bd.ckpt.path(run | dir, step) -> "<dir>/step_<N>.bdc" (run: <run>/ckpt)
  *   bd.ckpt.list(run | dir) -> { { step =, path = }, ... } by step
  *                              (a missing folder: {}) | nil, msg, stage
- *   bd.ckpt.archive(run | run folder, out.bda [, {level = 9, key_every = 16,
+ *   bd.ckpt.archive(run | run folder, out.bda [, {level = 9, key_every = 20,
  *                   optimizer = "all" | "keys"}]) -> { entries =, bytes = }
  *                                                   | nil, msg, stage
  *     packs the run's ckpt/step_<N>.bdc files into one archive, as bdrun

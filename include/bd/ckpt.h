@@ -199,7 +199,7 @@ long bd_ckpt_temp_writer(const char *name);
 
 typedef struct bd_archive_opts {
     int level;      /* zstd level 1..19 for the archive's frames (default 9) */
-    int key_every;  /* a key checkpoint every K entries, K >= 1 (default 16) */
+    int key_every;  /* a key checkpoint every K entries, K >= 1 (default 20) */
     bool optimizer_at_keys; /* keep the optimizer state (optim.* tensors)
                                in key entries only; the other entries hold
                                analysis checkpoints: bd.kind "analysis",
