@@ -8,8 +8,8 @@ local check = require "check"
 local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local args = "sizes=8,16 steps=4,4 spacings=3,2 width=4 emb=16 warmup=1 seeds=1,2 sample_steps=2"
-             .. " probes=9 name=smoke"
+local args = "sizes=8,16 steps=4,4 bumps_sites=3,4:4,6 stripes_sites=3,9:17,33 width=4 emb=16"
+             .. " warmup=1 seeds=1,2 sample_steps=2 probes=9 name=smoke"
 local run_script, dir = check.smoke(cfg.bdrun, "efficiency.lua", args)
 local out, code = run_script()
 check.eq(code, 0, "exit status; output:\n" .. out)
@@ -19,19 +19,22 @@ local run = dir .. "/runs/smoke/"
 check.ok(out:find("\nanswer: cannot decide (a slope's interval straddles 1.5 or a size's data"
                   .. " needed was not located)\n", 1, true), "no verdict:\n" .. out)
 for _, arm in ipairs{ "bumps", "stripes" } do
-  check.ok(out:find("\n  " .. arm .. " %([^\n]*%): slope of log images needed on log N n = 0:"
-                    .. " cannot tell\n"), arm .. " slope line")
+  check.ok(out:find("\n  " .. arm .. " %([^\n]*%): slope of log images needed on log N n = 0,"
+                    .. " located in 0 of 2 seeds: cannot tell\n"), arm .. " slope line")
 end
-check.ok(out:find("\n    seed 2: images to reach 60%: N 8: not reached; N 16: not reached\n", 1,
-                  true) or out:find("reached by the smallest data set", 1, true), "per-seed line")
--- the controls read as built: the data sets' sizes at spacing 2 grow as
--- (N/2 + 1)^2 (slope log2(81/25) = 1.70) and 2 (N/2 + 1) + 8 (log2(26/18) = 0.53)
-check.ok(out:find("\n  bumps: slope 1.70 reads near quadratic (must read near quadratic)\n", 1,
-                  true), "bumps control")
-check.ok(out:find("\n  stripes: slope 0.53 reads near linear (must read near linear)\n", 1, true),
+check.ok(out:find("\n    seed 2: images to reach 60%: N 8: more than 26 (no data set reaches it);"
+                  .. " N 16: more than 74 (no data set reaches it)\n", 1, true)
+         or out:find("(the smallest data set reaches it)", 1, true), "per-seed line")
+-- the controls read as built: the snapping oracles' images needed on these
+-- 9 probes, from every lattice of 2 to 2N + 1 values per axis
+check.ok(out:find("\n  bumps (the nearest training site in 2D): images needed N 8: 19, N 16: 66;"
+                  .. " slope 1.78 reads near quadratic (must read near quadratic)\n", 1, true),
+         "bumps control:\n" .. out)
+check.ok(out:find("\n  stripes (the nearest stripe on each axis): images needed N 8: 17, N 16: 24;"
+                  .. " slope 0.53 reads near linear (must read near linear)\n", 1, true),
          "stripes control")
-for _, line in ipairs{ "\n  N 8 bumps d 3 (9 images): ", "\n  N 16 bumps d 2 (81 images): ",
-                       "\n  N 8 stripes d 3 (14 images): ", "\n  N 16 stripes d 2 (26 images): " } do
+for _, line in ipairs{ "\n  N 8 bumps d 4 (9 images): ", "\n  N 16 bumps d 3.2 (36 images): ",
+                       "\n  N 8 stripes d 4 (14 images): ", "\n  N 16 stripes d 0.5 (74 images): " } do
   check.ok(out:find(line, 1, true), "accuracy line: " .. line)
 end
 check.ok(out:find("PAPER.md finding 3 (data needed grows as N^2 for bumps, as N for stripes plus"
@@ -46,7 +49,8 @@ for line in (check.read(run .. "metrics.jsonl") or ""):gmatch("[^\n]+") do
   local row = json.decode(line) or {}
   if row.event == "training" then
     trainings = trainings + 1
-    local s = math.floor(row.size / row.d) + 1
+    local s = row.sites
+    check.eq(row.d, row.size / (s - 1), "spacing of " .. line)
     local want = row.arm == "bumps" and s * s or 2 * s + 8
     check.eq(row.images, want, "images of " .. line)
     check.ok(row.probes == 9 and row.correct >= 0 and row.correct <= 9, "training row: " .. line)
@@ -57,7 +61,7 @@ for line in (check.read(run .. "metrics.jsonl") or ""):gmatch("[^\n]+") do
     check.eq(row.decision, "cannot decide", "decision row")
   end
 end
-check.eq(trainings, 16, "training rows: 2 arms x 2 sizes x 2 spacings x 2 seeds")
+check.eq(trainings, 16, "training rows: 2 arms x 2 sizes x 2 lattices x 2 seeds")
 check.eq(needed, 8, "data-needed rows: 2 arms x 2 sizes x 2 seeds")
 check.eq(decisions, 1, "a decision row")
 
@@ -66,7 +70,7 @@ for _, h in ipairs{ "Answer", "Controls", "What this scale can and cannot say", 
                     "Numbers" } do
   check.ok(html:find("<h2>" .. h .. "</h2>", 1, true), "section " .. h)
 end
-check.ok(html:find("data set sizes at spacing 2", 1, true), "the controls' table")
+check.ok(html:find("snapping oracle: the nearest stripe on each axis", 1, true), "the controls' table")
 for _, f in ipairs{ "scaling.svg", "accuracy_n8.svg", "accuracy_n16.svg" } do
   local data = check.read(run .. f) or ""
   check.ok(data:find("^<svg ") and data:find("</svg>\n$"), f .. " is an SVG")
@@ -74,7 +78,7 @@ for _, f in ipairs{ "scaling.svg", "accuracy_n8.svg", "accuracy_n16.svg" } do
 end
 check.ok((check.read(run .. "accuracy_n16.svg") or ""):find("<polyline", 1, true),
          "accuracy curves drawn")
-check.eq((check.read(run .. "train/bumps_n8_d3_s1/samples.png") or ""):sub(1, 4), "\137PNG",
+check.eq((check.read(run .. "train/bumps_n8_s3_s1/samples.png") or ""):sub(1, 4), "\137PNG",
          "samples of the first seed")
 
 -- collect=true rebuilds the same answer without training
@@ -89,6 +93,10 @@ local bad = run_script("collect=true", (args:gsub("steps=4,4", "steps=4")))
 check.ok(bad:find("has 1 budgets for 2 sizes", 1, true), "budgets per size:\n" .. bad)
 bad = run_script("arms=bumps,dots collect=true")
 check.ok(bad:find("'dots' is not an arm", 1, true), "unknown arm:\n" .. bad)
+bad = run_script("collect=true", (args:gsub("bumps_sites=3,4:4,6", "bumps_sites=3,4")))
+check.ok(bad:find("has 1 ladders for 2 sizes", 1, true), "a ladder per size:\n" .. bad)
+bad = run_script("collect=true", (args:gsub("stripes_sites=3,9", "stripes_sites=3,2.5")))
+check.ok(bad:find("'2.5' is not a count of lattice values", 1, true), "whole sites:\n" .. bad)
 
 os.execute("rm -rf " .. dir)
 check.done()
