@@ -150,7 +150,11 @@ end
 
 local ladders, conditions = {}, {}
 for _, arm in ipairs(arms) do ladders[arm] = ladder(arm) end
-for i, N in ipairs(sizes) do
+-- the largest size first: the longest trainings start first, so the
+-- processes of a sweep end together (and the rungs most likely to miss the
+-- level are known first)
+for i = #sizes, 1, -1 do
+  local N = sizes[i]
   for _, arm in ipairs(arms) do
     for _, s in ipairs(ladders[arm][i]) do
       conditions[#conditions + 1] = { name = string.format("%s_n%d_s%d", arm, N, s), arm = arm,
@@ -427,7 +431,11 @@ for _, arm in ipairs(arms) do
 end
 say("accuracy (one bump within %g px on both axes, Wilson 95%%, pooled over %d seeds):",
     cfg.tolerance, #seeds)
-for i, N in ipairs(sizes) do
+-- the largest size first: the longest trainings start first, so the
+-- processes of a sweep end together (and the rungs most likely to miss the
+-- level are known first)
+for i = #sizes, 1, -1 do
+  local N = sizes[i]
   for _, arm in ipairs(arms) do
     for _, s in ipairs(ladders[arm][i]) do
       local k, n, snaps = 0, 0, {}
