@@ -16,7 +16,7 @@ check.eq(code, 0, "exit status; output:\n" .. out)
 local run = dir .. "/runs/smoke/"
 
 -- 4 steps teach nothing: no data needed is located, so no slope and no verdict
-check.ok(out:find("\nanswer: cannot decide (a slope's interval straddles 1.5 or a size's data"
+check.ok(out:find("\nanswer: cannot decide (a slope's interval straddles the cut or a size's data"
                   .. " needed was not located)\n", 1, true), "no verdict:\n" .. out)
 for _, arm in ipairs{ "bumps", "stripes" } do
   check.ok(out:find("\n  " .. arm .. " %([^\n]*%): slope of log images needed on log N n = 0,"
@@ -26,7 +26,11 @@ check.ok(out:find("\n    seed 2: images to reach 60%: N 8: more than 26 (no data
                   .. " N 16: more than 74 (no data set reaches it)\n", 1, true)
          or out:find("(the smallest data set reaches it)", 1, true), "per-seed line")
 -- the controls read as built: the snapping oracles' images needed on these
--- 9 probes, from every lattice of 2 to 2N + 1 values per axis
+-- 9 probes, from every lattice of 2 to 2N + 1 values per axis; the rule's
+-- cut is the midpoint of their slopes, (1.776 + 0.529) / 2
+check.ok(out:find("\ncontrols (ideal codes on every lattice, through the same location, fit and"
+                  .. " rule; the rule's cut 1.15 is the midpoint of their slopes):\n", 1, true),
+         "the cut")
 check.ok(out:find("\n  bumps (the nearest training site in 2D): images needed N 8: 19, N 16: 66;"
                   .. " slope 1.78 reads near quadratic (must read near quadratic)\n", 1, true),
          "bumps control:\n" .. out)
