@@ -4,19 +4,28 @@
 -- 1D stripes plus a few 2D examples it grows about as N.
 --
 --   bdrun scripts/efficiency.lua [scale=quick|standard|paper] [seeds=1,2,3]
---                                [sizes=8,16] [steps=900,1500] [examples=8]
---                                [bumps_sites=3,4,5:4,6,9] [stripes_sites=...] ...
+--                                [sizes=8,16] [steps=900,1500]
+--                                [bumps_sites=2,3,4,5:4,6,9] [stripes_sites=9,17]
+--                                [stripes_examples=4,8,16,32:8,16,32] ...
 --   bdrun scripts/efficiency.lua shard=0/2 ...   (and shard=1/2: the same sweep)
 --
--- Arms, each at every image size N on a ladder of lattices of its own (per
--- arm and size: s values per axis, spacing d = N / (s - 1), both edges on
--- the lattice; `bumps_sites` and `stripes_sites`, ':' between sizes):
---   bumps     2D bumps with centres on the lattice: s^2 images
---   stripes   1D stripes (vertical at every lattice x, horizontal at every
---             lattice y; the missing coordinate's label is bd.data's null
---             label) plus `examples` 2D bumps at lattice sites chosen by the
---             seed (bd.data's lambda): 2 s + examples images
--- For each arm, N, s and seed a UNet is trained for the size's fixed budget
+-- Arms, each at every image size N on a ladder of data sets of its own (a
+-- lattice of s values per axis has spacing d = N / (s - 1), both edges on
+-- it; ladders per size, ':' between sizes):
+--   bumps     2D bumps with centres on the lattice: s^2 images; the ladder
+--             is of lattices (`bumps_sites`)
+--   stripes   1D stripes on one lattice per size (`stripes_sites`, one s per
+--             size: vertical at every lattice x, horizontal at every lattice
+--             y; the missing coordinate's label is bd.data's null label)
+--             plus e 2D bumps at lattice sites chosen by the seed (bd.data's
+--             lambda): 2 s + e images; the ladder is of e
+--             (`stripes_examples`): how many 2D examples the stripes need
+-- Why a ladder of examples, not of stripe lattices: at N = 16 and 1,500
+-- steps, stripes on 17, 33 or 65 values with 8 examples stay under 60%
+-- (0.38, 0.35, 0.27; finer stripes dilute the examples), while 16 or 32
+-- examples beside 17-value stripes reach 0.66 and 0.90 (seed 1): the
+-- examples, not the stripes' spacing, decide whether the level is reached.
+-- For each arm, N, rung and seed a UNet is trained for the size's fixed budget
 -- (steps, one per size, the same for both arms) and then draws one sample
 -- per probe label: `probes` positions drawn uniformly in
 -- [margin, N - margin]^2 (seeded, the same for every training of a size),
@@ -40,15 +49,16 @@
 -- Ideal codes, the references and controls: a snapping oracle that answers
 -- each probe with the nearest training value, in 2D for the bumps arm (a
 -- memorizer: it needs the 2D lattice, its n* grows with s^2: the paper's
--- N^2) and per axis for the stripes arm (a composer of stripes: its n*
--- grows with 2 s + examples: the paper's N), scored on the same probes on
--- every lattice of 2 to 2N + 1 values, through the same location and fit.
--- Rule: the midpoint of their two slopes (not the nominal 1.5: at N = 8, 16
--- the edges and the fixed examples pull them to 1.46 and 0.42) splits "near
+-- N^2) and per axis for the stripes arm (a composer of stripes: it needs
+-- no 2D example, its n* grows with 2 s: the paper's N), scored on the same
+-- probes on every lattice of 2 to 2N + 1 values, through the same location
+-- and fit. Rule: the midpoint of their two slopes (not the nominal 1.5: at
+-- N = 8, 16 the lattice's edges pull them to 1.46 and 0.73) splits "near
 -- quadratic" (interval above it) from "near linear" (below), "cannot tell"
 -- otherwise. The ideal codes must read near quadratic and near linear
--- through it; if either does not, the run cannot decide. The finding agrees when bumps read near quadratic and
--- stripes near linear; disagrees when either reads the other way.
+-- through it; if either does not, the run cannot decide. The finding agrees
+-- when bumps read near quadratic and stripes near linear; disagrees when
+-- either reads the other way.
 --
 -- Writes runs/efficiency/: config.json, metrics.jsonl (a row per training; a
 -- row per arm, size and seed with n*; the slopes and the verdict),
@@ -68,7 +78,6 @@ local cfg = experiment.config(sweep.options{
   margin = 1.0,         -- probes keep this far (px, one sigma) from the image's edges
   probes = 100,
   probe_seed = 7,
-  examples = 8,         -- 2D examples beside the stripes ("a few")
   sampler = "ddpm",
   batch = 64,
   warmup = 100,
@@ -76,20 +85,22 @@ local cfg = experiment.config(sweep.options{
 }, {
   -- 8x8 and 16x16 at width 8, no attention, one budget per size: 900 steps
   -- teach 8x8 (the percolation script's development run), 16x16 needs about
-  -- 1,500 (scripts/quickstart.lua: 94% at step 1,500). 24 trainings, 25
-  -- CPU-minutes as run: two one-thread processes (procs=2) fit 20 minutes;
-  -- 32x32 does not fit.
-  quick = { sizes = "8,16", steps = "900,1500", bumps_sites = "3,4,5:4,6,9",
-            stripes_sites = "3,9,17:17,33,65", width = 8, emb = 64, attention_blocks = "",
-            lr = 4e-3, ema = 0.99, sample_steps = 25, seeds = "1,2,3", procs = 2 },
+  -- 1,500 (scripts/quickstart.lua: 94% at step 1,500). Stripes at 1 px.
+  -- 42 trainings, about 11 CPU-s each at N = 8 and 57 at N = 16 (24
+  -- CPU-minutes): two one-thread processes (procs=2) fit 20 minutes; 32x32
+  -- (4 times the cost a step, 4 times the steps) does not fit.
+  quick = { sizes = "8,16", steps = "900,1500", bumps_sites = "2,3,4,5:4,6,9",
+            stripes_sites = "9,17", stripes_examples = "4,8,16,32:8,16,32", width = 8,
+            emb = 64, attention_blocks = "", lr = 4e-3, ema = 0.99, sample_steps = 25,
+            seeds = "1,2,3", procs = 2 },
   -- the follow-up's sizes up to 32x32 with a CPU-sized width (configured, not run here)
-  standard = { sizes = "8,16,32", steps = "1500,3000,6000", bumps_sites = "3,4,5,6:4,5,6,7,9:5,7,9,11,13,17",
-               stripes_sites = "3,5,9,17:9,17,33,65:17,33,65,129", width = 16,
-               emb = 128, attention_blocks = "down3,up1", lr = 1e-3, ema = 0.995,
+  standard = { sizes = "8,16,32", steps = "1500,3000,6000", bumps_sites = "2,3,4,5,6:4,5,6,7,9:5,7,9,11,13,17",
+               stripes_sites = "9,17,33", stripes_examples = "2,4,8,16,32:4,8,16,32,64:8,16,32,64,128",
+               width = 16, emb = 128, attention_blocks = "down3,up1", lr = 1e-3, ema = 0.995,
                sample_steps = 50, seeds = "1,2,3" },
   -- the paper's net (width 64, attention everywhere); ladder and budgets are ours
   paper = { sizes = "8,16,32", steps = "10000,20000,40000", bumps_sites = "2,3,4,5,6,9:3,4,5,6,7,9,17:5,7,9,11,13,17,33",
-            stripes_sites = "3,5,9,17,33:5,9,17,33,65:9,17,33,65,129",
+            stripes_sites = "9,17,33", stripes_examples = "1,2,4,8,16,32:2,4,8,16,32,64:4,8,16,32,64,128",
             width = 64, emb = 256, attention_blocks = "down1,down2,down3,up1,up2,up3",
             lr = 3e-4, ema = 0.999, sample_steps = 100, seeds = "1,2,3" },
 })
@@ -116,7 +127,7 @@ if #budgets ~= #sizes then
 end
 local ARMS = {
   bumps = "2D bumps on the lattice",
-  stripes = string.format("1D stripes on the lattice plus %d 2D bumps", cfg.examples),
+  stripes = "1D stripes on one lattice per size plus a ladder of 2D bumps",
 }
 local arms = {}
 for name in tostring(cfg.arms):gmatch("[^,%s]+") do
@@ -127,19 +138,24 @@ for name in tostring(cfg.arms):gmatch("[^,%s]+") do
   arms[#arms + 1] = name
 end
 
--- An arm's ladder: lattice values per axis, a list per size, the sizes'
--- lists separated by ':' ("2,3,4:3,4,6"); each an integer of at least 2.
-local function ladder(arm)
-  local key = arm .. "_sites"
+-- `list` (numbers from the text of cfg[key]) when each is an integer of at
+-- least `least`; raises naming the first that is not.
+local function counts(list, key, least, what)
+  for _, v in ipairs(list) do
+    if math.type(v) ~= "integer" or v < least then
+      error(string.format("%s = '%s': '%s' is not %s (an integer of at least %d)", key,
+                          tostring(cfg[key]), v, what, least), 0)
+    end
+  end
+  return list
+end
+
+-- A ladder: counts per size, the sizes' lists separated by ':'
+-- ("2,3,4:3,4,6"), each an integer of at least `least`; sorted.
+local function ladder(key, least, what)
   local text, out = tostring(cfg[key]), {}
   for group in (text .. ":"):gmatch("([^:]*):") do
-    local list = numbers(group, key)
-    for _, s in ipairs(list) do
-      if math.type(s) ~= "integer" or s < 2 then
-        error(string.format("%s = '%s': '%s' is not a count of lattice values (an integer of at"
-                            .. " least 2)", key, text, s), 0)
-      end
-    end
+    local list = counts(numbers(group, key), key, least, what)
     table.sort(list)
     out[#out + 1] = list
   end
@@ -150,42 +166,65 @@ local function ladder(arm)
   return out
 end
 
-local ladders, conditions = {}, {}
-for _, arm in ipairs(arms) do ladders[arm] = ladder(arm) end
+-- The stripes' lattice per size: one count of values per axis each.
+local stripe_sites = counts(numbers(cfg.stripes_sites, "stripes_sites"), "stripes_sites", 2,
+                            "a count of lattice values")
+if #stripe_sites ~= #sizes then
+  error(string.format("stripes_sites = '%s' has %d lattices for %d sizes ('%s'); expected one"
+                      .. " per size", cfg.stripes_sites, #stripe_sites, #sizes, cfg.sizes), 0)
+end
+
+-- The rungs of an arm's ladder per size, fewest images first: conditions
+-- { name, arm, size, sites (s), d, examples (e, stripes only), images, steps }.
+local function rungs_of(arm)
+  local out = {}
+  local values = arm == "bumps" and ladder("bumps_sites", 2, "a count of lattice values")
+                 or ladder("stripes_examples", 1, "a count of 2D examples")
+  for i, N in ipairs(sizes) do
+    out[i] = {}
+    for _, v in ipairs(values[i]) do
+      local c = { size = N, arm = arm, steps = budgets[i] }
+      if arm == "bumps" then
+        c.name, c.sites, c.images = string.format("bumps_n%d_s%d", N, v), v, v * v
+      else
+        local s = stripe_sites[i]
+        if v > s * s then
+          error(string.format("stripes_examples = '%s': at N = %d the stripes' lattice of %d"
+                              .. " values per axis has %d sites, fewer than %d 2D examples",
+                              cfg.stripes_examples, N, s, s * s, v), 0)
+        end
+        c.name, c.sites, c.examples = string.format("stripes_n%d_e%d", N, v), s, v
+        c.images = 2 * s + v
+      end
+      c.d = N / (c.sites - 1)
+      out[i][#out[i] + 1] = c
+    end
+  end
+  return out
+end
+
+local rungs, conditions = {}, {}
+for _, arm in ipairs(arms) do rungs[arm] = rungs_of(arm) end
 -- the largest size first: the longest trainings start first, so the
 -- processes of a sweep end together (and the rungs most likely to miss the
 -- level are known first)
 for i = #sizes, 1, -1 do
-  local N = sizes[i]
   for _, arm in ipairs(arms) do
-    for _, s in ipairs(ladders[arm][i]) do
-      conditions[#conditions + 1] = { name = string.format("%s_n%d_s%d", arm, N, s), arm = arm,
-                                      size = N, sites = s, d = N / (s - 1), steps = budgets[i] }
-    end
+    for _, c in ipairs(rungs[arm][i]) do conditions[#conditions + 1] = c end
   end
 end
 
 -- ---- data and probes ------------------------------------------------------------------
 
--- The 2D examples the stripes arm keeps of a lattice of s x s sites.
-local function examples(s) return math.min(cfg.examples, s * s) end
-
--- The training set of an arm at size N on the lattice of s values per axis,
--- spacing d = N / (s - 1) (both edges on it); the seed chooses the 2D examples.
-local function dataset(arm, N, s, seed)
-  local d = N / (s - 1)
-  local common = { size = N, sigma = cfg.sigma, dx = d, dy = d }
+-- A rung's training set: the lattice of s values per axis, spacing
+-- d = N / (s - 1) (both edges on it); the seed chooses the 2D examples.
+local function dataset(c, seed)
+  local common = { size = c.size, sigma = cfg.sigma, dx = c.d, dy = c.d }
   local bumps = {}
   for k, v in pairs(common) do bumps[k] = v end
-  if arm == "bumps" then return bd.data.bumps(bumps) end
-  bumps.lambda, bumps.seed = examples(s) / (s * s), seed
+  if c.arm == "bumps" then return bd.data.bumps(bumps) end
+  bumps.lambda, bumps.seed = c.examples / (c.sites * c.sites), seed
   return bd.data.concat(bd.data.stripes(common), bd.data.bumps(bumps))
-end
-
--- The images an arm's data set holds on s values per axis (its known size).
-local function count(arm, s)
-  if arm == "bumps" then return s * s end
-  return 2 * s + examples(s)
 end
 
 -- `probes` labels uniform in [margin, N - margin]^2, the same for every
@@ -203,10 +242,10 @@ end
 -- ---- one training: a run of the sweep ------------------------------------------------
 
 local function train_one(sub, c, seed)
-  local data = dataset(c.arm, c.size, c.sites, seed)
-  if data.n ~= count(c.arm, c.sites) then
+  local data = dataset(c, seed)
+  if data.n ~= c.images then
     error(string.format("%s: the data set holds %d images where %d were expected", c.name, data.n,
-                        count(c.arm, c.sites)), 0)
+                        c.images), 0)
   end
   local model = experiment.unet(cfg, seed, c.size)
   local evaluate, probe = experiment.evaluator{
@@ -249,7 +288,7 @@ for _, m in ipairs(marks) do
   table.insert(by_name[m.condition.name], m.results)
   runtime = runtime + m.seconds
 end
-local function results(arm, N, s) return by_name[string.format("%s_n%d_s%d", arm, N, s)] end
+local function results(c) return by_name[c.name] end
 
 -- the report's run is made again from the sweep's marks each time: it starts over
 local run = bd.run(cfg.name, { overwrite = true })
@@ -258,7 +297,8 @@ for k, v in pairs(cfg) do saved[k] = v end
 assert(run:save_config(saved))
 for _, m in ipairs(marks) do
   local line = { event = "training", arm = m.condition.arm, size = m.condition.size,
-                 sites = m.condition.sites, d = m.condition.d, seed = m.seed }
+                 sites = m.condition.sites, examples = m.condition.examples,
+                 d = m.condition.d, seed = m.seed }
   for k, v in pairs(m.results) do line[k] = v end
   assert(run:log(line))
 end
@@ -322,9 +362,10 @@ end
 -- The ideal codes: a snapping oracle answers each probe with the nearest
 -- training value, in 2D for the bumps arm (a memorizer: it needs the
 -- lattice in 2D, s^2 images, the paper's N^2) and per axis for the stripes
--- arm (a composer of the stripes: the same lattice per axis, 2 s + examples
--- images, the paper's N); scored on the same probes on every lattice of 2
--- to 2N + 1 values, its n* goes through the same location and fit.
+-- arm (a composer of the stripes: the same lattice per axis and no 2D
+-- example, 2 s images, the paper's N); scored on the same probes on every
+-- lattice of 2 to 2N + 1 values, its n* goes through the same location and
+-- fit.
 local ORACLES = { bumps = "the nearest training site in 2D",
                   stripes = "the nearest stripe on each axis" }
 local function oracle_correct(N, s)
@@ -344,7 +385,8 @@ for arm in pairs(ARMS) do
   for i, N in ipairs(sizes) do
     local points = {}
     for s = 2, 2 * N + 1 do
-      points[#points + 1] = { count(arm, s), oracle_correct(N, s), cfg.probes }
+      points[#points + 1] = { arm == "bumps" and s * s or 2 * s, oracle_correct(N, s),
+                              cfg.probes }
     end
     ys[i] = needed(points) or 0 / 0
   end
@@ -353,9 +395,9 @@ for arm in pairs(ARMS) do
 end
 
 -- The rule's cut: the midpoint of the two ideal codes' slopes. At small N
--- the lattice's edges (s = N/d + 1) and the fixed 2D examples pull them
--- below the nominal 2 and 1 (N = 8, 16 with 100 probes: 1.46 and 0.42), so
--- the nominal midpoint 1.5 would read even the 2D memorizer as "cannot tell".
+-- the lattice's edges (s = N/d + 1) pull them below the nominal 2 and 1
+-- (N = 8, 16 with 100 probes: 1.46 and 0.73), so the nominal midpoint 1.5
+-- would read even the 2D memorizer as "cannot tell".
 local CUT = (controls.bumps.slope + controls.stripes.slope) / 2
 -- The rule on a slope's interval [lo, hi] (an exact value: lo = hi).
 local function read(lo, hi)
@@ -378,8 +420,8 @@ for _, arm in ipairs(arms) do
     local ys = {}
     for i, N in ipairs(sizes) do
       local points = {}
-      for _, s in ipairs(ladders[arm][i]) do
-        for _, r in ipairs(results(arm, N, s)) do
+      for _, c in ipairs(rungs[arm][i]) do
+        for _, r in ipairs(results(c)) do
           if r.seed == seed then points[#points + 1] = { r.images, r.correct, r.probes } end
         end
       end
@@ -425,9 +467,13 @@ for _, arm in ipairs(arms) do
       ARMS[arm], iv(slopes[arm]), slopes[arm].n, #seeds, slopes[arm].reads)
   for _, seed in ipairs(seeds) do
     local parts = {}
-    for _, N in ipairs(sizes) do
-      local v = need[arm][seed][N]
-      parts[#parts + 1] = string.format("N %d: %s", N, v.n and string.format("%.0f", v.n) or v.why)
+    for i, N in ipairs(sizes) do
+      local v, text = need[arm][seed][N], nil
+      if v.n and arm == "stripes" then
+        text = string.format("%.0f (%.1f of them 2D)", v.n, v.n - 2 * stripe_sites[i])
+      end
+      parts[#parts + 1] = string.format("N %d: %s", N, text or v.n and string.format("%.0f", v.n)
+                                                      or v.why)
     end
     say("    seed %d: images to reach %.0f%%: %s", seed, 100 * cfg.level,
         table.concat(parts, "; "))
@@ -443,19 +489,16 @@ for _, arm in ipairs(arms) do
 end
 say("accuracy (one bump within %g px on both axes, Wilson 95%%, pooled over %d seeds):",
     cfg.tolerance, #seeds)
--- the largest size first: the longest trainings start first, so the
--- processes of a sweep end together (and the rungs most likely to miss the
--- level are known first)
 for i = #sizes, 1, -1 do
-  local N = sizes[i]
   for _, arm in ipairs(arms) do
-    for _, s in ipairs(ladders[arm][i]) do
+    for _, c in ipairs(rungs[arm][i]) do
       local k, n, snaps = 0, 0, {}
-      for _, r in ipairs(results(arm, N, s)) do
+      for _, r in ipairs(results(c)) do
         k, n = k + r.correct, n + r.probes
         snaps[#snaps + 1] = (r.snap_x + r.snap_y) / 2
       end
-      say("  N %d %s d %.3g (%d images): %s, snapped %s", N, arm, N / (s - 1), count(arm, s),
+      say("  N %d %s d %.3g%s (%d images): %s, snapped %s", c.size, arm, c.d,
+          c.examples and string.format(", %d 2D examples", c.examples) or "", c.images,
           iv(stats.wilson(k, n)), report.format(stats.summary(snaps).mean))
     end
   end
@@ -481,10 +524,10 @@ for i, N in ipairs(sizes) do
   local series = {}
   for a, arm in ipairs(arms) do
     local xs, ys = {}, {}
-    for _, s in ipairs(ladders[arm][i]) do
+    for _, c in ipairs(rungs[arm][i]) do
       local k, n = 0, 0
-      for _, r in ipairs(results(arm, N, s)) do k, n = k + r.correct, n + r.probes end
-      xs[#xs + 1], ys[#ys + 1] = log2(count(arm, s)), k / n
+      for _, r in ipairs(results(c)) do k, n = k + r.correct, n + r.probes end
+      xs[#xs + 1], ys[#ys + 1] = log2(c.images), k / n
     end
     series[#series + 1] = { name = arm, x = xs, y = ys, color = report.colors[a] }
   end
@@ -527,9 +570,9 @@ assert(report.save(run:path("scaling.svg"), report.lines{
 
 local doc = report.new("Data efficiency: how does the data needed grow with the image size?")
 doc:question(string.format("How many training images does a model need to reach %.0f%%"
-  .. " accuracy as the image size N grows, trained on 2D bumps, or on 1D stripes plus %d 2D"
+  .. " accuracy as the image size N grows, trained on 2D bumps, or on 1D stripes plus a few 2D"
   .. " examples? The follow-up paper finds about N^2 for bumps and about N for stripes.",
-  100 * cfg.level, cfg.examples))
+  100 * cfg.level))
 doc:heading("Answer")
 doc:answer(answer)
 doc:heading("Controls")
@@ -548,24 +591,25 @@ doc:paragraph("The controls answer each probe with the nearest training value (i
   .. " in 2D for one, on each axis for the other. Their accuracies on every lattice of 2 to 2N + 1"
   .. " values per axis go through the same pooling, interpolation, fit and rule as the models';"
   .. string.format(" the rule's cut, %.2f, is the midpoint of their slopes. At small N the lattice's"
-  .. " edges and the fixed 2D examples pull both below the nominal 2 and 1, so the nominal"
+  .. " edges pull both below the nominal 2 and 1, so the nominal"
   .. " midpoint 1.5 would not tell them apart.", CUT))
 doc:heading("What this scale can and cannot say")
 doc:paragraph(string.format("Sizes %s with budgets of %s steps; %d seeds give a t quantile of"
-  .. " %.2f, so only slopes far from the cut can be read. The ladders of lattice values per axis"
-  .. " (bumps %s, stripes %s; ':' between sizes) locate the data needed between two trainings,"
+  .. " %.2f, so only slopes far from the cut can be read. The ladders (bumps: lattice values per"
+  .. " axis %s; stripes: 2D examples %s beside stripes on %s values per axis; ':' between sizes)"
+  .. " locate the data needed between two trainings,"
   .. " after pooling rungs whose accuracy falls as data grows; when the smallest data set already"
   .. " reaches the level, or none does, that size's data needed is censored, the seed has no"
   .. " slope and the arm is not read. At spacings up to %g px a bump snapped to a training value"
   .. " can count as correct.", cfg.sizes, cfg.steps, #seeds,
-  stats.t_quantile(0.975, math.max(1, #seeds - 1)), cfg.bumps_sites, cfg.stripes_sites,
-  2 * cfg.tolerance))
+  stats.t_quantile(0.975, math.max(1, #seeds - 1)), cfg.bumps_sites, cfg.stripes_examples,
+  cfg.stripes_sites, 2 * cfg.tolerance))
 doc:heading("Setup")
 doc:table({
   { "scale", cfg.scale }, { "sizes", cfg.sizes }, { "budgets (steps)", cfg.steps },
   { "lattice values per axis, bumps", cfg.bumps_sites },
   { "lattice values per axis, stripes", cfg.stripes_sites }, { "sigma (px)", cfg.sigma },
-  { "arms", table.concat(arms, ", ") }, { "2D examples with the stripes", cfg.examples },
+  { "arms", table.concat(arms, ", ") }, { "2D examples with the stripes", cfg.stripes_examples },
   { "denoiser", string.format("unet, width %d, emb %d, attention %s", cfg.width, cfg.emb,
                               cfg.attention_blocks == "" and "none" or cfg.attention_blocks) },
   { "training", string.format("batch %d, AdamW lr %g, warm-up %d, EMA %g", cfg.batch, cfg.lr,
@@ -587,12 +631,13 @@ doc:heading("Numbers")
 local rows = {}
 for _, m in ipairs(marks) do
   local r = m.results
-  rows[#rows + 1] = { m.condition.arm, m.condition.size, string.format("%.3g", m.condition.d), m.seed, r.images,
+  rows[#rows + 1] = { m.condition.arm, m.condition.size, string.format("%.3g", m.condition.d),
+                      m.condition.examples or "", m.seed, r.images,
                       iv(stats.wilson(r.correct, r.probes)), r.single, (r.snap_x + r.snap_y) / 2,
                       string.format("%.0f s", r.train_seconds) }
 end
-doc:table(rows, { header = { "arm", "N", "d", "seed", "images", "accuracy", "one bump",
-                             "snapped", "time" },
+doc:table(rows, { header = { "arm", "N", "d", "2D examples", "seed", "images", "accuracy",
+                             "one bump", "snapped", "time" },
                   caption = "Each training; Wilson intervals on its k of n." })
 assert(doc:write(run:path("report.html")))
 

@@ -8,7 +8,8 @@ local check = require "check"
 local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
-local args = "sizes=8,16 steps=4,4 bumps_sites=3,4:4,6 stripes_sites=3,9:17,33 width=4 emb=16"
+local args = "sizes=8,16 steps=4,4 bumps_sites=3,4:4,6 stripes_sites=9,17"
+             .. " stripes_examples=4,8:8,16 width=4 emb=16"
              .. " warmup=1 seeds=1,2 sample_steps=2 probes=9 name=smoke"
 local run_script, dir = check.smoke(cfg.bdrun, "efficiency.lua", args)
 local out, code = run_script()
@@ -23,22 +24,23 @@ for _, arm in ipairs{ "bumps", "stripes" } do
                     .. " located in 0 of 2 seeds: cannot tell\n"), arm .. " slope line")
 end
 check.ok(out:find("\n    seed 2: images to reach 60%: N 8: more than 26 (no data set reaches it);"
-                  .. " N 16: more than 74 (no data set reaches it)\n", 1, true)
+                  .. " N 16: more than 50 (no data set reaches it)\n", 1, true)
          or out:find("(the smallest data set reaches it)", 1, true), "per-seed line")
 -- the controls read as built: the snapping oracles' images needed on these
 -- 9 probes, from every lattice of 2 to 2N + 1 values per axis; the rule's
--- cut is the midpoint of their slopes, (1.776 + 0.529) / 2
+-- cut is the midpoint of their slopes, (1.776 + 0.885) / 2
 check.ok(out:find("\ncontrols (ideal codes on every lattice, through the same location, fit and"
-                  .. " rule; the rule's cut 1.15 is the midpoint of their slopes):\n", 1, true),
+                  .. " rule; the rule's cut 1.33 is the midpoint of their slopes):\n", 1, true),
          "the cut")
 check.ok(out:find("\n  bumps (the nearest training site in 2D): images needed N 8: 19, N 16: 66;"
                   .. " slope 1.78 reads near quadratic (must read near quadratic)\n", 1, true),
          "bumps control:\n" .. out)
-check.ok(out:find("\n  stripes (the nearest stripe on each axis): images needed N 8: 17, N 16: 24;"
-                  .. " slope 0.53 reads near linear (must read near linear)\n", 1, true),
+check.ok(out:find("\n  stripes (the nearest stripe on each axis): images needed N 8: 9, N 16: 16;"
+                  .. " slope 0.89 reads near linear (must read near linear)\n", 1, true),
          "stripes control")
 for _, line in ipairs{ "\n  N 8 bumps d 4 (9 images): ", "\n  N 16 bumps d 3.2 (36 images): ",
-                       "\n  N 8 stripes d 4 (14 images): ", "\n  N 16 stripes d 0.5 (74 images): " } do
+                       "\n  N 8 stripes d 1, 4 2D examples (22 images): ",
+                       "\n  N 16 stripes d 1, 16 2D examples (50 images): " } do
   check.ok(out:find(line, 1, true), "accuracy line: " .. line)
 end
 check.ok(out:find("PAPER.md finding 3 (data needed grows as N^2 for bumps, as N for stripes plus"
@@ -55,7 +57,7 @@ for line in (check.read(run .. "metrics.jsonl") or ""):gmatch("[^\n]+") do
     trainings = trainings + 1
     local s = row.sites
     check.eq(row.d, row.size / (s - 1), "spacing of " .. line)
-    local want = row.arm == "bumps" and s * s or 2 * s + 8
+    local want = row.arm == "bumps" and s * s or 2 * s + row.examples
     check.eq(row.images, want, "images of " .. line)
     check.ok(row.probes == 9 and row.correct >= 0 and row.correct <= 9, "training row: " .. line)
   elseif row.event == "needed" then
@@ -99,8 +101,15 @@ bad = run_script("arms=bumps,dots collect=true")
 check.ok(bad:find("'dots' is not an arm", 1, true), "unknown arm:\n" .. bad)
 bad = run_script("collect=true", (args:gsub("bumps_sites=3,4:4,6", "bumps_sites=3,4")))
 check.ok(bad:find("has 1 ladders for 2 sizes", 1, true), "a ladder per size:\n" .. bad)
-bad = run_script("collect=true", (args:gsub("stripes_sites=3,9", "stripes_sites=3,2.5")))
+bad = run_script("collect=true", (args:gsub("stripes_sites=9,17", "stripes_sites=9,2.5")))
 check.ok(bad:find("'2.5' is not a count of lattice values", 1, true), "whole sites:\n" .. bad)
+bad = run_script("collect=true", (args:gsub("stripes_sites=9,17", "stripes_sites=9")))
+check.ok(bad:find("has 1 lattices for 2 sizes", 1, true), "a stripes lattice per size:\n" .. bad)
+bad = run_script("collect=true", (args:gsub("stripes_examples=4,8", "stripes_examples=4,82")))
+check.ok(bad:find("at N = 8 the stripes' lattice of 9 values per axis has 81 sites, fewer than"
+                  .. " 82 2D examples", 1, true), "examples the lattice can hold:\n" .. bad)
+bad = run_script("collect=true", (args:gsub("stripes_examples=4,8", "stripes_examples=0,8")))
+check.ok(bad:find("'0' is not a positive number", 1, true), "no 2D example:\n" .. bad)
 
 os.execute("rm -rf " .. dir)
 check.done()
