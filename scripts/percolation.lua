@@ -90,43 +90,55 @@ local cfg = experiment.config(sweep.options{
 }, {
   -- 8x8 (16x16 width 8 needs about 96k training images before it places
   -- bumps, scripts/quickstart.lua: about 140 CPU-s a training, far too
-  -- many for a sweep), d = 2 (a 5 x 5 lattice, 25 sites), sigma 0.75 and
-  -- 1.3. The lever is sigma / d: the link cutoffs (4.60 sigma at 0.005,
-  -- 3.46 sigma at 0.05) reach 1.73 d and 1.30 d at sigma 0.75 (diagonal and
-  -- nearest neighbours), 2.99 d and 2.25 d at sigma 1.3 (past sqrt 5 d), and
-  -- the spanning curves (200 draws, measured before any training) put
-  -- lambda_p at 0.48 and 0.65 (sigma 0.75), 0.29 and 0.30 (sigma 1.3): it
-  -- moves by -0.19 and -0.35. The first quick default (d = 1.5, sigma 0.75
-  -- and 1) moved it by -0.03 and -0.19, too little to tell the switch moving
-  -- from its seed spread. Sigma cannot go lower (the bump metric sees no
-  -- bump centred on a pixel corner at sigma 0.6, measured on exact images)
-  -- or higher (sigma 1.3 is the smallest whose 0.05 cutoff, 4.50 px, passes
-  -- sqrt 5 d = 4.47 px; 1.5 gains 0.01); d cannot grow without leaving a
-  -- 4 x 4 lattice. Margin 1.5: the border sites' bumps are cut in half and
-  -- read 0.65 px (sigma 0.75) to 1.02 px (sigma 1.3) inside, so a probe d/2
-  -- from them cannot tell a copy (the script refuses such probes); the
-  -- between probes are the 4 cell centres (3, 5)^2, each drawn `samples` =
-  -- 8 times (32 samples). Pilot, 900 steps, seed 1: the full lattice placed
-  -- 25/32 (sigma 0.75) and 20/32 (sigma 1.3), lambda 0.3 placed 0/32 and
-  -- 2/32, untrained 0/64; 26 CPU-s a training with its evaluations.
-  -- Lambdas 0.2 to 0.7 by 0.1, and 1: a grid of 0.1 where lambda_p and the
-  -- first run's switch (0.38 to 0.39) lie, so a switch there is located to
-  -- +-0.05. Seeds: the first run's lambda_on spread over seeds by 0.075
-  -- (pooled sd of 0.30/0.42/0.47 and 0.32/0.37/0.44); with 5 seeds a sigma
-  -- the shift's Welch interval is +-2.31 * 0.075 * sqrt(2/5) = +-0.11, +-0.16
-  -- with the grid, under the 0.19 and 0.35 it must tell from 0 (about 70%
-  -- and all but certain power at 0.005 and 0.05; 3 seeds give +-0.22, which
-  -- cannot tell 0.19, and 4 give 50%). 2 x 7 x 5 = 70 trainings, about 30
-  -- CPU-minutes: 15 minutes on 2 quiet cores with procs=2.
-  quick = { size = 8, d = 2, margin = 1.5, tolerance = 0.5, sigmas = "0.75,1.3",
-            lambdas = "0.2,0.3,0.4,0.5,0.6,0.7,1", samples = 8, width = 8, emb = 64,
-            attention_blocks = "", steps = 900, lr = 4e-3, ema = 0.99, sample_steps = 25,
+  -- many for a sweep), d = 2 (a 5 x 5 lattice, 25 sites), sigma 0.85 and
+  -- 1.6. The lever is sigma / d: the link cutoffs (4.60 sigma at 0.005,
+  -- 3.46 sigma at 0.05) reach 1.96 d and 1.47 d at sigma 0.85 (past the
+  -- diagonal neighbour, short of 2 d), 3.68 d and 2.77 d at sigma 1.6 (past
+  -- sqrt 5 d), and the spanning curves (200 draws, measured before any
+  -- training) put lambda_p at 0.48 and 0.48 (sigma 0.85), 0.27 and 0.30
+  -- (sigma 1.6): it moves by -0.21 and -0.18. On 5 x 5 sites lambda_p
+  -- cannot go under about 0.27 (a spanning cluster needs a site on every
+  -- edge), so the upper sigma only has to pass sqrt 5 d at 0.05 (1.3 and
+  -- up); the lower one has to stay short of sqrt 5 d at 0.005 (under 0.97)
+  -- for the 0.005 point to move at all (0.9 and 0.95 move it by -0.10).
+  -- The full lattice must interpolate in every seed, or a seed's switch
+  -- is never located. Pilots of the full lattice, between probes correct
+  -- of 32 for seeds 1 to 5 (accuracy every 300 steps): at lr 4e-3 the
+  -- width-8 net places the probes for a few hundred steps around step 900,
+  -- then memorises the 25 sites (snaps), and seed 2 places at most 10 at
+  -- any sigma from 0.75 to 1.3 (sigma 0.95, 900 steps: 25, 4, 26, 25, 23;
+  -- sigma 1.3: 19, 5, 9, 27, 27). At lr 5e-4 the window is wider and
+  -- later: after 1,500 steps sigma 0.85 places 19, 17, 27, 23, 11 (the
+  -- midpoint of floor and ceiling is 9.7 of 32) and sigma 1.6 32, 17, 32,
+  -- 32, 32 (midpoint 14.5); at sigma 0.8 seed 2 never reaches 8, sigma
+  -- 1.3's seed 2 falls under its midpoint after 1,200 steps (12 of 32 at
+  -- 1,500), 1.6's after 1,500 (11 at 1,800).
+  -- Sigma cannot go under 0.6 (the bump metric sees no bump centred on a
+  -- pixel corner there, measured on exact images); d cannot grow without
+  -- leaving a 4 x 4 lattice. Margin 1.5: the border sites' bumps are cut
+  -- in half and read 0.65 sigma and more inside, so a probe d/2 from them
+  -- cannot tell a copy (the script refuses such probes; none is refused
+  -- from sigma 0.75 to 2); the between probes are the 4 cell centres
+  -- (3, 5)^2, each drawn `samples` = 8 times (32 samples); the untrained
+  -- model places none of them.
+  -- Lambdas 0.2 to 0.9 by 0.1, and 1: a grid of 0.1 around both lambda_p,
+  -- so a switch there is located to +-0.05. Seeds: the first run's
+  -- lambda_on spread over seeds by 0.075 (pooled sd of 0.30/0.42/0.47 and
+  -- 0.32/0.37/0.44); with 5 seeds a sigma the shift's Welch interval is
+  -- +-2.31 * 0.075 * sqrt(2/5) = +-0.11, +-0.16 with the grid, under the
+  -- 0.21 and 0.18 it must tell from 0 (3 seeds give +-0.22). 2 x 9 x 5 =
+  -- 90 trainings of 1,500 steps, about 20 CPU-s each with its evaluations
+  -- (measured beside another run): 30 CPU-minutes, 15 minutes on 2 quiet
+  -- cores with procs=2.
+  quick = { size = 8, d = 2, margin = 1.5, tolerance = 0.5, sigmas = "0.85,1.6",
+            lambdas = "0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1", samples = 8, width = 8, emb = 64,
+            attention_blocks = "", steps = 1500, lr = 5e-4, ema = 0.99, sample_steps = 25,
             seeds = "1,2,3,4,5" },
   -- the follow-up's 32x32 with a CPU-sized width (configured, not run here):
-  -- the quick scale's sigma / d (0.375 and 0.65) at d = 4 (9 x 9 sites);
+  -- the quick scale's sigma / d (0.425 and 0.8) at d = 4 (9 x 9 sites);
   -- margin d keeps the probes off the border sites
-  standard = { size = 32, d = 4, margin = 4, tolerance = 1.0, sigmas = "1.5,2.6",
-               lambdas = "0.2,0.3,0.4,0.5,0.6,0.7,1", samples = 1, width = 16, emb = 128,
+  standard = { size = 32, d = 4, margin = 4, tolerance = 1.0, sigmas = "1.7,3.2",
+               lambdas = "0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1", samples = 1, width = 16, emb = 128,
                attention_blocks = "down3,up1", steps = 6000, lr = 1e-3, ema = 0.995,
                sample_steps = 50, seeds = "1,2,3,4,5", draws = 100 },
   -- the paper's net (width 64, attention everywhere); sigmas, lambdas and the

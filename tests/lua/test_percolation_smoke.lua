@@ -8,9 +8,10 @@ local check = require "check"
 local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
--- the quick lattice (8x8, d = 2) and sigmas, three lambdas
+-- the quick lattice (8x8, d = 2), three lambdas; sigma 0.75, whose cutoff
+-- at 0.05 links nearest neighbours only, and 1.3
 local args = "width=4 emb=16 steps=4 warmup=1 seeds=1,2 sample_steps=2 draws=20 curve_step=0.1"
-             .. " samples=2 lambdas=0.3,0.6,1 name=smoke"
+             .. " samples=2 lambdas=0.3,0.6,1 sigmas=0.75,1.3 name=smoke"
 local run_script, dir = check.smoke(cfg.bdrun, "percolation.lua", args)
 local out, code = run_script()
 check.eq(code, 0, "exit status; output:\n" .. out)
