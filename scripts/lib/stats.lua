@@ -78,9 +78,13 @@ local function incomplete_beta(a, b, x)
   return 1 - front * beta_fraction(b, a, 1 - x) / b
 end
 
--- P(T <= t) for Student's t with df degrees of freedom (df > 0).
+-- P(T <= t) for Student's t with df degrees of freedom (df > 0). The tail
+-- is I_x(df/2, 1/2) / 2 with x = df / (df + t^2); for t^2 < df (the tail
+-- above 0.15) from 1 - I_(1-x)(1/2, df/2), as x rounds to 1 near t = 0.
 function stats.t_cdf(t, df)
-  local tail = 0.5 * incomplete_beta(df / 2, 0.5, df / (df + t * t))
+  local t2 = t * t
+  local tail = t2 < df and 0.5 - 0.5 * incomplete_beta(0.5, df / 2, t2 / (df + t2))
+               or 0.5 * incomplete_beta(df / 2, 0.5, df / (df + t2))
   return t >= 0 and 1 - tail or tail
 end
 
@@ -94,11 +98,15 @@ function stats.normal_cdf(z)
   return z >= 0 and 1 - erfc / 2 or erfc / 2
 end
 
--- The x in (-1e4, 1e4) where an increasing cdf(x) = p, by bisection.
+-- The x where an increasing cdf(x) = p, 0 < p < 1: [-1, 1] widened by
+-- doubling until it holds p, then bisection down to adjacent doubles.
 local function invert(cdf, p)
-  local lo, hi = -1e4, 1e4
-  for _ = 1, 200 do
+  local lo, hi = -1.0, 1.0  -- floats: doubling an integer would wrap
+  while lo > -math.huge and cdf(lo) > p do lo = 2 * lo end
+  while hi < math.huge and cdf(hi) < p do hi = 2 * hi end
+  for _ = 1, 2100 do
     local mid = (lo + hi) / 2
+    if mid == lo or mid == hi then break end
     if cdf(mid) < p then lo = mid else hi = mid end
   end
   return (lo + hi) / 2

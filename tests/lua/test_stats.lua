@@ -22,6 +22,8 @@ check.ok(t25 < 4.302653 and t25 > 3.182446, "t 0.975 at df 2.5 between df 2 and 
 near(stats.t_cdf(0, 3), 0.5, 1e-12, "t cdf at 0")
 near(stats.t_cdf(-2.228139, 10), 0.025, 1e-6, "t cdf lower tail")
 near(stats.t_quantile(0.975, 1e6), 1.959964, 1e-4, "t tends to z")
+near(stats.t_quantile(1e-6, 1), -318309.886, 1e-3, "beyond +-1e4 (the old bracket)")
+check.ok(math.abs(stats.t_quantile(0.5, 1000)) < 1e-15, "the median 0 (was -2.4e-7)")
 
 -- ---- summary ----------------------------------------------------------------------------
 local st = stats.summary{ 2, 4, 4, 4, 5, 5, 7, 9, 0 / 0, math.huge }
