@@ -19,6 +19,8 @@ if(TARGET bdrun)
     set(BD_LUA_TEST_ARGS_test_percolation_smoke bdrun=$<TARGET_FILE:bdrun>)
     set(BD_LUA_TEST_ARGS_test_efficiency_smoke bdrun=$<TARGET_FILE:bdrun>)
     set(BD_LUA_TEST_ARGS_test_torus_smoke bdrun=$<TARGET_FILE:bdrun>)
+    set(BD_LUA_TEST_ARGS_test_stats_reference
+        reference=${CMAKE_SOURCE_DIR}/tests/reference/stats_scipy.lua)
     file(GLOB BD_LUA_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/lua/test_*.lua)
     foreach(script ${BD_LUA_TESTS})
         get_filename_component(name ${script} NAME_WE)

@@ -39,3 +39,13 @@ if(TARGET bench_persistence AND TARGET bd_persistence)
     target_include_directories(bench_persistence PRIVATE ${BD_METRICS_SOURCE}/persistence)
     add_dependencies(bench_persistence bd_persistence)
 endif()
+
+# The statistics against the libraries' (tests/reference): every metric
+# involved, by name.
+if(TARGET test_stats_reference)
+    foreach(plugin manifold persistence factorization)
+        if(TARGET bd_${plugin})
+            add_dependencies(test_stats_reference bd_${plugin})
+        endif()
+    endforeach()
+endif()

@@ -41,7 +41,8 @@ typedef struct step_options {
                           (x-step, y-step), of distinct x-steps and of
                           distinct y-steps whose cosine falls in bin k,
                           [-1 + 2k / bins, -1 + 2 (k + 1) / bins) (1 in the
-                          last); all 0 without pairs */
+                          last: numpy.histogram's bins over [-1, 1]); all 0
+                          without pairs */
 } step_options;
 
 /* Returns 0, or -1 when out of memory. Means over no pairs are NaN. */

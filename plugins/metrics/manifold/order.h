@@ -14,7 +14,9 @@
  *
  * Sample order carries no information: it follows the label grid, so ties
  * (equal distances, as in a constant code) are broken by a seeded random
- * order, never by index. */
+ * order, never by index (sklearn's KNeighborsRegressor breaks them by
+ * index: the two agree exactly where the k-th neighbour is not tied, and
+ * the rank correlation is scipy's spearmanr; tests/test_stats_reference.c). */
 #ifndef BD_MANIFOLD_ORDER_H
 #define BD_MANIFOLD_ORDER_H
 

@@ -42,7 +42,11 @@
  *                      bar (pairs of equal birth and death are not bars)
  *   h1_count, h1_essential   bars, and those of death inf
  *   h1_long            bars longer than `long` (inf counts)
- *   h1_longest (top)   the top lengths, longest first, 0 past the last bar */
+ *   h1_longest (top)   the top lengths, longest first, 0 past the last bar
+ * h0 and h1 are gudhi's RipsComplex barcodes over Z/2 (homology_coeff_field
+ * = 2, min_persistence = -1, H1 pairs of equal values dropped; gudhi's
+ * defaults leave out zero-length bars and use Z/11), within 1e-7 in
+ * tests/test_stats_reference.c. */
 #include <math.h>
 #include <stdlib.h>
 
