@@ -88,13 +88,40 @@ function stats.t_cdf(t, df)
   return t >= 0 and 1 - tail or tail
 end
 
--- P(Z <= z) for the standard normal (erfc by its Chebyshev fit, |error| < 1.2e-7).
+-- Q(a, x) = 1 - P(a, x), the regularized upper incomplete gamma function,
+-- x >= 0: P by its series below a + 1, Q by its continued fraction above
+-- (modified Lentz).
+local function upper_gamma(a, x)
+  if x <= 0 then return 1 elseif x == math.huge then return 0 end
+  local front = math.exp(a * math.log(x) - x - log_gamma(a))
+  if x < a + 1 then
+    local term, sum = 1 / a, 1 / a
+    for n = 1, 500 do
+      term = term * x / (a + n)
+      sum = sum + term
+      if math.abs(term) < math.abs(sum) * 1e-16 then break end
+    end
+    return 1 - front * sum
+  end
+  local tiny, b = 1e-300, x + 1 - a
+  local c, d = 1 / tiny, 1 / b
+  local h = d
+  for i = 1, 500 do
+    local an = -i * (i - a)
+    b = b + 2
+    d = an * d + b; if math.abs(d) < tiny then d = tiny end
+    c = b + an / c; if math.abs(c) < tiny then c = tiny end
+    d = 1 / d
+    local delta = d * c
+    h = h * delta
+    if math.abs(delta - 1) < 1e-15 then break end
+  end
+  return front * h
+end
+
+-- P(Z <= z) for the standard normal: erfc(|z| / sqrt 2) = Q(1/2, z^2 / 2).
 function stats.normal_cdf(z)
-  local x = math.abs(z) / math.sqrt(2)
-  local t = 1 / (1 + 0.5 * x)
-  local erfc = t * math.exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196
-    + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398
-    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+  local erfc = upper_gamma(0.5, z * z / 2)
   return z >= 0 and 1 - erfc / 2 or erfc / 2
 end
 

@@ -15,9 +15,9 @@ local ref = dofile(cfg.reference)
 -- Each family: its fixture rows, a tolerance on the difference, and
 -- the pairs { got, want } of one row, its input moved when `moved`.
 local FAMILIES = {
-  { name = "normal quantile", rows = ref.normal, tol = 1e-7, pairs = function(r, moved)
+  { name = "normal quantile", rows = ref.normal, tol = 1e-13, pairs = function(r, moved)
       return { { stats.normal_quantile(r.p * (moved and 1.001 or 1)), r.quantile } } end },
-  { name = "normal cdf", rows = ref.normal_cdf, tol = 1e-7, pairs = function(r, moved)
+  { name = "normal cdf", rows = ref.normal_cdf, tol = 1e-14, pairs = function(r, moved)
       return { { stats.normal_cdf(r.z + (moved and 1e-3 or 0)), r.cdf } } end },
   { name = "t quantile", rows = ref.t, tol = 1e-8, pairs = function(r, moved)
       return { { stats.t_quantile(r.p * (moved and 1.001 or 1), r.df), r.quantile } } end },
@@ -35,7 +35,7 @@ local FAMILIES = {
       if moved then a[1] = a[1] + 0.01 end
       local iv = stats.welch(a, r.b, r.level)
       return { { iv.df, r.df }, { iv.lo, r.lo }, { iv.hi, r.hi } } end },
-  { name = "Wilson interval", rows = ref.wilson, tol = 1e-7, pairs = function(r, moved)
+  { name = "Wilson interval", rows = ref.wilson, tol = 1e-13, pairs = function(r, moved)
       local iv = stats.wilson(r.k, r.n + (moved and 1 or 0), r.level)
       return { { iv.lo, r.lo }, { iv.hi, r.hi } } end },
 }
