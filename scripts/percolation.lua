@@ -7,6 +7,8 @@
 --   bdrun scripts/percolation.lua [scale=quick|standard|paper] [seeds=1,2,3]
 --                                 [sigmas=...] [lambdas=...] [steps=...] ...
 --   bdrun scripts/percolation.lua shard=0/2 ...   (and shard=1/2: the same sweep)
+-- The quick scale runs as two one-thread processes (procs=2, one per core
+-- here); procs=1 runs the sweep in this process.
 --
 -- Data: bumps of width sigma centred on a square lattice of spacing d over
 -- the image, of whose sites a fraction lambda is kept (bd.data's lambda; the
@@ -129,11 +131,11 @@ local cfg = experiment.config(sweep.options{
   -- 0.21 and 0.18 it must tell from 0 (3 seeds give +-0.22). 2 x 9 x 5 =
   -- 90 trainings of 1,500 steps, about 20 CPU-s each with its evaluations
   -- (measured beside another run): 30 CPU-minutes, 15 minutes on 2 quiet
-  -- cores with procs=2.
+  -- cores as two one-thread processes (procs=2, the quick default).
   quick = { size = 8, d = 2, margin = 1.5, tolerance = 0.5, sigmas = "0.85,1.6",
             lambdas = "0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1", samples = 8, width = 8, emb = 64,
             attention_blocks = "", steps = 1500, lr = 5e-4, ema = 0.99, sample_steps = 25,
-            seeds = "1,2,3,4,5" },
+            seeds = "1,2,3,4,5", procs = 2 },
   -- the follow-up's 32x32 with a CPU-sized width (configured, not run here):
   -- the quick scale's sigma / d (0.425 and 0.8) at d = 4 (9 x 9 sites);
   -- margin d keeps the probes off the border sites
