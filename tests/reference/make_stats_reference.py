@@ -136,34 +136,49 @@ def add_manifold(meta, tensors, rng):
 
 # ---- persistence -----------------------------------------------------------
 
-def rips_bars(x, max_length):
+def rips_bars(x, max_length, pcs, rms):
     """gudhi's H0 (every bar, zero-length ones too) and H1 (bars of positive
-    length: pairs of equal values are not bars, as in bd)."""
-    rc = gudhi.RipsComplex(points=x.astype(np.float64),
-                           max_edge_length=max_length or float("inf"))
+    length: pairs of equal values are not bars, as in bd) of x, or of its
+    top pcs principal components (sklearn), over the rms radius with rms;
+    the radius (scale), the filtration's end (numpy) and the H1 count."""
+    x = x.astype(np.float64)
+    if pcs:
+        x = PCA(n_components=pcs, svd_solver="full").fit_transform(x)
+    scale = np.sqrt(((x - x.mean(0)) ** 2).sum(1).mean())
+    dist = np.linalg.norm(x[:, None] - x[None], axis=2) / (scale if rms else 1)
+    end = max_length or dist.max(1).min()
+    rc = gudhi.RipsComplex(distance_matrix=dist, max_edge_length=end)
     tree = rc.create_simplex_tree(max_dimension=2)
     pairs = tree.persistence(homology_coeff_field=2, min_persistence=-1)
     h0 = sorted(p for dim, p in pairs if dim == 0)
     h1 = sorted(p for dim, p in pairs if dim == 1 and p[1] > p[0])
-    return {"h0": np.array(h0).ravel(), "h1": np.array(h1).ravel()}
+    return {"h0": np.array(h0).ravel(), "h1": np.array(h1).ravel(),
+            "h1_count": len(h1), "scale": scale, "end": end}
 
 
 def add_persistence(meta, tensors, rng):
     """A noisy circle, a 3D Gaussian cloud, a 4 x 4 lattice with a doubled
     point (ties everywhere, a zero-length H0 bar, nine squares each born at
-    1 and dying at sqrt 2), and the circle cut at max_length (an essential
-    H1 bar)."""
+    1 and dying at sqrt 2), the circle cut at max_length (an essential
+    H1 bar), and a flat torus in 4 of 12 dims through pca = 4 and
+    normalize = rms. gudhi runs to bd's end (the enclosing radius, where
+    everything but one H0 bar has died), or max_length."""
     t = np.linspace(0, 2 * np.pi, 30, endpoint=False)
     circle = np.stack([np.cos(t), np.sin(t)], 1) + 0.08 * rng.normal(size=(30, 2))
     lattice = grid_labels(4, 4)
     lattice = np.concatenate([lattice, lattice[5:6]], 0)
-    cases = {"circle": (circle, 0), "gauss": (rng.normal(size=(40, 3)), 0),
-             "lattice": (lattice, 0), "circle_cut": (circle, 0.9)}
-    for name, (x, cut) in cases.items():
+    a, b = rng.uniform(0, 2 * np.pi, size=(2, 60))
+    torus = np.concatenate([np.stack([np.cos(a), np.sin(a), np.cos(b), np.sin(b)], 1),
+                            0.05 * rng.normal(size=(60, 8))], 1)
+    cases = {"circle": (circle, ""), "gauss": (rng.normal(size=(40, 3)), ""),
+             "lattice": (lattice, ""), "circle_cut": (circle, "max_length=0.9"),
+             "torus_rms": (torus, "pca=4 normalize=rms")}
+    for name, (x, config) in cases.items():
         x = x.astype(np.float32)
-        config = "max_length=%.17g" % cut if cut else ""
+        want = rips_bars(x, 0.9 if "max_length" in config else 0,
+                         4 if "pca" in config else 0, "rms" in config)
         add_case(meta, tensors, "persistence_" + name, x, np.zeros((len(x), 2)),
-                 "persistence", config, rips_bars(x, cut))
+                 "persistence", config, want)
 
 
 # ---- factorization ---------------------------------------------------------
