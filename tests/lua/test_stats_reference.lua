@@ -1,7 +1,8 @@
 -- scripts/lib/stats.lua against scipy.stats: the committed fixture
 -- tests/reference/stats_scipy.lua (written by make_stats_reference.py; the
 -- versions on its second line) holds scipy's normal and t quantiles and
--- cdfs, t intervals, Welch intervals and Wilson intervals, and the t
+-- cdfs, t intervals, Welch intervals, Wilson intervals, bootstrap
+-- percentiles (numpy.quantile of stats.lua's own resamples), and the t
 -- quantiles to 30 digits (mpmath; scipy's t.ppf is off by up to 2e-9).
 -- Every value must lie within its family's tolerance on the relative
 -- difference |got - want| / max(1, |want|) (the largest measured are
@@ -38,11 +39,15 @@ local FAMILIES = {
   { name = "Wilson interval", rows = ref.wilson, tol = 1e-13, pairs = function(r, moved)
       local iv = stats.wilson(r.k, r.n + (moved and 1 or 0), r.level)
       return { { iv.lo, r.lo }, { iv.hi, r.hi } } end },
+  { name = "bootstrap", rows = ref.bootstrap, tol = 1e-13, pairs = function(r, moved)
+      local iv = stats.bootstrap(r.values, { seed = r.seed + (moved and 1 or 0), reps = r.reps,
+                                             level = r.level })
+      return { { iv.lo, r.lo }, { iv.hi, r.hi } } end },
 }
 
 -- The largest relative difference over a family's rows, and where.
 local function worst_gap(f, moved)
-  local worst, at = 0, ""
+  local worst, at = 0, "every row"
   for i, r in ipairs(f.rows) do
     for _, p in ipairs(f.pairs(r, moved)) do
       local g = p[1] == p[2] and 0 or math.abs(p[1] - p[2]) / math.max(1, math.abs(p[2]))

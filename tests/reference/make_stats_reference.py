@@ -31,8 +31,9 @@ computed in float64 from the float32 inputs:
     parallel_x, parallel_y, aligned_x, aligned_y.
 stats_scipy.lua: scipy.stats' t and normal quantiles and cdfs (t quantiles
 also to 30 digits by mpmath: scipy's are less exact), t intervals,
-Welch intervals (Welch-Satterthwaite df, checked against ttest_ind's p) and
-Wilson intervals (binomtest.proportion_ci), for scripts/lib/stats.lua.
+Welch intervals (Welch-Satterthwaite df, checked against ttest_ind's p),
+Wilson intervals (binomtest.proportion_ci) and bootstrap percentiles
+(numpy.quantile of stats.lua's own resamples), for scripts/lib/stats.lua.
 Deterministic: numpy's seeded generator and exact algorithms only.
 """
 import os
@@ -183,17 +184,19 @@ def add_persistence(meta, tensors, rng):
 
 # ---- factorization ---------------------------------------------------------
 
-def grid_steps(v):
+def grid_steps(v, periodic):
     """Unit x-steps and y-steps of cell means v (gy, gx, d), with the start
-    index along their axis; zero steps left out."""
+    index along their axis; zero steps left out. periodic: the last value
+    of each axis (of 3 or more) steps to the first."""
     def unit(s, tags):
         norm = np.linalg.norm(s, axis=1)
         return s[norm > 0] / norm[norm > 0, None], tags[norm > 0]
     gy, gx, d = v.shape
-    sx = (v[:, 1:] - v[:, :-1]).reshape(-1, d)
-    sy = (v[1:] - v[:-1]).reshape(-1, d)
-    tx = np.tile(np.arange(gx - 1), gy)
-    ty = np.repeat(np.arange(gy - 1), gx)
+    wx, wy = int(periodic and gx >= 3), int(periodic and gy >= 3)
+    sx = (np.roll(v, -1, axis=1) - v)[:, :gx - 1 + wx].reshape(-1, d)
+    sy = (np.roll(v, -1, axis=0) - v)[:gy - 1 + wy].reshape(-1, d)
+    tx = np.tile(np.arange(gx - 1 + wx), gy)
+    ty = np.repeat(np.arange(gy - 1 + wy), gx)
     return unit(sx, tx), unit(sy, ty)
 
 
@@ -207,14 +210,14 @@ def cos_stats(a, ta, b, tb, same, bins):
     return c[keep].mean(), np.abs(c[keep]).mean(), c[tags].mean(), hist
 
 
-def factorization_expected(x, lab, bins):
+def factorization_expected(x, lab, bins, periodic):
     gx, gy = int(lab[:, 0].max()) + 1, int(lab[:, 1].max()) + 1
     v = np.zeros((gy, gx, x.shape[1]))
     count = np.zeros((gy, gx))
     for row, (i, j) in zip(x.astype(np.float64), lab.astype(int)):
         v[j, i] += row
         count[j, i] += 1
-    (sx, tx), (sy, ty) = grid_steps(v / count[..., None])
+    (sx, tx), (sy, ty) = grid_steps(v / count[..., None], periodic)
     _, ortho, _, hxy = cos_stats(sx, tx, sy, ty, False, bins)
     px, _, ax, hxx = cos_stats(sx, tx, sx, tx, True, bins)
     py, _, ay, hyy = cos_stats(sy, ty, sy, ty, True, bins)
@@ -227,18 +230,21 @@ def add_factorization(meta, tensors, rng):
     """A random code on a 5 x 4 grid, two samples per cell (21 bins); a
     factorized code with exactly orthogonal, parallel and opposite steps, so
     cosines 0, 1 and -1 fall on bin edges (20 bins: 0 is an edge, numpy's
-    bins are [a, b) with the last closed)."""
+    bins are [a, b) with the last closed); a random code on a periodic 4 x 3
+    grid (periodic = 1, 10 bins)."""
     lab = grid_labels(5, 4, repeat=2)
     x = rng.normal(size=(40, 9))
     f = np.array([0, 1, 3, 2, 4], float)  # x-steps +1 +2 -1 +2: cos +-1
     code = np.zeros((20, 6))
     code[:, 0] = f[lab[::2, 0].astype(int)]
     code[:, 3] = lab[::2, 1] ** 2
-    cases = {"random": (x, lab, 21), "factorized": (code, lab[::2], 20)}
-    for name, (x, lab, bins) in cases.items():
+    cases = {"random": (x, lab, 21, 0), "factorized": (code, lab[::2], 20, 0),
+             "periodic": (rng.normal(size=(12, 5)), grid_labels(4, 3), 10, 1)}
+    for name, (x, lab, bins, periodic) in cases.items():
         x = x.astype(np.float32)
         add_case(meta, tensors, "factorization_" + name, x, lab, "factorization",
-                 "bins=%d" % bins, factorization_expected(x, lab, bins))
+                 "bins=%d periodic=%d" % (bins, periodic),
+                 factorization_expected(x, lab, bins, periodic))
 
 
 # ---- the safetensors file --------------------------------------------------
@@ -296,6 +302,29 @@ def welch(a, b, level):
     return df, diff - half, diff + half
 
 
+def splitmix(seed):
+    """stats.lua's integers (splitmix64), so that the bootstrap's resamples
+    are bd's own and only the percentile convention is numpy's."""
+    mask, state = (1 << 64) - 1, seed
+    while True:
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        yield z ^ (z >> 31)
+
+
+def bootstrap(xs, seed, reps, level):
+    """The percentile interval of the mean of reps resamples: numpy.quantile
+    (method linear, Hyndman and Fan's type 7)."""
+    draw, n, means = splitmix(seed), len(xs), []
+    for _ in range(reps):
+        total = 0.0
+        for _ in range(n):
+            total += xs[(next(draw) >> 11) % n]
+        means.append(total / n)
+    return np.quantile(means, [(1 - level) / 2, (1 + level) / 2], method="linear")
+
+
 def stats_lua(rng):
     ps = [0.5, 0.6, 0.9, 0.95, 0.975, 0.995, 0.9995, 0.025, 1e-6]
     dfs = [1, 2, 2.5, 3, 4.7, 10, 30, 1000]
@@ -334,6 +363,12 @@ def stats_lua(rng):
             ci = st.binomtest(k, n).proportion_ci(level, method="wilson")
             lines.append("    { k = %d, n = %d, level = %g, lo = %.17g, hi = %.17g },"
                          % (k, n, level, ci.low, ci.high))
+    lines += ["  },", "  bootstrap = {"]
+    for xs in lists[:4]:
+        for seed, reps, level in ((1, 2000, 0.95), (7, 999, 0.9)):
+            lo, hi = bootstrap(xs, seed, reps, level)
+            lines.append("    { values = %s, seed = %d, reps = %d, level = %g, lo = %.17g,"
+                         " hi = %.17g }," % (lua_list(xs), seed, reps, level, lo, hi))
     lines += ["  },", "}"]
     return "\n".join(lines) + "\n"
 
