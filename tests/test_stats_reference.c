@@ -10,8 +10,6 @@
  * the comparison. UMAP is stochastic and has no exact counterpart: the
  * manifold cases use method = pca; knn_consistency has no library
  * counterpart. */
-#include <ctype.h>
-
 #include "bd/ckpt.h"
 #include "bd/safetensors.h"
 #include "test_metric_util.h"
@@ -110,7 +108,7 @@ static double stat_gap(const bd_metric_result *r, const char *stat,
         const bd_tensor *a = bd_metric_result_array(r, i);
         if (!a)
             return m == 1 ? gap(want[0], bd_metric_result_number(r, i)) : INFINITY;
-        if (stat[0] == 'h' && isdigit((unsigned char)stat[1]))
+        if (strcmp(stat, "h0") == 0 || strcmp(stat, "h1") == 0)  /* barcodes */
             return bars_gap(want, a->data, m / 2, (int)(a->numel / 2));
         double worst = a->numel == m ? 0 : INFINITY;
         for (int j = 0; j < m && a->numel == m; j++)
