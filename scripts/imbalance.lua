@@ -462,13 +462,13 @@ for i, q in ipairs(QUESTIONS) do
       v.decision, v.reason)
   say("  question: contrast of relative lags lag(x_dense) - lag(y_dense) %s, reads %s",
       iv(v.contrast, "%+.2f"), v.contrast.verdict)
-  if v.null.n > 1 then
+  if v.null.n > 1 and v.tolerance < math.huge then
     say("  null (balanced): relative lag %s; its sd %.3f over %d seeds sets the tolerance"
         .. " t(%.3f, %d) * sd * sqrt(1/n + 1/n) = %.2f", iv(v.null, "%+.2f"), v.null.sd,
         v.null.n, (1 + v.level) / 2, v.null.n - 1, v.tolerance)
   else
-    say("  null (balanced): relative lag %s; no tolerance (it needs the lags of two seeds)",
-        iv(v.null, "%+.2f"))
+    say("  null (balanced): relative lag %s; no tolerance (it needs the lags of two seeds"
+        .. " of the null and of each swap)", iv(v.null, "%+.2f"))
   end
   say("  positive control (%s): contrast %s, reads %s (must read factorized)", control_words(),
       iv(v.control, "%+.2f"), v.control.verdict)
