@@ -51,7 +51,8 @@
 -- its sweep.run returns the runs, read back from the marks, so they are the
 -- same whichever process ran them. A process that runs every run (share
 -- 0/1) always collects, so running a finished sweep again prints its answer
--- again without training. `collect=true` runs nothing and collects
+-- again without training (procs=n too: with every run done it starts no
+-- processes and runs as share 0/1). `collect=true` runs nothing and collects
 -- what is done, returning the runs when none is missing. Otherwise
 -- sweep.run returns nil.
 local json = require "json"
@@ -354,7 +355,7 @@ function sweep.run(opts)
   end
   local r, n, from = choose_share(cfg.shard)
   local procs = math.tointeger(cfg.procs) or 1
-  if n == 1 and procs > 1 then
+  if n == 1 and procs > 1 and count_done(dir, runs) < #runs then
     spawn(opts, procs)
     return nil
   end

@@ -3,7 +3,7 @@
 -- same runs and results as one process; a shard killed in a run (its share
 -- from an MPI launcher's environment) runs only that run again when it
 -- restarts; a done run met with other settings is kept, with a warning;
--- collect=true collects again. CTest passes the bdrun to test:
+-- collect=true and procs=2 on a done sweep collect again. CTest passes the bdrun to test:
 --   bdrun sweep_shards.lua bdrun=/path/to/bdrun
 local check = require "check"
 local json = require "json"
@@ -104,6 +104,9 @@ check.ok(ok and out:find("already collected", 1, true) and not out:find("collect
 ok, _, _, out = sweep(nil, "dir=runs/killed", "whole")
 check.ok(ok and out:find("collected 4 runs", 1, true),
          "one process running the whole done sweep collects it again: " .. out)
+ok, _, _, out = sweep(nil, "dir=runs/killed procs=2", "procs")
+check.ok(ok and out:find("collected 4 runs", 1, true) and not out:find("processes of one thread"),
+         "procs=2 on a done sweep starts no process and collects it again: " .. out)
 ok, _, _, out = sweep(nil, "dir=runs/killed steps=7 shard=1/2", "changed")
 check.ok(ok and out:find("sparse_s2 was done with steps = 6, not 7: its results are kept (delete"
                          .. " runs/killed/sparse_s2 to run it again)", 1, true)
