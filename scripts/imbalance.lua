@@ -136,8 +136,8 @@ local cfg = experiment.config(sweep.options{
   -- 6 x at most 7,200 = 79,200 steps at about 0.3 CPU-s (batch 64), plus
   -- about 320 evaluations of 3 x 49 samples of 25 steps (5.8 CPU-s measured,
   -- under load): about 7 CPU-hours by arithmetic. Measured: 12.5 min wall a
-  -- 4,000-step training on a quiet core, the controls stopping at 5,750 to
-  -- 6,250 steps: about 4 CPU-hours in all, 2 h wall with procs=2
+  -- 4,000-step training on a quiet core, the controls stopping at 5,000 to
+  -- 7,000 steps: about 4 CPU-hours in all, 2 h wall with procs=2
   standard = { size = 32, width = 8, emb = 64, attention_blocks = "down2,down3,up1",
                dense = 0.2, sparse = 2.0, axis_tolerance = 0.4,
                steps = 4000, lr = 1e-3, ema = 0.995, every = 250, sample_steps = 25,
