@@ -454,6 +454,17 @@ end
 
 local function iv(x, fmt) return stats.describe(x, fmt or "%.2f") end
 
+-- How the null sets the tolerance, or why it sets none (a swap or the null
+-- with fewer than two lags: the tolerance would be sqrt(1/0)).
+local function tolerance_words(v)
+  if v.null.n > 1 and v.tolerance < math.huge then
+    return string.format("its sd %.3f over %d seeds sets the tolerance t(%.3f, %d) * sd"
+      .. " * sqrt(1/n + 1/n) = %.2f", v.null.sd, v.null.n, (1 + v.level) / 2, v.null.n - 1,
+      v.tolerance)
+  end
+  return "no tolerance (it needs the lags of two seeds of the null and of each swap)"
+end
+
 local lines = {}
 local function say(fmt, ...) lines[#lines + 1] = string.format(fmt, ...) end
 for i, q in ipairs(QUESTIONS) do
@@ -462,14 +473,7 @@ for i, q in ipairs(QUESTIONS) do
       v.decision, v.reason)
   say("  question: contrast of relative lags lag(x_dense) - lag(y_dense) %s, reads %s",
       iv(v.contrast, "%+.2f"), v.contrast.verdict)
-  if v.null.n > 1 and v.tolerance < math.huge then
-    say("  null (balanced): relative lag %s; its sd %.3f over %d seeds sets the tolerance"
-        .. " t(%.3f, %d) * sd * sqrt(1/n + 1/n) = %.2f", iv(v.null, "%+.2f"), v.null.sd,
-        v.null.n, (1 + v.level) / 2, v.null.n - 1, v.tolerance)
-  else
-    say("  null (balanced): relative lag %s; no tolerance (it needs the lags of two seeds"
-        .. " of the null and of each swap)", iv(v.null, "%+.2f"))
-  end
+  say("  null (balanced): relative lag %s; %s", iv(v.null, "%+.2f"), tolerance_words(v))
   say("  positive control (%s): contrast %s, reads %s (must read factorized)", control_words(),
       iv(v.control, "%+.2f"), v.control.verdict)
 end
@@ -563,7 +567,7 @@ local control_rows = {}
 for _, q in ipairs(QUESTIONS) do
   local v = q.verdict
   control_rows[#control_rows + 1] = { q.set, "null: balanced data (no dense axis)",
-    iv(v.null, "%+.2f"), string.format("sd %.3f sets the tolerance %.2f", v.null.sd, v.tolerance) }
+    iv(v.null, "%+.2f"), tolerance_words(v) }
   control_rows[#control_rows + 1] = { q.set, "positive control: " .. control_words(),
     iv(v.control, "%+.2f"), v.control.verdict .. " (must read factorized)" }
   control_rows[#control_rows + 1] = { q.set, "question: x_dense vs y_dense",
