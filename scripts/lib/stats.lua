@@ -217,6 +217,10 @@ function stats.uniforms(seed)
   return function() return ((next() >> 11) + 0.5) / 2 ^ 53 end
 end
 
+-- A standard normal from a generator of uniforms u (stats.uniforms), by
+-- Box-Muller (two uniforms a draw).
+function stats.normal(u) return math.sqrt(-2 * math.log(u())) * math.cos(2 * math.pi * u()) end
+
 -- The q-quantile of a sorted list, interpolated linearly.
 local function quantile(sorted, q)
   local pos = 1 + q * (#sorted - 1)

@@ -33,6 +33,7 @@
 -- Clifford torus. So a code can read factorized in pca4 because it is
 -- translation-invariant; scripts/torus.lua reads the training images
 -- themselves (a conjunctive place code) beside the model to show it.
+local additivity = require "additivity"
 local stats = require "stats"
 
 local tori = {}
@@ -61,15 +62,12 @@ local function ideal_point(kind, x, y, size, ratio)
   error(string.format("tori: kind = '%s', expected clifford or torus3d", tostring(kind)), 3)
 end
 
--- A standard normal from uniforms u (Box-Muller).
-local function normal(u) return math.sqrt(-2 * math.log(u())) * math.cos(2 * math.pi * u()) end
-
 -- `dims` x 4 columns, orthonormal (Gram-Schmidt on Gaussian columns).
 local function orthonormal_columns(dims, u)
   local cols = {}
   for c = 1, 4 do
     local v = {}
-    for k = 1, dims do v[k] = normal(u) end
+    for k = 1, dims do v[k] = stats.normal(u) end
     for _, q in ipairs(cols) do
       local dot = 0
       for k = 1, dims do dot = dot + v[k] * q[k] end
@@ -115,7 +113,7 @@ function tori.embed(kind, labels, size, opts)
     for k = 1, dims do
       local x = cols and (p[1] * cols[1][k] + p[2] * cols[2][k] + p[3] * cols[3][k]
                           + p[4] * cols[4][k]) or p[k]
-      v[k] = { { noise > 0 and x + sd * normal(u) or x } }
+      v[k] = { { noise > 0 and x + sd * stats.normal(u) or x } }
     end
     out[i] = v
   end
@@ -201,17 +199,6 @@ function tori.read(act, labels, refs, opts)
   return out
 end
 
--- The values of a nested table (a tensor's to_table) in order.
-local function flatten(t, out)
-  out = out or {}
-  if type(t) ~= "table" then
-    out[#out + 1] = t
-  else
-    for _, v in ipairs(t) do flatten(v, out) end
-  end
-  return out
-end
-
 -- The code `act` (n, ...) with its top 4 principal components replaced by
 -- the ideal torus `kind` at the labels, with the same variance and in the
 -- same subspace, the rest of the code as it is: what the comparison would
@@ -220,12 +207,8 @@ end
 -- principal component scores (tori.read's embedding). Returns a tensor
 -- (n, d, 1, 1). opts: ratio.
 function tori.implant(act, labels, size, kind, scores, opts)
-  local rows, n = act:to_table(), #scores
-  local x, d = {}, nil
-  for i = 1, n do
-    x[i] = flatten(rows[i])
-    d = d or #x[i]
-  end
+  local x, n = additivity.rows(act), #scores
+  local d = #x[1]
   local mean = {}
   for k = 1, d do
     mean[k] = 0
@@ -311,7 +294,7 @@ function tori.gaussian_like(spectrum, n, seed)
   local u, rows = stats.uniforms(seed), {}
   for i = 1, n do
     local row = {}
-    for k, v in ipairs(spectrum) do row[k] = { { math.sqrt(v) * normal(u) } } end
+    for k, v in ipairs(spectrum) do row[k] = { { math.sqrt(v) * stats.normal(u) } } end
     rows[i] = row
   end
   return bd.tensor.from_table(rows)
