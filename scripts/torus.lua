@@ -5,7 +5,8 @@
 -- bumps with periodic boundaries with both ideal tori.
 --
 --   bdrun scripts/torus.lua [scale=quick|standard|paper] [seeds=1,2,3]
---                           [steps=...] [every=...] [procs=2] [shard=r/n] ...
+--                           [steps=...] [every=...] [replicates=4] [procs=2]
+--                           [shard=r/n] ...
 --
 -- Data: one bump of width sigma per image at every site of a lattice of
 -- spacing `spacing` over [0, size) on both axes, drawn on a torus
@@ -41,6 +42,25 @@
 --                torus, 1: the 3D torus). In two spaces: the code's top 4
 --                principal components (pca4, the headline: the ideal
 --                tori's own dimension) and the code as it is (raw).
+--   additivity   scripts/lib/additivity.lua: is the code a sum of an x
+--                code and a y code? Per feature on the G x G grid, the
+--                two-way decomposition (grand mean, x effect, y effect,
+--                interaction); the additive share is the main effects'
+--                part of the between-label variance. The tap is read
+--                `replicates` times with noise drawn independently per
+--                label and draw (shared_noise = 0), and the within-cell
+--                noise is subtracted (two-way ANOVA with replication).
+--                Clifford torus 1, 3D torus (R / r = 2) 0.90, a place code
+--                (the training images) far less: it tells a sum from a
+--                place code, which the position cannot. Threshold: midway
+--                between the training images and the Clifford torus, read
+--                by the same code; additive when the t interval over
+--                seeds lies above it, conjunctive below. Controls: per
+--                seed, the Clifford torus and the training images in
+--                isotropic noise of the end code's noise / between ratio,
+--                read from as many draws, must read additive and
+--                conjunctive. The PAPER.md finding 3 line uses this
+--                reading (the position says which torus, given a sum).
 -- The statistic: position at the end of training, per seed, with a t
 -- interval over seeds: factorized when it lies below 1/2 (nearer the
 -- Clifford torus), coupled above, cannot decide when it holds 1/2. The
@@ -80,12 +100,13 @@
 -- torus codes (above: a torus with the code's own other dimensions) two.
 --
 -- Writes runs/torus/: config.json, metrics.jsonl (a row per evaluation per
--- seed; the controls; the decision), accuracy.svg, geometry.svg,
+-- seed; the controls; the decision), accuracy.svg, geometry.svg, additivity.svg,
 -- spectrum.svg, hist_xy.svg, hist_xx.svg, hist_yy.svg, pcs_<when>.svg
 -- (the top 4 scores of the first seed at the start, middle and end),
 -- barcode.svg and h1_lengths.svg (the H1 bars of the first seed's code,
 -- the ideal tori and a null),
 -- report.html and train/torus_s<seed>/ (each training; samples.png).
+local additivity = require "additivity"
 local bumps = require "bumps"
 local experiment = require "experiment"
 local report = require "report"
@@ -104,6 +125,10 @@ local cfg = experiment.config(sweep.options{
   tap_pre = "layer4_pre", -- the same block's output before the label embedding is added
   rep_t = 500,         -- the representation's timestep: T/2 of T = 1000
   rep_input = "bump",  -- bump | noise (bd.represent's input)
+  -- the additivity reading's independent noise draws per label (two-way
+  -- ANOVA with replication needs at least 2; more shrink the noise
+  -- correction's own scatter: 4 forward passes of the grid an evaluation)
+  replicates = 4,
   bins = 21,           -- cosine histogram bins over [-1, 1] (odd: 0 is a bin centre)
   pcs = 15,            -- the PCA spectrum shown
   ratio = 2,           -- R / r of the ideal 3D torus (ours)
@@ -113,10 +138,11 @@ local cfg = experiment.config(sweep.options{
   -- 16x16 (layer 4 is 2x2, 128 numbers at width 8): phases.lua's quick net
   -- and budget (2000 steps: 98% correct on the plane); about 250 CPU-s a
   -- training (77 CPU-s per 600 steps with 3 evaluations, measured under load). A 16 x 16 grid of labels for the representation, 64 probes.
+  -- Two one-thread processes (procs=2, one per core here).
   quick = { size = 16, spacing = 0.5, width = 8, emb = 64,
             attention_blocks = "down1,down2,down3,up1,up2", steps = 2000, lr = 1e-3,
             ema = 0.995, every = 250, sample_steps = 25, probe_step = 2, rep_step = 1,
-            seeds = "1,2,3" },
+            seeds = "1,2,3", procs = 2 },
   -- 32x32 (the paper's image size, layer 4 4x4): phases.lua's standard net
   -- and budget (width 8, attention at 8x8 and 4x4; its pilot: most samples
   -- correct from step 2,100 on the plane)
@@ -134,6 +160,10 @@ local seeds = experiment.seeds(cfg.seeds)
 local SPACES = { "pca4", "raw" }
 if cfg.space ~= "pca4" and cfg.space ~= "raw" then
   error(string.format("space = '%s', expected pca4 or raw", cfg.space), 0)
+end
+if not math.tointeger(cfg.replicates) or cfg.replicates < 2 then
+  error(string.format("replicates = %s, expected an integer >= 2 (the additivity reading's"
+                      .. " noise estimate needs two draws per label)", tostring(cfg.replicates)), 0)
 end
 if cfg.steps % cfg.every ~= 0 then
   error(string.format("steps = %d is not a multiple of every = %d; expected one (the middle"
@@ -185,6 +215,22 @@ local function persistence_reading(act, seed, step)
            null = a.lengths, null_bars = a.bars, heldout = b.lengths }
 end
 
+-- The additivity of the taps (scripts/lib/additivity.lua): each read
+-- `replicates` times with noise drawn independently per label and per
+-- draw (shared_noise = 0; seeds 100000 seed + k, the same at every
+-- evaluation), corrected for it by two-way ANOVA with replication.
+-- { code, pre } (additivity.read of tap and of tap_pre).
+local function additivity_reading(model, data, seed)
+  local code, pre = {}, {}
+  for k = 1, cfg.replicates do
+    local r = bd.represent(model, grid, { taps = { cfg.tap, cfg.tap_pre }, t = cfg.rep_t,
+                                          seed = 100000 * seed + k, shared_noise = 0,
+                                          input = cfg.rep_input, data = data })
+    code[k], pre[k] = r.taps[cfg.tap], r.taps[cfg.tap_pre]
+  end
+  return { code = additivity.read(code, grid.labels), pre = additivity.read(pre, grid.labels) }
+end
+
 -- The numbers of a reading that go into a row: [prefix]<space>_position,
 -- _d_clifford, _d_torus (and per histogram), _neither; eff_dim, top4.
 local function geometry_row(row, reading, prefix)
@@ -222,6 +268,10 @@ local function evaluate(model, data, seed, step)
                 median_error = b.median_error }
   geometry_row(row, reading)
   geometry_row(row, tori.read(r.taps[cfg.tap_pre], grid.labels, refs, read_opts), "pre_")
+  local add = additivity_reading(model, data, seed)
+  row.additive, row.pre_additive = add.code.share, add.pre.share
+  row.add_between, row.add_noise = add.code.between, add.code.noise
+  row.add_main_x, row.add_main_y = add.code.main_x, add.code.main_y
   local ph = PH_AT[step] and persistence_reading(act, seed, step)
   if ph then
     row.h1_1, row.h1_2, row.h1_3 = ph.lengths[1] or 0, ph.lengths[2] or 0, ph.lengths[3] or 0
@@ -245,8 +295,9 @@ local function train_one(sub, _, seed)
     last = extra
     for _, name in ipairs(PH_AT[step] or {}) do out.ph[name] = extra.ph end
     bd.log.info("torus seed %d step %d: correct %d/%d, one bump %.2f; pca4 position %.2f,"
-                .. " raw %.2f; top 4 %.2f, eff. dim %.1f", seed, step, row.correct, row.n,
-                row.single, row.pca4_position, row.raw_position, row.top4, row.eff_dim)
+                .. " raw %.2f; additive %.2f (noise / between %.2f); top 4 %.2f, eff. dim %.1f",
+                seed, step, row.correct, row.n, row.single, row.pca4_position, row.raw_position,
+                row.additive, row.add_noise / row.add_between, row.top4, row.eff_dim)
   end
   local t0 = bd.time()
   add(0, evaluate(model, data, seed, 0))
@@ -388,6 +439,72 @@ local eff = over_seeds(function(r) return final(r, "eff_dim") end)
 local top4_start = over_seeds(function(r) return at(r, 1, "top4") end, true)
 local eff_start = over_seeds(function(r) return at(r, 1, "eff_dim") end)
 
+-- ---- additivity: is the code a sum of an x code and a y code? ------------------------------
+-- The pca4 position cannot tell a factorized code from a place code (the
+-- training images read 0.00 there); the additive share can. Its threshold
+-- is midway between two codes read by the same function at the same labels:
+-- the training images (a place code g(x) h(y): conjunctive by construction)
+-- and the ideal Clifford torus (a sum by construction); the 3D torus is
+-- printed beside them. Controls at the model's own noise: per seed, each
+-- of the two built with isotropic noise of the end code's noise / between
+-- ratio and read from `replicates` draws, must read as built, else cannot
+-- decide (scripts/lib/additivity.lua).
+local add = { ref = {
+  clifford = additivity.read({ tori.embed("clifford", grid.labels, cfg.size) }, grid.labels).share,
+  torus3d = additivity.read({ tori.embed("torus3d", grid.labels, cfg.size, { ratio = cfg.ratio }) },
+                            grid.labels).share,
+  place = additivity.read({ grid_data.images }, grid_data.labels).share } }
+add.threshold = (add.ref.place + add.ref.clifford) / 2
+-- "additive" when the interval over seeds lies above the threshold, "conjunctive" below
+local function additivity_verdict(list)
+  local t = stats.t_interval(list)
+  if t.lo == t.lo and t.lo > add.threshold then return "additive", t end
+  if t.hi == t.hi and t.hi < add.threshold then return "conjunctive", t end
+  return "cannot decide", t
+end
+add.model, add.per_seed = over_seeds(function(r) return final(r, "additive") end)
+add.start, add.start_seeds = over_seeds(function(r) return at(r, 1, "additive") end)
+add.moved = stats.welch(add.per_seed, add.start_seeds)
+add.pre, add.pre_seeds = over_seeds(function(r) return final(r, "pre_additive") end)
+-- The controls at the noise / between ratio of each seed's code at evaluation i:
+-- { ratio, clifford, place (per seed), their readings and intervals, ok }.
+local function additivity_controls(i, salt)
+  local c = { ratio = select(2, over_seeds(function(r)
+    return at(r, i, "add_noise") / at(r, i, "add_between") end)), clifford = {}, place = {} }
+  for k, r in ipairs(runs) do
+    local clifford = tori.embed("clifford", grid.labels, cfg.size, { dims = r.tap_dims,
+                                                                     seed = r.seed })
+    c.clifford[k] = additivity.read(additivity.noisy_replicates(
+      clifford, grid.labels, c.ratio[k], cfg.replicates, 7919 * r.seed + salt), grid.labels).share
+    c.place[k] = additivity.read(additivity.noisy_replicates(
+      grid_data.images, grid_data.labels, c.ratio[k], cfg.replicates, 7919 * r.seed + salt + 100),
+      grid_data.labels).share
+  end
+  c.clifford_reading, c.clifford_iv = additivity_verdict(c.clifford)
+  c.place_reading, c.place_iv = additivity_verdict(c.place)
+  c.ok = c.clifford_reading == "additive" and c.place_reading == "conjunctive"
+  return c
+end
+local ends, starts = additivity_controls(#steps, 0), additivity_controls(1, 1000)
+add.ratio, add.clifford, add.place = ends.ratio, ends.clifford, ends.place
+add.clifford_reading, add.clifford_iv = ends.clifford_reading, ends.clifford_iv
+add.place_reading, add.place_iv, add.control_ok = ends.place_reading, ends.place_iv, ends.ok
+add.reading = additivity_verdict(add.per_seed)
+if not add.control_ok then
+  add.decision = "cannot decide"
+  add.why = string.format("the controls at the model's noise read %s (Clifford torus) and %s"
+                          .. " (training images), not additive and conjunctive",
+                          add.clifford_reading, add.place_reading)
+elseif not learned then
+  add.decision = "cannot decide"
+  add.why = string.format("the data are not learned (accuracy %.2f, under %g); the code reads %s",
+                          acc_end.mean, cfg.learned, add.reading)
+else
+  add.decision = add.reading
+  add.why = add.reading == "cannot decide" and "the interval over seeds holds the threshold"
+            or string.format("%s the threshold", add.reading == "additive" and "above" or "under")
+end
+
 -- ---- persistent homology: the threshold from the controls, then the code ------------------
 
 local ideal_ph = {}
@@ -522,18 +639,44 @@ say("  controls: the ideal Clifford torus %d long (bars %.3f, %.3f, %.3f), the 3
     ph.heldout_max, ph.controls_ok and "as built" or "NOT as built",
     counts_of(ph.implanted.clifford), counts_of(ph.implanted.torus3d),
     ph.implanted_ok and "as built" or "NOT as built (a reading of no loop cannot stand)")
+say("additivity (is %s a sum of an x code and a y code?): %s (%s)", cfg.tap, add.decision,
+    add.why)
+say("  additive share at step %d %s (seeds: %s); at step 0 %s, moved %s; %s (before the label"
+    .. " embedding, itself a sum, is added) %s (seeds: %s)", cfg.steps, iv(add.model),
+    seeds_of(add.per_seed), iv(add.start), iv(add.moved, "%+.2f"), cfg.tap_pre, iv(add.pre),
+    seeds_of(add.pre_seeds))
+say("  threshold %.2f: midway between the training images' %.2f (a place code: conjunctive by"
+    .. " construction) and the ideal Clifford torus's %.2f (a sum); the ideal 3D torus (R/r = %g)"
+    .. " reads %.2f", add.threshold, add.ref.place, add.ref.clifford, cfg.ratio, add.ref.torus3d)
+say("  noise: %d draws per label, independent (two-way ANOVA with replication); one draw's noise"
+    .. " variance / the code's between-label variance at the end: %s (seeds)", cfg.replicates,
+    seeds_of(add.ratio, "%.3g"))
+say("  controls at each seed's noise ratio, %d draws: Clifford torus %s, %s; training images %s,"
+    .. " %s: %s", cfg.replicates, iv(add.clifford_iv), add.clifford_reading, iv(add.place_iv),
+    add.place_reading, add.control_ok and "as built" or "NOT as built: cannot decide")
+say("  the same at step 0's noise ratio (%s): Clifford torus %s, %s; training images %s, %s: %s",
+    seeds_of(starts.ratio, "%.3g"), iv(starts.clifford_iv), starts.clifford_reading,
+    iv(starts.place_iv), starts.place_reading, starts.ok and "as built"
+    or "NOT as built: the step-0 reading cannot stand")
+say("what each reading can tell: the pca4 position says which ideal torus the top 4 components"
+    .. " are nearer, but a place code reads Clifford there (the training images %.2f); the"
+    .. " additive share tells a sum of 1D codes from a place code (%.2f against %.2f), not the"
+    .. " 3D torus (%.2f) from the Clifford torus. Finding 3 is read by additivity.",
+    verdicts.pca4.data.position, add.ref.place, add.ref.clifford, add.ref.torus3d)
 local finding
 if not learned then
   finding = "can neither confirm nor refute it (the data are not learned at this scale)"
-elseif decision == "cannot decide" then
-  finding = "can neither confirm nor refute it (" .. why .. ")"
-elseif decision == "factorized" then
-  finding = "agrees with it (nearer the Clifford torus)"
-  if head.data.reading == "factorized" then
-    finding = finding .. ", though the training images read factorized in this space too"
-  end
+elseif add.decision == "cannot decide" then
+  finding = "can neither confirm nor refute it (additivity: " .. add.why .. ")"
+elseif add.decision == "additive" then
+  finding = string.format("agrees with it: %s is a sum of an x code and a y code (additive share"
+                          .. " %s, above %.2f; the 3D torus %.2f); which torus, by the pca4"
+                          .. " position: %s", cfg.tap, iv(add.model), add.threshold,
+                          add.ref.torus3d, decision)
 else
-  finding = "disagrees with it (nearer the 3D torus)"
+  finding = string.format("disagrees with it: %s is conjunctive, not a sum of an x code and a y"
+                          .. " code (additive share %s, under %.2f), whatever the pca4 position"
+                          .. " (%s)", cfg.tap, iv(add.model), add.threshold, decision)
 end
 say("PAPER.md finding 3 (factorized representations; the follow-up's torus): %s", finding)
 say("%d trainings of %d steps: %s of training and evaluation; this process %s (scale %s)",
@@ -554,6 +697,17 @@ for _, space in ipairs(SPACES) do
   decision_row[space .. "_control_torus"] = v.torus.mean
   decision_row[space .. "_data"] = v.data.position
 end
+decision_row.additivity = add.decision
+decision_row.additive, decision_row.additive_lo = add.model.mean, add.model.lo
+decision_row.additive_hi, decision_row.additive_start = add.model.hi, add.start.mean
+decision_row.additive_pre, decision_row.additive_threshold = add.pre.mean, add.threshold
+decision_row.additive_place, decision_row.additive_clifford = add.ref.place, add.ref.clifford
+decision_row.additive_torus3d, decision_row.additive_noise_ratio = add.ref.torus3d, add.ratio
+decision_row.additive_control_clifford = add.clifford
+decision_row.additive_control_place = add.place
+decision_row.additive_start_noise_ratio = starts.ratio
+decision_row.additive_start_control_clifford = starts.clifford
+decision_row.additive_start_control_place = starts.place
 assert(run:log(decision_row))
 
 -- ---- figures -------------------------------------------------------------------------------
@@ -585,6 +739,14 @@ assert(report.save(run:path("geometry.svg"), report.lines{
              series("position, raw, " .. cfg.tap_pre, "pre_raw_position", 2, true),
              series("top 4 variance share", "top4", 3, true) },
   hlines = { { y = 0.5, label = "equidistant" } } }))
+assert(report.save(run:path("additivity.svg"), report.lines{
+  title = "additive share over training (mean over seeds)", xlabel = "training step",
+  ylabel = "additive share of the between-label variance", ylim = { 0, 1.05 },
+  xlim = { 0, cfg.steps },
+  series = { series(cfg.tap, "additive", 1, false), series(cfg.tap_pre, "pre_additive", 2, true) },
+  hlines = { { y = add.threshold, label = string.format("threshold %.2f", add.threshold) },
+             { y = add.ref.place, label = string.format("training images %.2f", add.ref.place) },
+             { y = add.ref.torus3d, label = string.format("3D torus %.2f", add.ref.torus3d) } } }))
 -- the PCA spectrum at the start, middle and end (mean over seeds)
 local spectrum_series = {}
 for w, when in ipairs(WHEN) do
@@ -690,7 +852,9 @@ doc:question("Trained on bumps with periodic boundaries (data on a torus), is th
   .. " representation nearer an ideal 4D Clifford torus (x and y in orthogonal planes:"
   .. " factorized) or an ideal 3D torus (coupled), by the cosine histograms of its steps"
   .. " along x and along y computed by the same code for all three (the follow-up paper's"
-  .. " comparison)? And how do accuracy, the PCA spectrum and the effective dimension move"
+  .. " comparison)? Is it a sum of an x code and a y code at all (the additive share of its"
+  .. " between-label variance, which tells a sum from a place code where the comparison cannot)?"
+  .. " And how do accuracy, the PCA spectrum and the effective dimension move"
   .. " over training?")
 doc:heading("Answer")
 doc:answer(answer)
@@ -712,7 +876,20 @@ for _, space in ipairs(SPACES) do
                                       (tori.verdict(select(2, over_seeds(
                                         function(r) return at(r, 1, space .. "_position") end)))) }
 end
-doc:table(control_rows, { header = { "space", "case", "position (95% interval over seeds)",
+control_rows[#control_rows + 1] = { "additivity", "ideal Clifford torus (a sum)",
+                                    string.format("%.2f", add.ref.clifford), "sets the threshold" }
+control_rows[#control_rows + 1] = { "additivity", "ideal 3D torus", string.format("%.2f",
+                                    add.ref.torus3d), "reference" }
+control_rows[#control_rows + 1] = { "additivity", "the training images (a place code)",
+                                    string.format("%.2f", add.ref.place), "sets the threshold" }
+control_rows[#control_rows + 1] = { "additivity", "Clifford torus at each seed's noise (positive:"
+                                    .. " additive)", iv(add.clifford_iv), add.clifford_reading }
+control_rows[#control_rows + 1] = { "additivity", "training images at each seed's noise (null:"
+                                    .. " conjunctive)", iv(add.place_iv), add.place_reading }
+control_rows[#control_rows + 1] = { "additivity", "the untrained model (step 0)", iv(add.start),
+                                    (additivity_verdict(add.start_seeds)) }
+doc:table(control_rows, { header = { "space", "case", "position or additive share (95% interval"
+                                     .. " over seeds)",
                                      "reads" } })
 local function short(lengths) -- the three longest of a barcode
   return string.format("%.3f, %.3f, %.3f", lengths[1] or 0, lengths[2] or 0, lengths[3] or 0)
@@ -753,10 +930,14 @@ doc:paragraph(string.format("At %dx%d with a width-%d unet, %s is %s numbers per
   .. " The barcodes are of %d points; the 3D torus at these labels is sparse on its outer side"
   .. " (its tube circles stay apart up to the outer spacing), so its third bar is long; noise"
   .. " in a code's other dimensions shortens its loops (the implanted tori measure by how"
-  .. " much).", cfg.size, cfg.size,
+  .. " much). The additive share tells a sum of an x code and a y code from a place code"
+  .. " (the training images %.2f, the Clifford torus %.2f), not the 3D torus (%.2f) from the"
+  .. " Clifford torus; the label embedding added in the block is itself a sum of an x part and"
+  .. " a y part, so %s (before it is added) is read beside %s.", cfg.size, cfg.size,
   cfg.width, cfg.tap, tostring(first.tap_dims), math.floor(cfg.size / cfg.rep_step),
   math.floor(cfg.size / cfg.rep_step), cfg.tolerance, cfg.spacing, #seeds,
-  stats.t_quantile(0.975, math.max(1, #seeds - 1)), grid.n))
+  stats.t_quantile(0.975, math.max(1, #seeds - 1)), grid.n, add.ref.place, add.ref.clifford,
+  add.ref.torus3d, cfg.tap_pre, cfg.tap))
 doc:heading("Setup")
 doc:table({
   { "scale", cfg.scale }, { "image size", cfg.size },
@@ -779,6 +960,11 @@ doc:table({
   { "comparison", string.format("factorization metric, periodic = 1, %d bins over [-1, 1];"
                                 .. " Wasserstein-1; 3D torus R / r = %g; verdict space %s",
                                 cfg.bins, cfg.ratio, cfg.space) },
+  { "additivity", string.format("%s and %s read %d times per label with independent noise"
+                                 .. " (shared_noise = 0); two-way ANOVA with replication (the"
+                                 .. " within-cell noise subtracted); threshold midway between"
+                                 .. " the training images and the Clifford torus", cfg.tap,
+                                 cfg.tap_pre, cfg.replicates) },
   { "persistence", string.format("persistence metric (Vietoris-Rips H0/H1 over Z/2 to the"
                                   .. " enclosing radius), normalize = rms, of %s at steps 0,"
                                   .. " %d and %d", cfg.tap, steps[middle], cfg.steps) },
@@ -789,6 +975,9 @@ doc:figure("accuracy.svg", "Samples over training: correct, one bump, several, n
 doc:figure("geometry.svg", string.format("Position between the ideal tori (pca4 and raw; %s"
            .. " solid, %s dashed) and the top-4 variance share over training (mean over seeds).",
            cfg.tap, cfg.tap_pre))
+doc:figure("additivity.svg", string.format("Additive share of %s and %s over training (mean"
+           .. " over seeds), with the threshold, the training images and the 3D torus (the"
+           .. " Clifford torus is 1).", cfg.tap, cfg.tap_pre))
 doc:figure("spectrum.svg", string.format("PCA spectrum of %s: the first %d components at the"
            .. " start, middle and end (mean over seeds).", cfg.tap, cfg.pcs))
 for _, kind in ipairs(tori.KINDS) do
@@ -818,12 +1007,14 @@ for _, r in ipairs(runs) do
     rows[#rows + 1] = { r.seed, step, iv(stats.wilson(at(r, i, "correct"), at(r, i, "n"))),
                         at(r, i, "single"), at(r, i, "top4"), at(r, i, "eff_dim"),
                         at(r, i, "pca4_position"), at(r, i, "raw_position"),
-                        at(r, i, "pre_pca4_position"), at(r, i, "pre_raw_position") }
+                        at(r, i, "pre_pca4_position"), at(r, i, "pre_raw_position"),
+                        at(r, i, "additive"), at(r, i, "pre_additive") }
   end
 end
 doc:table(rows, { header = { "seed", "step", "correct (Wilson 95%)", "one bump", "top-4 share",
                              "eff. dim", "position pca4", "position raw",
-                             "pca4, " .. cfg.tap_pre, "raw, " .. cfg.tap_pre } })
+                             "pca4, " .. cfg.tap_pre, "raw, " .. cfg.tap_pre, "additive share",
+                             "additive, " .. cfg.tap_pre } })
 doc:paragraph("metrics.jsonl holds a row per evaluation (event evaluation, with the spectrum and"
               .. " each histogram's distances) and the decision (event decision).")
 assert(doc:write(run:path("report.html")))

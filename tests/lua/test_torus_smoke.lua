@@ -11,6 +11,7 @@ local json = require "json"
 local cfg = bd.config{ bdrun = "bdrun" }
 
 local args = "width=4 emb=16 steps=20 every=10 warmup=1 seeds=1,2 sample_steps=2 name=smoke"
+             .. " replicates=2 procs=1"
 local run_script, dir = check.smoke(cfg.bdrun, "torus.lua", args)
 local out, code = run_script()
 check.eq(code, 0, "exit status; output:\n" .. out)
@@ -43,6 +44,18 @@ check.ok(out:find("\n  long H1 bars per seed: start %d+, %d+; middle %(step 10%)
          "long bars per seed at the three checkpoints")
 check.ok(out:find("\n  controls: the ideal Clifford torus 2 long %(bars [%d.]+, [%d.]+, [%d.]+%), the 3D"
                   .. " torus 2 "), "the ideal tori have two long bars")
+-- additivity: the verdict, the share with its interval, the threshold from the training
+-- images and the Clifford torus (clean: 1.00), the 3D torus 0.90, the controls in noise
+check.ok(out:find("\nadditivity (is layer4 a sum of an x code and a y code?): ", 1, true),
+         "the additivity verdict")
+check.ok(out:find("\n  additive share at step 20 [-%d.]+ %[[-%d.]+, [-%d.]+%] %(t 95%%, n = 2%)"
+                  .. " %(seeds: [-%d.]+, [-%d.]+%); at step 0 "), "the additive share per seed")
+check.ok(out:find("\n  threshold 0%.%d%d: midway between the training images' 0%.%d%d %(a place"
+                  .. " code: conjunctive by construction%) and the ideal Clifford torus's 1%.00 %(a"
+                  .. " sum%); the ideal 3D torus %(R/r = 2%) reads 0%.90\n"), "the threshold")
+check.ok(out:find("\n  noise: 2 draws per label, independent", 1, true), "the replicates")
+check.ok(out:find("\n  controls at each seed's noise ratio, 2 draws: Clifford torus ", 1, true),
+         "the additivity controls")
 check.ok(out:find("\nPAPER.md finding 3 (factorized representations; the follow-up's torus): can"
                   .. " neither confirm nor refute it", 1, true), "agreement stated")
 
@@ -56,11 +69,18 @@ for line in (check.read(run .. "metrics.jsonl") or ""):gmatch("[^\n]+") do
              and row.pca4_position >= 0 and row.raw_d_clifford_xy ~= nil
              and row.pre_pca4_position >= 0 and row.pre_top4 > 0
              and row.h1_1 >= row.h1_2 and row.h1_2 >= row.h1_3 and row.h0_max > 0
-             and row.null_h1 > 0 and row.heldout_h1 > 0, "evaluation: " .. line)
+             and row.null_h1 > 0 and row.heldout_h1 > 0 and row.additive == row.additive
+             and row.pre_additive == row.pre_additive and row.add_noise > 0
+             and row.add_between ~= nil, "evaluation: " .. line)
   elseif row.event == "decision" then
     decisions = decisions + 1
     check.ok(row.ph_threshold > 0 and #row.ph_long_end == 2 and row.ph_reading ~= nil,
              "decision: the persistence threshold and counts")
+    check.ok(row.additivity ~= nil and row.additive_threshold > row.additive_place
+             and math.abs(row.additive_clifford - 1) < 1e-5
+             and math.abs(row.additive_torus3d - 0.9) < 1e-5
+             and #row.additive_control_clifford == 2 and #row.additive_control_place == 2,
+             "decision: the additivity reading, its references and controls")
   end
 end
 check.eq(evaluations, 2 * 3, "evaluation rows")
@@ -76,7 +96,7 @@ for _, case in ipairs{ "ideal Clifford torus", "ideal 3D torus", "implanted Clif
                        "implanted 3D torus", "the training images", "the untrained model" } do
   check.ok(html:find(case, 1, true), "controls' table: " .. case)
 end
-local figures = { "accuracy.svg", "geometry.svg", "spectrum.svg", "hist_xy.svg", "hist_xx.svg",
+local figures = { "accuracy.svg", "geometry.svg", "additivity.svg", "spectrum.svg", "hist_xy.svg", "hist_xx.svg",
                   "hist_yy.svg", "barcode.svg", "h1_lengths.svg", "train/torus_s1/samples.png" }
 for _, when in ipairs{ "start", "middle", "end" } do
   for p = 1, 2 do figures[#figures + 1] = string.format("pcs_%s_%d.svg", when, p) end
@@ -104,6 +124,8 @@ local bad = run_script("collect=true", (args:gsub("every=10", "every=7")))
 check.ok(bad:find("steps = 20 is not a multiple of every = 7", 1, true), "every:\n" .. bad)
 bad = run_script("space=umap collect=true")
 check.ok(bad:find("space = 'umap', expected pca4 or raw", 1, true), "space:\n" .. bad)
+bad = run_script("collect=true", (args:gsub("replicates=2", "replicates=1")))
+check.ok(bad:find("replicates = 1, expected an integer >= 2", 1, true), "replicates:\n" .. bad)
 
 os.execute("rm -rf " .. dir)
 check.done()
