@@ -845,7 +845,17 @@ control_rows[#control_rows + 1] = { "2D examples", "composer: the nearest stripe
 control_rows[#control_rows + 1] = { "2D examples", "memorizer: the nearest of the seed's examples",
   per_size(mean_memorizer, "%.1f"), string.format("%.2f", memorizer.slope),
   as_built(memorizer.reads, memorizer.reads == "near the memorizer") }
-doc:table(control_rows, { header = { "statistic", "case", "needed per N", "slope", "reads" } })
+for i, N in ipairs(sizes) do
+  local c = saving_controls[i]
+  control_rows[#control_rows + 1] = { "saving at N " .. N, "memorizer beside the stripes"
+    .. " (ignores them)", "", iv(c.null, "%+.1f"), as_built(c.null.reads,
+                                                           c.null.reads == "cannot tell") }
+  control_rows[#control_rows + 1] = { "saving at N " .. N, "memorizer alone minus composer", "",
+    iv(c.positive, "%+.1f"), as_built(c.positive.reads,
+                                      c.positive.reads == "fewer beside the stripes") }
+end
+doc:table(control_rows, { header = { "statistic", "case", "needed per N", "slope or saving",
+                                     "reads" } })
 doc:paragraph("The snapping oracles answer each probe with the nearest training value (in 2D for"
   .. " the bumps arm, per axis for the stripes arm), so their data needed grows with the lattice"
   .. " they need. Their accuracies on every lattice of 2 to 2N + 1 values per axis go through the"
