@@ -108,11 +108,13 @@ local cfg = experiment.config(sweep.options{
   -- 8x8 and 16x16 at width 8, no attention, one budget per size: 900 steps
   -- teach 8x8 (the percolation script's development run), 16x16 needs about
   -- 1,500 (scripts/quickstart.lua: 94% at step 1,500). Stripes at 1 px.
-  -- 63 trainings (21 an arm), about 11 CPU-s each at N = 8 and 51 at N =
-  -- 16 (30 CPU-minutes): two one-thread processes (procs=2) fit 20 minutes
-  -- on quiet cores; 32x32 (4 times the cost a step, 4 times the steps)
-  -- does not fit. Every rung stays: at N = 16 the lowest rungs (0.16, 0.32
-  -- pooled in the last run) are where one seed's n* or e* was located.
+  -- 63 trainings (21 an arm), about 10 CPU-s each at N = 8 and 55 to 63
+  -- at N = 16 (pilots at load 3: about 33 CPU-minutes): two one-thread
+  -- processes (procs=2) fit 20 minutes on quiet cores; 32x32 (4 times the
+  -- cost a step, 4 times the steps) does not fit. Every rung stays: at
+  -- N = 16 the lowest rungs (0.16, 0.32 pooled in the last run) are where
+  -- one seed's n* or e* was located, and the never-near rungs at N = 8
+  -- (4 bumps, 32 examples) would save under a minute of wall.
   quick = { sizes = "8,16", steps = "900,1500", bumps_sites = "2,3,4,5:4,6,9",
             stripes_sites = "9,17", stripes_examples = "4,8,16,32:8,16,32", width = 8,
             emb = 64, attention_blocks = "", lr = 4e-3, ema = 0.99, sample_steps = 25,
