@@ -669,10 +669,14 @@ if not learned then
 elseif add.decision == "cannot decide" then
   finding = "can neither confirm nor refute it (additivity: " .. add.why .. ")"
 elseif add.decision == "additive" then
+  local untrained = additivity_verdict(add.start_seeds)
   finding = string.format("agrees with it: %s is a sum of an x code and a y code (additive share"
-                          .. " %s, above %.2f; the 3D torus %.2f); which torus, by the pca4"
-                          .. " position: %s", cfg.tap, iv(add.model), add.threshold,
-                          add.ref.torus3d, decision)
+                          .. " %s, above %.2f; the 3D torus %.2f), %s (%s at step 0, moved %s);"
+                          .. " which torus, by the pca4 position: %s", cfg.tap, iv(add.model),
+                          add.threshold, add.ref.torus3d, untrained == "additive"
+                          and "as the untrained net's already is"
+                          or "unlike the untrained net", iv(add.start), iv(add.moved, "%+.2f"),
+                          decision)
 else
   finding = string.format("disagrees with it: %s is conjunctive, not a sum of an x code and a y"
                           .. " code (additive share %s, under %.2f), whatever the pca4 position"
