@@ -33,6 +33,82 @@ static void test_arena_reuse(void)
     bd_arena_free(&a);
 }
 
+/* Released chunks are reused (the smallest hole that fits), neighbouring
+ * holes merge, a hole at a block's fill mark gives the space back, and a
+ * pointer from elsewhere is refused. */
+static void test_arena_release(void)
+{
+    bd_arena a;
+    bd_arena_init(&a);
+    unsigned char *p[4];
+    for (int i = 0; i < 4; i++)
+        p[i] = bd_arena_alloc(&a, 1000);   /* 1024 bytes each, side by side */
+    CHECK(p[1] == p[0] + 1024 && p[3] == p[2] + 1024, "chunks side by side");
+    CHECK(bd_arena_release(&a, p[1], 1000) && a.used == 3 * 1024, "released");
+    CHECK(bd_arena_alloc(&a, 1024) == p[1], "the hole taken again");
+    CHECK(bd_arena_release(&a, p[1], 1000) && bd_arena_release(&a, p[2], 1000)
+          && a.n_holes == 1, "neighbouring holes merge: %zu", a.n_holes);
+    CHECK(bd_arena_alloc(&a, 2000) == p[1], "the merged hole holds 2048");
+    CHECK(bd_arena_release(&a, p[1], 2000) && bd_arena_release(&a, p[3], 1000)
+          && a.n_holes == 0 && a.used == 1024,
+          "a hole at the fill mark goes back: %zu holes, %zu used", a.n_holes,
+          a.used);
+    CHECK(bd_arena_alloc(&a, 3 * 1024) == p[1], "bump from the lowered mark");
+    unsigned char *big = bd_arena_alloc(&a, 512);
+    bd_arena_alloc(&a, 64);
+    unsigned char *small = bd_arena_alloc(&a, 64);
+    bd_arena_alloc(&a, 64);
+    bd_arena_release(&a, big, 512);
+    bd_arena_release(&a, small, 64);
+    CHECK(bd_arena_alloc(&a, 64) == small, "the smallest hole that fits");
+    int local;
+    CHECK(!bd_arena_release(&a, &local, sizeof local), "a foreign pointer refused");
+    CHECK(a.peak >= 4 * 1024, "peak kept: %zu", a.peak);
+    bd_arena_reset(&a);
+    CHECK(a.n_holes == 0 && bd_arena_alloc(&a, 64) == p[0], "reset forgets holes");
+    bd_arena_free(&a);
+}
+
+/* With grad off a released tensor's memory goes to the next tensor; with
+ * grad on, after a recorded node, for a kept (tapped) tensor, a heap
+ * tensor or a second release, nothing happens. */
+static void test_tape_release(void)
+{
+    const int64_t shape[1] = {1000};
+    bd_tape *tp = bd_tape_new();
+    bd_tensor *a = bd_tape_tensor(tp, 1, shape), *b;
+    bd_tape_release(tp, a);  /* grad on: kept for backward */
+    b = bd_tape_tensor(tp, 1, shape);
+    CHECK(b != a && b->data != a->data, "grad on: nothing released");
+    bd_tape_reset(tp);
+    bd_tape_set_grad(tp, false);
+    a = bd_tape_tensor(tp, 1, shape);
+    bd_tape_release(tp, a);
+    bd_tape_release(tp, a);  /* a second release does nothing */
+    b = bd_tape_tensor(tp, 1, shape);
+    bd_tensor *c = bd_tape_tensor(tp, 1, shape);
+    CHECK(b == a && c != b, "grad off: the memory reused once");
+    b->flags |= BD_TENSOR_KEPT;
+    bd_tape_release(tp, b);
+    CHECK(bd_tape_tensor(tp, 1, shape) != b, "a kept tensor stays");
+    bd_tensor *heap = bd_tensor_new(1, shape, false);
+    bd_tape_release(tp, heap);
+    CHECK(heap->data && (heap->flags & BD_TENSOR_HEAP), "a heap tensor is left alone");
+    bd_tensor_free(heap);
+
+    bd_tape_reset(tp);
+    bd_tape_set_grad(tp, true);
+    bd_tensor *x = bd_tensor_new(1, shape, true), *y;
+    CHECK_OK(bd_gelu(tp, x, &y));
+    bd_tape_set_grad(tp, false);
+    a = bd_tape_tensor(tp, 1, shape);
+    bd_tape_release(tp, y);
+    bd_tape_release(tp, a);
+    CHECK(bd_tape_tensor(tp, 1, shape) != a, "after a recorded node: nothing released");
+    bd_tensor_free(x);
+    bd_tape_free(tp);
+}
+
 static long minor_faults(void)
 {
     struct rusage ru;
@@ -130,6 +206,8 @@ int main(void)
     RUN(test_shape_errors);
     RUN(test_arena_reuse);
     RUN(test_arena_warm_step_does_not_fault);
+    RUN(test_arena_release);
+    RUN(test_tape_release);
     RUN(test_gradient_accumulates);
     RUN(test_warm_step_does_not_grow);
     return harness_summary();

@@ -185,6 +185,106 @@ static void test_layer4_pre(void)
     bd_model_free(m);
 }
 
+/* ---- a forward without gradients ---------------------------------------------- */
+
+/* Every tap of the unet, requested. */
+static bd_taps all_taps(void)
+{
+    const bd_denoiser_desc *d = bd_denoiser_find("unet");
+    bd_taps taps = {0};
+    for (int i = 0; d && d->taps[i]; i++)
+        taps.names[taps.n++] = d->taps[i];
+    return taps;
+}
+
+/* Forward (taps if not NULL) and, with grad on, backward of mean(out);
+ * the output copied to *out. Returns the tape's arena peak. */
+static size_t unet_pass(bd_model *m, bd_tape *tp, bool grad, bd_tensor *x,
+                        bd_tensor *t, bd_tensor *cond, bd_taps *taps,
+                        bd_tensor *out)
+{
+    bd_tensor *y = NULL, *loss;
+    bd_tape_reset(tp);
+    bd_tape_set_grad(tp, grad);
+    CHECK_OK(m->forward(m->state, tp, x, t, cond, taps, &y));
+    if (y)
+        memcpy(out->data, y->data, (size_t)out->numel * sizeof(float));
+    if (grad) {
+        CHECK_OK(bd_mean(tp, y, &loss));
+        CHECK_OK(bd_tape_backward(tp, loss));
+    }
+    return bd_tape_arena_peak(tp);
+}
+
+/* Every parameter's grad, one after the other, into a new heap tensor. */
+static bd_tensor *grads_of(const bd_params *p)
+{
+    bd_tensor *g = bd_tensor_new4(bd_params_numel(p), 0, 0, 0, false);
+    int64_t at = 0;
+    for (int i = 0; g && i < bd_params_count(p); i++) {
+        const bd_tensor *w = bd_params_at(p, i);
+        memcpy(g->data + at, w->grad, (size_t)w->numel * sizeof(float));
+        at += w->numel;
+    }
+    return g;
+}
+
+static bool same_bits(const bd_tensor *a, const bd_tensor *b)
+{
+    return a && b && a->numel == b->numel
+        && memcmp(a->data, b->data, (size_t)a->numel * sizeof(float)) == 0;
+}
+
+/* With grad off the net hands each activation back once read: the output
+ * and every tap are bit for bit those of the forward with grad on, the
+ * arena peak is a fraction, and training on the same tape afterwards gets
+ * the same gradients as before. */
+static void test_forward_without_grad(void)
+{
+    bd_model *m = NULL;
+    const double small[] = {8, 16};
+    CHECK_OK(make_unet(&m, 7, TINY, small));
+    if (!m)
+        return;
+    bd_tensor *x, *t, *cond;
+    inputs(4, 16, &x, &t, &cond);
+    bd_tensor *on = bd_tensor_new4(4, 1, 16, 16, false);
+    bd_tensor *off = bd_tensor_new4(4, 1, 16, 16, false);
+    bd_tape *tp = bd_tape_new();
+    bd_taps with = all_taps(), without = all_taps();
+    const size_t peak_on = unet_pass(m, tp, true, x, t, cond, &with, on);
+    bd_tensor *g_before = grads_of(m->params);
+    bd_tape *fresh = bd_tape_new();
+    unet_pass(m, fresh, false, x, t, cond, &without, off);
+    CHECK(same_bits(on, off), "the output without grad differs");
+    for (int i = 0; i < with.n; i++)
+        CHECK(same_bits(with.values[i], without.values[i]), "tap %s without grad"
+              " differs", with.names[i]);
+    bd_tape *plain = bd_tape_new();
+    const size_t peak_off = unet_pass(m, plain, false, x, t, cond, NULL, off);
+    printf("   width 8, 16x16, batch 4: arena peak %.2f MiB with grad, %.2f"
+           " without\n", (double)peak_on / 1048576.0, (double)peak_off / 1048576.0);
+    CHECK(peak_off * 4 < peak_on, "without grad the arena peaked at %zu bytes,"
+          " with grad %zu: expected under a quarter", peak_off, peak_on);
+    bd_params_zero_grad(m->params);
+    unet_pass(m, plain, true, x, t, cond, NULL, on);
+    bd_tensor *g_after = grads_of(m->params);
+    CHECK(same_bits(on, off) && same_bits(g_before, g_after)
+          && bd_params_grad_norm(m->params) > 0.0,
+          "training on a tape that ran without grad: other gradients");
+    bd_tape_free(tp);
+    bd_tape_free(fresh);
+    bd_tape_free(plain);
+    bd_tensor_free(g_before);
+    bd_tensor_free(g_after);
+    bd_tensor_free(on);
+    bd_tensor_free(off);
+    bd_tensor_free(x);
+    bd_tensor_free(t);
+    bd_tensor_free(cond);
+    bd_model_free(m);
+}
+
 /* ---- gradient through the whole network ------------------------------------ */
 
 typedef struct unet_call {
@@ -311,6 +411,7 @@ int main(void)
     RUN(test_config);
     RUN(test_shapes_and_taps);
     RUN(test_layer4_pre);
+    RUN(test_forward_without_grad);
     RUN(test_gradient);
     RUN(test_overfit);
     bd_plugins_unload_all();

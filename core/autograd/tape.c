@@ -5,7 +5,8 @@
 #include <string.h>
 
 struct bd_tape {
-    bd_arena  arena;
+    bd_arena  arena;     /* tensors, and with grad on the ops' saved state */
+    bd_arena  scratch;   /* with grad off: the running op's state, emptied as it ends */
     bd_node  *nodes;     /* heap array; grows while warming up, then reused */
     size_t    n_nodes;
     size_t    cap_nodes;
@@ -19,6 +20,7 @@ bd_tape *bd_tape_new(void)
     if (!tp)
         return bd_fail(BD_E_NOMEM, "tape: out of memory"), NULL;
     bd_arena_init(&tp->arena);
+    bd_arena_init(&tp->scratch);
     tp->grad_enabled = true;
     return tp;
 }
@@ -28,6 +30,7 @@ void bd_tape_free(bd_tape *tp)
     if (!tp)
         return;
     bd_arena_free(&tp->arena);
+    bd_arena_free(&tp->scratch);
     free(tp->nodes);
     free(tp);
 }
@@ -35,6 +38,7 @@ void bd_tape_free(bd_tape *tp)
 void bd_tape_reset(bd_tape *tp)
 {
     bd_arena_reset(&tp->arena);
+    bd_arena_reset(&tp->scratch);
     tp->n_nodes = 0;
     tp->consumed = false;
 }
@@ -49,11 +53,29 @@ bool bd_tape_set_grad(bd_tape *tp, bool enabled)
 bool bd_tape_grad_enabled(const bd_tape *tp) { return tp->grad_enabled; }
 
 size_t bd_tape_arena_used(const bd_tape *tp) { return tp->arena.used; }
-size_t bd_tape_arena_peak(const bd_tape *tp) { return tp->arena.peak; }
+size_t bd_tape_arena_peak(const bd_tape *tp)
+{
+    return tp->arena.peak + tp->scratch.peak;
+}
 
 void *bd_tape_alloc(bd_tape *tp, size_t bytes)
 {
-    return bd_arena_alloc(&tp->arena, bytes);
+    return bd_arena_alloc(tp->grad_enabled ? &tp->arena : &tp->scratch, bytes);
+}
+
+void bd_tape_op_done(bd_tape *tp)
+{
+    if (!tp->grad_enabled)
+        bd_arena_reset(&tp->scratch);
+}
+
+/* A tape tensor is one arena chunk: the header, then its data (aligned). */
+enum { TENSOR_HEAD = 64 };
+_Static_assert(sizeof(bd_tensor) <= TENSOR_HEAD, "bd_tensor outgrew its chunk head");
+
+static size_t tensor_chunk(int64_t numel)
+{
+    return TENSOR_HEAD + (size_t)numel * sizeof(float);
 }
 
 bd_tensor *bd_tape_tensor(bd_tape *tp, int ndim, const int64_t *shape)
@@ -61,18 +83,38 @@ bd_tensor *bd_tape_tensor(bd_tape *tp, int ndim, const int64_t *shape)
     int64_t numel;
     if (bd_shape_check("tensor", ndim, shape, &numel) != BD_OK)
         return NULL;
-    bd_tensor *t = bd_arena_alloc(&tp->arena, sizeof *t);
-    float *data = t ? bd_arena_alloc(&tp->arena, (size_t)numel * sizeof(float))
-                    : NULL;
-    if (!data)
+    unsigned char *chunk = bd_arena_alloc(&tp->arena, tensor_chunk(numel));
+    if (!chunk)
         return NULL;
+    bd_tensor *t = (bd_tensor *)chunk;
     memset(t, 0, sizeof *t);
     for (int i = 0; i < BD_MAX_DIMS; i++)
         t->shape[i] = i < ndim ? shape[i] : 1;
     t->ndim = ndim;
     t->numel = numel;
-    t->data = data;
+    t->data = (float *)(chunk + TENSOR_HEAD);
+    t->flags = BD_TENSOR_ARENA;
     return t;
+}
+
+bd_tensor *bd_tape_view(bd_tape *tp, const bd_tensor *x)
+{
+    bd_tensor *t = bd_arena_alloc(&tp->arena, sizeof *t);
+    if (!t)
+        return NULL;
+    *t = *x;
+    t->grad = NULL;
+    t->flags = 0;
+    return t;
+}
+
+void bd_tape_release(bd_tape *tp, bd_tensor *t)
+{
+    if (!t || tp->grad_enabled || tp->n_nodes
+        || (t->flags & (BD_TENSOR_ARENA | BD_TENSOR_KEPT)) != BD_TENSOR_ARENA)
+        return;
+    if (bd_arena_release(&tp->arena, t, tensor_chunk(t->numel)))
+        t->flags &= ~(uint32_t)BD_TENSOR_ARENA; /* a second release does nothing */
 }
 
 bd_tensor *bd_tape_tensor_like(bd_tape *tp, const bd_tensor *like)

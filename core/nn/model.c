@@ -9,8 +9,11 @@ void bd_taps_offer(bd_taps *taps, const char *name, bd_tensor *value)
     if (!taps)
         return;
     for (int i = 0; i < taps->n; i++)
-        if (strcmp(taps->names[i], name) == 0)
+        if (strcmp(taps->names[i], name) == 0) {
             taps->values[i] = value;
+            if (value)
+                value->flags |= BD_TENSOR_KEPT;
+        }
 }
 
 void bd_model_free(bd_model *m)

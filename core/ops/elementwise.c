@@ -292,12 +292,11 @@ bd_status bd_reshape(bd_tape *tp, bd_tensor *x, int ndim, const int64_t *shape,
                        bd_shape_str(x, sx, sizeof sx), (long long)x->numel,
                        bd_shape_str(&view, sv, sizeof sv), (long long)numel);
     }
-    bd_tensor *out = bd_tape_alloc(tp, sizeof *out);
+    bd_tensor *out = bd_tape_view(tp, x);
     if (!out)
         return BD_E_NOMEM;
-    *out = view;
-    out->numel = numel;
-    out->data = x->data;
+    memcpy(out->shape, view.shape, sizeof out->shape);
+    out->ndim = ndim;
     BD_TRY(bd_op_finish(tp, reshape_backward, out, &x, 1, NULL));
     *y = out;
     return BD_OK;

@@ -57,6 +57,7 @@ bd_status bd_op_output(bd_tape *tp, int ndim, const int64_t *shape,
 bd_status bd_op_finish(bd_tape *tp, bd_backward_fn backward, bd_tensor *y,
                        bd_tensor *const *in, int n_in, void *ctx)
 {
+    bd_tape_op_done(tp);
     if (!bd_tape_needs_node(tp, in, n_in))
         return BD_OK;
     return bd_tape_record(tp, backward, y, in, n_in, ctx);

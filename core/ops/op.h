@@ -17,7 +17,8 @@ bd_status bd_op_check_same(const char *op, const char *arg_a, const bd_tensor *a
                            const char *arg_b, const bd_tensor *b);
 
 /* Allocate the output and, when needed, record its node: the tail of every
- * op's forward. *y is set only on success. */
+ * op's forward (with grad off, the op's bd_tape_alloc memory ends there).
+ * *y is set only on success. */
 bd_status bd_op_output(bd_tape *tp, int ndim, const int64_t *shape,
                        bd_tensor **y);
 bd_status bd_op_finish(bd_tape *tp, bd_backward_fn backward, bd_tensor *y,

@@ -111,6 +111,8 @@ static const bd_host host = {
 
     .result_number = bd_metric_result_add_number,
     .result_array = bd_metric_result_add_array,
+
+    .tape_release = bd_tape_release,
 };
 
 const bd_host *bd_plugin_host(void) { return &host; }

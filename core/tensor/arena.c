@@ -1,4 +1,4 @@
-/* Bump allocator for per-step temporaries (see bd/arena.h). */
+/* Bump allocator for per-step temporaries, with holes (see bd/arena.h). */
 #include "bd/arena.h"
 
 #include <stdint.h>
@@ -8,12 +8,15 @@
 #include "bd/status.h"
 
 #define ARENA_ALIGN 64
-#define ARENA_MIN_BLOCK ((size_t)1 << 20)
+/* The first block: address space, not memory (a page is mapped when first
+ * written), large enough that a sampling forward fills one contiguous
+ * block, where released chunks merge, instead of several. */
+#define ARENA_MIN_BLOCK ((size_t)256 << 20)
 
 struct bd_arena_block {
     bd_arena_block *next; /* the block after this one in the step's order */
     size_t          size; /* usable bytes */
-    size_t          used;
+    size_t          used; /* the fill mark: bytes below it are handed out or holes */
     unsigned char  *base; /* ARENA_ALIGN-aligned start of the usable bytes */
 };
 
@@ -39,14 +42,25 @@ void bd_arena_free(bd_arena *a)
         free(b);
         b = next;
     }
+    free(a->holes);
     memset(a, 0, sizeof *a);
 }
 
-/* A block after a->cur (or the first) with room for `need` bytes, taking
- * a new one, twice the size of the last, when none has. */
+/* bytes rounded up to ARENA_ALIGN, at least ARENA_ALIGN */
+static size_t chunk_size(size_t bytes)
+{
+    const size_t need = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    return need ? need : ARENA_ALIGN;
+}
+
+/* A block with room for `need` bytes above its fill mark: the last one
+ * filled, else the first such, else a new one at the end, twice the size
+ * of the last. */
 static bd_arena_block *block_with_room(bd_arena *a, size_t need)
 {
-    bd_arena_block *b = a->cur ? a->cur : a->head, *last = NULL;
+    if (a->cur && a->cur->size - a->cur->used >= need)
+        return a->cur;
+    bd_arena_block *b = a->head, *last = NULL;
     for (; b; last = b, b = b->next)
         if (b->size - b->used >= need)
             return b;
@@ -65,22 +79,45 @@ static bd_arena_block *block_with_room(bd_arena *a, size_t need)
     return b;
 }
 
+static void hole_remove(bd_arena *a, size_t i)
+{
+    a->holes[i] = a->holes[--a->n_holes];
+}
+
+/* The start of `need` bytes cut from the smallest hole that holds them,
+ * or NULL when none does. */
+static void *hole_take(bd_arena *a, size_t need)
+{
+    size_t best = a->n_holes;
+    for (size_t i = 0; i < a->n_holes; i++)
+        if (a->holes[i].size >= need
+            && (best == a->n_holes || a->holes[i].size < a->holes[best].size))
+            best = i;
+    if (best == a->n_holes)
+        return NULL;
+    bd_arena_hole *h = &a->holes[best];
+    void *p = h->block->base + h->offset;
+    h->offset += need;
+    h->size -= need;
+    if (h->size == 0)
+        hole_remove(a, best);
+    return p;
+}
+
 void *bd_arena_alloc(bd_arena *a, size_t bytes)
 {
     if (bytes > SIZE_MAX / 2)
         return bd_fail(BD_E_NOMEM, "arena: request of %zu bytes", bytes), NULL;
-    size_t need = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (need == 0)
-        need = ARENA_ALIGN;
-    bd_arena_block *b = a->cur;
-    if (!b || b->size - b->used < need) {
-        b = block_with_room(a, need);
+    const size_t need = chunk_size(bytes);
+    void *p = hole_take(a, need);
+    if (!p) {
+        bd_arena_block *b = block_with_room(a, need);
         if (!b)
             return NULL;
         a->cur = b;
+        p = b->base + b->used;
+        b->used += need;
     }
-    void *p = b->base + b->used;
-    b->used += need;
     a->used += need;
     if (a->used > a->peak)
         a->peak = a->used;
@@ -98,6 +135,55 @@ void *bd_arena_calloc(bd_arena *a, size_t count, size_t size)
     return p;
 }
 
+static bd_arena_block *block_of(const bd_arena *a, const void *p)
+{
+    const unsigned char *c = p;
+    for (bd_arena_block *b = a->head; b; b = b->next)
+        if (c >= b->base && c < b->base + b->used)
+            return b;
+    return NULL;
+}
+
+/* Record the hole; without memory for the list the bytes stay unused until
+ * the reset. */
+static void hole_add(bd_arena *a, bd_arena_hole h)
+{
+    if (a->n_holes == a->cap_holes) {
+        const size_t cap = a->cap_holes ? 2 * a->cap_holes : 32;
+        bd_arena_hole *holes = realloc(a->holes, cap * sizeof *holes);
+        if (!holes)
+            return;
+        a->holes = holes;
+        a->cap_holes = cap;
+    }
+    a->holes[a->n_holes++] = h;
+}
+
+bool bd_arena_release(bd_arena *a, void *p, size_t bytes)
+{
+    bd_arena_block *b = block_of(a, p);
+    if (!b)
+        return false;
+    bd_arena_hole h = {b, (size_t)((unsigned char *)p - b->base), chunk_size(bytes)};
+    a->used -= h.size;
+    for (size_t i = 0; i < a->n_holes;) { /* merge with the holes either side */
+        const bd_arena_hole o = a->holes[i];
+        if (o.block == b && (o.offset + o.size == h.offset
+                             || h.offset + h.size == o.offset)) {
+            h.size += o.size;
+            h.offset = o.offset < h.offset ? o.offset : h.offset;
+            hole_remove(a, i);
+        } else {
+            i++;
+        }
+    }
+    if (h.offset + h.size == b->used)
+        b->used = h.offset;
+    else
+        hole_add(a, h);
+    return true;
+}
+
 /* Keep every block, emptied: the next step of the same shape takes the
  * same addresses, already mapped. */
 void bd_arena_reset(bd_arena *a)
@@ -106,4 +192,5 @@ void bd_arena_reset(bd_arena *a)
         b->used = 0;
     a->cur = a->head;
     a->used = 0;
+    a->n_holes = 0;
 }

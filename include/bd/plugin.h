@@ -43,7 +43,9 @@
  *  - Read every setting through the host's config getters: the host names
  *    any key no getter read as a misspelling.
  *  - Per-step temporaries come from the tape (host->tape_tensor); no
- *    malloc inside forward.
+ *    malloc inside forward. Hand each one back (host->tape_release) once
+ *    every op that reads it has run: sampling then needs only the live
+ *    activations.
  */
 #ifndef BD_PLUGIN_H
 #define BD_PLUGIN_H
@@ -55,7 +57,7 @@
 #include "bd/status.h" /* only for the bd_status codes: do not call its functions */
 
 #define BD_ABI_MAJOR 1
-#define BD_ABI_MINOR 0
+#define BD_ABI_MINOR 1
 #define BD_ABI_VERSION ((uint32_t)(BD_ABI_MAJOR << 16 | BD_ABI_MINOR))
 #define BD_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define BD_ABI_MINOR_OF(v) ((uint32_t)(v) & 0xffffu)
@@ -168,6 +170,12 @@ typedef struct bd_host {
                                double value);
     bd_status (*result_array)(bd_metric_result *r, const char *name, int ndim,
                               const int64_t *shape, const float *data);
+
+    /* ABI 1.1: hand a tape tensor back once its consumers have read it.
+     * With grad off (sampling) its memory goes to the tensors that follow,
+     * so a forward holds only its live activations; with grad on, and for
+     * tensors the forward did not make or a tap keeps, nothing happens. */
+    void (*tape_release)(bd_tape *tp, bd_tensor *t);
     /* ---- append new entries here (and bump BD_ABI_MINOR) ---- */
 } bd_host;
 

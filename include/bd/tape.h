@@ -8,7 +8,10 @@
  * buffers from the arena when first needed.
  *
  * A step:   bd_tape_reset(tape); forward ops ...; bd_tape_backward(tape, loss);
- * Sampling: bd_tape_set_grad(tape, false); ops record nothing.
+ * Sampling: bd_tape_set_grad(tape, false); ops record nothing, their saved
+ *           state lives only while they run, and the net hands each
+ *           activation back (bd_tape_release) once its consumers have read
+ *           it, so a forward's memory is its live activations, not all.
  */
 #ifndef BD_TAPE_H
 #define BD_TAPE_H
@@ -46,7 +49,15 @@ bool bd_tape_grad_enabled(const bd_tape *tape);
  * anything that requires grad. */
 bd_status bd_tape_backward(bd_tape *tape, bd_tensor *loss);
 
-/* Bytes of arena in use now and at most since creation. */
+/* With grad off and nothing recorded since the reset: t's memory goes back
+ * to the arena for the tensors that follow (t must not be read again, nor
+ * a reshape of it). Otherwise (backward may need t), and for tensors that
+ * are not this tape's own (heap tensors, views, another tape's) or that a
+ * tap keeps, nothing happens. NULL is allowed. */
+void bd_tape_release(bd_tape *tape, bd_tensor *t);
+
+/* Bytes of arena in use now and at most since creation (with grad off,
+ * the tensors' peak plus the largest op's saved state). */
 size_t bd_tape_arena_used(const bd_tape *tape);
 size_t bd_tape_arena_peak(const bd_tape *tape);
 
@@ -59,8 +70,18 @@ bd_tensor *bd_tape_tensor(bd_tape *tape, int ndim, const int64_t *shape);
 /* Arena tensor of the same shape as `like`. */
 bd_tensor *bd_tape_tensor_like(bd_tape *tape, const bd_tensor *like);
 
-/* Raw arena memory for saved state (e.g. normalisation statistics). */
+/* Arena tensor sharing x's data and shape, without grad: a reshape's
+ * output. It lives until the reset. */
+bd_tensor *bd_tape_view(bd_tape *tape, const bd_tensor *x);
+
+/* Raw arena memory for an op's saved state (e.g. normalisation statistics)
+ * and scratch. With grad on it lives until the reset; with grad off only
+ * until the op ends (bd_tape_op_done). */
 void *bd_tape_alloc(bd_tape *tape, size_t bytes);
+
+/* The end of an op's forward (bd_op_finish calls it): with grad off, its
+ * bd_tape_alloc memory is reused by the next op. */
+void bd_tape_op_done(bd_tape *tape);
 
 /* True when an op with these inputs must record a node: grad mode is on and
  * at least one input (NULLs allowed and skipped) requires grad. */

@@ -21,6 +21,8 @@
 enum {
     BD_TENSOR_REQUIRES_GRAD = 1u << 0, /* backward accumulates into grad */
     BD_TENSOR_HEAP          = 1u << 1, /* data (and grad) owned by the tensor */
+    BD_TENSOR_ARENA         = 1u << 2, /* one tape chunk with its data (bd_tape_tensor) */
+    BD_TENSOR_KEPT          = 1u << 3, /* a tap holds it: bd_tape_release leaves it */
 };
 
 typedef struct bd_tensor {

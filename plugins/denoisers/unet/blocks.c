@@ -108,59 +108,94 @@ bd_status block_make(builder *b, const char *scope, int64_t in, int64_t out,
 
 /* ---- forward ---------------------------------------------------------------- */
 
-/* x: (N, in, H, W) -> y: (N, out, H, W) */
+/* The op that read *a has written `next`: hand *a back to the tape (with
+ * grad off its memory goes to the tensors that follow) and go on with next. */
+static void step(const bd_host *h, bd_tape *tp, bd_tensor **a, bd_tensor *next)
+{
+    h->tape_release(tp, *a);
+    *a = next;
+}
+
+/* x: (N, in, H, W) -> y: (N, out, H, W); x is left to the caller */
 bd_status double_conv_forward(const bd_host *h, const double_conv *dc,
                               bd_tape *tp, bd_tensor *x, bd_tensor **y)
 {
-    bd_tensor *a;
+    bd_tensor *a, *b;
     BD_TRY(h->conv2d(tp, x, dc->conv1, NULL, 1, 1, &a));
-    BD_TRY(h->group_norm(tp, a, 1, dc->norm1_w, dc->norm1_b, NORM_EPS, &a));
-    BD_TRY(h->gelu(tp, a, &a));
-    BD_TRY(h->conv2d(tp, a, dc->conv2, NULL, 1, 1, &a));
-    BD_TRY(h->group_norm(tp, a, 1, dc->norm2_w, dc->norm2_b, NORM_EPS, &a));
+    BD_TRY(h->group_norm(tp, a, 1, dc->norm1_w, dc->norm1_b, NORM_EPS, &b));
+    step(h, tp, &a, b);
+    BD_TRY(h->gelu(tp, a, &b));
+    step(h, tp, &a, b);
+    BD_TRY(h->conv2d(tp, a, dc->conv2, NULL, 1, 1, &b));
+    step(h, tp, &a, b);
+    BD_TRY(h->group_norm(tp, a, 1, dc->norm2_w, dc->norm2_b, NORM_EPS, &b));
+    step(h, tp, &a, b);
     if (dc->residual) {
-        BD_TRY(h->add(tp, x, a, &a));
-        BD_TRY(h->gelu(tp, a, &a));
+        BD_TRY(h->add(tp, x, a, &b));
+        step(h, tp, &a, b);
+        BD_TRY(h->gelu(tp, a, &b));
+        step(h, tp, &a, b);
     }
     *y = a;
     return BD_OK;
 }
 
-/* x: (N, C, H, W) -> y: (N, C, H, W), attention over the H W positions */
+/* x: (N, C, H, W) -> y: (N, C, H, W), attention over the H W positions;
+ * x is left to the caller */
 static bd_status attention_forward(const bd_host *h, const self_attention *at,
                                    bd_tape *tp, bd_tensor *x, bd_tensor **y)
 {
-    bd_tensor *tok, *a, *r, *f;
+    bd_tensor *tok, *a, *r, *f, *b;
     BD_TRY(h->to_tokens(tp, x, &tok));                          /* (N, T, C) */
     BD_TRY(h->layer_norm(tp, tok, at->norm1_w, at->norm1_b, NORM_EPS, &a));
-    BD_TRY(h->linear(tp, a, at->qkv_w, at->qkv_b, &a));         /* (N, T, 3C) */
-    BD_TRY(h->attention(tp, a, HEADS, &a));                     /* (N, T, C) */
-    BD_TRY(h->linear(tp, a, at->proj_w, at->proj_b, &a));
+    BD_TRY(h->linear(tp, a, at->qkv_w, at->qkv_b, &b));         /* (N, T, 3C) */
+    step(h, tp, &a, b);
+    BD_TRY(h->attention(tp, a, HEADS, &b));                     /* (N, T, C) */
+    step(h, tp, &a, b);
+    BD_TRY(h->linear(tp, a, at->proj_w, at->proj_b, &b));
+    step(h, tp, &a, b);
     BD_TRY(h->add(tp, a, tok, &r));
+    h->tape_release(tp, a);
+    h->tape_release(tp, tok);
     BD_TRY(h->layer_norm(tp, r, at->norm2_w, at->norm2_b, NORM_EPS, &f));
-    BD_TRY(h->linear(tp, f, at->ff1_w, at->ff1_b, &f));
-    BD_TRY(h->gelu(tp, f, &f));
-    BD_TRY(h->linear(tp, f, at->ff2_w, at->ff2_b, &f));
-    BD_TRY(h->add(tp, f, r, &r));
-    return h->from_tokens(tp, r, h->tensor_dim(x, 2), h->tensor_dim(x, 3), y);
+    BD_TRY(h->linear(tp, f, at->ff1_w, at->ff1_b, &b));
+    step(h, tp, &f, b);
+    BD_TRY(h->gelu(tp, f, &b));
+    step(h, tp, &f, b);
+    BD_TRY(h->linear(tp, f, at->ff2_w, at->ff2_b, &b));
+    step(h, tp, &f, b);
+    BD_TRY(h->add(tp, f, r, &b));
+    h->tape_release(tp, f);
+    step(h, tp, &r, b);
+    BD_TRY(h->from_tokens(tp, r, h->tensor_dim(x, 2), h->tensor_dim(x, 3), y));
+    h->tape_release(tp, r);
+    return BD_OK;
 }
 
-/* x: (N, in, H, W), semb: (N, 3E) -> y: (N, out, H, W) */
+/* x: (N, in, H, W), semb: (N, 3E) -> y: (N, out, H, W); x and semb are
+ * left to the caller, and so is *pre when asked for */
 bd_status block_forward(const bd_host *h, const block *blk, bd_tape *tp,
                         bd_tensor *x, bd_tensor *semb, bd_tensor **pre,
                         bd_tensor **y)
 {
-    bd_tensor *a, *e;
+    bd_tensor *a, *b, *e, *ec;
     BD_TRY(double_conv_forward(h, &blk->conv_a, tp, x, &a));
-    BD_TRY(double_conv_forward(h, &blk->conv_b, tp, a, &a));
-    if (pre)
-        *pre = a;
+    BD_TRY(double_conv_forward(h, &blk->conv_b, tp, a, &b));
+    step(h, tp, &a, b);
     BD_TRY(h->linear(tp, semb, blk->emb_w, blk->emb_b, &e));     /* (N, out) */
     const int64_t per_channel[4] = {h->tensor_dim(e, 0), h->tensor_dim(e, 1), 1, 1};
-    BD_TRY(h->reshape(tp, e, 4, per_channel, &e));
-    BD_TRY(h->add(tp, a, e, &a));
-    if (blk->attend)
-        BD_TRY(attention_forward(h, &blk->attn, tp, a, &a));
+    BD_TRY(h->reshape(tp, e, 4, per_channel, &ec));
+    BD_TRY(h->add(tp, a, ec, &b));
+    h->tape_release(tp, e);
+    if (pre)
+        *pre = a;
+    else
+        h->tape_release(tp, a);
+    a = b;
+    if (blk->attend) {
+        BD_TRY(attention_forward(h, &blk->attn, tp, a, &b));
+        step(h, tp, &a, b);
+    }
     *y = a;
     return BD_OK;
 }

@@ -174,7 +174,49 @@ static bd_status embed(const unet *u, bd_tape *tp, bd_tensor *t, bd_tensor *cond
 {
     bd_tensor *e;
     BD_TRY(cond_embed(u->h, tp, t, cond, u->emb, &e));
-    return u->h->silu(tp, e, semb);
+    BD_TRY(u->h->silu(tp, e, semb));
+    u->h->tape_release(tp, e);
+    return BD_OK;
+}
+
+/* The down path: skip[i] the input of down block i + 1 before its pooling,
+ * *pre the last block's double convs' output (the caller hands it back),
+ * x: (N, C, size, size) -> (N, 4C, size/8, size/8) */
+static bd_status down_path(const unet *u, bd_tape *tp, bd_tensor *semb,
+                           bd_taps *taps, bd_tensor **skip, bd_tensor **pre,
+                           bd_tensor **x)
+{
+    const bd_host *h = u->h;
+    bd_tensor *pooled;
+    for (int i = 0; i < LEVELS; i++) {
+        skip[i] = *x;
+        BD_TRY(h->max_pool(tp, *x, 2, &pooled));
+        BD_TRY(block_forward(h, &u->down[i], tp, pooled, semb,
+                             i == LEVELS - 1 ? pre : NULL, x));
+        h->tape_release(tp, pooled);
+        h->taps_offer(taps, BLOCKS[i], *x);
+    }
+    return BD_OK;
+}
+
+/* The up path, handing each skip back once read: x: (N, 4C, size/8,
+ * size/8) -> (N, C, size, size) */
+static bd_status up_path(const unet *u, bd_tape *tp, bd_tensor *semb,
+                         bd_taps *taps, bd_tensor **skip, bd_tensor **x)
+{
+    const bd_host *h = u->h;
+    bd_tensor *up, *cat;
+    for (int i = 0; i < LEVELS; i++) {
+        BD_TRY(h->upsample2x(tp, *x, BD_PLUGIN_UPSAMPLE_BILINEAR, &up));
+        h->tape_release(tp, *x);
+        BD_TRY(h->concat(tp, skip[LEVELS - 1 - i], up, &cat));
+        h->tape_release(tp, skip[LEVELS - 1 - i]);
+        h->tape_release(tp, up);
+        BD_TRY(block_forward(h, &u->up[i], tp, cat, semb, NULL, x));
+        h->tape_release(tp, cat);
+        h->taps_offer(taps, BLOCKS[LEVELS + i], *x);
+    }
+    return BD_OK;
 }
 
 static bd_status unet_forward(void *state, bd_tape *tp, bd_tensor *x_t,
@@ -184,30 +226,25 @@ static bd_status unet_forward(void *state, bd_tape *tp, bd_tensor *x_t,
     const unet *u = state;
     const bd_host *h = u->h;
     BD_TRY(check_inputs(u, x_t, t, cond));
-    bd_tensor *semb, *x, *skip[LEVELS];
+    bd_tensor *semb, *x, *y, *pre = NULL, *skip[LEVELS];
     BD_TRY(embed(u, tp, t, cond, &semb));
     BD_TRY(double_conv_forward(h, &u->stem, tp, x_t, &x));
     h->taps_offer(taps, "stem", x);
-    bd_tensor *pre = NULL;
-    for (int i = 0; i < LEVELS; i++) {
-        skip[i] = x;
-        BD_TRY(h->max_pool(tp, x, 2, &x));
-        BD_TRY(block_forward(h, &u->down[i], tp, x, semb,
-                             i == LEVELS - 1 ? &pre : NULL, &x));
-        h->taps_offer(taps, BLOCKS[i], x);
-    }
+    BD_TRY(down_path(u, tp, semb, taps, skip, &pre, &x));
     h->taps_offer(taps, "layer4_pre", pre);
     h->taps_offer(taps, "layer4", x);
-    for (int i = 0; i < LEVELS; i++)
-        BD_TRY(double_conv_forward(h, &u->mid[i], tp, x, &x));
-    h->taps_offer(taps, "bottleneck", x);
+    h->tape_release(tp, pre);
     for (int i = 0; i < LEVELS; i++) {
-        BD_TRY(h->upsample2x(tp, x, BD_PLUGIN_UPSAMPLE_BILINEAR, &x));
-        BD_TRY(h->concat(tp, skip[LEVELS - 1 - i], x, &x));
-        BD_TRY(block_forward(h, &u->up[i], tp, x, semb, NULL, &x));
-        h->taps_offer(taps, BLOCKS[LEVELS + i], x);
+        BD_TRY(double_conv_forward(h, &u->mid[i], tp, x, &y));
+        h->tape_release(tp, x);
+        x = y;
     }
-    return h->conv2d(tp, x, u->head_w, u->head_b, 1, 0, out);
+    h->taps_offer(taps, "bottleneck", x);
+    BD_TRY(up_path(u, tp, semb, taps, skip, &x));
+    BD_TRY(h->conv2d(tp, x, u->head_w, u->head_b, 1, 0, out));
+    h->tape_release(tp, x);
+    h->tape_release(tp, semb);
+    return BD_OK;
 }
 
 /* ---- the plugin --------------------------------------------------------------- */
