@@ -177,6 +177,41 @@ static void test_gradient_accumulates(void)
     bd_tensor_free(x);
 }
 
+/* h is read four times by three ops: the first to run backward assigns
+ * its grad, the others add (add(h, h) reads it twice; max_pool zeroes it
+ * first).
+ * in: x (2, 3, 8, 8), w (4, 3, 3, 3), gamma (8), w2 (5, 8) -> y (2, 64, 5) */
+static bd_status shared_input_net(bd_tape *tp, bd_tensor **in, void *ud,
+                                  bd_tensor **y)
+{
+    (void)ud;
+    bd_tensor *h, *g, *s, *p, *u, *su, *c, *n, *t;
+    BD_TRY(bd_conv2d(tp, in[0], in[1], NULL, 1, 1, &h));         /* (2, 4, 8, 8) */
+    BD_TRY(bd_gelu(tp, h, &g));
+    BD_TRY(bd_add(tp, h, h, &s));
+    BD_TRY(bd_max_pool(tp, h, 2, &p));
+    BD_TRY(bd_upsample2x(tp, p, BD_UPSAMPLE_NEAREST, &u));
+    BD_TRY(bd_add(tp, s, u, &su));
+    BD_TRY(bd_concat(tp, g, su, &c));                            /* (2, 8, 8, 8) */
+    BD_TRY(bd_group_norm(tp, c, 2, in[2], NULL, 1e-5f, &n));
+    BD_TRY(bd_to_tokens(tp, n, &t));                             /* (2, 64, 8) */
+    return bd_linear(tp, t, in[3], NULL, y);
+}
+
+static void test_shared_input_gradient(void)
+{
+    const int64_t xs[4] = {2, 3, 8, 8}, ws[4] = {4, 3, 3, 3}, gs[1] = {8};
+    const int64_t w2s[2] = {5, 8};
+    bd_tensor *in[4] = {harness_tensor(4, xs, -1, 1, true),
+                        harness_tensor(4, ws, -0.5, 0.5, true),
+                        harness_tensor(1, gs, 0.5, 1.5, true),
+                        harness_tensor(2, w2s, -0.5, 0.5, true)};
+    harness_gradcheck("a temporary read four times", shared_input_net, in, 4,
+                      NULL, 1e-3, 1e-2, 40);
+    for (int i = 0; i < 4; i++)
+        bd_tensor_free(in[i]);
+}
+
 static void test_warm_step_does_not_grow(void)
 {
     bd_tensor *x = bd_tensor_new4(64, 128, 0, 0, true);
@@ -209,6 +244,7 @@ int main(void)
     RUN(test_arena_release);
     RUN(test_tape_release);
     RUN(test_gradient_accumulates);
+    RUN(test_shared_input_gradient);
     RUN(test_warm_step_does_not_grow);
     return harness_summary();
 }

@@ -163,13 +163,37 @@ bd_status bd_tape_record(bd_tape *tp, bd_backward_fn backward, bd_tensor *out,
     return BD_OK;
 }
 
-/* Give a temporary that requires grad a zeroed grad buffer. */
+/* Give a temporary that requires grad a grad buffer, unwritten: its first
+ * writer assigns or zeroes it (bd_grad_first, bd_grad_of). */
 static bd_status ensure_grad(bd_tape *tp, bd_tensor *t)
 {
     if (!t || !(t->flags & BD_TENSOR_REQUIRES_GRAD) || t->grad)
         return BD_OK;
-    t->grad = bd_arena_calloc(&tp->arena, (size_t)t->numel, sizeof(float));
-    return t->grad ? BD_OK : BD_E_NOMEM;
+    t->grad = bd_arena_alloc(&tp->arena, (size_t)t->numel * sizeof(float));
+    if (!t->grad)
+        return BD_E_NOMEM;
+    t->flags |= BD_TENSOR_GRAD_UNSET;
+    return BD_OK;
+}
+
+float *bd_grad_first(const bd_tensor *t, bool *assign)
+{
+    *assign = false;
+    if (!t || !(t->flags & BD_TENSOR_REQUIRES_GRAD))
+        return NULL;
+    bd_tensor *w = (bd_tensor *)t; /* tape tensors are never const objects */
+    *assign = (w->flags & BD_TENSOR_GRAD_UNSET) != 0;
+    w->flags &= ~(uint32_t)BD_TENSOR_GRAD_UNSET;
+    return w->grad;
+}
+
+float *bd_grad_of(const bd_tensor *t)
+{
+    bool assign;
+    float *g = bd_grad_first(t, &assign);
+    if (assign)
+        memset(g, 0, (size_t)t->numel * sizeof *g);
+    return g;
 }
 
 bd_status bd_tape_backward(bd_tape *tp, bd_tensor *loss)
@@ -184,11 +208,12 @@ bd_status bd_tape_backward(bd_tape *tp, bd_tensor *loss)
         return bd_fail(BD_E_STATE, "backward: loss does not depend on anything"
                        " that requires grad (was grad mode off?)");
     BD_TRY(ensure_grad(tp, loss));
-    loss->grad[0] += 1.0f;
+    bd_grad_of(loss)[0] += 1.0f;
     for (size_t i = tp->n_nodes; i-- > 0;) {
         const bd_node *node = &tp->nodes[i];
         if (!node->out->grad)
             continue; /* no gradient reached this node */
+        bd_grad_of(node->out); /* zeroed if no consumer wrote it */
         for (int k = 0; k < node->n_in; k++)
             BD_TRY(ensure_grad(tp, node->in[k]));
         node->backward(node);

@@ -9,7 +9,9 @@
 typedef struct activation {
     const char *name;
     void (*forward)(const float *x, float *y, int64_t n);
-    void (*backward)(const float *x, const float *dy, float *dx, int64_t n);
+    /* dx = (or += when accumulate) dy f'(x) */
+    void (*backward)(const float *x, const float *dy, float *dx, int64_t n,
+                     bool accumulate);
 } activation;
 
 /* Elements per chunk handed to a thread */
@@ -32,14 +34,24 @@ static void silu_forward(const float *x, float *y, int64_t n)
         y[i] = x[i] * sigmoid(x[i]);
 }
 
-/* dx += dy s (1 + x (1 - s)) */
-BD_VECTOR_CLONES
-static void silu_backward(const float *x, const float *dy, float *dx, int64_t n)
+/* silu'(x) = s (1 + x (1 - s)) */
+static inline float silu_grad(float x)
 {
-    for (int64_t i = 0; i < n; i++) {
-        const float s = sigmoid(x[i]);
-        dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
-    }
+    const float s = sigmoid(x);
+    return s * (1.0f + x * (1.0f - s));
+}
+
+/* dx (+)= dy silu'(x) */
+BD_VECTOR_CLONES
+static void silu_backward(const float *x, const float *dy, float *dx, int64_t n,
+                          bool accumulate)
+{
+    if (accumulate)
+        for (int64_t i = 0; i < n; i++)
+            dx[i] += dy[i] * silu_grad(x[i]);
+    else
+        for (int64_t i = 0; i < n; i++)
+            dx[i] = dy[i] * silu_grad(x[i]);
 }
 
 /* gelu: y = x Phi(x) */
@@ -50,12 +62,23 @@ static void gelu_forward(const float *x, float *y, int64_t n)
         y[i] = x[i] * bd_normal_cdf(x[i]);
 }
 
-/* dx += dy (Phi(x) + x phi(x)) */
-BD_VECTOR_CLONES
-static void gelu_backward(const float *x, const float *dy, float *dx, int64_t n)
+/* gelu'(x) = Phi(x) + x phi(x) */
+static inline float gelu_grad(float x)
 {
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += dy[i] * (bd_normal_cdf(x[i]) + x[i] * bd_normal_pdf(x[i]));
+    return bd_normal_cdf(x) + x * bd_normal_pdf(x);
+}
+
+/* dx (+)= dy gelu'(x) */
+BD_VECTOR_CLONES
+static void gelu_backward(const float *x, const float *dy, float *dx, int64_t n,
+                          bool accumulate)
+{
+    if (accumulate)
+        for (int64_t i = 0; i < n; i++)
+            dx[i] += dy[i] * gelu_grad(x[i]);
+    else
+        for (int64_t i = 0; i < n; i++)
+            dx[i] = dy[i] * gelu_grad(x[i]);
 }
 
 static const activation SILU = {"silu", silu_forward, silu_backward};
@@ -71,11 +94,13 @@ static void activation_backward(const bd_node *node)
     const activation *act = node->ctx;
     const bd_tensor *x = node->in[0];
     const float *dy = node->out->grad;
-    float *dx = bd_grad_of(x);
+    bool assign;
+    float *dx = bd_grad_first(x, &assign);
     #pragma omp parallel for schedule(static) \
         num_threads(bd_threads_for((double)x->numel))
     for (int64_t at = 0; at < x->numel; at += CHUNK)
-        act->backward(x->data + at, dy + at, dx + at, chunk_len(at, x->numel));
+        act->backward(x->data + at, dy + at, dx + at, chunk_len(at, x->numel),
+                      !assign);
 }
 
 /* x: any -> y: like x */

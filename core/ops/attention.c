@@ -117,12 +117,14 @@ static void transpose(const float *src, float *dst, int64_t N, int64_t A,
     }
 }
 
-/* x seen as (N, A, B), y as (N, B, A) with A = x's dim 1: dx += dy^T */
+/* x seen as (N, A, B), y as (N, B, A) with A = x's dim 1: dx (+)= dy^T */
 static void transpose_backward(const bd_node *node)
 {
     const bd_tensor *x = node->in[0];
     const int64_t N = x->shape[0], A = x->shape[1], B = bd_tensor_inner(x, 2);
-    transpose(node->out->grad, bd_grad_of(x), N, B, A, true);
+    bool assign;
+    float *dx = bd_grad_first(x, &assign);
+    transpose(node->out->grad, dx, N, B, A, !assign);
 }
 
 /* x: (N, C, H, W) -> y: (N, H*W, C) */

@@ -279,40 +279,50 @@ static void conv_backward_im2col(const conv_ctx *ctx, const bd_tensor *x,
         conv_weight_grad_reduce(ctx, dw);
 }
 
+/* dx, assigned when unwritten, by Winograd, the small-plane kernel or the
+ * direct path (whichever runs this conv). */
+static void conv_input_grad_fast(const conv_ctx *ctx, const bd_tensor *x,
+                                 const float *w, const float *dy)
+{
+    bool assign;
+    float *dx = bd_grad_first(x, &assign);
+    if (!dx)
+        return;
+    if (ctx->wino) {
+        wino_conv p = ctx->wdx;
+        p.accumulate = !assign;
+        wino_run(&p, dy, w, NULL, dx, ctx->scratch);
+        return;
+    }
+    direct_conv p = ctx->ddx_plan;
+    p.accumulate = !assign;
+    if (ctx->small)
+        small_run(&p, dy, w, NULL, dx, ctx->scratch);
+    else
+        direct_run(&p, dy, w, NULL, dx, ctx->scratch);
+}
+
 static void conv2d_backward(const bd_node *node)
 {
     const conv_ctx *ctx = node->ctx;
     const bd_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2];
-    float *dx = bd_grad_of(x), *dw = bd_grad_of(w), *db = bd_grad_of(b);
     const float *dy = node->out->grad;
+    float *dw = bd_grad_of(w), *db = bd_grad_of(b);
     if (db)
         conv_bias_grad(ctx, x->shape[0], dy, db);
-    if (dx && ctx->wino) {
-        wino_run(&ctx->wdx, dy, w->data, NULL, dx, ctx->scratch);
-        dx = NULL;
+    if (!ctx->wino && !ctx->small && !ctx->direct) {
+        float *dx = bd_grad_of(x);
+        if (dx || dw)
+            conv_backward_im2col(ctx, x, w->data, dy, dx, dw);
+        return;
     }
-    if (dw && ctx->wino) {
+    if (dw && ctx->wino)
         wino_weight_grad(&ctx->wy, x->data, dy, dw, ctx->scratch);
-        dw = NULL;
-    }
-    if (dx && ctx->small) {
-        small_run(&ctx->ddx_plan, dy, w->data, NULL, dx, ctx->scratch);
-        dx = NULL;
-    }
-    if (dw && ctx->small) {
+    else if (dw && ctx->small)
         small_weight_grad(&ctx->dy_plan, x->data, dy, dw, ctx->scratch);
-        dw = NULL;
-    }
-    if (dx && ctx->direct) {
-        direct_run(&ctx->ddx_plan, dy, w->data, NULL, dx, ctx->scratch);
-        dx = NULL;
-    }
-    if (dw && ctx->direct) {
+    else if (dw)
         direct_weight_grad(&ctx->dy_plan, x->data, dy, dw, ctx->scratch);
-        dw = NULL;
-    }
-    if (dw || dx)
-        conv_backward_im2col(ctx, x, w->data, dy, dx, dw);
+    conv_input_grad_fast(ctx, x, w->data, dy);
 }
 
 /* Checks the arguments and derives the geometry. */

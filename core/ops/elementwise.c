@@ -114,19 +114,35 @@ static void add_forward(const broadcast *p, const float *a, const float *b,
     }
 }
 
+/* d (+)= dy over n elements, on bd's threads */
+static void pass_grad(const float *dy, float *d, int64_t n, bool assign)
+{
+    if (assign) {
+        memcpy(d, dy, (size_t)n * sizeof *d);
+        return;
+    }
+    #pragma omp parallel for schedule(static) num_threads(bd_threads_for((double)n))
+    for (int64_t at = 0; at < n; at += CHUNK)
+        for (int64_t i = at; i < chunk_end(at, n); i++)
+            d[i] += dy[i];
+}
+
 /* da += dy;  db += dy summed over the dims where b is broadcast */
 static void add_backward(const bd_node *node)
 {
     const bd_tensor *a = node->in[0], *b = node->in[1];
     const float *dy = node->out->grad;
-    float *da = bd_grad_of(a), *db = bd_grad_of(b);
-    if (da) {
-        #pragma omp parallel for schedule(static) \
-            num_threads(bd_threads_for((double)a->numel))
-        for (int64_t at = 0; at < a->numel; at += CHUNK)
-            for (int64_t i = at; i < chunk_end(at, a->numel); i++)
-                da[i] += dy[i];
+    bool assign;
+    float *da = bd_grad_first(a, &assign);
+    if (da)
+        pass_grad(dy, da, a->numel, assign);
+    if (bd_shape_equal(a, b)) {
+        float *db_same = bd_grad_first(b, &assign); /* after da: b may be a */
+        if (db_same)
+            pass_grad(dy, db_same, b->numel, assign);
+        return;
     }
+    float *db = bd_grad_of(b);
     if (!db)
         return;
     const broadcast p = broadcast_plan(a, b);
@@ -314,22 +330,29 @@ static void concat_forward(const bd_tensor *a, const bd_tensor *b, float *y)
     }
 }
 
+/* d (+)= src over n elements */
+static void slice_grad(const float *src, float *d, int64_t n, bool assign)
+{
+    if (assign)
+        memcpy(d, src, (size_t)n * sizeof *d);
+    else
+        for (int64_t i = 0; i < n; i++)
+            d[i] += src[i];
+}
+
 /* da += dy[:, :Ca],  db += dy[:, Ca:] */
 static void concat_backward(const bd_node *node)
 {
     const bd_tensor *a = node->in[0], *b = node->in[1];
     const int64_t N = a->shape[0], na = a->numel / N, nb = b->numel / N;
     const float *dy = node->out->grad;
-    float *da = bd_grad_of(a), *db = bd_grad_of(b);
-    for (int64_t n = 0; n < N; n++) {
-        const float *dyn = dy + n * (na + nb);
-        if (da)
-            for (int64_t i = 0; i < na; i++)
-                da[n * na + i] += dyn[i];
-        if (db)
-            for (int64_t i = 0; i < nb; i++)
-                db[n * nb + i] += dyn[na + i];
-    }
+    bool assign_a, assign_b;
+    float *da = bd_grad_first(a, &assign_a);
+    for (int64_t n = 0; da && n < N; n++)
+        slice_grad(dy + n * (na + nb), da + n * na, na, assign_a);
+    float *db = bd_grad_first(b, &assign_b); /* after da: b may be a */
+    for (int64_t n = 0; db && n < N; n++)
+        slice_grad(dy + n * (na + nb) + na, db + n * nb, nb, assign_b);
 }
 
 /* a: (N, Ca, ...), b: (N, Cb, ...) -> y: (N, Ca + Cb, ...), 2 to 4 dims;

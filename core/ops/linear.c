@@ -10,9 +10,12 @@ static void linear_backward(const bd_node *node)
     const float *dy = node->out->grad;
     const int M = (int)w->shape[0], K = (int)w->shape[1];
     const int R = (int)(x->numel / K);
-    float *dx = bd_grad_of(x), *dw = bd_grad_of(w), *db = bd_grad_of(b);
-    if (dx) /* dx (R,K) += dy (R,M) w (M,K) */
-        bd_gemm(false, false, R, K, M, 1.0f, dy, M, w->data, K, 1.0f, dx, K);
+    float *dw = bd_grad_of(w), *db = bd_grad_of(b);
+    bool assign;
+    float *dx = bd_grad_first(x, &assign);
+    if (dx) /* dx (R,K) (+)= dy (R,M) w (M,K) */
+        bd_gemm(false, false, R, K, M, 1.0f, dy, M, w->data, K,
+                assign ? 0.0f : 1.0f, dx, K);
     if (dw) /* dw (M,K) += dy^T (M,R) x (R,K) */
         bd_gemm(true, false, M, K, R, 1.0f, dy, M, x->data, K, 1.0f, dw, K);
     if (db)

@@ -126,12 +126,13 @@ static void row_forward(const float *x, float *y, norm_layout l, int64_t c0,
 }
 
 /* xhat = (x - mean) rstd, g = dy gamma:
- * dx += rstd (g - mean(g) - xhat mean(g xhat)),
+ * dx (+)= rstd (g - mean(g) - xhat mean(g xhat)) (= when assign),
  * dgamma[c] += sum dy xhat,  dbeta[c] += sum dy  (over the row's channel c) */
 BD_VECTOR_CLONES
 static void row_backward(const float *x, const float *dy, float *dx,
-                         norm_layout l, int64_t c0, float mean, float rstd,
-                         const bd_tensor *gamma, float *dgamma, float *dbeta)
+                         bool assign, norm_layout l, int64_t c0, float mean,
+                         float rstd, const bd_tensor *gamma, float *dgamma,
+                         float *dbeta)
 {
     double sum_g = 0.0, sum_gx = 0.0;
     for (int64_t j = 0; j < l.channels; j++) {
@@ -153,10 +154,14 @@ static void row_backward(const float *x, const float *dy, float *dx,
         const float g = affine_scale(gamma, c0 + j);
         const float *xj = x + j * l.inner, *dyj = dy + j * l.inner;
         float *dxj = dx + j * l.inner;
-        for (int64_t s = 0; s < l.inner; s++) {
-            const float xhat = (xj[s] - mean) * rstd;
-            dxj[s] += rstd * (dyj[s] * g - mean_g - xhat * mean_gx);
-        }
+        if (assign)
+            for (int64_t s = 0; s < l.inner; s++)
+                dxj[s] = rstd * (dyj[s] * g - mean_g
+                                 - (xj[s] - mean) * rstd * mean_gx);
+        else
+            for (int64_t s = 0; s < l.inner; s++)
+                dxj[s] += rstd * (dyj[s] * g - mean_g
+                                  - (xj[s] - mean) * rstd * mean_gx);
     }
 }
 
@@ -167,8 +172,9 @@ static void norm_backward(const bd_node *node)
     const norm_saved *sv = node->ctx;
     const norm_layout l = sv->l;
     const bd_tensor *x = node->in[0], *gamma = node->in[1], *beta = node->in[2];
-    float *dx = bd_grad_of(x), *dgamma = bd_grad_of(gamma);
-    float *dbeta = bd_grad_of(beta);
+    float *dgamma = bd_grad_of(gamma), *dbeta = bd_grad_of(beta);
+    bool assign;
+    float *dx = bd_grad_first(x, &assign);
     const int64_t width = l.channels * l.inner, C = l.groups * l.channels;
     const int64_t chunks = (l.rows + sv->chunk - 1) / sv->chunk;
     #pragma omp parallel for schedule(static) \
@@ -180,7 +186,7 @@ static void norm_backward(const bd_node *node)
                                                           : l.rows;
         for (int64_t r = k * sv->chunk; r < end; r++)
             row_backward(x->data + r * width, node->out->grad + r * width,
-                         dx ? dx + r * width : NULL, l,
+                         dx ? dx + r * width : NULL, assign, l,
                          (r % l.groups) * l.channels, sv->mean[r], sv->rstd[r],
                          gamma, pg, pb);
     }

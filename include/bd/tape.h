@@ -3,7 +3,8 @@
  * Every op takes a tape. The op allocates its output from the tape's arena
  * and, when grad mode is on and an input requires grad, records a node that
  * names its backward function. bd_tape_backward walks the nodes in reverse,
- * and each backward *accumulates* into its inputs' grads. Parameters (heap
+ * and each backward *accumulates* into its inputs' grads (the first writer
+ * of a temporary's grad may assign instead: bd_grad_first). Parameters (heap
  * tensors with grad) collect gradients across the step; temporaries get grad
  * buffers from the arena when first needed.
  *
@@ -93,10 +94,15 @@ bd_status bd_tape_record(bd_tape *tape, bd_backward_fn backward, bd_tensor *out,
                          bd_tensor *const *in, int n_in, void *ctx);
 
 /* Inside a backward function: the grad buffer of an input if gradient must
- * flow into it, else NULL. The tape has already allocated and zeroed it. */
-static inline float *bd_grad_of(const bd_tensor *t)
-{
-    return t && (t->flags & BD_TENSOR_REQUIRES_GRAD) ? t->grad : NULL;
-}
+ * flow into it, else NULL; the backward adds to it. The tape allocates a
+ * temporary's buffer unwritten: the first call zeroes it. */
+float *bd_grad_of(const bd_tensor *t);
+
+/* As bd_grad_of for a backward that writes every element of t's grad:
+ * *assign is true when no backward has written it yet (it holds garbage:
+ * assign, do not add, and skip zeroing it), false when adding. Call it
+ * once per input, and write the input's grad before asking for the next
+ * (an op may take the same tensor twice). */
+float *bd_grad_first(const bd_tensor *t, bool *assign);
 
 #endif

@@ -23,6 +23,7 @@ enum {
     BD_TENSOR_HEAP          = 1u << 1, /* data (and grad) owned by the tensor */
     BD_TENSOR_ARENA         = 1u << 2, /* one tape chunk with its data (bd_tape_tensor) */
     BD_TENSOR_KEPT          = 1u << 3, /* a tap holds it: bd_tape_release leaves it */
+    BD_TENSOR_GRAD_UNSET    = 1u << 4, /* grad not written yet: holds garbage */
 };
 
 typedef struct bd_tensor {
