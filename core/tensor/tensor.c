@@ -40,6 +40,29 @@ static void *alloc_floats(int64_t n)
     return p;
 }
 
+/* n zero floats, 64-byte aligned, for a grad: from calloc, so a large
+ * buffer is fresh pages that the kernel maps only when first written and
+ * a grad never used (a model that only samples) takes no memory. calloc's
+ * pointer is kept just before the buffer, for grad_free. */
+static float *grad_alloc(int64_t n)
+{
+    unsigned char *raw = calloc(1, (size_t)n * sizeof(float) + 64 + sizeof(void *));
+    if (!raw)
+        return NULL;
+    const uintptr_t at = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
+    memcpy((void **)at - 1, &raw, sizeof raw);
+    return (float *)at;
+}
+
+static void grad_free(float *g)
+{
+    if (!g)
+        return;
+    void *raw;
+    memcpy(&raw, (void **)g - 1, sizeof raw);
+    free(raw);
+}
+
 bd_tensor *bd_tensor_new(int ndim, const int64_t *shape, bool requires_grad)
 {
     int64_t numel;
@@ -52,7 +75,7 @@ bd_tensor *bd_tensor_new(int ndim, const int64_t *shape, bool requires_grad)
     if (!t->data)
         goto nomem;
     if (requires_grad) {
-        t->grad = alloc_floats(numel);
+        t->grad = grad_alloc(numel);
         if (!t->grad)
             goto nomem;
         t->flags |= BD_TENSOR_REQUIRES_GRAD;
@@ -85,7 +108,7 @@ void bd_tensor_free(bd_tensor *t)
         return;
     if (t->flags & BD_TENSOR_HEAP) {
         free(t->data);
-        free(t->grad);
+        grad_free(t->grad);
     }
     free(t);
 }
