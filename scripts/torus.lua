@@ -59,8 +59,8 @@
 --                seed, the Clifford torus and the training images in
 --                isotropic noise of the end code's noise / between ratio,
 --                read from as many draws, must read additive and
---                conjunctive. The PAPER.md finding 3 line uses this
---                reading (the position says which torus, given a sum).
+--                conjunctive. The PAPER.md finding 3 line needs both
+--                readings: a sum (this) nearer the Clifford torus (pca4).
 -- The statistic: position at the end of training, per seed, with a t
 -- interval over seeds: factorized when it lies below 1/2 (nearer the
 -- Clifford torus), coupled above, cannot decide when it holds 1/2. The
@@ -661,27 +661,41 @@ say("  the same at step 0's noise ratio (%s): Clifford torus %s, %s; training im
 say("what each reading can tell: the pca4 position says which ideal torus the top 4 components"
     .. " are nearer, but a place code reads Clifford there (the training images %.2f); the"
     .. " additive share tells a sum of 1D codes from a place code (%.2f against %.2f), not the"
-    .. " 3D torus (%.2f) from the Clifford torus. Finding 3 is read by additivity.",
+    .. " 3D torus (%.2f) from the Clifford torus. Finding 3 needs both: a sum, nearer the"
+    .. " Clifford torus.",
     verdicts.pca4.data.position, add.ref.place, add.ref.clifford, add.ref.torus3d)
-local finding
-if not learned then
-  finding = "can neither confirm nor refute it (the data are not learned at this scale)"
-elseif add.decision == "cannot decide" then
-  finding = "can neither confirm nor refute it (additivity: " .. add.why .. ")"
-elseif add.decision == "additive" then
-  local untrained = additivity_verdict(add.start_seeds)
-  finding = string.format("agrees with it: %s is a sum of an x code and a y code (additive share"
-                          .. " %s, above %.2f; the 3D torus %.2f), %s (%s at step 0, moved %s);"
-                          .. " which torus, by the pca4 position: %s", cfg.tap, iv(add.model),
-                          add.threshold, add.ref.torus3d, untrained == "additive"
-                          and "as the untrained net's already is"
-                          or "unlike the untrained net", iv(add.start), iv(add.moved, "%+.2f"),
-                          decision)
-else
-  finding = string.format("disagrees with it: %s is conjunctive, not a sum of an x code and a y"
-                          .. " code (additive share %s, under %.2f), whatever the pca4 position"
-                          .. " (%s)", cfg.tap, iv(add.model), add.threshold, decision)
+-- Finding 3 (a factorized code) needs both readings: additivity tells a sum
+-- of 1D codes (both tori) from a place code, which the position cannot (a
+-- place code reads Clifford in pca4); given a sum, the position tells the
+-- Clifford torus from the 3D torus, which additivity cannot (0.90).
+local function finding_3()
+  if not learned then
+    return "can neither confirm nor refute it (the data are not learned at this scale)"
+  elseif add.decision == "cannot decide" then
+    return "can neither confirm nor refute it (additivity: " .. add.why .. ")"
+  elseif add.decision == "conjunctive" then
+    return string.format("disagrees with it: %s is conjunctive, not a sum of an x code and a y"
+                         .. " code (additive share %s, under %.2f), whatever the pca4 position"
+                         .. " (%s)", cfg.tap, iv(add.model), add.threshold, decision)
+  end
+  local sum = string.format("%s is a sum of an x code and a y code (additive share %s, above"
+                            .. " %.2f: not a place code; the 3D torus %.2f), %s (%s at step 0,"
+                            .. " moved %s)", cfg.tap, iv(add.model), add.threshold,
+                            add.ref.torus3d, additivity_verdict(add.start_seeds) == "additive"
+                            and "as the untrained net's already is"
+                            or "unlike the untrained net", iv(add.start), iv(add.moved, "%+.2f"))
+  local which = string.format("in %s it is nearer the %s (position %s)", head.space,
+                              decision == "factorized" and "Clifford torus" or "3D torus",
+                              iv(head.model))
+  if decision == "factorized" then
+    return "agrees with it: " .. sum .. ", and " .. which
+  elseif decision == "coupled" then
+    return "disagrees with it: " .. sum .. ", but " .. which
+  end
+  return "can neither confirm nor refute it: " .. sum .. ", and the " .. head.space
+         .. " position cannot tell which torus (" .. why .. ")"
 end
+local finding = finding_3()
 say("PAPER.md finding 3 (factorized representations; the follow-up's torus): %s", finding)
 say("%d trainings of %d steps: %s of training and evaluation; this process %s (scale %s)",
     #runs, cfg.steps, experiment.duration(runtime), experiment.duration(bd.time() - started),
