@@ -2,8 +2,8 @@
 # a plugin file and runs a denoiser from it, and the out-of-tree build of a
 # plugin against an installed bd.
 set(BD_FIXTURE_DIR ${CMAKE_BINARY_DIR}/tests/fixtures/plugins)
-set(BD_FIXTURES good no_entry newer_major newer_minor wrong_sizes small_info
-    init_error no_forward duplicate no_info no_size shadow)
+set(BD_FIXTURES good no_entry newer_major newer_minor older_minor wrong_sizes
+    small_info init_error no_forward duplicate no_info no_size shadow)
 foreach(fx ${BD_FIXTURES})
     bd_add_plugin(fx_${fx} ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/plugins/fixture.c)
     string(TOUPPER ${fx} FX)
