@@ -439,12 +439,17 @@ end
 -- (N = 8, 16 with 100 probes: 1.46 and 0.73), so the nominal midpoint 1.5
 -- would read even the 2D memorizer as "cannot tell".
 local CUT = (controls.bumps.slope + controls.stripes.slope) / 2
--- The rule on a slope's interval [lo, hi] (an exact value: lo = hi).
-local function read(lo, hi)
-  if lo > CUT then return "near quadratic" end
-  if hi < CUT then return "near linear" end
-  return "cannot tell" -- also when the interval is NaN
+-- A rule on an interval [lo, hi] (an exact value: lo = hi) against a cut:
+-- `above` when it lies above, `below` when below, else "cannot tell" (also
+-- when the interval is NaN).
+local function rule(cut, above, below)
+  return function(lo, hi)
+    if lo > cut then return above end
+    if hi < cut then return below end
+    return "cannot tell"
+  end
 end
+local read = rule(CUT, "near quadratic", "near linear")
 -- the controls: the ideal codes through the same rule
 for _, c in pairs(controls) do
   c.reads = read(c.slope, c.slope)
@@ -495,22 +500,14 @@ memorizer.slope = stats.summary(memorizer_slopes).mean
 -- The cut of the 2D examples' slopes: the midpoint of the composer's (0)
 -- and the memorizer's (mean over seeds).
 local CUT_E = (composer.slope + memorizer.slope) / 2
-local function read_examples(lo, hi)
-  if lo > CUT_E then return "near the memorizer" end
-  if hi < CUT_E then return "near flat" end
-  return "cannot tell"
-end
+local read_examples = rule(CUT_E, "near the memorizer", "near flat")
 -- The rule of the stripes' saving (2D examples alone minus beside the
 -- stripes): 0 is a learner that ignores the stripes.
-local function read_saving(lo, hi)
-  if lo > 0 then return "fewer beside the stripes" end
-  if hi < 0 then return "more beside the stripes" end
-  return "cannot tell"
-end
--- a t interval over seeds read by `rule` only when every seed gave a value
-local function read_by(values, rule)
+local read_saving = rule(0, "fewer beside the stripes", "more beside the stripes")
+-- a t interval over seeds read by `reads` only when every seed gave a value
+local function read_by(values, reads)
   local iv = stats.t_interval(values)
-  iv.reads = iv.n == #seeds and rule(iv.lo, iv.hi) or "cannot tell"
+  iv.reads = iv.n == #seeds and reads(iv.lo, iv.hi) or "cannot tell"
   return iv
 end
 composer.reads = read_examples(composer.slope, composer.slope)
