@@ -4,8 +4,11 @@ PyTorch 1.13 (Debian's python3-torch, CPU), timed on the same steps.
 
     /usr/bin/python3 tests/bench/unet_torch.py [--threads 2] [--bench BIN]
                                                [--attention all|none|down1,...]
+                                               [--size 32] [--emb 256]
 
-For widths 32 and 64 and batches 64 and 128 on 32x32 one-channel images:
+For widths 32 and 64 and batches 64 and 128 on 32x32 one-channel images
+(--size, and --emb the width of each of the three sinusoidal codes, as
+bench_unet's):
   train   q_sample, forward, eps-prediction MSE, backward, grad-norm clip to
           1.0, an AdamW step (lr 3e-4, weight decay 0.01) and an EMA update
           (0.999), as bd's trainer;
@@ -33,14 +36,14 @@ WIDTHS = (32, 64)
 BLOCKS = ("down1", "down2", "down3", "up1", "up2", "up3")
 BATCHES = (64, 128)
 MODES = ("train", "sample")
-SIZE, CHANNELS, EMB, HEADS, T = 32, 1, 256, 4, 1000
+SIZE, CHANNELS, EMB, HEADS, T = 32, 1, 256, 4, 1000   # SIZE, EMB: defaults
 EMA = 0.999
 WARMUP, MIN_REPS, MAX_REPS, BUDGET_S = 2, 3, 10, 10.0
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def build_net(nn, torch):
-    """The recipe as torch modules; returns the UNet class."""
+def build_net(nn, torch, emb=EMB):
+    """The recipe as torch modules, codes of width emb; returns the UNet class."""
     F = nn.functional
 
     class DoubleConv(nn.Module):
@@ -79,7 +82,7 @@ def build_net(nn, torch):
             self.up = up
             self.conv = nn.Sequential(DoubleConv(cin, cin, residual=True),
                                       DoubleConv(cin, cout, mid))
-            self.emb = nn.Linear(3 * EMB, cout)
+            self.emb = nn.Linear(3 * emb, cout)
             self.attn = SelfAttention(cout) if attend else nn.Identity()
 
         def forward(self, x, semb, skip=None):
@@ -106,7 +109,7 @@ def build_net(nn, torch):
                                      Block(4 * c, c, 2 * c, True, at[4]),
                                      Block(2 * c, c, c, True, at[5])])
             self.head = nn.Conv2d(c, CHANNELS, 1)
-            half = EMB // 2
+            half = emb // 2
             self.register_buffer("freq", torch.pow(10000.0, -torch.arange(half) / half))
 
         def encode(self, s):                                   # (N) -> (N, E)
@@ -129,9 +132,10 @@ def build_net(nn, torch):
     return UNet
 
 
-def recipe_flops(bench, width, attention):
+def recipe_flops(bench, width, attention, size, emb):
     """(forward, training step) FLOPs per image from bench_unet --flops."""
-    out = subprocess.run([bench, "--flops", str(width), "--attention", attention],
+    out = subprocess.run([bench, "--flops", str(width), "--attention", attention,
+                          "--size", str(size), "--emb", str(emb)],
                          check=True,
                          capture_output=True, text=True).stdout.split()
     return float(out[0]), float(out[1])
@@ -156,17 +160,17 @@ def median_step(step):
     return statistics.median(times)
 
 
-def run_one(mode, width, batch, threads, flops, attention):
+def run_one(mode, width, batch, threads, flops, attention, size, emb):
     import torch
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     base = maxrss_mib()
-    net = build_net(torch.nn, torch)(width, attention)
+    net = build_net(torch.nn, torch, emb)(width, attention)
     print(f"PARAMS torch {width} {sum(q.numel() for q in net.parameters())}")
     betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
     abar = torch.cumprod(1.0 - betas, 0).float()
-    x0 = torch.rand(batch, CHANNELS, SIZE, SIZE) * 2 - 1
-    cond = torch.rand(batch, 2) * SIZE
+    x0 = torch.rand(batch, CHANNELS, size, size) * 2 - 1
+    cond = torch.rand(batch, 2) * size
     if mode == "train":
         opt = torch.optim.AdamW(net.parameters(), lr=3e-4, weight_decay=0.01)
         params = list(net.parameters())
@@ -187,7 +191,7 @@ def run_one(mode, width, batch, threads, flops, attention):
                 torch._foreach_add_(ema, params, alpha=1 - EMA)
     else:
         net.eval()
-        x_t = torch.randn(batch, CHANNELS, SIZE, SIZE)
+        x_t = torch.randn(batch, CHANNELS, size, size)
         t = torch.full((batch,), 500.0)
 
         def step():
@@ -211,14 +215,16 @@ def main():
     p.add_argument("--batches", default=",".join(map(str, BATCHES)))
     p.add_argument("--attention", default="all",
                    help="blocks that attend: all, none or a list of " + ",".join(BLOCKS))
+    p.add_argument("--size", type=int, default=SIZE, help="image side")
+    p.add_argument("--emb", type=int, default=EMB, help="width of each code")
     p.add_argument("--one", nargs=3, metavar=("MODE", "WIDTH", "BATCH"),
                    help=argparse.SUPPRESS)
     a = p.parse_args()
     widths = [int(w) for w in a.widths.split(",")]
-    flops = {w: recipe_flops(a.bench, w, a.attention) for w in widths}
+    flops = {w: recipe_flops(a.bench, w, a.attention, a.size, a.emb) for w in widths}
     if a.one:
         mode, w, b = a.one[0], int(a.one[1]), int(a.one[2])
-        return run_one(mode, w, b, a.threads, flops[w], a.attention)
+        return run_one(mode, w, b, a.threads, flops[w], a.attention, a.size, a.emb)
     import torch
     print(f"torch {torch.__version__}, {a.threads} threads")
     for w in widths:
@@ -230,7 +236,8 @@ def main():
                 subprocess.run([sys.executable, os.path.abspath(__file__), "--one",
                                 mode, str(w), b, "--threads", str(a.threads),
                                 "--bench", a.bench, "--widths", str(w),
-                                "--attention", a.attention], check=True)
+                                "--attention", a.attention, "--size", str(a.size),
+                                "--emb", str(a.emb)], check=True)
 
 
 if __name__ == "__main__":

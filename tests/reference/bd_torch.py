@@ -64,8 +64,8 @@ def recipe(emb, channels=1):
     spec = importlib.util.spec_from_file_location("unet_torch", RECIPE)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    mod.EMB, mod.CHANNELS = emb, channels
-    return torch, mod.build_net(torch.nn, torch)
+    mod.CHANNELS = channels
+    return torch, mod.build_net(torch.nn, torch, emb)
 
 
 def load_unet(path):
