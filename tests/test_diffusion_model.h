@@ -111,31 +111,50 @@ typedef struct oracle {
     double             var; /* gauss: the data variance s^2 */
 } oracle;
 
+/* The value a closed-form denoiser outputs at element i of an image at
+ * noise level abar = ab, where x_t holds x. */
+typedef double (*elementwise_fn)(const oracle *o, double ab, int64_t i, double x);
+
+/* y = f(x_t) element by element, abar from each image's t. */
+HARNESS_FN bd_status elementwise_forward(const oracle *o, bd_tape *tp,
+                                         const bd_tensor *x_t, const bd_tensor *t,
+                                         elementwise_fn f, bd_tensor **out)
+{
+    bd_tensor *y = bd_tape_tensor_like(tp, x_t);
+    if (!y)
+        return BD_E_NOMEM;
+    const int64_t inner = bd_tensor_inner(x_t, 1);
+    for (int64_t n = 0; n < x_t->shape[0]; n++) {
+        const double ab = o->s->alphas_cumprod[(int64_t)t->data[n]];
+        for (int64_t i = 0; i < inner; i++)
+            y->data[n * inner + i] = (float)f(o, ab, i, x_t->data[n * inner + i]);
+    }
+    *out = y;
+    return BD_OK;
+}
+
+HARNESS_FN double oracle_value(const oracle *o, double ab, int64_t i, double x)
+{
+    const double sa = sqrt(ab), sb = sqrt(1.0 - ab), x0 = o->x0->data[i];
+    const double eps = (x - sa * x0) / sb;
+    return o->s->spec.prediction == BD_PREDICT_X0 ? x0
+         : o->s->spec.prediction == BD_PREDICT_V ? sa * eps - sb * x0
+         : eps;
+}
+
+HARNESS_FN double gauss_value(const oracle *o, double ab, int64_t i, double x)
+{
+    (void)i;
+    return sqrt(1.0 - ab) / (ab * o->var + 1.0 - ab) * x;
+}
+
 HARNESS_FN bd_status oracle_forward(void *state, bd_tape *tp, bd_tensor *x_t,
                                     bd_tensor *t, bd_tensor *cond, bd_taps *taps,
                                     bd_tensor **out)
 {
     (void)cond;
     (void)taps;
-    const oracle *o = state;
-    bd_tensor *y = bd_tape_tensor_like(tp, x_t);
-    if (!y)
-        return BD_E_NOMEM;
-    const int64_t inner = bd_tensor_inner(x_t, 1);
-    for (int64_t n = 0; n < x_t->shape[0]; n++) {
-        double ab = o->s->alphas_cumprod[(int64_t)t->data[n]];
-        double sa = sqrt(ab), sb = sqrt(1.0 - ab);
-        for (int64_t i = 0; i < inner; i++) {
-            double x = x_t->data[n * inner + i], x0 = o->x0->data[i];
-            double eps = (x - sa * x0) / sb;
-            double v = o->s->spec.prediction == BD_PREDICT_X0 ? x0
-                     : o->s->spec.prediction == BD_PREDICT_V ? sa * eps - sb * x0
-                     : eps;
-            y->data[n * inner + i] = (float)v;
-        }
-    }
-    *out = y;
-    return BD_OK;
+    return elementwise_forward(state, tp, x_t, t, oracle_value, out);
 }
 
 HARNESS_FN bd_status gauss_forward(void *state, bd_tape *tp, bd_tensor *x_t,
@@ -144,19 +163,7 @@ HARNESS_FN bd_status gauss_forward(void *state, bd_tape *tp, bd_tensor *x_t,
 {
     (void)cond;
     (void)taps;
-    const oracle *o = state;
-    bd_tensor *y = bd_tape_tensor_like(tp, x_t);
-    if (!y)
-        return BD_E_NOMEM;
-    const int64_t inner = bd_tensor_inner(x_t, 1);
-    for (int64_t n = 0; n < x_t->shape[0]; n++) {
-        double ab = o->s->alphas_cumprod[(int64_t)t->data[n]];
-        double c = sqrt(1.0 - ab) / (ab * o->var + 1.0 - ab);
-        for (int64_t i = 0; i < inner; i++)
-            y->data[n * inner + i] = (float)(c * x_t->data[n * inner + i]);
-    }
-    *out = y;
-    return BD_OK;
+    return elementwise_forward(state, tp, x_t, t, gauss_value, out);
 }
 
 typedef bd_status (*closed_form_fn)(void *, bd_tape *, bd_tensor *, bd_tensor *,
