@@ -1,7 +1,8 @@
 /* 2-D convolution: direct (conv2d_direct.c) for the stride-1 3x3 and 1x1
  * convs with few channels, direct over channels (conv2d_small.c) for those
- * on small planes with many channels, Winograd F(2x2, 3x3) (conv2d_winograd.c) for
- * the 3x3 stride-1 convs where it measured faster, else im2col + sgemm
+ * on small planes with many channels, Winograd F(2x2, 3x3) or F(4x4, 3x3)
+ * (conv2d_winograd.c) for the 3x3 stride-1 convs where it measured faster,
+ * else im2col + sgemm
  * over chunks of images.
  *
  * The patches of `nb` images side by side form a column matrix col:
@@ -50,7 +51,7 @@ typedef struct conv_ctx {
     float    *mat;      /* per thread: (O, chunk P), a chunk's outputs or grads */
     float    *pad;      /* per thread: (C, H + 2 pad, W + 2 pad), one image padded */
     float    *dw_part;  /* per thread but the first: (O, K), NULL without grad */
-    bool      wino;     /* Winograd F(2x2, 3x3) for y, dx and dw */
+    int       wino;     /* Winograd F(wino x wino, 3x3) for y, dx and dw: 2, 4; 0 not */
     wino_conv wy, wdx;  /* the plans for y (and dw), for dx */
     bool      direct;   /* direct convolution for y, dx and dw */
     bool      small;    /* direct over channels for y, dx and dw */
@@ -444,30 +445,47 @@ static bool conv_use_direct(const conv_geom *g)
  * pixels. Small planes have few tiles per image, so the transforms cost
  * more than they save: never under WINO_TINY_PLANE pixels (2x2, one tile),
  * and under WINO_SMALL_PLANE (4x4, four tiles) only from twice
- * WINO_CHANNELS channels. The environment variable BD_CONV=im2col,
- * BD_CONV=winograd, BD_CONV=direct or BD_CONV=small overrides the choice where the
- * algorithm fits (tests, measurements). */
+ * WINO_CHANNELS channels.
+ *
+ * F(4x4, 3x3) from WINO_CHANNELS channels on planes of at least WINO_PLANE
+ * pixels, F(2x2, 3x3) elsewhere. Forward + backward, GFLOP/s of the direct
+ * conv per CPU second (bench_conv2d --cpu, one thread, batch 64, medians
+ * of 3; F(2x2) / F(4x4)): 64 x 32x32 133 / 181, 128 x 16x16 155 / 196,
+ * 64 x 16x16 123 / 158; on 8x8 planes F(4x4) has 4 tiles per image and
+ * lost: 64 x 8x8 113 / 110 (forward 117 / 107), 128 x 8x8 146 / 131,
+ * 256 x 8x8 142 / 120. 32 x 32x32 stays direct (fwd+bwd 121 against
+ * F(4x4)'s 121, forward 186 against 137), as does 32 x 16x16 (forward 150
+ * against 127).
+ *
+ * The environment variable BD_CONV=im2col, BD_CONV=winograd (F(2x2)),
+ * BD_CONV=winograd4 (F(4x4)), BD_CONV=direct or BD_CONV=small overrides the
+ * choice where the algorithm fits (tests, measurements). */
 enum {
     WINO_CHANNELS = 64, WINO_PLANE = 256, WINO_TINY_PLANE = 16,
     WINO_SMALL_PLANE = 64,
 };
 
-static bool conv_use_winograd(const conv_geom *g)
+/* The Winograd tile for this conv: 2 (F(2x2, 3x3)), 4 (F(4x4, 3x3)), 0
+ * for none. */
+static int conv_use_winograd(const conv_geom *g)
 {
     if (!wino_fits(g->KH, g->KW, g->stride, g->pad))
-        return false;
+        return 0;
     const char *force = conv_forced();
     if (force && !strcmp(force, "im2col"))
-        return false;
+        return 0;
     if (force && !strcmp(force, "winograd"))
-        return true;
+        return 2;
+    if (force && !strcmp(force, "winograd4"))
+        return 4;
     const int narrow = g->C < g->O ? g->C : g->O, plane = g->H * g->W;
     if (plane < WINO_TINY_PLANE)
-        return false;
+        return 0;
     if (plane < WINO_SMALL_PLANE)
-        return narrow >= 2 * WINO_CHANNELS;
-    return narrow >= WINO_CHANNELS
-        || (narrow >= WINO_CHANNELS / 2 && plane >= WINO_PLANE);
+        return narrow >= 2 * WINO_CHANNELS ? 2 : 0;
+    if (narrow >= WINO_CHANNELS)
+        return plane >= WINO_PLANE ? 4 : 2;
+    return narrow >= WINO_CHANNELS / 2 && plane >= WINO_PLANE ? 2 : 0;
 }
 
 /* The plans of the direct path or of Winograd: for y, and for dx (dy
@@ -478,7 +496,7 @@ static void conv_plan(conv_ctx *ctx, int64_t n)
     const conv_geom *g = &ctx->g;
     ctx->small = conv_use_small(g);
     ctx->direct = !ctx->small && conv_use_direct(g);
-    ctx->wino = !ctx->small && !ctx->direct && conv_use_winograd(g);
+    ctx->wino = !ctx->small && !ctx->direct ? conv_use_winograd(g) : 0;
     if (ctx->small) {
         ctx->dy_plan = small_plan((int)n, g->C, g->H, g->W, g->O, g->KH, g->pad);
         ctx->ddx_plan = small_plan((int)n, g->O, g->OH, g->OW, g->C, g->KH,
@@ -492,8 +510,9 @@ static void conv_plan(conv_ctx *ctx, int64_t n)
         ctx->ddx_plan.transpose_flip = ctx->ddx_plan.accumulate = true;
     }
     if (ctx->wino) {
-        ctx->wy = wino_plan((int)n, g->C, g->H, g->W, g->O, g->pad);
-        ctx->wdx = wino_plan((int)n, g->O, g->OH, g->OW, g->C, 2 - g->pad);
+        ctx->wy = wino_plan((int)n, g->C, g->H, g->W, g->O, g->pad, ctx->wino);
+        ctx->wdx = wino_plan((int)n, g->O, g->OH, g->OW, g->C, 2 - g->pad,
+                             ctx->wino);
         ctx->wdx.transpose_flip = ctx->wdx.accumulate = true;
     }
 }

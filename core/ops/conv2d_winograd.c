@@ -1,14 +1,23 @@
-/* Winograd F(2x2, 3x3) (Lavin and Gray, 2016). A 2x2 output tile comes
- * from a 4x4 input tile d and the 3x3 kernel g as
+/* Winograd F(m x m, 3x3) (Lavin and Gray, 2016), for m = 2 and m = 4. An
+ * m x m output tile comes from an a x a input tile d (a = m + 2) and the
+ * 3x3 kernel g as
  *
  *     Y = A^T [ (G g G^T) .* (B^T d B) ] A,
  *
- * 16 multiplies instead of 36. Summed over the input channels, the 16
- * elementwise products become 16 products M[k] (O, T) = U[k] (O, C) V[k]
- * (C, T) over the T tiles of a chunk of images: 8 O C flops per output
- * pixel instead of im2col's 18. Each thread runs whole chunks (input
- * transform, 16 products, output transform) in its own scratch, after the
- * kernel transform U, which the threads share. */
+ * a^2 multiplies instead of 9 m^2: F(2x2) 16 for 4 outputs, F(4x4) 36 for
+ * 16. Summed over the input channels, the a^2 elementwise products become
+ * a^2 products M[k] (O, T) = U[k] (O, C) V[k] (C, T) over the T tiles of a
+ * chunk of images: 2 a^2 / m^2 O C flops per output pixel (F(2x2) 8,
+ * F(4x4) 4.5) instead of im2col's 18. Each thread runs whole chunks (input
+ * transform, a^2 products, output transform) in its own scratch, after the
+ * kernel transform U, which the threads share.
+ *
+ * The transforms work in place on a channel's a^2 planes of T tiles, tile
+ * value (i, j) in plane k = i a + j: the tiles are gathered from the
+ * zero-padded image planes, then the 2-D transform is two passes of a 1-D
+ * transform (across each tile row, then down each column), each a loop over
+ * the T tiles that vectorises. A tile size is a table (wino_tile): m, a, G
+ * and the three 1-D transforms B^T, A^T and A. */
 #include "conv2d_winograd.h"
 
 #include <omp.h>
@@ -17,23 +26,169 @@
 #include "bd/parallel.h"
 #include "fastmath.h"
 
-/* At most this many floats in a thread's V (16, C, T) or M (16, O, T). */
+/* At most this many floats in a thread's V (a^2, C, T) or M (a^2, O, T). */
 enum { TILE_FLOATS = 1 << 18 };
 
+/* Floats between the planes of V and M past C T or O T: 64 bytes, so that
+ * the a^2 planes of a pass do not all fall on the same cache sets when C T
+ * is a multiple of 1024. */
+enum { PLANE_GAP = 16 };
+
+/* v[q s + t] for t < n, in place: a 1-D transform of the vectors q. */
+typedef void wino_1d(float *v, int64_t s, int64_t n);
+
+typedef struct wino_tile {
+    int          m, a;    /* output tile m x m from input tile a x a */
+    const float *g;       /* G: (a, 3) */
+    wino_1d     *input;   /* q < a  -> B^T: q < a */
+    wino_1d     *output;  /* q < a  -> A^T: q < m */
+    wino_1d     *grad;    /* q < m  -> A:   q < a */
+} wino_tile;
+
+/* F(2x2): B^T = [[1,0,-1,0], [0,1,1,0], [0,-1,1,0], [0,1,0,-1]] */
+BD_VECTOR_CLONES
+static void input_f2(float *v, int64_t s, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t t = 0; t < n; t++) {
+        const float d0 = v[t], d1 = v[s + t], d2 = v[2 * s + t], d3 = v[3 * s + t];
+        v[t] = d0 - d2;
+        v[s + t] = d1 + d2;
+        v[2 * s + t] = d2 - d1;
+        v[3 * s + t] = d1 - d3;
+    }
+}
+
+/* F(2x2): A^T = [[1,1,1,0], [0,1,-1,-1]] */
+BD_VECTOR_CLONES
+static void output_f2(float *v, int64_t s, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t t = 0; t < n; t++) {
+        const float d0 = v[t], d1 = v[s + t], d2 = v[2 * s + t], d3 = v[3 * s + t];
+        v[t] = d0 + d1 + d2;
+        v[s + t] = d1 - d2 - d3;
+    }
+}
+
+/* F(2x2): A = [[1,0], [1,1], [1,-1], [0,-1]] */
+BD_VECTOR_CLONES
+static void grad_f2(float *v, int64_t s, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t t = 0; t < n; t++) {
+        const float y0 = v[t], y1 = v[s + t];
+        v[s + t] = y0 + y1;
+        v[2 * s + t] = y0 - y1;
+        v[3 * s + t] = -y1;
+    }
+}
+
+/* F(4x4): B^T = [[4,0,-5,0,1,0], [0,-4,-4,1,1,0], [0,4,-4,-1,1,0],
+ *                [0,-2,-1,2,1,0], [0,2,-1,-2,1,0], [0,4,0,-5,0,1]] */
+BD_VECTOR_CLONES
+static void input_f4(float *v, int64_t s, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t t = 0; t < n; t++) {
+        const float d0 = v[t], d1 = v[s + t], d2 = v[2 * s + t], d3 = v[3 * s + t];
+        const float d4 = v[4 * s + t], d5 = v[5 * s + t];
+        const float p = d4 - 4.0f * d2, q = d3 - 4.0f * d1;
+        const float r = d4 - d2, u = 2.0f * (d3 - d1);
+        v[t] = 4.0f * d0 - 5.0f * d2 + d4;
+        v[s + t] = p + q;
+        v[2 * s + t] = p - q;
+        v[3 * s + t] = r + u;
+        v[4 * s + t] = r - u;
+        v[5 * s + t] = 4.0f * d1 - 5.0f * d3 + d5;
+    }
+}
+
+/* F(4x4): A^T = [[1,1,1,1,1,0], [0,1,-1,2,-2,0], [0,1,1,4,4,0],
+ *                [0,1,-1,8,-8,1]] */
+BD_VECTOR_CLONES
+static void output_f4(float *v, int64_t s, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t t = 0; t < n; t++) {
+        const float d0 = v[t], d1 = v[s + t], d2 = v[2 * s + t], d3 = v[3 * s + t];
+        const float d4 = v[4 * s + t], d5 = v[5 * s + t];
+        const float sum12 = d1 + d2, dif12 = d1 - d2;
+        const float sum34 = d3 + d4, dif34 = d3 - d4;
+        v[t] = d0 + sum12 + sum34;
+        v[s + t] = dif12 + 2.0f * dif34;
+        v[2 * s + t] = sum12 + 4.0f * sum34;
+        v[3 * s + t] = dif12 + 8.0f * dif34 + d5;
+    }
+}
+
+/* F(4x4): A = [[1,0,0,0], [1,1,1,1], [1,-1,1,-1], [1,2,4,8], [1,-2,4,-8],
+ *              [0,0,0,1]] */
+BD_VECTOR_CLONES
+static void grad_f4(float *v, int64_t s, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t t = 0; t < n; t++) {
+        const float y0 = v[t], y1 = v[s + t], y2 = v[2 * s + t], y3 = v[3 * s + t];
+        const float even = y0 + y2, odd = y1 + y3;
+        const float even4 = y0 + 4.0f * y2, odd4 = 2.0f * y1 + 8.0f * y3;
+        v[s + t] = even + odd;
+        v[2 * s + t] = even - odd;
+        v[3 * s + t] = even4 + odd4;
+        v[4 * s + t] = even4 - odd4;
+        v[5 * s + t] = y3;
+    }
+}
+
+static const float G_F2[4 * 3] = {
+    1.0f, 0.0f, 0.0f,   0.5f, 0.5f, 0.5f,   0.5f, -0.5f, 0.5f,   0.0f, 0.0f, 1.0f,
+};
+
+static const float G_F4[6 * 3] = {
+    1.0f / 4,   0.0f,       0.0f,
+    -1.0f / 6,  -1.0f / 6,  -1.0f / 6,
+    -1.0f / 6,  1.0f / 6,   -1.0f / 6,
+    1.0f / 24,  1.0f / 12,  1.0f / 6,
+    1.0f / 24,  -1.0f / 12, 1.0f / 6,
+    0.0f,       0.0f,       1.0f,
+};
+
+static const wino_tile TILES[] = {
+    {2, 4, G_F2, input_f2, output_f2, grad_f2},
+    {4, 6, G_F4, input_f4, output_f4, grad_f4},
+};
+
+static const wino_tile *tile_of(const wino_conv *p)
+{
+    return &TILES[p->m == 4];
+}
+
 typedef struct wino_dims {
+    const wino_tile *t;
+    int m, a, K;     /* tile sizes, K = a^2 products */
     int OH, OW;      /* output size */
     int TH, TW;      /* tiles per image: rows, columns */
     int tiles;       /* TH TW */
+    int PH, PW;      /* an input plane padded to whole tiles: m TH + 2, m TW + 2 */
+    int64_t vs, ms;  /* plane strides of V and M: C or O times chunk tiles, + gap */
 } wino_dims;
 
 static wino_dims dims_of(const wino_conv *p)
 {
-    wino_dims d;
+    wino_dims d = {.t = tile_of(p)};
+    d.m = d.t->m;
+    d.a = d.t->a;
+    d.K = d.a * d.a;
     d.OH = p->H + 2 * p->pad - 2;
     d.OW = p->W + 2 * p->pad - 2;
-    d.TH = (d.OH + 1) / 2;
-    d.TW = (d.OW + 1) / 2;
+    d.TH = (d.OH + d.m - 1) / d.m;
+    d.TW = (d.OW + d.m - 1) / d.m;
     d.tiles = d.TH * d.TW;
+    d.PH = d.m * d.TH + 2;
+    d.PW = d.m * d.TW + 2;
+    const int64_t T = (int64_t)p->chunk * d.tiles;
+    d.vs = p->C * T + PLANE_GAP;
+    d.ms = p->O * T + PLANE_GAP;
     return d;
 }
 
@@ -42,13 +197,14 @@ bool wino_fits(int KH, int KW, int stride, int pad)
     return KH == 3 && KW == 3 && stride == 1 && pad <= 2;
 }
 
-wino_conv wino_plan(int N, int C, int H, int W, int O, int pad)
+wino_conv wino_plan(int N, int C, int H, int W, int O, int pad, int m)
 {
-    wino_conv p = {.N = N, .C = C, .H = H, .W = W, .O = O, .pad = pad};
+    wino_conv p = {.N = N, .C = C, .H = H, .W = W, .O = O, .pad = pad,
+                   .m = m == 4 ? 4 : 2};
     const wino_dims d = dims_of(&p);
     const int wide = C > O ? C : O;
     p.threads = bd_threads_for(8.0 * N * O * C * d.OH * d.OW);
-    int64_t nb = TILE_FLOATS / (16 * (int64_t)wide * d.tiles);
+    int64_t nb = TILE_FLOATS / ((int64_t)d.K * wide * d.tiles);
     const int64_t share = (N + p.threads - 1) / p.threads;
     if (nb > share)
         nb = share;
@@ -59,181 +215,192 @@ wino_conv wino_plan(int N, int C, int H, int W, int O, int pad)
     return p;
 }
 
-/* A tile row's working rows in the transforms, at most 12 (TW + 1): the
- * four padded input rows (8 (TW + 1)); the two output rows and t = A^T m
- * (12 TW); two output-grad rows and one of A y, split into even and odd
- * columns (6 TW). */
-#define ROW_FLOATS(TW) (12 * ((size_t)(TW) + 1))
-
-/* Per thread: V (16, C, T) and M (16, O, T), T the tiles of a chunk, and
- * the working rows. */
+/* Per thread: V (a^2, C, T) and M (a^2, O, T), planes vs and ms apart, T
+ * the tiles of a chunk, and one padded plane (PH, PW). */
 static size_t thread_floats(const wino_conv *p)
 {
     const wino_dims d = dims_of(p);
-    const size_t tiles = (size_t)p->chunk * (size_t)d.tiles;
-    return 16 * ((size_t)p->C + (size_t)p->O) * tiles + ROW_FLOATS(d.TW);
+    return (size_t)d.K * (size_t)(d.vs + d.ms) + (size_t)d.PH * (size_t)d.PW;
 }
 
 size_t wino_scratch_floats(const wino_conv *p)
 {
-    return 16 * (size_t)p->O * (size_t)p->C + (size_t)p->threads * thread_floats(p);
+    const wino_dims d = dims_of(p);
+    return (size_t)d.K * (size_t)p->O * (size_t)p->C
+         + (size_t)p->threads * thread_floats(p);
 }
 
-/* U[k, o, c] = (G g G^T)[k] for the kernel g of (o, c).  -> u: (16, O, C) */
-static void kernel_transform(const wino_conv *p, const float *w, float *u)
+/* The 3x3 kernel of (o, c): w[o, c], or with transpose_flip
+ * w[c, o, 2 - i, 2 - j].   -> g: (3, 3) */
+static void kernel_of(const wino_conv *p, const float *w, int o, int c,
+                      float g[3][3])
+{
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            g[i][j] = p->transpose_flip
+                ? w[((int64_t)c * p->O + o) * 9 + (2 - i) * 3 + (2 - j)]
+                : w[((int64_t)o * p->C + c) * 9 + i * 3 + j];
+}
+
+/* U[k, o, c] = (G g G^T)[k] for the kernel g of (o, c).  -> u: (a^2, O, C) */
+static void kernel_transform(const wino_conv *p, const wino_dims *dm,
+                             const float *w, float *u)
 {
     const int64_t plane = (int64_t)p->O * p->C;
+    const int a = dm->a;
+    const float *G = dm->t->g;
     #pragma omp for schedule(static)
     for (int o = 0; o < p->O; o++)
         for (int c = 0; c < p->C; c++) {
-            float g[3][3], t[4][3];
-            for (int i = 0; i < 3; i++)
+            float g[3][3], t[6][3];
+            kernel_of(p, w, o, c, g);
+            for (int i = 0; i < a; i++) /* t = G g */
                 for (int j = 0; j < 3; j++)
-                    g[i][j] = p->transpose_flip
-                        ? w[((int64_t)c * p->O + o) * 9 + (2 - i) * 3 + (2 - j)]
-                        : w[((int64_t)o * p->C + c) * 9 + i * 3 + j];
-            for (int j = 0; j < 3; j++) {
-                t[0][j] = g[0][j];
-                t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
-                t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
-                t[3][j] = g[2][j];
-            }
+                    t[i][j] = G[i * 3] * g[0][j] + G[i * 3 + 1] * g[1][j]
+                            + G[i * 3 + 2] * g[2][j];
             float *dst = u + (int64_t)o * p->C + c;
-            for (int i = 0; i < 4; i++) {
-                dst[(i * 4 + 0) * plane] = t[i][0];
-                dst[(i * 4 + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-                dst[(i * 4 + 2) * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-                dst[(i * 4 + 3) * plane] = t[i][2];
-            }
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++)
+                    dst[(i * a + j) * plane] = t[i][0] * G[j * 3] + t[i][1] * G[j * 3 + 1]
+                                             + t[i][2] * G[j * 3 + 2];
         }
 }
 
-/* Row r of an H x W plane from column -pad on, zero outside the plane,
- * split into its even and odd columns: ev[i] = row[2 i - pad],
- * od[i] = row[2 i + 1 - pad], i < n. */
-static void load_split_row(const float *plane, int H, int W, int r, int pad,
-                           int n, float *ev, float *od)
+/* pl = src moved down and right by pad, zero elsewhere.
+ * src: (H, W) -> pl: (PH, PW) */
+static void pad_plane(const float *src, int H, int W, int pad, int PH, int PW,
+                      float *pl)
 {
-    const float *src = plane + (int64_t)r * W;
-    const bool inside = r >= 0 && r < H;
-    for (int i = 0; i < n; i++) {
-        const int c0 = 2 * i - pad, c1 = c0 + 1;
-        ev[i] = inside && c0 >= 0 && c0 < W ? src[c0] : 0.0f;
-        od[i] = inside && c1 >= 0 && c1 < W ? src[c1] : 0.0f;
+    const int rows = H + pad < PH ? H : PH - pad, cols = W + pad < PW ? W : PW - pad;
+    memset(pl, 0, (size_t)pad * (size_t)PW * sizeof *pl);
+    for (int r = 0; r < rows; r++) {
+        float *dst = pl + (int64_t)(r + pad) * PW;
+        const float *row = src + (int64_t)r * W;
+        for (int j = 0; j < pad; j++)
+            dst[j] = 0.0f;
+        for (int j = 0; j < cols; j++)
+            dst[pad + j] = row[j];
+        for (int j = pad + cols; j < PW; j++)
+            dst[j] = 0.0f;
     }
+    memset(pl + (int64_t)(rows + pad) * PW, 0,
+           (size_t)(PH - rows - pad) * (size_t)PW * sizeof *pl);
 }
 
-/* Row r0 + r of an H x W plane, columns c0 .. c0 + len - 1, zero outside.
- * -> row: (len) */
-static void load_row(const float *plane, int H, int W, int r, int c0, int len,
-                     float *row)
+/* gather_tiles for constant m, a and size (inlined), so that the loop over
+ * a row of tiles vectorises. */
+static inline __attribute__((always_inline)) void
+gather_fixed(int m, int a, int size, int TH, int TW,
+             const float *restrict pl, int PW, float *restrict v, int64_t s)
 {
-    for (int j = 0; j < len; j++) {
-        const int c = c0 + j;
-        row[j] = r >= 0 && r < H && c >= 0 && c < W ? plane[(int64_t)r * W + c] : 0.0f;
-    }
-}
-
-/* V[k, c, t] = (B^T d B)[k] for the TW tiles of tile row th of one plane,
- * from its four input rows, padded.   plane: (H, W) -> dst[k kstride + tw] */
-static void input_row(const wino_conv *p, const wino_dims *dm, const float *plane,
-                      int th, float *rows, float *dst, int64_t kstride)
-{
-    const int len = 2 * dm->TW + 2, TW = dm->TW;
-    float *d[4];
-    for (int r = 0; r < 4; r++) {
-        d[r] = rows + r * len;
-        load_row(plane, p->H, p->W, 2 * th - p->pad + r, -p->pad, len, d[r]);
-    }
-    for (int r = 0; r < 4; r++) {
-        /* t[r][j] at tile tw: (B^T d)[r][2 tw + j] */
-        float *out = dst + (int64_t)r * 4 * kstride;
-        for (int tw = 0; tw < TW; tw++) {
-            float t[4];
-            for (int j = 0; j < 4; j++) {
-                const float *c = &d[0][2 * tw + j];
-                const float a0 = c[0], a1 = c[len], a2 = c[2 * len], a3 = c[3 * len];
-                t[j] = r == 0 ? a0 - a2 : r == 1 ? a1 + a2 : r == 2 ? a2 - a1 : a1 - a3;
-            }
-            out[tw] = t[0] - t[2];
-            out[kstride + tw] = t[1] + t[2];
-            out[2 * kstride + tw] = t[2] - t[1];
-            out[3 * kstride + tw] = t[1] - t[3];
+    for (int th = 0; th < TH; th++)
+        for (int i = 0; i < size; i++) {
+            const float *restrict src = pl + (int64_t)(m * th + i) * PW;
+            float *restrict dst = v + i * a * s + th * TW;
+            for (int tw = 0; tw < TW; tw++)
+                for (int j = 0; j < size; j++)
+                    dst[j * s + tw] = src[m * tw + j];
         }
-    }
 }
 
-/* V[k, c, t] = (B^T d B)[k] for each tile t of the chunk's images.
- * x: (N, C, H, W) -> v: (16, C, T); rows: ROW_FLOATS(TW) floats */
+/* v[(i a + j) s + th TW + tw] = pl[m th + i, m tw + j] for i, j < size
+ * (a or m): the size x size tiles at stride m of a plane PW wide.
+ * pl -> v */
+BD_VECTOR_CLONES
+static void gather_tiles(const wino_dims *dm, int size, const float *pl,
+                         int PW, float *v, int64_t s)
+{
+    if (dm->m == 4 && size == 6)
+        gather_fixed(4, 6, 6, dm->TH, dm->TW, pl, PW, v, s);
+    else if (dm->m == 4)
+        gather_fixed(4, 6, 4, dm->TH, dm->TW, pl, PW, v, s);
+    else if (size == 4)
+        gather_fixed(2, 4, 4, dm->TH, dm->TW, pl, PW, v, s);
+    else
+        gather_fixed(2, 4, 2, dm->TH, dm->TW, pl, PW, v, s);
+}
+
+/* store_tiles for constant m (inlined): the tiles wholly inside the row
+ * vectorise, the one past its edge goes value by value. */
+static inline __attribute__((always_inline)) void
+store_fixed(int m, int a, const wino_conv *p, const wino_dims *dm,
+            const float *v, int64_t s, float bias, float *dst)
+{
+    const int TW = dm->TW, OW = dm->OW, whole = OW / m;
+    for (int th = 0; th < dm->TH; th++)
+        for (int i = 0; i < m && m * th + i < dm->OH; i++) {
+            const float *src = v + i * a * s + th * TW;
+            float *row = dst + (int64_t)(m * th + i) * OW;
+            if (p->accumulate)
+                for (int tw = 0; tw < whole; tw++)
+                    for (int j = 0; j < m; j++)
+                        row[m * tw + j] += src[j * s + tw];
+            else
+                for (int tw = 0; tw < whole; tw++)
+                    for (int j = 0; j < m; j++)
+                        row[m * tw + j] = src[j * s + tw] + bias;
+            for (int j = 0; m * whole + j < OW; j++)
+                row[m * whole + j] = src[j * s + whole]
+                    + (p->accumulate ? row[m * whole + j] : bias);
+        }
+}
+
+/* dst[m th + i, m tw + j] = v[(i a + j) s + th TW + tw] (+ bias, or
+ * += dst) for i, j < m, inside the output plane.   v -> dst: (OH, OW) */
+BD_VECTOR_CLONES
+static void store_tiles(const wino_conv *p, const wino_dims *dm, const float *v,
+                        int64_t s, float bias, float *dst)
+{
+    if (dm->m == 4)
+        store_fixed(4, 6, p, dm, v, s, bias, dst);
+    else
+        store_fixed(2, 4, p, dm, v, s, bias, dst);
+}
+
+/* The 2-D transform X -> F X F^T of the tiles of v (n of them, tile value
+ * (i, j) at v[(i a + j) s]): f across each of the first `rows` tile rows,
+ * then down each of the first `cols` columns. */
+static void transform_2d(wino_1d *f, int a, int rows, int cols, float *v,
+                         int64_t s, int64_t n)
+{
+    for (int i = 0; i < rows; i++)
+        f(v + i * a * s, s, n);
+    for (int j = 0; j < cols; j++)
+        f(v + j * s, a * s, n);
+}
+
+/* V[k, c, t] = (B^T d B)[k] for each tile d of the chunk's images.
+ * x: (N, C, H, W) -> v: (a^2, C, T), planes vs apart; pl: (PH, PW) */
 static void input_transform(const wino_conv *p, const wino_dims *dm,
-                            const float *x, int64_t n0, int nb, float *rows,
+                            const float *x, int64_t n0, int nb, float *pl,
                             float *v)
 {
     const int64_t T = (int64_t)nb * dm->tiles, plane = (int64_t)p->H * p->W;
-    for (int i = 0; i < nb; i++)
-        for (int c = 0; c < p->C; c++)
-            for (int th = 0; th < dm->TH; th++)
-                input_row(p, dm, x + ((n0 + i) * p->C + c) * plane, th, rows,
-                          v + (int64_t)c * T + (int64_t)i * dm->tiles
-                            + (int64_t)th * dm->TW, (int64_t)p->C * T);
-}
-
-/* Output rows 2 th and 2 th + 1 of one plane from its tile row th:
- * y = A^T m A (+ bias, or += y), down the tile (t = A^T m) then across
- * it, every step a loop over the tiles; the two rows interleave their even
- * and odd columns into `pair`.   m[k kstride + tw] -> plane: (OH, OW);
- * pair: ROW_FLOATS(TW) floats */
-BD_VECTOR_CLONES
-static void output_row(const wino_conv *p, const wino_dims *dm, const float *m,
-                       int64_t kstride, int th, float bias, float *pair,
-                       float *plane)
-{
-    const int TW = dm->TW, len = 2 * TW;
-    float *t = pair + 2 * len; /* t[r][j][tw] = (A^T m)[r][j], 8 TW floats */
-    for (int j = 0; j < 4; j++) {
-        const float *m0 = m + j * kstride, *m1 = m + (4 + j) * kstride;
-        const float *m2 = m + (8 + j) * kstride, *m3 = m + (12 + j) * kstride;
-        float *t0 = t + j * TW, *t1 = t + (4 + j) * TW;
-        for (int tw = 0; tw < TW; tw++) {
-            t0[tw] = m0[tw] + m1[tw] + m2[tw];
-            t1[tw] = m1[tw] - m2[tw] - m3[tw];
+    for (int c = 0; c < p->C; c++) {
+        float *vc = v + c * T;
+        for (int i = 0; i < nb; i++) {
+            pad_plane(x + ((n0 + i) * p->C + c) * plane, p->H, p->W, p->pad,
+                      dm->PH, dm->PW, pl);
+            gather_tiles(dm, dm->a, pl, dm->PW, vc + (int64_t)i * dm->tiles, dm->vs);
         }
-    }
-    for (int r = 0; r < 2; r++) {
-        const float *tr = t + 4 * r * TW;
-        float *row = pair + r * len;
-        for (int tw = 0; tw < TW; tw++) {
-            const float a = tr[tw], b = tr[TW + tw], c = tr[2 * TW + tw];
-            row[2 * tw] = a + b + c;
-            row[2 * tw + 1] = b - c - tr[3 * TW + tw];
-        }
-    }
-    for (int r = 0; r < 2 && 2 * th + r < dm->OH; r++) {
-        float *dst = plane + (int64_t)(2 * th + r) * dm->OW;
-        const float *src = pair + r * len;
-        if (p->accumulate)
-            for (int j = 0; j < dm->OW; j++)
-                dst[j] += src[j];
-        else
-            for (int j = 0; j < dm->OW; j++)
-                dst[j] = src[j] + bias;
+        transform_2d(dm->t->input, dm->a, dm->a, dm->a, vc, dm->vs, T);
     }
 }
 
-/* y = A^T m A (+ b, or += y) for each tile of the chunk's images.
- * m: (16, O, T) -> y: (N, O, OH, OW); pair: ROW_FLOATS(TW) floats */
-static void output_transform(const wino_conv *p, const wino_dims *dm,
-                             const float *m, const float *b, int64_t n0,
-                             int nb, float *pair, float *y)
+/* y = A^T m A (+ b, or += y) for each tile of the chunk's images, m
+ * transformed in place.   m: (a^2, O, T), planes ms apart
+ * -> y: (N, O, OH, OW) */
+static void output_transform(const wino_conv *p, const wino_dims *dm, float *m,
+                             const float *b, int64_t n0, int nb, float *y)
 {
     const int64_t T = (int64_t)nb * dm->tiles, plane = (int64_t)dm->OH * dm->OW;
-    for (int i = 0; i < nb; i++)
-        for (int o = 0; o < p->O; o++)
-            for (int th = 0; th < dm->TH; th++)
-                output_row(p, dm, m + (int64_t)o * T + (int64_t)i * dm->tiles
-                                    + (int64_t)th * dm->TW,
-                           (int64_t)p->O * T, th, b ? b[o] : 0.0f, pair,
-                           y + ((n0 + i) * p->O + o) * plane);
+    for (int o = 0; o < p->O; o++) {
+        float *mo = m + o * T;
+        transform_2d(dm->t->output, dm->a, dm->a, dm->m, mo, dm->ms, T);
+        for (int i = 0; i < nb; i++)
+            store_tiles(p, dm, mo + (int64_t)i * dm->tiles, dm->ms, b ? b[o] : 0.0f,
+                        y + ((n0 + i) * p->O + o) * plane);
+    }
 }
 
 void wino_run(const wino_conv *p, const float *x, const float *w,
@@ -244,33 +411,33 @@ void wino_run(const wino_conv *p, const float *x, const float *w,
     float *u = scratch;
     #pragma omp parallel num_threads(p->threads)
     {
-        float *v = scratch + 16 * (int64_t)p->O * p->C
+        float *v = scratch + dm.K * (int64_t)p->O * p->C
                  + (int64_t)omp_get_thread_num() * (int64_t)thread_floats(p);
-        float *m = v + 16 * (int64_t)p->C * p->chunk * dm.tiles;
-        float *rows = m + 16 * (int64_t)p->O * p->chunk * dm.tiles;
-        kernel_transform(p, w, u);
+        float *m = v + dm.K * dm.vs;
+        float *pl = m + dm.K * dm.ms;
+        kernel_transform(p, &dm, w, u);
         #pragma omp for schedule(static)
         for (int64_t ci = 0; ci < chunks; ci++) {
             const int64_t n0 = ci * p->chunk;
             const int nb = (int)(p->N - n0 < p->chunk ? p->N - n0 : p->chunk);
             const int T = nb * dm.tiles;
-            input_transform(p, &dm, x, n0, nb, rows, v);
-            for (int k = 0; k < 16; k++)
+            input_transform(p, &dm, x, n0, nb, pl, v);
+            for (int k = 0; k < dm.K; k++)
                 bd_gemm(false, false, p->O, T, p->C, 1.0f,
-                        u + k * (int64_t)p->O * p->C, p->C,
-                        v + k * (int64_t)p->C * T, T, 0.0f,
-                        m + k * (int64_t)p->O * T, T);
-            output_transform(p, &dm, m, b, n0, nb, rows, y);
+                        u + k * (int64_t)p->O * p->C, p->C, v + k * dm.vs, T,
+                        0.0f, m + k * dm.ms, T);
+            output_transform(p, &dm, m, b, n0, nb, y);
         }
     }
 }
 
 /* ---- the gradient of the kernel ------------------------------------------- */
 
-/* Per thread: dU (16, O, C), V (16, C, T), Z (16, O, T), working rows. */
+/* Per thread: dU (a^2, O, C), V (a^2, C, T), Z (a^2, O, T), one plane. */
 static size_t grad_thread_floats(const wino_conv *p)
 {
-    return 16 * (size_t)p->O * (size_t)p->C + thread_floats(p);
+    const wino_dims d = dims_of(p);
+    return (size_t)d.K * (size_t)p->O * (size_t)p->C + thread_floats(p);
 }
 
 size_t wino_weight_grad_scratch_floats(const wino_conv *p)
@@ -278,78 +445,55 @@ size_t wino_weight_grad_scratch_floats(const wino_conv *p)
     return (size_t)p->threads * grad_thread_floats(p);
 }
 
-/* Z[k, o, t] = (A y A^T)[k] for the TW tiles of tile row th of one output
- * grad plane, the 2x2 tiles y zero past the output's edge: its two rows
- * split into even and odd columns, combined across each tile (r = y A^T)
- * then down it, every step a loop over the tiles.
- * plane: (OH, OW) -> dst[k kstride + tw]; rows: ROW_FLOATS(TW) floats */
-BD_VECTOR_CLONES
-static void grad_row(const wino_dims *dm, const float *plane, int th,
-                     float *rows, float *dst, int64_t kstride)
-{
-    const int TW = dm->TW;
-    float *ev[2], *od[2];
-    for (int a = 0; a < 2; a++) {
-        ev[a] = rows + 2 * a * TW;
-        od[a] = ev[a] + TW;
-        load_split_row(plane, dm->OH, dm->OW, 2 * th + a, 0, TW, ev[a], od[a]);
-    }
-    float *re = rows + 4 * TW, *ro = re + TW;
-    for (int i = 0; i < 4; i++) {
-        /* row i of A y = (y0, y0 + y1, y0 - y1, -y1)[i], its even and odd
-         * columns */
-        for (int tw = 0; tw < TW; tw++) {
-            const float e0 = ev[0][tw], e1 = ev[1][tw], o0 = od[0][tw], o1 = od[1][tw];
-            re[tw] = i == 0 ? e0 : i == 1 ? e0 + e1 : i == 2 ? e0 - e1 : -e1;
-            ro[tw] = i == 0 ? o0 : i == 1 ? o0 + o1 : i == 2 ? o0 - o1 : -o1;
-        }
-        float *out = dst + (int64_t)i * 4 * kstride;
-        for (int tw = 0; tw < TW; tw++) {
-            out[tw] = re[tw];
-            out[kstride + tw] = re[tw] + ro[tw];
-            out[2 * kstride + tw] = re[tw] - ro[tw];
-            out[3 * kstride + tw] = -ro[tw];
-        }
-    }
-}
-
-/* Z[k, o, t] = (A y A^T)[k] for each tile of the chunk's output grads.
- * dy: (N, O, OH, OW) -> z: (16, O, T); rows: ROW_FLOATS(TW) floats */
+/* Z[k, o, t] = (A y A^T)[k] for each m x m tile y of the chunk's output
+ * grads, zero past the output's edge.
+ * dy: (N, O, OH, OW) -> z: (a^2, O, T), planes ms apart; pl: (m TH, m TW) */
 static void grad_transform(const wino_conv *p, const wino_dims *dm,
-                           const float *dy, int64_t n0, int nb, float *rows,
+                           const float *dy, int64_t n0, int nb, float *pl,
                            float *z)
 {
     const int64_t T = (int64_t)nb * dm->tiles, plane = (int64_t)dm->OH * dm->OW;
-    for (int i = 0; i < nb; i++)
-        for (int o = 0; o < p->O; o++)
-            for (int th = 0; th < dm->TH; th++)
-                grad_row(dm, dy + ((n0 + i) * p->O + o) * plane, th, rows,
-                         z + (int64_t)o * T + (int64_t)i * dm->tiles
-                           + (int64_t)th * dm->TW, (int64_t)p->O * T);
+    const int PH = dm->m * dm->TH, PW = dm->m * dm->TW;
+    for (int o = 0; o < p->O; o++) {
+        float *zo = z + o * T;
+        for (int i = 0; i < nb; i++) {
+            pad_plane(dy + ((n0 + i) * p->O + o) * plane, dm->OH, dm->OW, 0, PH,
+                      PW, pl);
+            gather_tiles(dm, dm->m, pl, PW, zo + (int64_t)i * dm->tiles, dm->ms);
+        }
+        transform_2d(dm->t->grad, dm->a, dm->m, dm->a, zo, dm->ms, T);
+    }
 }
 
 /* dw[o, c] += G^T (sum over threads of dU[:, o, c]) G.   -> dw: (O, C, 3, 3) */
-static void grad_finish(const wino_conv *p, const float *scratch, float *dw)
+static void grad_finish(const wino_conv *p, const wino_dims *dm,
+                        const float *scratch, float *dw)
 {
     const int64_t plane = (int64_t)p->O * p->C;
     const size_t per = grad_thread_floats(p);
+    const int a = dm->a;
+    const float *G = dm->t->g;
     #pragma omp for schedule(static)
     for (int64_t oc = 0; oc < plane; oc++) {
-        float u[4][4] = {{0}}, t[3][4];
+        float u[36] = {0}, t[3][6];
         for (int th = 0; th < omp_get_num_threads(); th++)
-            for (int k = 0; k < 16; k++)
-                u[k / 4][k % 4] += scratch[th * per + k * plane + oc];
-        for (int j = 0; j < 4; j++) {
-            t[0][j] = u[0][j] + 0.5f * (u[1][j] + u[2][j]);
-            t[1][j] = 0.5f * (u[1][j] - u[2][j]);
-            t[2][j] = 0.5f * (u[1][j] + u[2][j]) + u[3][j];
-        }
+            for (int k = 0; k < dm->K; k++)
+                u[k] += scratch[th * per + k * plane + oc];
+        for (int l = 0; l < 3; l++) /* t = G^T dU */
+            for (int j = 0; j < a; j++) {
+                float s = 0.0f;
+                for (int i = 0; i < a; i++)
+                    s += G[i * 3 + l] * u[i * a + j];
+                t[l][j] = s;
+            }
         float *g = dw + oc * 9;
-        for (int i = 0; i < 3; i++) {
-            g[i * 3 + 0] += t[i][0] + 0.5f * (t[i][1] + t[i][2]);
-            g[i * 3 + 1] += 0.5f * (t[i][1] - t[i][2]);
-            g[i * 3 + 2] += 0.5f * (t[i][1] + t[i][2]) + t[i][3];
-        }
+        for (int l = 0; l < 3; l++) /* += t G */
+            for (int q = 0; q < 3; q++) {
+                float s = 0.0f;
+                for (int j = 0; j < a; j++)
+                    s += t[l][j] * G[j * 3 + q];
+                g[l * 3 + q] += s;
+            }
     }
 }
 
@@ -363,22 +507,21 @@ void wino_weight_grad(const wino_conv *p, const float *x, const float *dy,
     {
         const int th = omp_get_thread_num();
         float *du = scratch + th * grad_thread_floats(p);
-        float *v = du + 16 * plane;
-        float *z = v + 16 * (int64_t)p->C * p->chunk * dm.tiles;
-        float *rows = z + 16 * (int64_t)p->O * p->chunk * dm.tiles;
-        memset(du, 0, 16 * (size_t)plane * sizeof(float));
+        float *v = du + dm.K * plane;
+        float *z = v + dm.K * dm.vs;
+        float *pl = z + dm.K * dm.ms;
+        memset(du, 0, (size_t)dm.K * (size_t)plane * sizeof(float));
         #pragma omp for schedule(static)
         for (int64_t ci = 0; ci < chunks; ci++) {
             const int64_t n0 = ci * p->chunk;
             const int nb = (int)(p->N - n0 < p->chunk ? p->N - n0 : p->chunk);
             const int T = nb * dm.tiles;
-            input_transform(p, &dm, x, n0, nb, rows, v);
-            grad_transform(p, &dm, dy, n0, nb, rows, z);
-            for (int k = 0; k < 16; k++)
-                bd_gemm(false, true, p->O, p->C, T, 1.0f, z + k * (int64_t)p->O * T,
-                        T, v + k * (int64_t)p->C * T, T, 1.0f, du + k * plane,
-                        p->C);
+            input_transform(p, &dm, x, n0, nb, pl, v);
+            grad_transform(p, &dm, dy, n0, nb, pl, z);
+            for (int k = 0; k < dm.K; k++)
+                bd_gemm(false, true, p->O, p->C, T, 1.0f, z + k * dm.ms, T,
+                        v + k * dm.vs, T, 1.0f, du + k * plane, p->C);
         }
-        grad_finish(p, scratch, dw);
+        grad_finish(p, &dm, scratch, dw);
     }
 }

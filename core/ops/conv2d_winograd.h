@@ -1,5 +1,6 @@
-/* Winograd F(2x2, 3x3) convolution (not a public header): 3x3 kernels,
- * stride 1, for conv2d's forward and its gradients of x and of w. */
+/* Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution (not a public header):
+ * 3x3 kernels, stride 1, for conv2d's forward and its gradients of x and
+ * of w. */
 #ifndef BD_CORE_CONV2D_WINOGRAD_H
 #define BD_CORE_CONV2D_WINOGRAD_H
 
@@ -13,6 +14,7 @@
  * (the gradient of x: dy convolved with the flipped, transposed kernel). */
 typedef struct wino_conv {
     int     N, C, H, W, O, pad;
+    int     m;                /* output tile m x m: 2 or 4 */
     bool    transpose_flip, accumulate;
     int     threads, chunk;   /* threads, images per chunk */
 } wino_conv;
@@ -21,8 +23,9 @@ typedef struct wino_conv {
  * pad <= 2). */
 bool wino_fits(int KH, int KW, int stride, int pad);
 
-/* The plan: threads and images per chunk, for this shape. */
-wino_conv wino_plan(int N, int C, int H, int W, int O, int pad);
+/* The plan: threads and images per chunk, for this shape and F(m x m, 3x3)
+ * (m 4, else 2). */
+wino_conv wino_plan(int N, int C, int H, int W, int O, int pad, int m);
 
 /* Floats of scratch wino_run needs (transformed kernel, per-thread tiles). */
 size_t wino_scratch_floats(const wino_conv *p);
