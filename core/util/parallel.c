@@ -1,9 +1,11 @@
 /* bd's threads (OpenMP) and the products split across them; the policy is
- * in include/bd/parallel.h. */
+ * in include/bd/parallel.h, bd's own sgemm in gemm.h. */
 #include "bd/parallel.h"
 
 #include <cblas.h>
 #include <omp.h>
+
+#include "gemm.h"
 
 /* Blocks of a split product are multiples of this many rows or columns
  * (the sgemm kernels' register tiles divide it). */
@@ -30,20 +32,18 @@ int bd_threads_for(double work)
     return by_work >= most ? (int)most : by_work < 1.0 ? 1 : (int)by_work;
 }
 
-typedef struct gemm_args {
-    bool         ta, tb;
-    int          m, n, k, lda, ldb, ldc;
-    float        alpha, beta;
-    const float *a, *b;
-    float       *c;
-} gemm_args;
-
-static void gemm_call(const gemm_args *g, int m, int n, const float *a,
-                      const float *b, float *c)
+/* One thread's product: bd's AVX-512 sgemm where chosen, else OpenBLAS. */
+static void gemm_call(const gemm_args *g)
 {
+#ifdef BD_GEMM_AVX512
+    if (gemm_runs_own()) {
+        gemm_avx512(g);
+        return;
+    }
+#endif
     cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
-                g->tb ? CblasTrans : CblasNoTrans, m, n, g->k, g->alpha, a,
-                g->lda, b, g->ldb, g->beta, c, g->ldc);
+                g->tb ? CblasTrans : CblasNoTrans, g->m, g->n, g->k, g->alpha,
+                g->a, g->lda, g->b, g->ldb, g->beta, g->c, g->ldc);
 }
 
 /* Rows [lo, hi) of C, or its columns when by_cols. */
@@ -51,13 +51,17 @@ static void gemm_block(const gemm_args *g, bool by_cols, int lo, int hi)
 {
     if (lo >= hi)
         return;
-    if (by_cols)
-        gemm_call(g, g->m, hi - lo, g->a,
-                  g->b + (g->tb ? (int64_t)lo * g->ldb : lo), g->c + lo);
-    else
-        gemm_call(g, hi - lo, g->n,
-                  g->a + (g->ta ? lo : (int64_t)lo * g->lda), g->b,
-                  g->c + (int64_t)lo * g->ldc);
+    gemm_args part = *g;
+    if (by_cols) {
+        part.n = hi - lo;
+        part.b = g->b + (g->tb ? (int64_t)lo * g->ldb : lo);
+        part.c = g->c + lo;
+    } else {
+        part.m = hi - lo;
+        part.a = g->a + (g->ta ? lo : (int64_t)lo * g->lda);
+        part.c = g->c + (int64_t)lo * g->ldc;
+    }
+    gemm_call(&part);
 }
 
 void bd_gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
@@ -72,7 +76,7 @@ void bd_gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
     if (parts > len / GEMM_UNIT)
         parts = len / GEMM_UNIT;
     if (parts <= 1) {
-        gemm_call(&g, m, n, a, b, c);
+        gemm_call(&g);
         return;
     }
     const int per = (len / parts + GEMM_UNIT - 1) / GEMM_UNIT * GEMM_UNIT;

@@ -50,9 +50,16 @@ void bd_set_num_threads(int n);
 int bd_threads_for(double work);
 
 /* Row-major C (m, n) = alpha op(A) op(B) + beta C, op(X) = X^T when
- * trans_x: cblas_sgemm split over bd's threads by blocks of C. */
+ * trans_x, split over bd's threads by blocks of C, each block one sgemm:
+ * bd's own in 512-bit vectors where the CPU has AVX-512F and OpenBLAS runs
+ * a 256-bit kernel (OPENBLAS_CORETYPE=Haswell, or a CPU OpenBLAS does not
+ * know), else OpenBLAS's; BD_GEMM=openblas or BD_GEMM=bd forces one (bd's
+ * only where the CPU has AVX-512F). C is not read when beta is 0. */
 void bd_gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
              const float *a, int lda, const float *b, int ldb, float beta,
              float *c, int ldc);
+
+/* The sgemm bd_gemm runs, e.g. "bd AVX-512 8x48" or "OpenBLAS Haswell". */
+const char *bd_gemm_name(void);
 
 #endif

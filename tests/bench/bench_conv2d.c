@@ -194,8 +194,8 @@ int main(int argc, char **argv)
     }
     const char *core = getenv("OPENBLAS_CORETYPE");
     const int threads = bd_num_threads();
-    printf("%s, OPENBLAS_CORETYPE=%s\n", openblas_get_config(),
-           core ? core : "(unset)");
+    printf("%s, OPENBLAS_CORETYPE=%s; bd_gemm runs %s\n", openblas_get_config(),
+           core ? core : "(unset)", bd_gemm_name());
     printf("conv2d 3x3 pad 1 stride 1, batch 64, GFLOP/s, median of %d, %s time\n",
            REPS, bench_clock == CLOCK_MONOTONIC ? "wall" : "CPU");
     bench_section(threads);
