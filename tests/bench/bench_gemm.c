@@ -2,7 +2,8 @@
  * OPENBLAS_CORETYPE picks) on bd's products, one thread, the two
  * interleaved: GFLOP/s per CPU second (median of REPS) and the ratio.
  * Shapes: Winograd's 16 products per chunk (forward NN (O, C) x (C, T),
- * weight gradient NT (O, T) x (C, T)^T, T = 2^14 / max(O, C) tiles), the
+ * weight gradient NT (O, T) x (C, T)^T; T = 2^14 / max(O, C) tiles for
+ * F(2x2), about 7300 / max(O, C) for F(4x4), winograd4), the
  * im2col products (forward NN (O, 9C) x (9C, cols), weight gradient NT,
  * input gradient TN (9C, O)^T x (O, cols)) and a linear layer's. */
 #include <cblas.h>
@@ -27,10 +28,16 @@ static const shape SHAPES[] = {
     {"winograd fwd 128", false, false, 128, 128, 128},
     {"winograd fwd 256", false, false, 256, 64, 256},
     {"winograd fwd 64->128", false, false, 128, 128, 64},
+    {"winograd4 fwd 32", false, false, 32, 192, 32},
+    {"winograd4 fwd 64", false, false, 64, 112, 64},
+    {"winograd4 fwd 128", false, false, 128, 56, 128},
     {"winograd dw 32", false, true, 32, 32, 512},
     {"winograd dw 64", false, true, 64, 64, 256},
     {"winograd dw 128", false, true, 128, 128, 128},
     {"winograd dw 256", false, true, 256, 256, 64},
+    {"winograd4 dw 32", false, true, 32, 32, 192},
+    {"winograd4 dw 64", false, true, 64, 64, 112},
+    {"winograd4 dw 128", false, true, 128, 128, 56},
     {"im2col fwd 32", false, false, 32, 2048, 288},
     {"im2col fwd 64", false, false, 64, 2048, 576},
     {"im2col fwd 128", false, false, 128, 2048, 1152},
