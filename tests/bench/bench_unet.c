@@ -261,8 +261,9 @@ static double fma_peak(int threads)
     return peak;
 }
 
-/* Median GFLOP/s of `reps` runs of `batch` products C (m, n) = A (m, k) B (k, n),
- * one B and C per product (as per-image im2col columns), after one warm-up. */
+/* Median GFLOP/s of `reps` runs of `batch` products C (m, n) = A (m, k) B (k, n)
+ * through bd_gemm (the sgemm bd runs), one B and C per product (as per-image
+ * im2col columns), after one warm-up. */
 static double sgemm_gflops(int m, int n, int k, int batch, int reps)
 {
     float *a = malloc(sizeof(float) * (size_t)m * k);
@@ -280,9 +281,8 @@ static double sgemm_gflops(int m, int n, int k, int batch, int reps)
     for (int r = -1; r < reps; r++) {
         double t0 = now();
         for (int i = 0; i < batch; i++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f,
-                        a, k, b + (size_t)i * k * n, n, 0.0f,
-                        c + (size_t)i * m * n, n);
+            bd_gemm(false, false, m, n, k, 1.0f, a, k, b + (size_t)i * k * n, n,
+                    0.0f, c + (size_t)i * m * n, n);
         if (r >= 0)
             t[r] = now() - t0;
     }
@@ -295,8 +295,8 @@ static double sgemm_gflops(int m, int n, int k, int batch, int reps)
  * convolutions. Returns the FMA peak. */
 static double ceilings(int threads)
 {
-    printf("OpenBLAS %s, core %s, %d threads\n", openblas_get_config(),
-           openblas_get_corename(), threads);
+    printf("OpenBLAS %s, core %s; sgemm %s; %d threads\n", openblas_get_config(),
+           openblas_get_corename(), bd_gemm_name(), threads);
     const double peak = fma_peak(threads);
     const double square = sgemm_gflops(2048, 2048, 2048, 1, 5);
     const double im2col = sgemm_gflops(64, 1024, 576, 64, 5);
