@@ -189,7 +189,7 @@ static const conv_case CASES[] = {
     {"conv 1x1 s1 p0 (4,24,4,4) -> 20", 4, 24, 4, 4, 20, 1, 1, 1, 0, true},
     {"conv 3x3 s1 p0 (2,20,4,3) -> 33", 2, 20, 4, 3, 33, 3, 3, 1, 0, true},
     {"conv 3x3 s1 p2 (17,5,2,3) -> 18", 17, 5, 2, 3, 18, 3, 3, 1, 2, true},
-    {"conv 3x3 s1 p1 (3,33,18,17) -> 35", 3, 33, 18, 17, 35, 3, 3, 1, 1, true},
+    {"conv 3x3 s1 p1 (2,17,10,9) -> 19", 2, 17, 10, 9, 19, 3, 3, 1, 1, true},
 };
 
 /* An algorithm BD_CONV forces (NULL: the default choice), the direct
@@ -204,8 +204,8 @@ typedef struct conv_algorithm {
 #define TOL 1e-5
 /* F(4x4, 3x3) (and the default choice, which may pick it): its transforms
  * scale by up to 8 (A^T) and 1/24 (G), which cancel in exact arithmetic
- * but not in fp32. Measured at most 5.3e-6 on these cases (F(2x2) 1.1e-6,
- * im2col 6e-7); the check allows about 4 times that. */
+ * but not in fp32. Measured at most 7.7e-6 on these cases (F(2x2) 4.8e-7,
+ * im2col 5.9e-7); the check allows about 2.5 times that. */
 #define TOL4 2e-5
 
 static void force_env(const char *name, const char *value)
