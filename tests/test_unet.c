@@ -285,6 +285,79 @@ static void test_forward_without_grad(void)
     bd_model_free(m);
 }
 
+/* ---- the backward's memory ---------------------------------------------------- */
+
+/* One training step of mean((out - x)^2) on a reset tape: every grad (the
+ * parameters', then the input's) into a new heap tensor; *fwd_end is the
+ * arena in use when the forward ended, *loss the loss. */
+static bd_tensor *train_step_grads(bd_model *m, bd_tape *tp, bd_tensor *x,
+                                   bd_tensor *t, bd_tensor *cond,
+                                   size_t *fwd_end, float *loss)
+{
+    bd_tensor *y = NULL, *l = NULL;
+    bd_tape_reset(tp);
+    bd_params_zero_grad(m->params);
+    bd_tensor_zero_grad(x);
+    CHECK_OK(m->forward(m->state, tp, x, t, cond, NULL, &y));
+    if (y)
+        CHECK_OK(bd_mse(tp, y, x, &l));
+    *fwd_end = bd_tape_arena_used(tp);
+    if (!l || bd_tape_backward(tp, l) != BD_OK)
+        return NULL;
+    *loss = l->data[0];
+    bd_tensor *g = grads_of(m->params);
+    bd_tensor *all = bd_tensor_new4(g->numel + x->numel, 0, 0, 0, false);
+    memcpy(all->data, g->data, (size_t)g->numel * sizeof(float));
+    memcpy(all->data + g->numel, x->grad, (size_t)x->numel * sizeof(float));
+    bd_tensor_free(g);
+    return all;
+}
+
+/* The backward hands each activation, saved state and temporary grad back
+ * once nothing later reads it: the grads are bit for bit those of a
+ * backward that keeps everything (a cold and a warm tape), and beyond the
+ * forward's end the backward takes at most three of the largest
+ * activation, the 32-channel concat at 16x16 (its grad and its inputs'),
+ * where keeping everything takes every grad. */
+static void test_backward_releases(void)
+{
+    bd_model *m = NULL;
+    const double small[] = {8, 16};
+    CHECK_OK(make_unet(&m, 13, TINY, small));
+    if (!m)
+        return;
+    bd_tensor *x, *t, *cond;
+    inputs(4, 16, &x, &t, &cond);
+    bd_tape *kept = bd_tape_new(), *tp = bd_tape_new();
+    bd_tape_set_keep(kept, true);
+    size_t end_kept, end;
+    float loss_kept, loss;
+    bd_tensor *want = train_step_grads(m, kept, x, t, cond, &end_kept, &loss_kept);
+    const size_t excess_kept = bd_tape_arena_peak(kept) - end_kept;
+    const size_t largest = 4 * 32 * 16 * 16 * sizeof(float);
+    for (int step = 0; step < 2; step++) {
+        bd_tensor *got = train_step_grads(m, tp, x, t, cond, &end, &loss);
+        CHECK(same_bits(want, got) && loss == loss_kept, "step %d: the grads or"
+              " the loss differ from a backward that keeps everything", step);
+        const size_t excess = bd_tape_arena_peak(tp) - end;
+        printf("   step %d: forward's end %.2f MiB, the backward's peak %.2f MiB"
+               " beyond it (keeping everything: %.2f)\n", step,
+               (double)end / 1048576.0, (double)excess / 1048576.0,
+               (double)excess_kept / 1048576.0);
+        CHECK(end == end_kept && excess <= 3 * largest, "the backward took"
+              " %zu bytes beyond the forward's end, expected at most %zu",
+              excess, 3 * largest);
+        bd_tensor_free(got);
+    }
+    bd_tape_free(kept);
+    bd_tape_free(tp);
+    bd_tensor_free(want);
+    bd_tensor_free(x);
+    bd_tensor_free(t);
+    bd_tensor_free(cond);
+    bd_model_free(m);
+}
+
 /* ---- gradient through the whole network ------------------------------------ */
 
 typedef struct unet_call {
@@ -412,6 +485,7 @@ int main(void)
     RUN(test_shapes_and_taps);
     RUN(test_layer4_pre);
     RUN(test_forward_without_grad);
+    RUN(test_backward_releases);
     RUN(test_gradient);
     RUN(test_overfit);
     bd_plugins_unload_all();

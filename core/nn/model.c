@@ -12,7 +12,7 @@ void bd_taps_offer(bd_taps *taps, const char *name, bd_tensor *value)
         if (strcmp(taps->names[i], name) == 0) {
             taps->values[i] = value;
             if (value)
-                value->flags |= BD_TENSOR_KEPT;
+                bd_tape_keep(value);
         }
 }
 

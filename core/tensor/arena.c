@@ -7,6 +7,18 @@
 
 #include "bd/status.h"
 
+/* Under AddressSanitizer released chunks (holes) and everything a reset
+ * empties are poisoned until handed out again: reading a released or reset
+ * tensor is reported where it happens. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n)   ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define ARENA_ALIGN 64
 /* The first block: address space, not memory (a page is mapped when first
  * written), large enough that a sampling forward fills one contiguous
@@ -17,6 +29,7 @@ struct bd_arena_block {
     bd_arena_block *next; /* the block after this one in the step's order */
     size_t          size; /* usable bytes */
     size_t          used; /* the fill mark: bytes below it are handed out or holes */
+    size_t          reached; /* the highest fill mark: bytes above were never handed out */
     unsigned char  *base; /* ARENA_ALIGN-aligned start of the usable bytes */
 };
 
@@ -38,6 +51,7 @@ void bd_arena_free(bd_arena *a)
 {
     for (bd_arena_block *b = a->head; b;) {
         bd_arena_block *next = b->next;
+        UNPOISON(b->base, b->reached);
         free(b->base);
         free(b);
         b = next;
@@ -117,7 +131,10 @@ void *bd_arena_alloc(bd_arena *a, size_t bytes)
         a->cur = b;
         p = b->base + b->used;
         b->used += need;
+        if (b->used > b->reached)
+            b->reached = b->used;
     }
+    UNPOISON(p, need);
     a->used += need;
     if (a->used > a->peak)
         a->peak = a->used;
@@ -144,6 +161,8 @@ static bd_arena_block *block_of(const bd_arena *a, const void *p)
     return NULL;
 }
 
+bool bd_arena_owns(const bd_arena *a, const void *p) { return block_of(a, p) != NULL; }
+
 /* Record the hole; without memory for the list the bytes stay unused until
  * the reset. */
 static void hole_add(bd_arena *a, bd_arena_hole h)
@@ -165,6 +184,7 @@ bool bd_arena_release(bd_arena *a, void *p, size_t bytes)
     if (!b)
         return false;
     bd_arena_hole h = {b, (size_t)((unsigned char *)p - b->base), chunk_size(bytes)};
+    POISON(p, h.size);
     a->used -= h.size;
     for (size_t i = 0; i < a->n_holes;) { /* merge with the holes either side */
         const bd_arena_hole o = a->holes[i];
@@ -188,8 +208,10 @@ bool bd_arena_release(bd_arena *a, void *p, size_t bytes)
  * same addresses, already mapped. */
 void bd_arena_reset(bd_arena *a)
 {
-    for (bd_arena_block *b = a->head; b; b = b->next)
+    for (bd_arena_block *b = a->head; b; b = b->next) {
+        POISON(b->base, b->used);
         b->used = 0;
+    }
     a->cur = a->head;
     a->used = 0;
     a->n_holes = 0;

@@ -44,6 +44,8 @@ void *bd_arena_calloc(bd_arena *a, size_t count, size_t size);
 /* Hand back `bytes` at p, as allocated by bd_arena_alloc(a, bytes). False,
  * and nothing done, when p is not inside one of a's blocks. */
 bool  bd_arena_release(bd_arena *a, void *p, size_t bytes);
+/* True when p lies in a chunk of a's blocks (handed out, or a hole). */
+bool  bd_arena_owns(const bd_arena *a, const void *p);
 void  bd_arena_reset(bd_arena *a);
 
 #endif

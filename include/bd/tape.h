@@ -8,6 +8,15 @@
  * tensors with grad) collect gradients across the step; temporaries get grad
  * buffers from the arena when first needed.
  *
+ * The backward hands memory back to the arena as soon as nothing later in
+ * it reads it: a node's output grad and its saved state (bd_tape_alloc)
+ * once the node has run, a tensor once the last node that reads it (or a
+ * view of it) has run. What stays readable after bd_tape_backward: the
+ * loss, tensors a tap keeps (bd_tape_keep), the grads of leaves (heap
+ * tensors, and tape tensors that require grad without a node making
+ * them), and tape tensors no node read. A backward function reads only
+ * its node's tensors, their grads and its own saved state.
+ *
  * A step:   bd_tape_reset(tape); forward ops ...; bd_tape_backward(tape, loss);
  * Sampling: bd_tape_set_grad(tape, false); ops record nothing, their saved
  *           state lives only while they run, and the net hands each
@@ -45,17 +54,27 @@ void bd_tape_reset(bd_tape *tape);
 bool bd_tape_set_grad(bd_tape *tape, bool enabled);
 bool bd_tape_grad_enabled(const bd_tape *tape);
 
+/* With keep on, the backward hands nothing back: every temporary and its
+ * grad stays readable until the reset (to inspect intermediate gradients).
+ * Off by default; returns the previous setting. */
+bool bd_tape_set_keep(bd_tape *tape, bool keep);
+
 /* Seed d(loss)/d(loss) = 1 for a 1-element loss and run the nodes in
- * reverse. Fails if loss has more than one element or does not depend on
- * anything that requires grad. */
+ * reverse, releasing what they no longer need (above). Fails if loss has
+ * more than one element or does not depend on anything that requires
+ * grad. */
 bd_status bd_tape_backward(bd_tape *tape, bd_tensor *loss);
 
 /* With grad off and nothing recorded since the reset: t's memory goes back
- * to the arena for the tensors that follow (t must not be read again, nor
- * a reshape of it). Otherwise (backward may need t), and for tensors that
- * are not this tape's own (heap tensors, views, another tape's) or that a
- * tap keeps, nothing happens. NULL is allowed. */
+ * to the arena for the tensors that follow (t must not be read or released
+ * again, nor a reshape of it). Otherwise (backward may need t), and for
+ * tensors that are not this tape's own (heap tensors, views, another
+ * tape's) or that a tap keeps, nothing happens. NULL is allowed. */
 void bd_tape_release(bd_tape *tape, bd_tensor *t);
+
+/* A tap holds t: neither the backward nor bd_tape_release hands back its
+ * memory (for a view, the tensor it shares). */
+void bd_tape_keep(bd_tensor *t);
 
 /* Bytes of arena in use now and at most since creation (with grad off,
  * the tensors' peak plus the largest op's saved state). */
@@ -72,7 +91,7 @@ bd_tensor *bd_tape_tensor(bd_tape *tape, int ndim, const int64_t *shape);
 bd_tensor *bd_tape_tensor_like(bd_tape *tape, const bd_tensor *like);
 
 /* Arena tensor sharing x's data and shape, without grad: a reshape's
- * output. It lives until the reset. */
+ * output. Its data lives as long as x's. */
 bd_tensor *bd_tape_view(bd_tape *tape, const bd_tensor *x);
 
 /* Raw arena memory for an op's saved state (e.g. normalisation statistics)

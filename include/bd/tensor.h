@@ -24,6 +24,8 @@ enum {
     BD_TENSOR_ARENA         = 1u << 2, /* one tape chunk with its data (bd_tape_tensor) */
     BD_TENSOR_KEPT          = 1u << 3, /* a tap holds it: bd_tape_release leaves it */
     BD_TENSOR_GRAD_UNSET    = 1u << 4, /* grad not written yet: holds garbage */
+    BD_TENSOR_VIEW          = 1u << 5, /* data is a tape tensor's (bd_tape_view) */
+    BD_TENSOR_PLANNED       = 1u << 6, /* the backward has planned its release */
 };
 
 typedef struct bd_tensor {
