@@ -11,7 +11,10 @@
  * hole that fits (best fit), neighbouring holes merge, and a hole that
  * reaches the filled end of its block gives the space back to the block.
  * A forward pass without gradients releases each activation once its
- * consumers have read it, so its peak is the live activations, not all. */
+ * consumers have read it, so its peak is the live activations, not all;
+ * a backward releases each grad, saved state and activation once nothing
+ * later in it reads them. Under AddressSanitizer released and reset
+ * chunks are poisoned until handed out again. */
 #ifndef BD_ARENA_H
 #define BD_ARENA_H
 
