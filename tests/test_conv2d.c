@@ -141,6 +141,9 @@ static void free_inputs(bd_tensor **in)
 
 /* Forward and gradients against the reference within tol (relative to the
  * largest value), and the finite-difference check. */
+/* Forward and gradients against the double reference (tolerance tol, of
+ * the largest value); with max_probe > 0, also finite differences at up to
+ * max_probe elements of each input. */
 static void check_conv(const conv_case *cc, int64_t max_probe, double tol)
 {
     bd_tensor *in[3];
@@ -159,8 +162,9 @@ static void check_conv(const conv_case *cc, int64_t max_probe, double tol)
         check_conv_grads(cc, in, tp, y, oh, ow, tol);
     }
     bd_tape_free(tp);
-    harness_gradcheck(cc->name, build_conv, in, 3, (void *)cc, 1e-2, 1e-2,
-                      max_probe);
+    if (max_probe > 0)
+        harness_gradcheck(cc->name, build_conv, in, 3, (void *)cc, 1e-2, 1e-2,
+                          max_probe);
     free_inputs(in);
 }
 
@@ -233,8 +237,12 @@ static void test_conv_configs(void)
                    algorithms[a].conv ? algorithms[a].conv : "the default choice",
                    algorithms[a].lanes ? " in 8 lanes" : "", threads,
                    threads > 1 ? "s" : "");
+            /* Finite differences on one thread only: at 3 the gradients
+             * meet the same double reference, which one thread has tied to
+             * finite differences (they were most of this test's time under
+             * the sanitizers). */
             for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
-                check_conv(&CASES[i], 150, algorithms[a].tol);
+                check_conv(&CASES[i], threads == 1 ? 150 : 0, algorithms[a].tol);
         }
     unsetenv("BD_CONV");
     unsetenv("BD_CONV_LANES");
