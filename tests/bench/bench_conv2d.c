@@ -18,6 +18,7 @@
 
 #include "bd/ops.h"
 #include "bd/parallel.h"
+#include "bench_clock.h"
 
 enum { REPS = 7, SQUARE = 2048 };
 
@@ -43,31 +44,17 @@ typedef struct bench_run {
 
 static clockid_t bench_clock = CLOCK_MONOTONIC;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(bench_clock, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median seconds of fn over REPS runs, after one warm-up run. */
 static double median_time(void (*fn)(bench_run *), bench_run *r)
 {
     double t[REPS];
     fn(r);
     for (int i = 0; i < REPS; i++) {
-        double t0 = now();
+        const double t0 = clock_seconds(bench_clock);
         fn(r);
-        t[i] = now() - t0;
+        t[i] = clock_seconds(bench_clock) - t0;
     }
-    qsort(t, REPS, sizeof t[0], cmp_double);
-    return t[REPS / 2];
+    return median(t, REPS);
 }
 
 static void die(const char *what)

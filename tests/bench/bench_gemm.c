@@ -13,6 +13,7 @@
 
 #include "bd/parallel.h"
 #include "util/gemm.h"
+#include "bench_clock.h"
 
 enum { REPS = 3 };
 
@@ -49,19 +50,6 @@ static const shape SHAPES[] = {
     {"linear dw", true, false, 512, 128, 64},
     {"square 1024", false, false, 1024, 1024, 1024},
 };
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static float *filled(size_t n)
 {
@@ -104,10 +92,8 @@ static void bench(const shape *s)
     for (int r = 0; r < REPS; r++)
         for (int own = 1; own >= 0; own--)
             t[own][r] = time_calls(&g, own, calls);
-    qsort(t[0], REPS, sizeof(double), cmp_double);
-    qsort(t[1], REPS, sizeof(double), cmp_double);
-    const double bd = flops * calls / t[1][REPS / 2] / 1e9;
-    const double ob = flops * calls / t[0][REPS / 2] / 1e9;
+    const double bd = flops * calls / median(t[1], REPS) / 1e9;
+    const double ob = flops * calls / median(t[0], REPS) / 1e9;
     printf("%-24s %c%c %5d %5d %5d  %7.1f %7.1f  %5.2f\n", s->what,
            s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->m, s->n, s->k, bd, ob, bd / ob);
     fflush(stdout);

@@ -56,6 +56,7 @@
 #include "bd/parallel.h"
 #include "bd/registry.h"
 #include "bd/train.h"
+#include "bench_clock.h"
 
 enum { CHANNELS = 1, SEED = 1, WARMUP = 2, MIN_REPS = 3, MAX_REPS = 10 };
 #define BUDGET_S 10.0
@@ -155,33 +156,6 @@ static tally recipe(int64_t c, const net_shape *s)
 }
 
 /* ---- timing ------------------------------------------------------------------ */
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* CPU seconds of all this process's threads */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static double maxrss_mib(void)
 {
