@@ -236,14 +236,22 @@ static bd_status shared_input_net(bd_tape *tp, bd_tensor **in, void *ud,
     return bd_linear(tp, t, in[3], NULL, y);
 }
 
-static void test_shared_input_gradient(void)
+/* The inputs of shared_input_net and viewed_net, each requiring grad:
+ * x (2, 3, 8, 8), conv weight (4, 3, 3, 3), norm gain (8), linear (5, 8). */
+static void shared_net_inputs(bd_tensor *in[4])
 {
     const int64_t xs[4] = {2, 3, 8, 8}, ws[4] = {4, 3, 3, 3}, gs[1] = {8};
     const int64_t w2s[2] = {5, 8};
-    bd_tensor *in[4] = {harness_tensor(4, xs, -1, 1, true),
-                        harness_tensor(4, ws, -0.5, 0.5, true),
-                        harness_tensor(1, gs, 0.5, 1.5, true),
-                        harness_tensor(2, w2s, -0.5, 0.5, true)};
+    in[0] = harness_tensor(4, xs, -1, 1, true);
+    in[1] = harness_tensor(4, ws, -0.5, 0.5, true);
+    in[2] = harness_tensor(1, gs, 0.5, 1.5, true);
+    in[3] = harness_tensor(2, w2s, -0.5, 0.5, true);
+}
+
+static void test_shared_input_gradient(void)
+{
+    bd_tensor *in[4];
+    shared_net_inputs(in);
     harness_gradcheck("a temporary read four times", shared_input_net, in, 4,
                       NULL, 1e-3, 1e-2, 40);
     for (int i = 0; i < 4; i++)
@@ -317,12 +325,8 @@ static bd_tensor *viewed_net_grads(bd_tape *tp, bd_tensor **in, float *loss)
  * and a warm tape, in less arena. */
 static void test_backward_releases_shared_and_views(void)
 {
-    const int64_t xs[4] = {2, 3, 8, 8}, ws[4] = {4, 3, 3, 3}, gs[1] = {8};
-    const int64_t w2s[2] = {5, 8};
-    bd_tensor *in[4] = {harness_tensor(4, xs, -1, 1, true),
-                        harness_tensor(4, ws, -0.5, 0.5, true),
-                        harness_tensor(1, gs, 0.5, 1.5, true),
-                        harness_tensor(2, w2s, -0.5, 0.5, true)};
+    bd_tensor *in[4];
+    shared_net_inputs(in);
     bd_tape *kept = bd_tape_new(), *tp = bd_tape_new();
     bd_tape_set_keep(kept, true);
     float loss_kept, loss;
